@@ -1,0 +1,176 @@
+/**
+ * The TaskChampion sync protocol's four transactions, as pure rules over the storage
+ * interface. No HTTP, no AWS: every outcome is a value that the edge maps to a response.
+ */
+import { ChainMovedError } from "../storage/errors.ts";
+import { RECENT_CHAIN_LENGTH, type Client, type Storage, type StorageTxn, type Version } from "../storage/types.ts";
+import { NIL_UUID, newUuid, type Uuid } from "../uuid.ts";
+import { snapshotUrgency, type SnapshotThresholds, type SnapshotUrgency } from "./urgency.ts";
+
+export interface SyncRules extends SnapshotThresholds {
+  /** Create a client on its first AddVersion; when false, unknown clients get "unknown client". */
+  createClients: boolean;
+  /** Only these client ids may sync; undefined lets every client id in. */
+  allowedClientIds?: ReadonlySet<Uuid> | undefined;
+}
+
+export type AddVersionOutcome =
+  | { kind: "added"; versionId: Uuid; snapshotUrgency: SnapshotUrgency }
+  | { kind: "conflict"; latestVersionId: Uuid }
+  | { kind: "unknown-client" };
+
+export type GetChildVersionOutcome =
+  | { kind: "found"; version: Version }
+  | { kind: "up-to-date" }
+  | { kind: "gone" }
+  | { kind: "unknown-client" };
+
+export type AddSnapshotOutcome =
+  | { kind: "stored" }
+  | { kind: "ignored"; reason: SnapshotIgnoredReason }
+  | { kind: "unknown-client" };
+
+export type SnapshotIgnoredReason = "nil-version" | "already-current" | "newer-snapshot-exists" | "not-recent";
+
+export type GetSnapshotOutcome =
+  | { kind: "found"; versionId: Uuid; data: Uint8Array }
+  | { kind: "none" }
+  | { kind: "unknown-client" };
+
+export class SyncServer {
+  constructor(
+    private readonly storage: Storage,
+    private readonly rules: SyncRules,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  /** Whether this client id may use the protocol routes at all (the allowlist). */
+  isAllowed(clientId: Uuid): boolean {
+    return this.rules.allowedClientIds === undefined || this.rules.allowedClientIds.has(clientId);
+  }
+
+  /**
+   * AddVersion: append a version to the client's chain if `parentVersionId` is its tip (or it
+   * has no versions yet), creating the client on its first version when allowed.
+   */
+  addVersion(clientId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array): Promise<AddVersionOutcome> {
+    return this.inTxn(clientId, async (txn) => {
+      let client = await txn.getClient();
+      if (!client) {
+        if (!this.rules.createClients) return { kind: "unknown-client" };
+        await txn.newClient(NIL_UUID);
+        client = { latestVersionId: NIL_UUID, snapshot: null };
+      }
+      if (client.latestVersionId !== NIL_UUID && parentVersionId !== client.latestVersionId) {
+        return { kind: "conflict", latestVersionId: client.latestVersionId };
+      }
+      // Computed from the state before this version is added.
+      const urgency = snapshotUrgency(client, this.clock(), this.rules);
+      const versionId = newUuid();
+      try {
+        await txn.addVersion(versionId, parentVersionId, historySegment);
+        await txn.commit();
+      } catch (error) {
+        // A lost race is the protocol's conflict, not a failure.
+        if (error instanceof ChainMovedError) return { kind: "conflict", latestVersionId: error.latestVersionId };
+        throw error;
+      }
+      return { kind: "added", versionId, snapshotUrgency: urgency };
+    });
+  }
+
+  /** GetChildVersion: the version whose parent is `parentVersionId`, or why there is none. */
+  getChildVersion(clientId: Uuid, parentVersionId: Uuid): Promise<GetChildVersionOutcome> {
+    return this.inTxn(clientId, async (txn) => {
+      // Both reads at once: one round trip on the common paths (found, up to date).
+      let [client, child] = await Promise.all([txn.getClient(), txn.getVersionByParent(parentVersionId)]);
+      if (!client) return { kind: "unknown-client" };
+      if (child) return { kind: "found", version: child };
+      if (parentVersionId === client.latestVersionId || client.latestVersionId === NIL_UUID) {
+        // No child while latest was P: up to date at the moment of whichever read came last.
+        return { kind: "up-to-date" };
+      }
+      // The child lookup may have run before the client read and missed a child committed in
+      // between; "gone" is final for a replica, so look once more, now ordered after it.
+      child = await txn.getVersionByParent(parentVersionId);
+      return child ? { kind: "found", version: child } : { kind: "gone" };
+    });
+  }
+
+  /**
+   * AddSnapshot: store the snapshot if `versionId` is one of the client's most recent versions
+   * and newer than its current snapshot; otherwise ignore it (the client is not told).
+   */
+  addSnapshot(clientId: Uuid, versionId: Uuid, data: Uint8Array): Promise<AddSnapshotOutcome> {
+    return this.inTxn(clientId, async (txn) => {
+      const client = await txn.getClient();
+      if (!client) return { kind: "unknown-client" };
+      const verdict = await snapshotVerdict(txn, client, versionId);
+      if (verdict !== "accept") return { kind: "ignored", reason: verdict };
+      await txn.setSnapshot({ versionId, timestamp: this.clock(), versionsSince: 0 }, data);
+      await txn.commit();
+      return { kind: "stored" };
+    });
+  }
+
+  /** GetSnapshot: the client's snapshot, if it has one. */
+  getSnapshot(clientId: Uuid): Promise<GetSnapshotOutcome> {
+    return this.inTxn(clientId, async (txn) => {
+      const client = await txn.getClient();
+      if (!client) return { kind: "unknown-client" };
+      if (!client.snapshot) return { kind: "none" };
+      const data = await txn.getSnapshotData(client.snapshot.versionId);
+      return data ? { kind: "found", versionId: client.snapshot.versionId, data } : { kind: "none" };
+    });
+  }
+
+  private async inTxn<T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>): Promise<T> {
+    const txn = await this.storage.txn(clientId);
+    try {
+      return await work(txn);
+    } finally {
+      await txn.release();
+    }
+  }
+}
+
+/**
+ * Whether a snapshot for `versionId` may replace the client's current one: it must not be nil
+ * or the current snapshot's version, and walking back from latest (latest counts as the
+ * first) it must be found within the RECENT_CHAIN_LENGTH most recent versions, before the
+ * current snapshot's version (a newer snapshot exists), nil, or a missing version.
+ */
+async function snapshotVerdict(
+  txn: StorageTxn,
+  client: Client,
+  versionId: Uuid,
+): Promise<"accept" | SnapshotIgnoredReason> {
+  if (versionId === NIL_UUID) return "nil-version";
+  const snapshotVersionId = client.snapshot?.versionId;
+  if (versionId === snapshotVersionId) return "already-current";
+  for (const candidate of await recentChain(txn, client)) {
+    if (candidate === versionId) return "accept";
+    if (candidate === snapshotVersionId) return "newer-snapshot-exists";
+  }
+  return "not-recent";
+}
+
+/**
+ * The ids from latest backwards, at most RECENT_CHAIN_LENGTH, ending after nil-free ids run
+ * out (the first version's parent is the last one) or a version is missing. Taken from the
+ * client when the storage keeps them, else read version by version.
+ */
+async function recentChain(txn: StorageTxn, client: Client): Promise<readonly Uuid[]> {
+  if (client.recentVersionIds) return client.recentVersionIds.slice(0, RECENT_CHAIN_LENGTH);
+  const chain: Uuid[] = [];
+  let id = client.latestVersionId;
+  while (id !== NIL_UUID && chain.length < RECENT_CHAIN_LENGTH) {
+    chain.push(id);
+    // No need to read past the current snapshot: the walk stops there.
+    if (chain.length === RECENT_CHAIN_LENGTH || id === client.snapshot?.versionId) break;
+    const version = await txn.getVersion(id);
+    if (!version) break;
+    id = version.parentVersionId;
+  }
+  return chain;
+}

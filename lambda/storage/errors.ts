@@ -1,0 +1,23 @@
+import type { Uuid } from "../uuid.ts";
+
+/**
+ * The chain moved under a write: another transaction added a version after this one read the
+ * client. Not a failure: the core answers the protocol's conflict naming `latestVersionId`.
+ */
+export class ChainMovedError extends Error {
+  constructor(readonly latestVersionId: Uuid) {
+    super("the client's latest version changed during the transaction");
+    this.name = "ChainMovedError";
+  }
+}
+
+/**
+ * The storage is unreachable or overloaded right now, after its own retries; the request may
+ * succeed later. Nothing of the transaction was kept.
+ */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, readonly retryAfterSeconds = 1, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageUnavailableError";
+  }
+}
