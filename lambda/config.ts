@@ -1,0 +1,137 @@
+/**
+ * Every setting the server reads from its environment: name, default, accepted form and
+ * parser, in one place. The names of the reference Rust server are kept where it has them.
+ * The Lambda entry, the local server and the CDK construct all take the names from here.
+ */
+import type { SyncRules } from "./core/sync.ts";
+import { parseUuid, type Uuid } from "./uuid.ts";
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface Setting<T> {
+  /** The environment variable. */
+  readonly name: string;
+  /** The accepted form, for error messages and the README. */
+  readonly accepted: string;
+  readonly defaultValue: T;
+  /** Parses a present value; returns undefined when it is not of the accepted form. */
+  readonly parse: (raw: string) => T | undefined;
+}
+
+function setting<T>(name: string, accepted: string, defaultValue: T, parse: (raw: string) => T | undefined): Setting<T> {
+  return { name, accepted, defaultValue, parse };
+}
+
+function parseBoolean(raw: string): boolean | undefined {
+  const value = raw.trim().toLowerCase();
+  if (value === "true" || value === "1") return true;
+  if (value === "false" || value === "0") return false;
+  return undefined;
+}
+
+function parseCount(raw: string): number | undefined {
+  return /^\s*\d{1,9}\s*$/.test(raw) ? Number(raw) : undefined;
+}
+
+function parsePositiveCount(raw: string): number | undefined {
+  const value = parseCount(raw);
+  return value !== undefined && value > 0 ? value : undefined;
+}
+
+/** A comma-separated list of client ids; empty (or only commas and spaces) means no allowlist. */
+function parseAllowlist(raw: string): ReadonlySet<Uuid> | undefined | null {
+  const items = raw.split(",").map((item) => item.trim()).filter((item) => item !== "");
+  if (items.length === 0) return null;
+  const ids = items.map(parseUuid);
+  return ids.every((id) => id !== undefined) ? new Set(ids as Uuid[]) : undefined;
+}
+
+export type StorageKind = "sqlite" | "memory" | "dynamodb";
+
+/** The most a Lambda behind API Gateway carries: 6 MB of event, base64 costs a third. */
+export const LAMBDA_MAX_BODY_BYTES = 4_500_000;
+
+export const SETTINGS = {
+  // `null` means "set but empty": treated like absent, everyone may sync.
+  clientIdAllowlist: setting<ReadonlySet<Uuid> | null>(
+    "CLIENT_ID",
+    "a comma-separated list of client ids (UUIDs); absent or empty lets every client id sync",
+    null,
+    parseAllowlist,
+  ),
+  createClients: setting("CREATE_CLIENTS", "true or false", true, parseBoolean),
+  snapshotVersions: setting("SNAPSHOT_VERSIONS", "a whole number of versions, 1 or more", 100, parsePositiveCount),
+  snapshotDays: setting("SNAPSHOT_DAYS", "a whole number of days, 1 or more", 14, parsePositiveCount),
+  maxBodyBytes: setting("MAX_BODY_BYTES", "a whole number of bytes, 1 or more", LAMBDA_MAX_BODY_BYTES, parsePositiveCount),
+  storage: setting<StorageKind>("STORAGE", "sqlite, memory or dynamodb", "sqlite", (raw) =>
+    raw === "sqlite" || raw === "memory" || raw === "dynamodb" ? raw : undefined,
+  ),
+  dataDir: setting("DATA_DIR", "a directory path", "./data", (raw) => (raw.trim() === "" ? undefined : raw)),
+  listen: setting("LISTEN", "host:port, for example 127.0.0.1:8080 or [::]:8080", { host: "127.0.0.1", port: 8080 }, parseListen),
+} as const;
+
+function parseListen(raw: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(raw.trim());
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  const host = match[1] ?? match[2] ?? "";
+  return port <= 65535 && host !== "" ? { host, port } : undefined;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Reads settings from `env`, collecting every problem before failing. */
+export class ConfigReader {
+  private readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  get<T>(s: Setting<T>): T {
+    const raw = this.env[s.name];
+    if (raw === undefined) return s.defaultValue;
+    const value = s.parse(raw);
+    if (value === undefined) {
+      this.problems.push(`${s.name}=${JSON.stringify(raw)} is not valid: expected ${s.accepted}`);
+      return s.defaultValue;
+    }
+    return value;
+  }
+
+  /** A setting without a default, such as a table name: missing is a problem too. */
+  required(name: string, accepted: string): string {
+    const raw = this.env[name]?.trim();
+    if (!raw) {
+      this.problems.push(`${name} is not set: expected ${accepted}`);
+      return "";
+    }
+    return raw;
+  }
+
+  /** Throws a ConfigError naming every problem found so far. */
+  check(): void {
+    if (this.problems.length > 0) throw new ConfigError(this.problems);
+  }
+}
+
+/** What every deployment of the handler needs, Lambda or local. */
+export interface ServerConfig {
+  rules: SyncRules;
+  maxBodyBytes: number;
+}
+
+export function readServerConfig(reader: ConfigReader): ServerConfig {
+  const allowlist = reader.get(SETTINGS.clientIdAllowlist);
+  return {
+    rules: {
+      createClients: reader.get(SETTINGS.createClients),
+      snapshotVersions: reader.get(SETTINGS.snapshotVersions),
+      snapshotDays: reader.get(SETTINGS.snapshotDays),
+      allowedClientIds: allowlist ?? undefined,
+    },
+    maxBodyBytes: reader.get(SETTINGS.maxBodyBytes),
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * The route table: the one list of what the server answers. The handler dispatches from it
+ * and the CDK construct declares exactly these routes on API Gateway.
+ */
+export type RouteName = "root" | "add-version" | "get-child-version" | "add-snapshot" | "get-snapshot";
+
+export interface Route {
+  readonly name: RouteName;
+  readonly method: "GET" | "POST";
+  /** API Gateway's path template: `{name}` is one path segment. */
+  readonly path: string;
+  /** Whether the route is part of the sync protocol (needs X-Client-Id, obeys the allowlist). */
+  readonly protocol: boolean;
+}
+
+export const ROUTES: readonly Route[] = [
+  { name: "root", method: "GET", path: "/", protocol: false },
+  { name: "add-version", method: "POST", path: "/v1/client/add-version/{parentVersionId}", protocol: true },
+  { name: "get-child-version", method: "GET", path: "/v1/client/get-child-version/{parentVersionId}", protocol: true },
+  { name: "add-snapshot", method: "POST", path: "/v1/client/add-snapshot/{versionId}", protocol: true },
+  { name: "get-snapshot", method: "GET", path: "/v1/client/snapshot", protocol: true },
+];
+
+export type RouteMatch =
+  | { kind: "route"; route: Route; params: Readonly<Record<string, string>> }
+  | { kind: "method-not-allowed"; allow: readonly string[] }
+  | { kind: "not-found" };
+
+const compiled = ROUTES.map((route) => {
+  const names: string[] = [];
+  const source = route.path
+    .split("/")
+    .map((segment) => {
+      const param = /^\{(\w+)\}$/.exec(segment);
+      if (!param) return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      names.push(param[1]!);
+      return "([^/]+)";
+    })
+    .join("/");
+  return { route, names, pattern: new RegExp(`^${source}$`) };
+});
+
+export function matchRoute(method: string, path: string): RouteMatch {
+  const allow: string[] = [];
+  for (const { route, names, pattern } of compiled) {
+    const match = pattern.exec(path);
+    if (!match) continue;
+    if (route.method !== method) {
+      allow.push(route.method);
+      continue;
+    }
+    const params: Record<string, string> = {};
+    names.forEach((name, i) => (params[name] = decodeSegment(match[i + 1]!)));
+    return { kind: "route", route, params };
+  }
+  return allow.length > 0 ? { kind: "method-not-allowed", allow } : { kind: "not-found" };
+}
+
+/** A percent-decoded path segment; a malformed escape is left as it is (and fails validation). */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
