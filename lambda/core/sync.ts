@@ -148,7 +148,7 @@ async function snapshotVerdict(
   if (versionId === NIL_UUID) return "nil-version";
   const snapshotVersionId = client.snapshot?.versionId;
   if (versionId === snapshotVersionId) return "already-current";
-  for (const candidate of await recentChain(txn, client)) {
+  for await (const candidate of recentChain(txn, client)) {
     if (candidate === versionId) return "accept";
     if (candidate === snapshotVersionId) return "newer-snapshot-exists";
   }
@@ -156,21 +156,29 @@ async function snapshotVerdict(
 }
 
 /**
- * The ids from latest backwards, at most RECENT_CHAIN_LENGTH, ending after nil-free ids run
- * out (the first version's parent is the last one) or a version is missing. Taken from the
- * client when the storage keeps them, else read version by version.
+ * The ids of the client's most recent versions, latest first, at most RECENT_CHAIN_LENGTH;
+ * lazily, so that the walk reads no further than the verdict needs. Taken from the client
+ * when the storage keeps them; else read version by version, where each read both proves an
+ * id is a stored version (the first version's parent, for one, is not) and gives the next id.
  */
-async function recentChain(txn: StorageTxn, client: Client): Promise<readonly Uuid[]> {
-  if (client.recentVersionIds) return client.recentVersionIds.slice(0, RECENT_CHAIN_LENGTH);
-  const chain: Uuid[] = [];
-  let id = client.latestVersionId;
-  while (id !== NIL_UUID && chain.length < RECENT_CHAIN_LENGTH) {
-    chain.push(id);
-    // No need to read past the current snapshot: the walk stops there.
-    if (chain.length === RECENT_CHAIN_LENGTH || id === client.snapshot?.versionId) break;
-    const version = await txn.getVersion(id);
-    if (!version) break;
-    id = version.parentVersionId;
+async function* recentChain(txn: StorageTxn, client: Client): AsyncGenerator<Uuid> {
+  if (client.recentVersionIds) {
+    yield* client.recentVersionIds.slice(0, RECENT_CHAIN_LENGTH);
+    return;
   }
-  return chain;
+  if (client.latestVersionId === NIL_UUID) return;
+  // The latest version is a stored version by construction.
+  yield client.latestVersionId;
+  let current = await txn.getVersion(client.latestVersionId);
+  for (let count = 1; current && count < RECENT_CHAIN_LENGTH; count++) {
+    const id = current.parentVersionId;
+    if (id === NIL_UUID) return;
+    // The snapshot's version ends the walk whatever it is; no need to read it.
+    if (id === client.snapshot?.versionId) {
+      yield id;
+      return;
+    }
+    current = await txn.getVersion(id);
+    if (current) yield id;
+  }
 }

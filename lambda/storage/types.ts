@@ -16,9 +16,9 @@ export interface Client {
   /** The client's snapshot, if it has one. */
   snapshot: Snapshot | null;
   /**
-   * Optional: the ids of the chain from the latest version backwards (latest first, at most
-   * `RECENT_CHAIN_LENGTH`, ending early at the first version's parent). A storage that keeps
-   * them lets AddSnapshot check its version without reading versions; one that does not
+   * Optional: the ids of the client's most recent stored versions, latest first, at most
+   * `RECENT_CHAIN_LENGTH` (on addVersion(V): [V, ...previous] cut to that length). A storage
+   * that keeps them lets AddSnapshot decide without reading versions; one that does not
    * leaves this undefined and the core walks the chain with `getVersion`.
    */
   recentVersionIds?: readonly Uuid[];
@@ -44,6 +44,10 @@ export interface Version {
 /** How many ids `Client.recentVersionIds` holds: the AddSnapshot search length. */
 export const RECENT_CHAIN_LENGTH = 5;
 
+/**
+ * A transaction may be asked for several reads at once (the core overlaps independent reads to
+ * save round trips); writes are never issued concurrently.
+ */
 export interface StorageTxn {
   /** The client of this transaction, or null if it does not exist. */
   getClient(): Promise<Client | null>;
