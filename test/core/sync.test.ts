@@ -1,0 +1,351 @@
+/** Every rule of PROTOCOL.md's four transactions, at the core level, on the in-memory store. */
+import { beforeEach, describe, expect, it } from "vitest";
+import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
+import { MemoryStorage } from "../../lambda/storage/memory.ts";
+import type { Storage, StorageTxn, Version } from "../../lambda/storage/types.ts";
+import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+
+const DAY = 24 * 60 * 60 * 1000;
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+let storage: MemoryStorage;
+let now: Date;
+let clientId: Uuid;
+
+function server(rules: Partial<SyncRules> = {}, store: Storage = storage): SyncServer {
+  return new SyncServer(store, { createClients: true, snapshotDays: 14, snapshotVersions: 100, ...rules }, () => now);
+}
+
+/** Adds `count` versions on the chain's tip; returns their ids, oldest first. */
+async function addChain(sync: SyncServer, count: number, parent: Uuid = NIL_UUID): Promise<Uuid[]> {
+  const ids: Uuid[] = [];
+  for (let i = 0; i < count; i++) {
+    const outcome = await sync.addVersion(clientId, ids.at(-1) ?? parent, bytes(`v${i}`));
+    if (outcome.kind !== "added") throw new Error(`expected added, got ${outcome.kind}`);
+    ids.push(outcome.versionId);
+  }
+  return ids;
+}
+
+async function readClient() {
+  const txn = await storage.txn(clientId);
+  try {
+    return await txn.getClient();
+  } finally {
+    await txn.release();
+  }
+}
+
+beforeEach(() => {
+  storage = new MemoryStorage();
+  now = new Date("2026-06-01T00:00:00Z");
+  clientId = newUuid();
+});
+
+describe("AddVersion", () => {
+  it("creates an unknown client and accepts its first version on the nil parent", async () => {
+    const outcome = await server().addVersion(clientId, NIL_UUID, bytes("first"));
+    expect(outcome).toMatchObject({ kind: "added", snapshotUrgency: "high" });
+    const client = await readClient();
+    expect(client?.latestVersionId).toBe(outcome.kind === "added" ? outcome.versionId : "");
+  });
+
+  it("accepts any parent for the first version", async () => {
+    const parent = newUuid();
+    const outcome = await server().addVersion(clientId, parent, bytes("first"));
+    expect(outcome.kind).toBe("added");
+    const child = await server().getChildVersion(clientId, parent);
+    expect(child).toMatchObject({ kind: "found", version: { parentVersionId: parent } });
+  });
+
+  it("answers unknown-client and creates nothing when client creation is off", async () => {
+    const outcome = await server({ createClients: false }).addVersion(clientId, NIL_UUID, bytes("x"));
+    expect(outcome).toEqual({ kind: "unknown-client" });
+    expect(await readClient()).toBeNull();
+  });
+
+  it("accepts versions of an existing client when client creation is off", async () => {
+    const [v1] = await addChain(server(), 1);
+    const outcome = await server({ createClients: false }).addVersion(clientId, v1!, bytes("x"));
+    expect(outcome.kind).toBe("added");
+  });
+
+  it("answers conflict naming the latest version when the parent is not latest, storing nothing", async () => {
+    const sync = server();
+    const [v1, v2] = await addChain(sync, 2);
+    for (const parent of [v1!, NIL_UUID, newUuid()]) {
+      expect(await sync.addVersion(clientId, parent, bytes("late"))).toEqual({ kind: "conflict", latestVersionId: v2 });
+    }
+    expect((await readClient())?.latestVersionId).toBe(v2);
+    expect(await sync.getChildVersion(clientId, v2!)).toEqual({ kind: "up-to-date" });
+  });
+
+  it("of concurrent AddVersions on one parent, exactly one wins and every other conflicts naming it", async () => {
+    const sync = server();
+    const [v1] = await addChain(sync, 1);
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => sync.addVersion(clientId, v1!, bytes(`r${i}`))));
+    const added = outcomes.filter((o) => o.kind === "added");
+    expect(added).toHaveLength(1);
+    const winner = added[0]!.kind === "added" ? added[0]!.versionId : "";
+    expect(outcomes.filter((o) => o.kind === "conflict")).toHaveLength(19);
+    for (const o of outcomes) if (o.kind === "conflict") expect(o.latestVersionId).toBe(winner);
+  });
+
+  it("of concurrent first versions of a new client, exactly one wins", async () => {
+    const sync = server();
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => sync.addVersion(clientId, NIL_UUID, bytes("first"))));
+    expect(outcomes.filter((o) => o.kind === "added")).toHaveLength(1);
+    expect(outcomes.filter((o) => o.kind === "conflict")).toHaveLength(9);
+  });
+
+  it("adds one to versions_since per version once a snapshot exists", async () => {
+    const sync = server();
+    const [, v2] = await addChain(sync, 2);
+    await sync.addSnapshot(clientId, v2!, bytes("snap"));
+    expect((await readClient())?.snapshot?.versionsSince).toBe(0);
+    await addChain(sync, 3, v2!);
+    expect((await readClient())?.snapshot?.versionsSince).toBe(3);
+  });
+
+  it("computes the snapshot urgency from the state before the version is added", async () => {
+    const sync = server({ snapshotVersions: 2 });
+    const [v1] = await addChain(sync, 1);
+    await sync.addSnapshot(clientId, v1!, bytes("snap"));
+    // versions_since before each add: 0, 1, 2 (low at T=2), 3 (high at 3)
+    const urgencies = [];
+    let parent = v1!;
+    for (let i = 0; i < 4; i++) {
+      const o = await sync.addVersion(clientId, parent, bytes("x"));
+      if (o.kind !== "added") throw new Error(o.kind);
+      urgencies.push(o.snapshotUrgency);
+      parent = o.versionId;
+    }
+    expect(urgencies).toEqual(["none", "none", "low", "high"]);
+  });
+
+  it("asks by the snapshot's age in days", async () => {
+    const sync = server();
+    const [v1] = await addChain(sync, 1);
+    await sync.addSnapshot(clientId, v1!, bytes("snap"));
+    now = new Date(now.getTime() + 14 * DAY);
+    const o = await sync.addVersion(clientId, v1!, bytes("x"));
+    expect(o).toMatchObject({ kind: "added", snapshotUrgency: "low" });
+    now = new Date(now.getTime() + 7 * DAY);
+    const o2 = await sync.addVersion(clientId, o.kind === "added" ? o.versionId : NIL_UUID, bytes("x"));
+    expect(o2).toMatchObject({ kind: "added", snapshotUrgency: "high" });
+  });
+});
+
+describe("GetChildVersion", () => {
+  it("answers unknown-client for an unknown client", async () => {
+    expect(await server().getChildVersion(clientId, NIL_UUID)).toEqual({ kind: "unknown-client" });
+  });
+
+  it("returns the child of a parent with its segment", async () => {
+    const sync = server();
+    const [v1, v2] = await addChain(sync, 2);
+    const outcome = await sync.getChildVersion(clientId, v1!);
+    expect(outcome).toEqual({ kind: "found", version: { versionId: v2, parentVersionId: v1, historySegment: bytes("v1") } });
+    expect(await sync.getChildVersion(clientId, NIL_UUID)).toMatchObject({ kind: "found", version: { versionId: v1 } });
+  });
+
+  it("answers up-to-date for the latest version", async () => {
+    const sync = server();
+    const [, v2] = await addChain(sync, 2);
+    expect(await sync.getChildVersion(clientId, v2!)).toEqual({ kind: "up-to-date" });
+  });
+
+  it("answers up-to-date for any parent while the client has no versions", async () => {
+    const txn = await storage.txn(clientId);
+    await txn.newClient(NIL_UUID);
+    await txn.commit();
+    await txn.release();
+    expect(await server().getChildVersion(clientId, newUuid())).toEqual({ kind: "up-to-date" });
+    expect(await server().getChildVersion(clientId, NIL_UUID)).toEqual({ kind: "up-to-date" });
+  });
+
+  it("answers gone for a parent that is not in the history", async () => {
+    const sync = server();
+    await addChain(sync, 2);
+    expect(await sync.getChildVersion(clientId, newUuid())).toEqual({ kind: "gone" });
+  });
+
+  it("answers gone for the nil parent when the chain started elsewhere", async () => {
+    const sync = server();
+    await addChain(sync, 1, newUuid());
+    expect(await sync.getChildVersion(clientId, NIL_UUID)).toEqual({ kind: "gone" });
+  });
+
+  it("looks for the child again before answering gone (a child committed between the two reads)", async () => {
+    const sync = server();
+    const [v1] = await addChain(sync, 1);
+    // The first child lookup runs before the racing AddVersion, the client read after it.
+    const racing = new RacingStorage(storage, async () => {
+      await sync.addVersion(clientId, v1!, bytes("racer"));
+    });
+    const outcome = await server({}, racing).getChildVersion(clientId, v1!);
+    expect(outcome).toMatchObject({ kind: "found", version: { parentVersionId: v1 } });
+  });
+});
+
+describe("AddSnapshot", () => {
+  it("answers unknown-client for an unknown client", async () => {
+    expect(await server().addSnapshot(clientId, newUuid(), bytes("s"))).toEqual({ kind: "unknown-client" });
+  });
+
+  it("stores a snapshot of the latest version, and GetSnapshot returns it", async () => {
+    const sync = server();
+    const [, v2] = await addChain(sync, 2);
+    expect(await sync.addSnapshot(clientId, v2!, bytes("snap"))).toEqual({ kind: "stored" });
+    expect(await sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: v2, data: bytes("snap") });
+    const client = await readClient();
+    expect(client?.snapshot).toEqual({ versionId: v2, timestamp: now, versionsSince: 0 });
+  });
+
+  it("accepts each of the 5 most recent versions and none older", async () => {
+    const sync = server();
+    const ids = await addChain(sync, 7);
+    // ids[6] is latest: ids[2..6] are the 5 most recent.
+    for (const [i, expected] of [[1, "ignored"], [0, "ignored"]] as const) {
+      expect((await sync.addSnapshot(clientId, ids[i]!, bytes("s"))).kind).toBe(expected);
+    }
+    expect(await sync.addSnapshot(clientId, ids[1]!, bytes("s"))).toEqual({ kind: "ignored", reason: "not-recent" });
+    expect(await sync.addSnapshot(clientId, ids[2]!, bytes("s2"))).toEqual({ kind: "stored" });
+    for (const i of [3, 4, 5, 6]) expect(await sync.addSnapshot(clientId, ids[i]!, bytes(`s${i}`))).toEqual({ kind: "stored" });
+  });
+
+  it("ignores the nil version", async () => {
+    const sync = server();
+    await addChain(sync, 1);
+    expect(await sync.addSnapshot(clientId, NIL_UUID, bytes("s"))).toEqual({ kind: "ignored", reason: "nil-version" });
+  });
+
+  it("ignores the current snapshot's version, keeping the stored data", async () => {
+    const sync = server();
+    const [v1] = await addChain(sync, 1);
+    await sync.addSnapshot(clientId, v1!, bytes("first"));
+    expect(await sync.addSnapshot(clientId, v1!, bytes("second"))).toEqual({ kind: "ignored", reason: "already-current" });
+    expect(await sync.getSnapshot(clientId)).toMatchObject({ data: bytes("first") });
+  });
+
+  it("ignores a version older than the current snapshot", async () => {
+    const sync = server();
+    const [v1, v2] = await addChain(sync, 3);
+    await sync.addSnapshot(clientId, v2!, bytes("newer"));
+    expect(await sync.addSnapshot(clientId, v1!, bytes("older"))).toEqual({ kind: "ignored", reason: "newer-snapshot-exists" });
+    expect(await sync.getSnapshot(clientId)).toMatchObject({ versionId: v2, data: bytes("newer") });
+  });
+
+  it("ignores an unknown version and the first version's parent (not a stored version)", async () => {
+    const sync = server();
+    const origin = newUuid();
+    await addChain(sync, 2, origin);
+    expect(await sync.addSnapshot(clientId, newUuid(), bytes("s"))).toEqual({ kind: "ignored", reason: "not-recent" });
+    expect(await sync.addSnapshot(clientId, origin, bytes("s"))).toEqual({ kind: "ignored", reason: "not-recent" });
+  });
+
+  it("stops walking at a missing version", async () => {
+    const sync = server();
+    const [v1, v2, v3] = await addChain(sync, 3);
+    const hiding = new HidingStorage(storage, v2!);
+    expect(await server({}, hiding).addSnapshot(clientId, v1!, bytes("s"))).toEqual({ kind: "ignored", reason: "not-recent" });
+    expect(await server({}, hiding).addSnapshot(clientId, v3!, bytes("s"))).toEqual({ kind: "stored" });
+  });
+
+  it("reads no more versions than the verdict needs", async () => {
+    const sync = server();
+    const ids = await addChain(sync, 8);
+    const counting = new HidingStorage(storage);
+    await server({}, counting).addSnapshot(clientId, ids[7]!, bytes("latest"));
+    expect(counting.versionReads).toBe(0);
+    await server({}, counting).addSnapshot(clientId, ids[0]!, bytes("too old"));
+    expect(counting.versionReads).toBeLessThanOrEqual(5);
+  });
+
+  it("resets versions_since and the age when a snapshot is stored", async () => {
+    const sync = server({ snapshotVersions: 2 });
+    const ids = await addChain(sync, 4);
+    await sync.addSnapshot(clientId, ids[1]!, bytes("old"));
+    const o = await sync.addVersion(clientId, ids[3]!, bytes("x"));
+    expect(o).toMatchObject({ snapshotUrgency: "none" });
+    const client = await readClient();
+    expect(client?.snapshot?.versionsSince).toBe(1);
+  });
+});
+
+describe("GetSnapshot", () => {
+  it("answers unknown-client for an unknown client and none without a snapshot", async () => {
+    const sync = server();
+    expect(await sync.getSnapshot(clientId)).toEqual({ kind: "unknown-client" });
+    await addChain(sync, 1);
+    expect(await sync.getSnapshot(clientId)).toEqual({ kind: "none" });
+  });
+});
+
+describe("allowlist", () => {
+  it("lets everyone in without a list, and only listed ids with one", () => {
+    expect(server().isAllowed(clientId)).toBe(true);
+    const other = newUuid();
+    const sync = server({ allowedClientIds: new Set([other]) });
+    expect(sync.isAllowed(other)).toBe(true);
+    expect(sync.isAllowed(clientId)).toBe(false);
+  });
+});
+
+/** Passes through to a store, hiding one version (as if deleted) and counting version reads. */
+class HidingStorage implements Storage {
+  versionReads = 0;
+  constructor(private readonly inner: Storage, private readonly hidden?: Uuid) {}
+  async txn(id: Uuid): Promise<StorageTxn> {
+    const txn = await this.inner.txn(id);
+    const self = this;
+    return Object.assign(Object.create(txn) as StorageTxn, {
+      async getVersion(versionId: Uuid): Promise<Version | null> {
+        self.versionReads++;
+        return versionId === self.hidden ? null : txn.getVersion(versionId);
+      },
+    });
+  }
+  async close() {}
+}
+
+/** Runs `between` after the first child lookup and before the client read of one transaction. */
+class RacingStorage implements Storage {
+  constructor(private readonly inner: MemoryStorage, private readonly between: () => Promise<void>) {}
+  async txn(id: Uuid): Promise<StorageTxn> {
+    // Read-only views without the store's lock, so the racing write can run in between.
+    const view = (): Promise<StorageTxn> => this.inner.txn(id);
+    const between = this.between;
+    let lookups = 0;
+    let raceDone!: () => void;
+    const raced = new Promise<void>((resolve) => (raceDone = resolve));
+    return {
+      async getVersionByParent(parent: Uuid) {
+        const t = await view();
+        try {
+          return await t.getVersionByParent(parent);
+        } finally {
+          await t.release();
+          if (lookups++ === 0) await between().then(raceDone);
+        }
+      },
+      async getClient() {
+        await raced;
+        const t = await view();
+        try {
+          return await t.getClient();
+        } finally {
+          await t.release();
+        }
+      },
+      getVersion: () => Promise.reject(new Error("unused")),
+      getSnapshotData: () => Promise.reject(new Error("unused")),
+      newClient: () => Promise.reject(new Error("read only")),
+      setSnapshot: () => Promise.reject(new Error("read only")),
+      addVersion: () => Promise.reject(new Error("read only")),
+      commit: async () => {},
+      release: async () => {},
+    };
+  }
+  async close() {}
+}
