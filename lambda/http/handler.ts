@@ -33,7 +33,10 @@ interface Request {
 /** What a route function learned, for the request's log line. */
 interface LogContext {
   route?: RouteName;
+  /** The tag of the client id, the only form of it that is logged. */
   client?: string;
+  /** The client id itself, kept only to scrub it from error messages. */
+  clientId?: Uuid;
   outcome?: string;
   bytes?: number;
 }
@@ -50,6 +53,7 @@ export function createHandler(options: HandlerOptions): Handler {
     const clientId = parseUuid(raw.trim());
     if (!clientId) return reject(400, "X-Client-Id is not a UUID");
     log.client = clientTag(clientId);
+    log.clientId = clientId;
     if (!sync.isAllowed(clientId)) return reject(403, "this client id may not sync with this server");
     return clientId;
   }
@@ -225,7 +229,7 @@ export function createHandler(options: HandlerOptions): Handler {
     try {
       result = await dispatch(event, log);
     } catch (error) {
-      result = failure(error, log, event);
+      result = failure(error, log);
     }
     logger.info("request", {
       method: event.requestContext.http.method,
@@ -241,12 +245,10 @@ export function createHandler(options: HandlerOptions): Handler {
   };
 
   /** A storage failure: 503 when it may pass, else 500; the details go to the log only. */
-  function failure(error: unknown, log: LogContext, event: HttpEvent): HttpResult {
-    const clientId = lowercaseHeaders(event.headers).get(HEADER.clientId)?.trim() ?? "";
-    const redact = (s: string | undefined) =>
-      s === undefined ? undefined : clientId.length >= 32 ? s.split(clientId).join(`<client ${log.client}>`) : s;
+  function failure(error: unknown, log: LogContext): HttpResult {
     const e = error instanceof Error ? error : new Error(String(error));
-    logger.error("request failed", { route: log.route, client: log.client, error: e.name, message: redact(e.message), stack: redact(e.stack) });
+    const scrub = (s: string | undefined) => (s === undefined || !log.clientId ? s : scrubClientId(s, log.clientId, log.client!));
+    logger.error("request failed", { route: log.route, client: log.client, error: e.name, message: scrub(e.message), stack: scrub(e.stack) });
     if (error instanceof StorageUnavailableError) {
       log.outcome = "storage-unavailable";
       return text(503, "storage is unavailable, try again later", { [HEADER.retryAfter]: String(error.retryAfterSeconds) });
@@ -254,6 +256,13 @@ export function createHandler(options: HandlerOptions): Handler {
     log.outcome = "internal-error";
     return text(500, "internal server error");
   }
+}
+
+/** Replaces the client id, in any case and with or without hyphens, by its tag. */
+function scrubClientId(text: string, clientId: Uuid, tag: string): string {
+  const hex = clientId.replaceAll("-", "");
+  const pattern = new RegExp(`${hex.slice(0, 8)}-?${hex.slice(8, 12)}-?${hex.slice(12, 16)}-?${hex.slice(16, 20)}-?${hex.slice(20)}`, "gi");
+  return text.replace(pattern, `<client ${tag}>`);
 }
 
 function isRejection(value: unknown): value is Rejection {
