@@ -7,7 +7,7 @@ import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createApp } from "../lambda/app.ts";
-import { ConfigError, ConfigReader, SETTINGS, readServerConfig, type Env } from "../lambda/config.ts";
+import { ConfigError, ConfigReader, SETTINGS, readServerConfig, type Env, type StorageKind } from "../lambda/config.ts";
 import { createLogger } from "../lambda/log.ts";
 import type { Storage } from "../lambda/storage/types.ts";
 import { newUuid } from "../lambda/uuid.ts";
@@ -16,8 +16,7 @@ import { serveHandler, type LocalHttpServer } from "./local-http.ts";
 export const SQLITE_FILE_NAME = "taskchampion-sync-server.sqlite3";
 
 /** Opens the storage STORAGE names; only the chosen implementation is loaded. */
-async function openStorage(reader: ConfigReader): Promise<{ storage: Storage; description: string }> {
-  const kind = reader.get(SETTINGS.storage);
+async function openStorage(kind: StorageKind, reader: ConfigReader): Promise<{ storage: Storage; description: string }> {
   switch (kind) {
     case "memory": {
       const { MemoryStorage } = await import("../lambda/storage/memory.ts");
@@ -30,8 +29,8 @@ async function openStorage(reader: ConfigReader): Promise<{ storage: Storage; de
       return { storage: new SqliteStorage(path), description: `SQLite at ${path}` };
     }
     case "dynamodb": {
-      const { openDynamoStorageFromEnv } = await import("../lambda/storage/dynamodb-env.ts");
-      return openDynamoStorageFromEnv(reader);
+      const { dynamoStorageFromEnv } = await import("../lambda/storage/dynamodb-env.ts");
+      return dynamoStorageFromEnv(reader);
     }
   }
 }
@@ -47,8 +46,9 @@ export async function startServer(env: Env): Promise<RunningServer> {
   const reader = new ConfigReader(env);
   const config = readServerConfig(reader);
   const listen = reader.get(SETTINGS.listen);
+  const storageKind = reader.get(SETTINGS.storage);
   reader.check();
-  const { storage, description } = await openStorage(reader);
+  const { storage, description } = await openStorage(storageKind, reader);
   reader.check();
   const logger = createLogger();
   const http = await serveHandler(createApp(storage, config, logger), { ...listen, maxBodyBytes: config.maxBodyBytes });
