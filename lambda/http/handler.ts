@@ -43,6 +43,9 @@ interface LogContext {
 
 type Rejection = { rejected: HttpResult };
 
+/** A request body over the size limit. */
+const TOO_LARGE = Symbol("too large");
+
 export function createHandler(options: HandlerOptions): Handler {
   const { sync, maxBodyBytes, logger } = options;
 
@@ -63,24 +66,27 @@ export function createHandler(options: HandlerOptions): Handler {
     return id ?? reject(400, `the ${name} in the path is not a UUID`);
   }
 
-  /** The body of a protocol POST: the exact content type, not empty, within the size limit. */
-  function bodyOf(request: Request, contentType: string, log: LogContext): Uint8Array | Rejection {
+  /**
+   * The body of a protocol POST: the exact content type, not empty, within the size limit.
+   * Over the limit it is `TOO_LARGE`, which each route answers in its own way.
+   */
+  function bodyOf(request: Request, contentType: string, log: LogContext): Uint8Array | Rejection | typeof TOO_LARGE {
     const given = request.headers.get(HEADER.contentType);
     // Parameters (such as a charset) are tolerated on requests; the media type must be exact.
     const mediaType = given?.split(";")[0]!.trim().toLowerCase();
     if (mediaType !== contentType) return reject(400, `Content-Type must be ${contentType}`);
     const declared = Number(request.headers.get(HEADER.contentLength) ?? NaN);
-    if (declared > maxBodyBytes) return tooLarge();
+    if (declared > maxBodyBytes) return TOO_LARGE;
     const { body, isBase64Encoded } = request.event;
     const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(body, isBase64Encoded ? "base64" : "utf8");
     log.bytes = bytes.length;
     if (bytes.length === 0) return reject(400, "the request body is empty");
-    if (bytes.length > maxBodyBytes) return tooLarge();
+    if (bytes.length > maxBodyBytes) return TOO_LARGE;
     return bytes;
   }
 
-  function tooLarge(): Rejection {
-    return reject(413, `the request body is larger than this server accepts (${maxBodyBytes} bytes)`);
+  function tooLarge(): HttpResult {
+    return text(413, `the request body is larger than this server accepts (${maxBodyBytes} bytes)`);
   }
 
   /**
@@ -99,7 +105,8 @@ export function createHandler(options: HandlerOptions): Handler {
    * snapshot is wanted; empty body.
    * 409: `X-Parent-Version-Id` = the client's latest version; empty body; nothing stored.
    * 404: the client does not exist and client creation is off.
-   * 400 bad client id, parent id, content type or empty body; 403 not allowed; 413 too large.
+   * 400 bad client id, parent id, content type or empty body; 403 not allowed;
+   * 413 a body over MAX_BODY_BYTES.
    */
   async function addVersion(request: Request, log: LogContext): Promise<HttpResult> {
     const clientId = clientIdOf(request, log);
@@ -107,6 +114,7 @@ export function createHandler(options: HandlerOptions): Handler {
     const parentVersionId = versionIdParam(request, "parentVersionId");
     if (isRejection(parentVersionId)) return parentVersionId.rejected;
     const body = bodyOf(request, CONTENT_TYPE.historySegment, log);
+    if (body === TOO_LARGE) return tooLarge();
     if (isRejection(body)) return body.rejected;
 
     const outcome = await sync.addVersion(clientId, parentVersionId, body);
@@ -163,9 +171,10 @@ export function createHandler(options: HandlerOptions): Handler {
    * Request: `X-Client-Id`, `Content-Type: application/vnd.taskchampion.snapshot`, body = the
    * snapshot (not empty).
    * 200: empty body, whether the snapshot was stored or ignored (a snapshot for an old or
-   * unknown version is not the client's problem).
+   * unknown version is not the client's problem). A snapshot over MAX_BODY_BYTES is ignored
+   * with 200 too: a failed AddSnapshot fails the client's whole sync, and every sync after it.
    * 404: unknown client. 400 bad client id, version id, content type or empty body;
-   * 403 not allowed; 413 too large.
+   * 403 not allowed.
    */
   async function addSnapshot(request: Request, log: LogContext): Promise<HttpResult> {
     const clientId = clientIdOf(request, log);
@@ -173,6 +182,10 @@ export function createHandler(options: HandlerOptions): Handler {
     const versionId = versionIdParam(request, "versionId");
     if (isRejection(versionId)) return versionId.rejected;
     const body = bodyOf(request, CONTENT_TYPE.snapshot, log);
+    if (body === TOO_LARGE) {
+      log.outcome = "ignored:too-large";
+      return empty(200);
+    }
     if (isRejection(body)) return body.rejected;
 
     const outcome = await sync.addSnapshot(clientId, versionId, body);

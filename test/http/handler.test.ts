@@ -282,13 +282,24 @@ describe("bad requests get a clear 4xx and change nothing", () => {
     );
   });
 
-  it("413 for a body over the limit, by its size or its declared length", async () => {
+  it("413 for a history segment over the limit, by its size or its declared length", async () => {
     const h = app({ maxBodyBytes: 100 });
     const latest = (await getLatest())!;
     await expectRejected(addVersion(latest, new Uint8Array(101), {}, h), 413, /larger than/);
-    await expectRejected(addSnapshot(latest, new Uint8Array(101), h), 413, /larger than/);
     await expectRejected(addVersion(latest, "x", { "content-length": "101" }, h), 413, /larger than/);
     expect((await addVersion(latest, new Uint8Array(100), {}, h)).statusCode).toBe(200);
+  });
+
+  it("200 without storing for a snapshot over the limit (a failed AddSnapshot fails the sync)", async () => {
+    const h = app({ maxBodyBytes: 100 });
+    const latest = (await getLatest())!;
+    const before = await state();
+    const result = await addSnapshot(latest, new Uint8Array(101), h);
+    expect(result.statusCode).toBe(200);
+    expect(await state()).toBe(before);
+    expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-snapshot", outcome: "ignored:too-large" });
+    expect((await addSnapshot(latest, new Uint8Array(100), h)).statusCode).toBe(200);
+    expect(await state()).not.toBe(before);
   });
 
   it("404 for unknown routes and 405 with Allow for wrong methods", async () => {
