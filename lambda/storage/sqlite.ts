@@ -38,7 +38,7 @@ import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChainMovedError, StorageUnavailableError } from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
-import { RECENT_CHAIN_LENGTH, type Client, type Snapshot, type Storage, type StorageTxn, type Version } from "./types.ts";
+import { type Client, type Snapshot, type Storage, type StorageTxn, type Version } from "./types.ts";
 import { NIL_UUID, type Uuid } from "../uuid.ts";
 
 export interface SqliteStorageOptions {
@@ -115,9 +115,6 @@ function prepare(db: Database.Database) {
     ),
     getVersionByParent: db.prepare<[string, string], VersionRow>(
       "SELECT version_id, parent_version_id, history_segment FROM versions WHERE client_id = ? AND parent_version_id = ?",
-    ),
-    getParent: db.prepare<[string, string], { parent_version_id: string }>(
-      "SELECT parent_version_id FROM versions WHERE client_id = ? AND version_id = ?",
     ),
     insertVersion: db.prepare<[string, string, string, Buffer]>(
       "INSERT INTO versions (client_id, version_id, parent_version_id, history_segment) VALUES (?, ?, ?, ?)",
@@ -268,7 +265,7 @@ class SqliteTxn implements StorageTxn {
             timestamp: new Date(row.snapshot_timestamp),
             versionsSince: row.versions_since,
           };
-    return { latestVersionId, snapshot, recentVersionIds: this.recentVersionIds(latestVersionId) };
+    return { latestVersionId, snapshot };
   }
 
   async newClient(latestVersionId: Uuid): Promise<void> {
@@ -353,18 +350,6 @@ class SqliteTxn implements StorageTxn {
     if (this.committed || this.released) throw new Error("the transaction has already ended");
   }
 
-  /** The chain from latest backwards, as `Client.recentVersionIds` describes it. */
-  private recentVersionIds(latestVersionId: Uuid): Uuid[] {
-    const ids: Uuid[] = [];
-    let id = latestVersionId;
-    while (id !== NIL_UUID && ids.length < RECENT_CHAIN_LENGTH) {
-      ids.push(id);
-      const row = this.sql.getParent.get(this.clientId, id);
-      if (!row) break;
-      id = row.parent_version_id as Uuid;
-    }
-    return ids;
-  }
 }
 
 function toVersion(row: VersionRow | undefined): Version | null {
