@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Cryptor } from "./support/crypto.ts";
+import { Cryptor } from "../client/crypto.ts";
 
 const VECTORS = new URL("./fixtures/vectors/", import.meta.url);
 const CLIENT_ID = "0666d464-418a-4a08-ad53-6f15c78270cd";

@@ -6,7 +6,7 @@
  * Throws on any divergence or protocol deviation; returns stats for further assertions.
  */
 import { randomBytes, randomUUID } from "node:crypto";
-import { Replica, type ReplicaOptions } from "./replica.ts";
+import { Replica, type ReplicaOptions } from "../../client/replica.ts";
 
 export interface ConvergenceOptions {
   /** Replicas syncing concurrently (default 3, at least 2). */

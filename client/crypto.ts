@@ -11,7 +11,7 @@
  * and the snapshot's own version id for snapshots.
  */
 import { createCipheriv, createDecipheriv, pbkdf2Sync, randomBytes } from "node:crypto";
-import { parseUuid, uuidBytes } from "../../lambda/uuid.ts";
+import { parseUuid, uuidBytes } from "../lambda/uuid.ts";
 
 export const PBKDF2_ITERATIONS = 600_000;
 export const ENVELOPE_VERSION = 0x01;

@@ -14,7 +14,7 @@
  * of a missing task, a create of an existing one and a delete of a missing one are no-ops.
  */
 import { deflateSync, inflateSync } from "node:zlib";
-import { NIL_UUID, newUuid, parseUuid } from "../../lambda/uuid.ts";
+import { NIL_UUID, newUuid, parseUuid } from "../lambda/uuid.ts";
 import { Cryptor } from "./crypto.ts";
 
 export const HISTORY_SEGMENT_CONTENT_TYPE = "application/vnd.taskchampion.history-segment";
