@@ -1,0 +1,194 @@
+/**
+ * The deployable stack: one `TaskChampionSyncServer`, its settings from props and CDK context,
+ * and the outputs an operator needs (the URL, the table and bucket names, the `task config`
+ * lines). Environment-agnostic and free of lookups, so `cdk synth` needs no credentials.
+ *
+ * CDK context keys (`npx cdk deploy -c key=value`, or "context" in cdk.json). A context value
+ * overrides the stack's props, which override the construct's defaults:
+ *
+ *   stackName          the CloudFormation stack name              default TaskChampionSyncServer
+ *   clientIds          comma-separated client ids (UUIDs) allowed to sync; empty = everyone
+ *   createClients      true | false: AddVersion creates unknown clients        default true
+ *   snapshotVersions   versions after which a snapshot is requested            default 100
+ *   snapshotDays       days after which a snapshot is requested                default 14
+ *   throttleRate       API steady-state requests per second                    default 50
+ *   throttleBurst      API burst requests                                      default 100
+ *   memory             Lambda memory in MB, 256 or more                        default 512
+ *   logRetentionDays   days of function and access logs, one of CloudWatch's values
+ *                      (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)  default 30
+ *   removalPolicy      retain | destroy: what stack deletion does to the table and bucket
+ *                      (retain also turns on the table's deletion protection)  default retain
+ *   domainName         a custom domain for the API, e.g. tasks.example.com (with certificateArn)
+ *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)
+ *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
+ *   nag                true | false: run cdk-nag's AwsSolutions checks at synth  default true
+ */
+import { Annotations, type App, CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from "aws-cdk-lib";
+import * as logs from "aws-cdk-lib/aws-logs";
+import { AwsSolutionsChecks } from "cdk-nag";
+import type { Construct } from "constructs";
+import { TaskChampionSyncServer, type TaskChampionSyncServerProps } from "./sync-server.ts";
+
+export const DEFAULT_STACK_NAME = "TaskChampionSyncServer";
+
+/** The context keys this app reads: see the comment block above. */
+export const CONTEXT_KEYS = [
+  "stackName",
+  "clientIds",
+  "createClients",
+  "snapshotVersions",
+  "snapshotDays",
+  "throttleRate",
+  "throttleBurst",
+  "memory",
+  "logRetentionDays",
+  "removalPolicy",
+  "domainName",
+  "certificateArn",
+  "alarmEmail",
+  "nag",
+] as const;
+export type ContextKey = (typeof CONTEXT_KEYS)[number];
+
+export interface SyncServerStackProps extends StackProps {
+  /** The server's settings; CDK context keys override them one by one. */
+  readonly server?: TaskChampionSyncServerProps;
+}
+
+export class SyncServerStack extends Stack {
+  public readonly server: TaskChampionSyncServer;
+
+  constructor(scope: Construct, id: string, props: SyncServerStackProps = {}) {
+    super(scope, id, {
+      description: "TaskChampion sync server for Taskwarrior 3: API Gateway, Lambda, DynamoDB, S3",
+      ...props,
+    });
+    const settings = { ...props.server, ...serverPropsFromContext(this) };
+    this.server = new TaskChampionSyncServer(this, "SyncServer", settings);
+    const { url } = this.server;
+
+    new CfnOutput(this, "Url", { value: url, description: "The sync server's URL" });
+    new CfnOutput(this, "TaskConfigUrl", {
+      value: `task config sync.server.url ${url}`,
+      description: "Taskwarrior 3.1 and later: run this, then set sync.server.client_id and sync.encryption_secret",
+    });
+    new CfnOutput(this, "TaskConfigOrigin", {
+      value: `task config sync.server.origin ${url}`,
+      description: "Taskwarrior 3.0 only (it reads sync.server.origin instead of sync.server.url)",
+    });
+    new CfnOutput(this, "TaskConfigClient", {
+      value: "task config sync.server.client_id $(uuidgen) && task config sync.encryption_secret <a long random secret>",
+      description: "Once per user: every replica of one user shares the client id and the secret",
+    });
+    new CfnOutput(this, "TableName", { value: this.server.table.tableName, description: "The DynamoDB table" });
+    new CfnOutput(this, "BucketName", { value: this.server.bucket.bucketName, description: "The S3 bucket" });
+    new CfnOutput(this, "AlarmTopicArn", { value: this.server.alarmTopic.topicArn, description: "Alarms are sent here" });
+    new CfnOutput(this, "DashboardName", { value: this.server.dashboard.dashboardName, description: "CloudWatch dashboard" });
+    if (this.server.customDomainTarget !== undefined) {
+      new CfnOutput(this, "ApiEndpoint", { value: this.server.apiEndpoint, description: "The execute-api URL" });
+      new CfnOutput(this, "CustomDomainTarget", {
+        value: this.server.customDomainTarget,
+        description: "Point a CNAME (or alias) record of the custom domain here",
+      });
+    }
+  }
+}
+
+/**
+ * Builds the app: the stack named by context `stackName`, and cdk-nag's AwsSolutions checks
+ * (a validation plugin: any unacknowledged finding fails the synthesis) unless context
+ * `nag=false`. bin/app.ts and the tests both build the app with this.
+ */
+export function buildApp(app: App, props: SyncServerStackProps = {}): SyncServerStack {
+  const stackName = stringContext(app, "stackName") ?? DEFAULT_STACK_NAME;
+  const stack = new SyncServerStack(app, stackName, props);
+  if (booleanContext(app, "nag") ?? true) {
+    // The acknowledgements (with their reasons) are also written into the template's metadata.
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true, writeSuppressionsToCloudFormation: true }));
+  } else {
+    Annotations.of(stack).addInfo("cdk-nag is off (context nag=false)");
+  }
+  return stack;
+}
+
+/** The server props given by CDK context; only the keys present. */
+export function serverPropsFromContext(scope: Construct): TaskChampionSyncServerProps {
+  const props: { -readonly [K in keyof TaskChampionSyncServerProps]: TaskChampionSyncServerProps[K] } = {};
+  const clientIds = stringContext(scope, "clientIds");
+  if (clientIds !== undefined) {
+    props.clientIds = clientIds.split(",").map((id) => id.trim()).filter((id) => id !== "");
+  }
+  props.createClients = booleanContext(scope, "createClients");
+  props.snapshotVersions = numberContext(scope, "snapshotVersions");
+  props.snapshotDays = numberContext(scope, "snapshotDays");
+  props.throttlingRateLimit = numberContext(scope, "throttleRate");
+  props.throttlingBurstLimit = numberContext(scope, "throttleBurst");
+  props.memorySize = numberContext(scope, "memory");
+
+  const retention = numberContext(scope, "logRetentionDays");
+  if (retention !== undefined) {
+    if (!(Object.values(logs.RetentionDays) as number[]).includes(retention)) {
+      throw contextError("logRetentionDays", retention, "a CloudWatch Logs retention in days (1, 3, 5, 7, 14, 30, 60, 90, 365, ...)");
+    }
+    props.logRetention = retention as logs.RetentionDays;
+  }
+
+  const removal = stringContext(scope, "removalPolicy")?.toLowerCase();
+  if (removal !== undefined) {
+    if (removal !== "retain" && removal !== "destroy") throw contextError("removalPolicy", removal, "retain or destroy");
+    props.removalPolicy = removal === "retain" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+  }
+
+  const domainName = stringContext(scope, "domainName");
+  const certificateArn = stringContext(scope, "certificateArn");
+  if ((domainName === undefined) !== (certificateArn === undefined)) {
+    throw new Error("context domainName and certificateArn go together: give both or neither");
+  }
+  if (domainName !== undefined && certificateArn !== undefined) {
+    if (!/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/.test(certificateArn)) {
+      throw contextError("certificateArn", certificateArn, "an ACM certificate ARN");
+    }
+    props.customDomain = { domainName, certificateArn };
+  }
+
+  const alarmEmail = stringContext(scope, "alarmEmail");
+  if (alarmEmail !== undefined) {
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) throw contextError("alarmEmail", alarmEmail, "an e-mail address");
+    props.alarmEmail = alarmEmail;
+  }
+
+  for (const key of Object.keys(props) as (keyof TaskChampionSyncServerProps)[]) {
+    if (props[key] === undefined) delete props[key];
+  }
+  return props;
+}
+
+function contextError(key: ContextKey, value: unknown, expected: string): Error {
+  return new Error(`context ${key}=${JSON.stringify(value)} is not valid: expected ${expected}`);
+}
+
+/** A context value as text; absent and empty are both "not given". */
+function stringContext(scope: Construct, key: ContextKey): string | undefined {
+  const value: unknown = scope.node.tryGetContext(key);
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+    throw contextError(key, value, "a string");
+  }
+  const text = String(value).trim();
+  return text === "" ? undefined : text;
+}
+
+function booleanContext(scope: Construct, key: ContextKey): boolean | undefined {
+  const text = stringContext(scope, key)?.toLowerCase();
+  if (text === undefined) return undefined;
+  if (text === "true") return true;
+  if (text === "false") return false;
+  throw contextError(key, text, "true or false");
+}
+
+function numberContext(scope: Construct, key: ContextKey): number | undefined {
+  const text = stringContext(scope, key);
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw contextError(key, text, "a whole number");
+  return Number(text);
+}

@@ -1,0 +1,616 @@
+/**
+ * `TaskChampionSyncServer`: the whole sync server as one construct that a team can drop into
+ * its own CDK app. An HTTP API (API Gateway v2) with exactly the routes of the route table,
+ * one Lambda function bundled locally by esbuild, the DynamoDB table from the shared table
+ * definition, an S3 bucket for what does not fit in an item, least-privilege IAM, alarms,
+ * an SNS topic and a dashboard.
+ *
+ * The construct reads no environment and does no lookups: it synthesizes offline, into an
+ * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
+ * (SETTINGS, the storage's own env-var names), never retyped here.
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import * as apigw from "aws-cdk-lib/aws-apigateway";
+import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
+import * as acm from "aws-cdk-lib/aws-certificatemanager";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
+import * as logs from "aws-cdk-lib/aws-logs";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import * as sns from "aws-cdk-lib/aws-sns";
+import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
+import { Construct } from "constructs";
+import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
+import { ROUTES } from "../lambda/http/routes.ts";
+import { DEFAULT_DEADLINE_MS, DYNAMO_ENV, S3_PREFIX } from "../lambda/storage/dynamodb.ts";
+import { TABLE, type KeyType, type TableDefinition } from "../lambda/storage/dynamodb-table.ts";
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** The Lambda entry: exports `handler`. */
+export const LAMBDA_ENTRY = join(REPO_ROOT, "lambda", "index.ts");
+
+/** The newest Node.js runtime this aws-cdk-lib knows; the bundle targets the oldest we support. */
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+export const BUNDLE_TARGET = "node22";
+
+/** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
+export const API_GATEWAY_TIMEOUT_SECONDS = 30;
+
+/** The bundled handler file inside the asset (ESM output of NodejsFunction). */
+export const BUNDLE_FILE = "index.mjs";
+const ESM_REQUIRE_BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+export const DEFAULTS = {
+  throttlingRateLimit: 50,
+  throttlingBurstLimit: 100,
+  memorySize: 512,
+  logRetention: logs.RetentionDays.ONE_MONTH,
+  removalPolicy: RemovalPolicy.RETAIN,
+} as const;
+
+export const MIN_MEMORY_MB = 256;
+export const MAX_MEMORY_MB = 10_240;
+
+export interface CustomDomainProps {
+  /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
+  readonly domainName: string;
+  /** An ACM certificate for `domainName`, in the stack's region. */
+  readonly certificateArn: string;
+}
+
+export interface TaskChampionSyncServerProps {
+  /**
+   * The client ids (UUIDs) that may sync. Empty or absent: every client id may sync.
+   * @default - no allowlist
+   */
+  readonly clientIds?: readonly string[];
+  /**
+   * Whether AddVersion creates an unknown client. Off, only existing clients sync.
+   * @default true (SETTINGS.createClients)
+   */
+  readonly createClients?: boolean;
+  /** @default 100 (SETTINGS.snapshotVersions) */
+  readonly snapshotVersions?: number;
+  /** @default 14 (SETTINGS.snapshotDays) */
+  readonly snapshotDays?: number;
+  /** Steady requests per second across the API. @default 50 */
+  readonly throttlingRateLimit?: number;
+  /** Burst of requests across the API. @default 100 */
+  readonly throttlingBurstLimit?: number;
+  /** Lambda memory in MB, 256 or more (more memory is also more CPU). @default 512 */
+  readonly memorySize?: number;
+  /** Retention of the function's logs and the API's access logs. @default one month */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * What happens to the table and the bucket (the users' data) when the stack is deleted.
+   * RETAIN (the default) keeps them, and the table has deletion protection on; DESTROY deletes
+   * them, bucket contents included.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /** Serve the API on a custom domain as well. @default - the execute-api URL only */
+  readonly customDomain?: CustomDomainProps;
+  /** Alarms are sent to the SNS topic; this address is subscribed to it. @default - no subscription */
+  readonly alarmEmail?: string;
+}
+
+/**
+ * The IAM actions of the storage's calls on a protocol path (lambda/storage/dynamodb.ts):
+ * GetItem (consistent reads), PutItem and UpdateItem (alone, or as the Put and Update items of
+ * a TransactWriteItems, which has no IAM action of its own), Get/Put/DeleteObject under the
+ * storage's prefix. ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the
+ * storage handles) instead of 403. The orphan sweep's Query and ListObjectsV2 are not run by
+ * this function.
+ */
+export const FUNCTION_ACTIONS = {
+  dynamodb: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+  s3Objects: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+  s3Bucket: ["s3:ListBucket"],
+} as const;
+
+/** The operations the storage issues, for the DynamoDB alarms (Operation dimension). */
+const TABLE_OPERATIONS = [
+  dynamodb.Operation.GET_ITEM,
+  dynamodb.Operation.PUT_ITEM,
+  dynamodb.Operation.UPDATE_ITEM,
+  dynamodb.Operation.TRANSACT_WRITE_ITEMS,
+];
+
+export class TaskChampionSyncServer extends Construct {
+  /** The base URL for clients, without a trailing slash (the custom domain's when there is one). */
+  public readonly url: string;
+  /** The execute-api URL, without a trailing slash: always reachable. */
+  public readonly apiEndpoint: string;
+  /** Where the custom domain's DNS record must point, when there is a custom domain. */
+  public readonly customDomainTarget?: string;
+  public readonly api: apigwv2.HttpApi;
+  public readonly stage: apigwv2.HttpStage;
+  public readonly function: nodejs.NodejsFunction;
+  public readonly table: dynamodb.Table;
+  public readonly bucket: s3.Bucket;
+  public readonly alarmTopic: sns.Topic;
+  public readonly alarms: readonly cloudwatch.Alarm[];
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: TaskChampionSyncServerProps = {}) {
+    super(scope, id);
+    const settings = resolveSettings(props);
+    const retain = settings.removalPolicy === RemovalPolicy.RETAIN;
+    const dataRemovalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    // ---- Data -----------------------------------------------------------------------------
+    this.table = createSyncTable(this, "Table", {
+      removalPolicy: dataRemovalPolicy,
+      deletionProtection: retain,
+    });
+
+    this.bucket = new s3.Bucket(this, "Bucket", {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      lifecycleRules: bucketLifecycleRules(),
+      removalPolicy: dataRemovalPolicy,
+      // With DESTROY, the stack's deletion must be able to empty the bucket first.
+      autoDeleteObjects: !retain,
+    });
+    Validations.of(this.bucket).acknowledge({ id: "AwsSolutions-S1", reason: NAG_REASONS.bucketAccessLogs });
+
+    // ---- Function ---------------------------------------------------------------------------
+    const functionLogGroup = new logs.LogGroup(this, "FunctionLogs", {
+      retention: settings.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    // An explicit role: the managed AWSLambdaBasicExecutionRole would allow writing to every
+    // log group of the account; this one writes to its own log group only.
+    const role = new iam.Role(this, "FunctionRole", {
+      assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+      description: "TaskChampion sync server function: its own logs, its table, its bucket",
+    });
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "OwnLogs",
+        actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        resources: [functionLogGroup.logGroupArn],
+      }),
+    );
+
+    const timeout = Duration.seconds(settings.timeoutSeconds);
+    this.function = new nodejs.NodejsFunction(this, "Function", {
+      entry: LAMBDA_ENTRY,
+      handler: "handler",
+      projectRoot: REPO_ROOT,
+      depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
+      runtime: LAMBDA_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: settings.memorySize,
+      timeout,
+      role,
+      logGroup: functionLogGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      description: "TaskChampion sync server: every route of the HTTP API",
+      environment: {
+        ...functionEnvironment(settings),
+        [DYNAMO_ENV.tableName]: this.table.tableName,
+        [DYNAMO_ENV.bucketName]: this.bucket.bucketName,
+      },
+      bundling: {
+        forceDockerBundling: false,
+        // Bundle the AWS SDK (pinned by package-lock.json) instead of the runtime's copy.
+        externalModules: [],
+        minify: true,
+        sourceMap: false,
+        target: BUNDLE_TARGET,
+        // index.mjs: ESM by its extension wherever the asset lies (a `.js` CJS bundle inside
+        // this "type": "module" repository, e.g. in cdk.out, would be loaded as ESM and break).
+        format: nodejs.OutputFormat.ESM,
+        // The SDK's few CommonJS dependencies call require(): give the ESM bundle one.
+        banner: ESM_REQUIRE_BANNER,
+        // ESM sources of the SDK tree-shake far better than its CJS builds.
+        mainFields: ["module", "main"],
+        charset: nodejs.Charset.UTF8,
+        logLevel: nodejs.LogLevel.WARNING,
+        esbuildArgs: { "--tree-shaking": "true", "--legal-comments": "none" },
+      },
+    });
+
+    this.grantStorage(role);
+    const bucketLogicalId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket);
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${S3_PREFIX}*]`,
+      reason: NAG_REASONS.bucketObjects,
+    });
+
+    // ---- HTTP API -----------------------------------------------------------------------------
+    this.api = new apigwv2.HttpApi(this, "Api", {
+      description: "TaskChampion sync server",
+      // The stage is declared below: `$default` (no path prefix: Taskwarrior 3.0's
+      // sync.server.origin has no path) with throttling and access logs.
+      createDefaultStage: false,
+    });
+    const integration = new HttpLambdaIntegration("Lambda", this.function, {
+      payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
+    });
+    // Exactly the routes of the route table: anything else is rejected by API Gateway (404),
+    // without invoking (and paying for) the function.
+    for (const route of ROUTES) {
+      for (const httpRoute of this.api.addRoutes({ path: route.path, methods: [apigwv2.HttpMethod[route.method]], integration })) {
+        Validations.of(httpRoute).acknowledge({ id: "AwsSolutions-APIG4", reason: NAG_REASONS.apiAuthorization });
+      }
+    }
+
+    const accessLogGroup = new logs.LogGroup(this, "AccessLogs", {
+      retention: settings.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = new apigwv2.HttpStage(this, "DefaultStage", {
+      httpApi: this.api,
+      stageName: "$default",
+      autoDeploy: true,
+      throttle: { rateLimit: settings.throttlingRateLimit, burstLimit: settings.throttlingBurstLimit },
+      accessLogSettings: {
+        destination: new apigwv2.LogGroupLogDestination(accessLogGroup),
+        format: ACCESS_LOG_FORMAT,
+      },
+    });
+
+    this.apiEndpoint = this.api.apiEndpoint;
+    this.url = this.apiEndpoint;
+    if (props.customDomain) {
+      const domainName = new apigwv2.DomainName(this, "Domain", {
+        domainName: props.customDomain.domainName,
+        certificate: acm.Certificate.fromCertificateArn(this, "Certificate", props.customDomain.certificateArn),
+        securityPolicy: apigwv2.SecurityPolicy.TLS_1_2,
+      });
+      new apigwv2.ApiMapping(this, "DomainMapping", { api: this.api, domainName, stage: this.stage });
+      this.customDomainTarget = domainName.regionalDomainName;
+      this.url = `https://${props.customDomain.domainName}`;
+    }
+
+    // ---- Operations -------------------------------------------------------------------------
+    this.alarmTopic = new sns.Topic(this, "AlarmTopic", {
+      displayName: "TaskChampion sync server alarms",
+      enforceSSL: true,
+    });
+    if (props.alarmEmail) {
+      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
+    }
+    this.alarms = this.createAlarms();
+    for (const alarm of this.alarms) alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+    this.dashboard = this.createDashboard();
+  }
+
+  /** Exactly what the storage does on a protocol path, on this table and this bucket only. */
+  private grantStorage(role: iam.Role): void {
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "SyncTable",
+        actions: [...FUNCTION_ACTIONS.dynamodb],
+        // The table has no index (TABLE): its ARN is the only DynamoDB resource.
+        resources: [this.table.tableArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "SyncBucketObjects",
+        actions: [...FUNCTION_ACTIONS.s3Objects],
+        // Payload objects live under the storage's prefix only.
+        resources: [this.bucket.arnForObjects(`${S3_PREFIX}*`)],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "SyncBucketList",
+        actions: [...FUNCTION_ACTIONS.s3Bucket],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
+  }
+
+  private createAlarms(): cloudwatch.Alarm[] {
+    const period = Duration.minutes(5);
+    const common = {
+      evaluationPeriods: 1,
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    return [
+      new cloudwatch.Alarm(this, "FunctionErrorsAlarm", {
+        ...common,
+        alarmDescription: "The sync function failed (an unhandled error or a timeout).",
+        metric: this.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+      }),
+      new cloudwatch.Alarm(this, "FunctionThrottlesAlarm", {
+        ...common,
+        alarmDescription: "The sync function was throttled (the account's concurrency is exhausted).",
+        metric: this.function.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
+      }),
+      new cloudwatch.Alarm(this, "Api5xxAlarm", {
+        ...common,
+        alarmDescription: "The API answered 5xx: the storage failed or the function did not answer.",
+        metric: this.api.metricServerError({ period, statistic: cloudwatch.Stats.SUM }),
+      }),
+      new cloudwatch.Alarm(this, "TableThrottlesAlarm", {
+        ...common,
+        alarmDescription: "DynamoDB throttled requests on the sync table.",
+        metric: this.tableOperationsSum("ThrottledRequests", "Throttled requests", period),
+      }),
+      new cloudwatch.Alarm(this, "TableSystemErrorsAlarm", {
+        ...common,
+        alarmDescription: "DynamoDB answered with system errors (5xx) on the sync table.",
+        metric: this.tableOperationsSum("SystemErrors", "System errors", period),
+      }),
+    ];
+  }
+
+  /**
+   * A per-operation DynamoDB metric summed over the storage's operations. Each term is FILLed
+   * with 0: these metrics only have data points when something went wrong, and a plain sum
+   * has no value where any term is missing (so it would almost never alarm).
+   */
+  private tableOperationsSum(metricName: string, label: string, period: Duration): cloudwatch.MathExpression {
+    const usingMetrics: Record<string, cloudwatch.IMetric> = {};
+    for (const operation of TABLE_OPERATIONS) {
+      usingMetrics[operation.toLowerCase()] = new cloudwatch.Metric({
+        namespace: "AWS/DynamoDB",
+        metricName,
+        dimensionsMap: { TableName: this.table.tableName, Operation: operation },
+        statistic: cloudwatch.Stats.SUM,
+        period,
+      });
+    }
+    return new cloudwatch.MathExpression({
+      expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(" + "),
+      usingMetrics,
+      label,
+      period,
+    });
+  }
+
+  private createDashboard(): cloudwatch.Dashboard {
+    const period = Duration.minutes(5);
+    const sum = { period, statistic: cloudwatch.Stats.SUM };
+    const dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
+      defaultInterval: Duration.days(7),
+    });
+    dashboard.addWidgets(
+      new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms: [...this.alarms], width: 24, height: 3 }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: "API requests",
+        left: [this.api.metricCount(sum), this.api.metricClientError(sum), this.api.metricServerError(sum)],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "API latency (ms)",
+        left: [
+          this.api.metricLatency({ period, statistic: cloudwatch.Stats.p(50) }),
+          this.api.metricLatency({ period, statistic: cloudwatch.Stats.p(99) }),
+          this.api.metricIntegrationLatency({ period, statistic: cloudwatch.Stats.p(99) }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "API data processed (bytes)",
+        left: [this.api.metricDataProcessed(sum)],
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: "Function invocations, errors, throttles",
+        left: [this.function.metricInvocations(sum), this.function.metricErrors(sum), this.function.metricThrottles(sum)],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "Function duration (ms)",
+        left: [
+          this.function.metricDuration({ period, statistic: cloudwatch.Stats.p(50) }),
+          this.function.metricDuration({ period, statistic: cloudwatch.Stats.p(99) }),
+          this.function.metricDuration({ period, statistic: cloudwatch.Stats.MAXIMUM }),
+        ],
+        width: 8,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "Function concurrency",
+        left: [this.function.metric("ConcurrentExecutions", { period, statistic: cloudwatch.Stats.MAXIMUM })],
+        width: 8,
+      }),
+    );
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: "DynamoDB capacity consumed",
+        left: [this.table.metricConsumedReadCapacityUnits(sum), this.table.metricConsumedWriteCapacityUnits(sum)],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "DynamoDB throttled requests",
+        left: [this.tableOperationsSum("ThrottledRequests", "Throttled requests", period)],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "DynamoDB system errors",
+        left: [this.tableOperationsSum("SystemErrors", "System errors", period)],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "DynamoDB latency (ms)",
+        left: TABLE_OPERATIONS.map((operation) =>
+          this.table.metricSuccessfulRequestLatency({ period, dimensionsMap: { TableName: this.table.tableName, Operation: operation } }),
+        ),
+        width: 6,
+      }),
+    );
+    return dashboard;
+  }
+}
+
+/** Why each cdk-nag AwsSolutions finding is acknowledged rather than fixed. */
+export const NAG_REASONS = {
+  apiAuthorization:
+    "The TaskChampion sync protocol has no authorization header that clients could send: a client proves nothing " +
+    "but its X-Client-Id, a random UUID that is the user's shared secret, and every payload is encrypted end to end " +
+    "by the replicas. Access is limited by the construct's clientIds allowlist (403 in the function), and unknown " +
+    "routes are rejected by API Gateway. An authorizer would lock out every Taskwarrior client.",
+  bucketObjects:
+    "Objects are keyed clients/<client id>/<kind>/<version id>/<random nonce>, created at run time, so no narrower " +
+    "resource than the storage's own prefix in this one bucket exists; the actions are limited to Get, Put and " +
+    "DeleteObject.",
+  bucketAccessLogs:
+    "The bucket is private, reached only by this stack's function (IAM role scoped to its prefix) over TLS, and holds " +
+    "only client-side encrypted payloads; every request that leads to an S3 call is already in the API access logs " +
+    "and the function's logs. Server access logs would need a second bucket for no extra audit value here; enable " +
+    "CloudTrail S3 data events if your organisation requires object-level audit.",
+} as const;
+
+/** JSON access log lines. Headers are never logged: X-Client-Id is the user's credential. */
+export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
+  requestId: "$context.requestId",
+  requestTime: "$context.requestTime",
+  sourceIp: "$context.identity.sourceIp",
+  userAgent: "$context.identity.userAgent",
+  method: "$context.httpMethod",
+  path: "$context.path",
+  routeKey: "$context.routeKey",
+  protocol: "$context.protocol",
+  status: "$context.status",
+  responseLength: "$context.responseLength",
+  responseLatency: "$context.responseLatency",
+  integrationStatus: "$context.integrationStatus",
+  integrationLatency: "$context.integrationLatency",
+  integrationError: "$context.integrationErrorMessage",
+  error: "$context.error.message",
+};
+const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS));
+
+interface ResolvedSettings {
+  clientIds: readonly string[];
+  createClients: boolean;
+  snapshotVersions: number;
+  snapshotDays: number;
+  throttlingRateLimit: number;
+  throttlingBurstLimit: number;
+  memorySize: number;
+  timeoutSeconds: number;
+  logRetention: logs.RetentionDays;
+  removalPolicy: RemovalPolicy;
+}
+
+/** Props with defaults, checked with the very parsers the function uses at cold start. */
+function resolveSettings(props: TaskChampionSyncServerProps): ResolvedSettings {
+  const problems: string[] = [];
+  const clientIds = props.clientIds ?? [];
+  if (clientIds.length > 0 && SETTINGS.clientIdAllowlist.parse(clientIds.join(",")) === undefined) {
+    problems.push(`clientIds must be ${SETTINGS.clientIdAllowlist.accepted}, got ${JSON.stringify(clientIds)}`);
+  }
+  const count = (name: string, value: number | undefined, setting: typeof SETTINGS.snapshotDays): number => {
+    if (value === undefined) return setting.defaultValue;
+    if (setting.parse(String(value)) === undefined) problems.push(`${name} must be ${setting.accepted}, got ${value}`);
+    return value;
+  };
+  const positive = (name: string, value: number, max = Number.MAX_SAFE_INTEGER, min = 1): number => {
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
+    }
+    return value;
+  };
+  const settings: ResolvedSettings = {
+    clientIds,
+    createClients: props.createClients ?? SETTINGS.createClients.defaultValue,
+    snapshotVersions: count("snapshotVersions", props.snapshotVersions, SETTINGS.snapshotVersions),
+    snapshotDays: count("snapshotDays", props.snapshotDays, SETTINGS.snapshotDays),
+    throttlingRateLimit: positive("throttlingRateLimit", props.throttlingRateLimit ?? DEFAULTS.throttlingRateLimit),
+    throttlingBurstLimit: positive("throttlingBurstLimit", props.throttlingBurstLimit ?? DEFAULTS.throttlingBurstLimit, 5000),
+    memorySize: positive("memorySize", props.memorySize ?? DEFAULTS.memorySize, MAX_MEMORY_MB, MIN_MEMORY_MB),
+    timeoutSeconds: functionTimeoutSeconds(),
+    logRetention: props.logRetention ?? DEFAULTS.logRetention,
+    removalPolicy: props.removalPolicy ?? DEFAULTS.removalPolicy,
+  };
+  if (settings.removalPolicy !== RemovalPolicy.RETAIN && settings.removalPolicy !== RemovalPolicy.DESTROY) {
+    problems.push(`removalPolicy must be RETAIN or DESTROY, got ${settings.removalPolicy}`);
+  }
+  if (problems.length > 0) {
+    throw new Error(`TaskChampionSyncServer: invalid settings:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+  return settings;
+}
+
+/**
+ * The function's timeout: 2 s past the storage's own deadline (the storage gives up first and
+ * the client gets a clean 503 instead of a killed invocation), under API Gateway's 30 s.
+ */
+export function functionTimeoutSeconds(): number {
+  const seconds = Math.ceil(DEFAULT_DEADLINE_MS / 1000) + 2;
+  if (seconds >= API_GATEWAY_TIMEOUT_SECONDS) {
+    throw new Error(`the storage's deadline (${DEFAULT_DEADLINE_MS} ms) leaves no room under API Gateway's ${API_GATEWAY_TIMEOUT_SECONDS} s`);
+  }
+  return seconds;
+}
+
+/** The server settings, under the names the function reads (SETTINGS). */
+function functionEnvironment(settings: ResolvedSettings): Record<string, string> {
+  const env: Record<string, string> = {
+    [SETTINGS.createClients.name]: String(settings.createClients),
+    [SETTINGS.snapshotVersions.name]: String(settings.snapshotVersions),
+    [SETTINGS.snapshotDays.name]: String(settings.snapshotDays),
+    [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
+  };
+  if (settings.clientIds.length > 0) env[SETTINGS.clientIdAllowlist.name] = settings.clientIds.join(",");
+  return env;
+}
+
+/**
+ * What S3 itself can clean: uploads never completed. There is deliberately no expiration rule:
+ * the storage keeps committed segments and snapshots under the same prefix as its orphans
+ * (`clients/<id>/...`, objects never rewritten once referenced), so expiring by age would
+ * delete committed data. Orphans are for the storage's `sweepOrphans`.
+ */
+function bucketLifecycleRules(): s3.LifecycleRule[] {
+  return [{ id: "AbortIncompleteMultipartUploads", abortIncompleteMultipartUploadAfter: Duration.days(1) }];
+}
+
+/** The table exactly as the shared definition (TABLE) describes it, with production settings. */
+function createSyncTable(
+  scope: Construct,
+  id: string,
+  options: { removalPolicy: RemovalPolicy; deletionProtection: boolean },
+): dynamodb.Table {
+  return new dynamodb.Table(scope, id, {
+    partitionKey: { name: TABLE.partitionKey.name, type: attributeType(TABLE.partitionKey.type) },
+    sortKey: { name: TABLE.sortKey.name, type: attributeType(TABLE.sortKey.type) },
+    billingMode: billingMode(TABLE.billingMode),
+    // The definition has no TTL, and no index of either kind (GSIs are eventually consistent).
+    timeToLiveAttribute: TABLE.timeToLiveAttribute,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    deletionProtection: options.deletionProtection,
+    removalPolicy: options.removalPolicy,
+  });
+}
+
+function attributeType(type: KeyType): dynamodb.AttributeType {
+  switch (type) {
+    case "S":
+      return dynamodb.AttributeType.STRING;
+    case "N":
+      return dynamodb.AttributeType.NUMBER;
+    case "B":
+      return dynamodb.AttributeType.BINARY;
+  }
+}
+
+function billingMode(mode: TableDefinition["billingMode"]): dynamodb.BillingMode {
+  if (mode !== "PAY_PER_REQUEST") throw new Error(`unsupported billing mode ${String(mode)}`);
+  return dynamodb.BillingMode.PAY_PER_REQUEST;
+}
