@@ -1,0 +1,407 @@
+/**
+ * DynamoStorage on the real emulators (DynamoDB Local + s3rver, started by
+ * test/support/emulator-setup.ts): the shared conformance suite, then what is particular to
+ * DynamoDB + S3: payload placement, object lifecycle, UUID keys and the call counts per
+ * protocol operation (the benchmark's targets).
+ */
+import { randomBytes } from "node:crypto";
+import { GetItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
+import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
+import { ATTR, DEFAULT_INLINE_SEGMENT_MAX_BYTES, SK } from "../../lambda/storage/dynamodb-table.ts";
+import {
+  DynamoStorage,
+  S3_PREFIX,
+  createAwsClients,
+  readDynamoStorageSettings,
+  type AwsClients,
+  type DynamoStorageOptions,
+} from "../../lambda/storage/dynamodb.ts";
+import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { emulatorClientOptions, interceptCalls, type SdkCall } from "../support/emulators.ts";
+import { storageConformance } from "./conformance.ts";
+
+const emulators = inject("emulators");
+const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
+const MB = 1024 * 1024;
+
+function clients(): AwsClients {
+  return createAwsClients(emulatorClientOptions(emulators));
+}
+
+function openStorage(options: Partial<DynamoStorageOptions> = {}): DynamoStorage {
+  return new DynamoStorage({
+    ...clients(),
+    tableName: emulators.tableName,
+    bucketName: emulators.bucketName,
+    ownsClients: true,
+    ...options,
+  });
+}
+
+storageConformance("DynamoStorage on DynamoDB Local + s3rver", async () => ({ storage: openStorage() }), {
+  parallelClients: true,
+});
+
+describe("DynamoStorage specifics", () => {
+  const raw = clients();
+  const opened: DynamoStorage[] = [];
+  const clientsOf = new WeakMap<DynamoStorage, AwsClients>();
+  const storage = (options: Partial<DynamoStorageOptions> = {}) => {
+    const c = clients();
+    const s = openStorage({ ...c, ...options });
+    clientsOf.set(s, c);
+    opened.push(s);
+    return s;
+  };
+
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+  afterAll(() => {
+    raw.dynamodb.destroy();
+    raw.s3.destroy();
+  });
+
+  async function item(clientId: Uuid, sk: string): Promise<Record<string, AttributeValue> | undefined> {
+    const result = await raw.dynamodb.send(
+      new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: sk } }, ConsistentRead: true }),
+    );
+    return result.Item;
+  }
+
+  async function objects(clientId: Uuid): Promise<string[]> {
+    const result = await raw.s3.send(new ListObjectsV2Command({ Bucket: emulators.bucketName, Prefix: `${S3_PREFIX}${clientId}/` }));
+    return (result.Contents ?? []).map((o) => o.Key!).sort();
+  }
+
+  function added(outcome: Awaited<ReturnType<SyncServer["addVersion"]>>): Uuid {
+    if (outcome.kind !== "added") throw new Error(`expected added, got ${JSON.stringify(outcome)}`);
+    return outcome.versionId;
+  }
+
+  function same(actual: Uint8Array, expected: Uint8Array): void {
+    expect(actual.byteLength).toBe(expected.byteLength);
+    expect(Buffer.from(actual).equals(Buffer.from(expected)), "the bytes differ").toBe(true);
+  }
+
+  describe("payloads", () => {
+    test("segments of 1 MB and 3 MB and a 3 MB snapshot round-trip byte-exact through the core", async () => {
+      const sync = new SyncServer(storage(), RULES);
+      const clientId = newUuid();
+      const one = new Uint8Array(randomBytes(1 * MB));
+      const three = new Uint8Array(randomBytes(3 * MB));
+      const snapshot = new Uint8Array(randomBytes(3 * MB + 1));
+      const v1 = added(await sync.addVersion(clientId, NIL_UUID, one));
+      const v2 = added(await sync.addVersion(clientId, v1, three));
+      expect(await sync.addSnapshot(clientId, v2, snapshot)).toEqual({ kind: "stored" });
+
+      // Read back through a fresh storage (new SDK clients): nothing cached.
+      const reader = new SyncServer(storage(), RULES);
+      const first = await reader.getChildVersion(clientId, NIL_UUID);
+      const second = await reader.getChildVersion(clientId, v1);
+      if (first.kind !== "found" || second.kind !== "found") throw new Error("versions missing");
+      same(first.version.historySegment, one);
+      same(second.version.historySegment, three);
+      const got = await reader.getSnapshot(clientId);
+      if (got.kind !== "found") throw new Error("snapshot missing");
+      expect(got.versionId).toBe(v2);
+      same(got.data, snapshot);
+      expect(await objects(clientId)).toHaveLength(3);
+    });
+
+    test("a segment up to the inline limit stays in the item; one byte more goes to S3", async () => {
+      const limit = 1000;
+      const s = storage({ inlineSegmentMaxBytes: limit });
+      const clientId = newUuid();
+      const v1 = newUuid();
+      const v2 = newUuid();
+      const atLimit = new Uint8Array(randomBytes(limit));
+      const over = new Uint8Array(randomBytes(limit + 1));
+      await write(s, clientId, async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(v1, NIL_UUID, atLimit);
+      });
+      await write(s, clientId, (txn) => txn.addVersion(v2, v1, over));
+
+      const inline = await item(clientId, SK.child(NIL_UUID));
+      expect(inline?.[ATTR.versionId]?.S).toBe(v1);
+      same(inline![ATTR.segment]!.B!, atLimit);
+      expect(inline?.[ATTR.segmentKey]).toBeUndefined();
+
+      const big = await item(clientId, SK.child(v1));
+      expect(big?.[ATTR.segment]).toBeUndefined();
+      const key = big?.[ATTR.segmentKey]?.S;
+      expect(key).toMatch(new RegExp(`^${S3_PREFIX}${clientId}/segments/${v2}/[0-9a-f]{16}$`));
+      expect(big?.[ATTR.segmentSize]?.N).toBe(String(limit + 1));
+      expect(await objects(clientId)).toEqual([key]);
+      expect((await item(clientId, SK.version(v2)))?.[ATTR.parentId]?.S).toBe(v1);
+
+      await read(s, clientId, async (txn) => {
+        same((await txn.getVersion(v2))!.historySegment, over);
+        same((await txn.getVersionByParent(v1))!.historySegment, over);
+      });
+    });
+
+    test("the default inline limit leaves headroom under DynamoDB's 400 KB item", async () => {
+      expect(DEFAULT_INLINE_SEGMENT_MAX_BYTES).toBeLessThanOrEqual(400 * 1024 - 8 * 1024);
+      const s = storage();
+      const clientId = newUuid();
+      const v1 = newUuid();
+      const largestInline = new Uint8Array(randomBytes(DEFAULT_INLINE_SEGMENT_MAX_BYTES));
+      await write(s, clientId, async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(v1, NIL_UUID, largestInline);
+      });
+      expect((await item(clientId, SK.child(NIL_UUID)))?.[ATTR.segment]?.B?.byteLength).toBe(DEFAULT_INLINE_SEGMENT_MAX_BYTES);
+      expect(await objects(clientId)).toEqual([]);
+    });
+
+    test("an empty segment round-trips", async () => {
+      const s = storage();
+      const clientId = newUuid();
+      const v1 = newUuid();
+      await write(s, clientId, async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(v1, NIL_UUID, new Uint8Array(0));
+      });
+      await read(s, clientId, async (txn) => {
+        expect((await txn.getVersion(v1))!.historySegment).toEqual(new Uint8Array(0));
+      });
+    });
+  });
+
+  describe("snapshot objects", () => {
+    test("snapshots live in S3 under a client- and version-scoped key; a replaced one's object is removed", async () => {
+      const sync = new SyncServer(storage(), RULES);
+      const clientId = newUuid();
+      const v1 = added(await sync.addVersion(clientId, NIL_UUID, bytes("v1")));
+      const v2 = added(await sync.addVersion(clientId, v1, bytes("v2")));
+      expect(await sync.addSnapshot(clientId, v1, bytes("first"))).toEqual({ kind: "stored" });
+      const firstKey = (await item(clientId, SK.client))?.[ATTR.snapKey]?.S;
+      expect(firstKey).toMatch(new RegExp(`^${S3_PREFIX}${clientId}/snapshots/${v1}/[0-9a-f]{16}$`));
+      expect(await objects(clientId)).toEqual([firstKey]);
+
+      expect(await sync.addSnapshot(clientId, v2, bytes("second"))).toEqual({ kind: "stored" });
+      const secondKey = (await item(clientId, SK.client))?.[ATTR.snapKey]?.S;
+      expect(secondKey).toMatch(new RegExp(`^${S3_PREFIX}${clientId}/snapshots/${v2}/`));
+      expect(await objects(clientId)).toEqual([secondKey]);
+      expect(await sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: v2, data: bytes("second") });
+    });
+
+    test("getSnapshotData for another version is null, with no S3 read", async () => {
+      const s = storage();
+      const calls = record(s);
+      const clientId = newUuid();
+      const v1 = newUuid();
+      await write(s, clientId, async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(v1, NIL_UUID, bytes("v1"));
+        await txn.setSnapshot({ versionId: v1, timestamp: new Date(), versionsSince: 0 }, bytes("snap"));
+      });
+      calls.length = 0;
+      await read(s, clientId, async (txn) => {
+        await txn.getClient();
+        expect(await txn.getSnapshotData(newUuid())).toBeNull();
+        expect(await txn.getSnapshotData(NIL_UUID)).toBeNull();
+        expect(text(await txn.getSnapshotData(v1))).toBe("snap");
+      });
+      expect(calls).toEqual(["dynamodb:GetItemCommand", "s3:GetObjectCommand"]);
+    });
+
+    test("a snapshot whose object vanished after the client read (replaced meanwhile) reads as none", async () => {
+      const s = storage();
+      const clientId = newUuid();
+      const v1 = newUuid();
+      const v2 = newUuid();
+      await write(s, clientId, async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(v1, NIL_UUID, bytes("v1"));
+        await txn.addVersion(v2, v1, bytes("v2"));
+        await txn.setSnapshot({ versionId: v1, timestamp: new Date(), versionsSince: 1 }, bytes("old"));
+      });
+      await read(s, clientId, async (txn) => {
+        expect((await txn.getClient())!.snapshot?.versionId).toBe(v1);
+        // Another transaction replaces the snapshot (and deletes the old object) in between.
+        await write(storage(), clientId, (other) =>
+          other.setSnapshot({ versionId: v2, timestamp: new Date(), versionsSince: 0 }, bytes("new")),
+        );
+        expect(await txn.getSnapshotData(v1)).toBeNull();
+      });
+    });
+  });
+
+  describe("keys", () => {
+    test("ids must be canonical UUIDs before they become keys", async () => {
+      const s = storage();
+      await expect(s.txn("not-a-uuid" as Uuid)).rejects.toThrow(TypeError);
+      await expect(s.txn("0666D464-418A-4A08-AD53-6F15C78270CD" as Uuid)).rejects.toThrow(TypeError);
+      await expect(s.txn(`${newUuid()}#CLIENT` as Uuid)).rejects.toThrow(TypeError);
+      const txn = await s.txn(newUuid());
+      try {
+        await expect(txn.getVersionByParent("x" as Uuid)).rejects.toThrow(TypeError);
+        await expect(txn.getVersion("CHILD#x" as Uuid)).rejects.toThrow(TypeError);
+        await expect(txn.getSnapshotData("" as Uuid)).rejects.toThrow(TypeError);
+        await txn.newClient(NIL_UUID);
+        await expect(txn.addVersion("v" as Uuid, NIL_UUID, bytes("x"))).rejects.toThrow(TypeError);
+        await expect(txn.addVersion(newUuid(), "p" as Uuid, bytes("x"))).rejects.toThrow(TypeError);
+      } finally {
+        await txn.release();
+      }
+    });
+
+    test("settings from the environment: both names required, path style and inline limit parsed", () => {
+      expect(() => readDynamoStorageSettings({})).toThrow(/TABLE_NAME is not set.*BUCKET_NAME is not set/);
+      expect(readDynamoStorageSettings({ TABLE_NAME: "t", BUCKET_NAME: "b" })).toEqual({
+        tableName: "t",
+        bucketName: "b",
+        forcePathStyle: false,
+        inlineSegmentMaxBytes: DEFAULT_INLINE_SEGMENT_MAX_BYTES,
+      });
+      expect(
+        readDynamoStorageSettings({ TABLE_NAME: "t", BUCKET_NAME: "b", S3_FORCE_PATH_STYLE: "true", SEGMENT_INLINE_MAX_BYTES: "1000" }),
+      ).toMatchObject({ forcePathStyle: true, inlineSegmentMaxBytes: 1000 });
+      expect(() => readDynamoStorageSettings({ TABLE_NAME: "t", BUCKET_NAME: "b", S3_FORCE_PATH_STYLE: "yes" })).toThrow(/S3_FORCE_PATH_STYLE/);
+      expect(() => readDynamoStorageSettings({ TABLE_NAME: "t", BUCKET_NAME: "b", SEGMENT_INLINE_MAX_BYTES: "500000" })).toThrow(
+        /SEGMENT_INLINE_MAX_BYTES/,
+      );
+    });
+  });
+
+  describe("orphans", () => {
+    test("sweepOrphans deletes unreferenced objects of the client, old enough, and nothing referenced", async () => {
+      const s = storage({ inlineSegmentMaxBytes: 10 });
+      const sync = new SyncServer(s, RULES);
+      const clientId = newUuid();
+      const v1 = added(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(100)));
+      expect(await sync.addSnapshot(clientId, v1, bytes("snapshot"))).toEqual({ kind: "stored" });
+      const stray = `${S3_PREFIX}${clientId}/segments/${newUuid()}/0123456789abcdef`;
+      await raw.s3.send(new PutObjectCommand({ Bucket: emulators.bucketName, Key: stray, Body: bytes("orphan") }));
+      const before = await objects(clientId);
+      expect(before).toHaveLength(3);
+
+      expect(await s.sweepOrphans(clientId)).toEqual([]); // too young to be sure
+      expect(await s.sweepOrphans(clientId, -60_000)).toEqual([stray]);
+      expect(await objects(clientId)).toEqual(before.filter((key) => key !== stray));
+      const got = await sync.getChildVersion(clientId, NIL_UUID);
+      expect(got.kind === "found" && got.version.historySegment.byteLength).toBe(100);
+      expect((await sync.getSnapshot(clientId)).kind).toBe("found");
+    });
+  });
+
+  describe("calls per protocol operation (the benchmark's targets)", () => {
+    test("AddVersion: GetItem + TransactWriteItems; a conflict: GetItem only", async () => {
+      const s = storage();
+      const calls = record(s);
+      const sync = new SyncServer(s, RULES);
+      const clientId = newUuid();
+      const v1 = added(await sync.addVersion(clientId, NIL_UUID, bytes("v1")));
+      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand"]);
+      added(await sync.addVersion(clientId, v1, bytes("v2")));
+      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand"]);
+      expect((await sync.addVersion(clientId, v1, bytes("stale"))).kind).toBe("conflict");
+      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand"]);
+    });
+
+    test("AddVersion with a big segment: + one S3 put before the transaction", async () => {
+      const s = storage({ inlineSegmentMaxBytes: 10 });
+      const calls = record(s);
+      added(await new SyncServer(s, RULES).addVersion(newUuid(), NIL_UUID, new Uint8Array(11)));
+      expect(calls).toEqual(["dynamodb:GetItemCommand", "s3:PutObjectCommand", "dynamodb:TransactWriteItemsCommand"]);
+    });
+
+    test("GetChildVersion: two GetItems in one round trip", async () => {
+      const s = storage();
+      const sync = new SyncServer(s, RULES);
+      const clientId = newUuid();
+      const v1 = added(await sync.addVersion(clientId, NIL_UUID, bytes("v1")));
+      const calls = record(s, true);
+      expect((await sync.getChildVersion(clientId, NIL_UUID)).kind).toBe("found");
+      expect((await sync.getChildVersion(clientId, v1)).kind).toBe("up-to-date");
+      // Both calls of each request were in flight together.
+      expect(calls).toEqual([
+        "start dynamodb:GetItemCommand",
+        "start dynamodb:GetItemCommand",
+        "end dynamodb:GetItemCommand",
+        "end dynamodb:GetItemCommand",
+        "start dynamodb:GetItemCommand",
+        "start dynamodb:GetItemCommand",
+        "end dynamodb:GetItemCommand",
+        "end dynamodb:GetItemCommand",
+      ]);
+    });
+
+    test("AddSnapshot: one read, no walk-back, one S3 put, one write (+ the old object's delete); GetSnapshot: GetItem + GetObject", async () => {
+      const s = storage();
+      const sync = new SyncServer(s, RULES);
+      const clientId = newUuid();
+      const ids: Uuid[] = [];
+      let latest = NIL_UUID;
+      for (let i = 0; i < 6; i++) ids.push((latest = added(await sync.addVersion(clientId, latest, bytes(`v${i}`)))));
+      const calls = record(s);
+      // The 5th most recent: accepted from the client item's recent ids alone.
+      expect(await sync.addSnapshot(clientId, ids[1]!, bytes("s1"))).toEqual({ kind: "stored" });
+      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "s3:PutObjectCommand", "dynamodb:UpdateItemCommand"]);
+      expect(await sync.addSnapshot(clientId, ids[0]!, bytes("older"))).toEqual({ kind: "ignored", reason: "newer-snapshot-exists" });
+      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand"]);
+      expect(await sync.addSnapshot(clientId, ids[5]!, bytes("s2"))).toEqual({ kind: "stored" });
+      expect(calls.splice(0)).toEqual([
+        "dynamodb:GetItemCommand",
+        "s3:PutObjectCommand",
+        "dynamodb:UpdateItemCommand",
+        "s3:DeleteObjectCommand",
+      ]);
+      expect(await sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: ids[5], data: bytes("s2") });
+      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "s3:GetObjectCommand"]);
+    });
+  });
+
+  /** Records "service:Command" for every logical call of the storage's clients. */
+  function record(s: DynamoStorage, withEnds = false): string[] {
+    const calls: string[] = [];
+    interceptCalls(clientsOf.get(s)!, async (call: SdkCall, send) => {
+      const name = `${call.service}:${call.command}`;
+      calls.push(withEnds ? `start ${name}` : name);
+      try {
+        return await send();
+      } finally {
+        if (withEnds) calls.push(`end ${name}`);
+      }
+    });
+    return calls;
+  }
+});
+
+type Txn = Awaited<ReturnType<DynamoStorage["txn"]>>;
+
+async function write(s: DynamoStorage, clientId: Uuid, work: (txn: Txn) => Promise<void>): Promise<void> {
+  const txn = await s.txn(clientId);
+  try {
+    await work(txn);
+    await txn.commit();
+  } finally {
+    await txn.release();
+  }
+}
+
+async function read<T>(s: DynamoStorage, clientId: Uuid, work: (txn: Txn) => Promise<T>): Promise<T> {
+  const txn = await s.txn(clientId);
+  try {
+    return await work(txn);
+  } finally {
+    await txn.release();
+  }
+}
+
+function bytes(value: string): Uint8Array {
+  return new Uint8Array(Buffer.from(value, "utf8"));
+}
+
+function text(value: Uint8Array | null): string | null {
+  return value === null ? null : Buffer.from(value).toString("utf8");
+}
+
+beforeAll(() => {
+  expect(emulators?.dynamodbEndpoint, "the emulators are not running: add test/support/emulator-setup.ts as globalSetup").toBeTruthy();
+});

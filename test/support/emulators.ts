@@ -1,0 +1,416 @@
+/**
+ * The AWS emulators the DynamoDB storage is tested on, as real separate processes on free
+ * loopback ports:
+ * - DynamoDB Local, AWS's own emulator (Java), taken from the pinned npm package
+ *   `amplify-dynamodb-simulator`: `npm pack` into the git-ignored `.cache/dynamodb-local/<version>/`,
+ *   only `package/emulator/` extracted, checked against the pinned integrity. The package is
+ *   not a dependency of the project (its dependency tree stays out).
+ * - s3rver (a devDependency), an S3 emulator, run as its own Node process on a temp directory.
+ * Each runs under a tiny Node supervisor that kills it when the test process goes away (its
+ * stdin closes), so a crashed test run leaves no Java process behind.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync } from "node:fs";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
+import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { createTableInput } from "../../lambda/storage/dynamodb-table.ts";
+import type { AwsClientOptions } from "../../lambda/storage/dynamodb.ts";
+
+export const DYNAMODB_LOCAL_PACKAGE = "amplify-dynamodb-simulator";
+/** Pinned: bump both together (`npm view amplify-dynamodb-simulator@<v> dist.integrity`). */
+export const DYNAMODB_LOCAL_PACKAGE_VERSION = "2.9.30";
+export const DYNAMODB_LOCAL_PACKAGE_INTEGRITY =
+  "sha512-xTeeRLvzEfqyd5lh3bH4c0kHvSHHmmhD5ZDsHFKAQ5g2Zl6JqlFdutaQhCLHzxEp6Ry1o7TB6niIoXuQAnSewQ==";
+
+const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** Where the emulator is cached (git-ignored `.cache/`). */
+export const DYNAMODB_LOCAL_DIR = join(REPO_ROOT, ".cache", "dynamodb-local", DYNAMODB_LOCAL_PACKAGE_VERSION);
+const COMPLETE_MARKER = ".complete";
+
+/** s3rver's built-in credentials (it checks signatures); DynamoDB Local accepts any. */
+const ACCESS_KEY_ID = "S3RVER";
+const SECRET_ACCESS_KEY = "S3RVER";
+const REGION = "us-east-1";
+
+const JAVA_MISSING = [
+  "DynamoDB Local needs Java (17 or newer), and `java` was not found on the PATH.",
+  "Install it, for example on Debian or Ubuntu: apt-get install -y openjdk-17-jre-headless",
+  "(macOS: brew install openjdk@17). Then run the tests again.",
+].join("\n");
+
+/** What tests need to reach the emulators; serializable (vitest `provide`). */
+export interface EmulatorEndpoints {
+  dynamodbEndpoint: string;
+  s3Endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  tableName: string;
+  bucketName: string;
+}
+
+export interface Emulators extends EmulatorEndpoints {
+  /** Stops both emulators and removes their data. */
+  stop(): Promise<void>;
+}
+
+export interface StartedProcess {
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** SDK client options for the emulators (path-style S3, checksums s3rver understands). */
+export function emulatorClientOptions(e: EmulatorEndpoints): AwsClientOptions {
+  return {
+    region: e.region,
+    credentials: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
+    dynamodbEndpoint: e.dynamodbEndpoint,
+    s3Endpoint: e.s3Endpoint,
+    forcePathStyle: true,
+    checksums: "WHEN_REQUIRED",
+  };
+}
+
+/** The environment that points a server process (STORAGE=dynamodb) at the emulators. */
+export function emulatorEnv(e: EmulatorEndpoints): Record<string, string> {
+  return {
+    STORAGE: "dynamodb",
+    TABLE_NAME: e.tableName,
+    BUCKET_NAME: e.bucketName,
+    S3_FORCE_PATH_STYLE: "true",
+    AWS_REGION: e.region,
+    AWS_ACCESS_KEY_ID: e.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: e.secretAccessKey,
+    AWS_ENDPOINT_URL_DYNAMODB: e.dynamodbEndpoint,
+    AWS_ENDPOINT_URL_S3: e.s3Endpoint,
+    AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
+    AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fetching DynamoDB Local
+
+/**
+ * Makes sure the pinned DynamoDB Local is in the cache; returns its directory (with
+ * `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`). Safe to run concurrently: the extraction
+ * happens in a temp directory that is renamed into place.
+ */
+export async function fetchDynamoDbLocal(log: (line: string) => void = () => {}): Promise<string> {
+  if (existsSync(join(DYNAMODB_LOCAL_DIR, COMPLETE_MARKER))) return DYNAMODB_LOCAL_DIR;
+  const parent = join(REPO_ROOT, ".cache", "dynamodb-local");
+  await mkdir(parent, { recursive: true });
+  const work = await mkdtemp(join(parent, ".fetch-"));
+  try {
+    const spec = `${DYNAMODB_LOCAL_PACKAGE}@${DYNAMODB_LOCAL_PACKAGE_VERSION}`;
+    log(`fetching ${spec} (DynamoDB Local) with npm pack`);
+    const pack = spawnSync("npm", ["pack", spec, "--pack-destination", work, "--json", "--no-audit", "--no-fund"], {
+      cwd: work,
+      encoding: "utf8",
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    if (pack.error || pack.status !== 0) {
+      throw new Error(`npm pack ${spec} failed: ${pack.error?.message ?? ""}${pack.stderr ?? ""}`);
+    }
+    const [info] = JSON.parse(pack.stdout) as Array<{ filename: string }>;
+    if (!info) throw new Error(`npm pack ${spec} printed no file name`);
+    const tarball = join(work, info.filename.replace(/^@/, "").replace(/\//g, "-"));
+    const integrity = `sha512-${await sha512Base64(tarball)}`;
+    if (integrity !== DYNAMODB_LOCAL_PACKAGE_INTEGRITY) {
+      throw new Error(`${spec}: integrity ${integrity} is not the pinned ${DYNAMODB_LOCAL_PACKAGE_INTEGRITY}`);
+    }
+    const extracted = join(work, "emulator");
+    await mkdir(extracted);
+    const tar = spawnSync("tar", ["-xzf", tarball, "-C", extracted, "--strip-components=2", "package/emulator"], { encoding: "utf8" });
+    if (tar.error || tar.status !== 0) throw new Error(`extracting ${tarball} failed: ${tar.error?.message ?? ""}${tar.stderr ?? ""}`);
+    if (!existsSync(join(extracted, "DynamoDBLocal.jar"))) throw new Error(`${spec} has no emulator/DynamoDBLocal.jar`);
+    await writeFile(join(extracted, COMPLETE_MARKER), `${spec} ${integrity}\n`);
+    try {
+      await rename(extracted, DYNAMODB_LOCAL_DIR);
+    } catch (error) {
+      // Another fetch won the race: fine if it completed.
+      if (!existsSync(join(DYNAMODB_LOCAL_DIR, COMPLETE_MARKER))) throw error;
+    }
+    log(`DynamoDB Local is in ${DYNAMODB_LOCAL_DIR}`);
+    return DYNAMODB_LOCAL_DIR;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function sha512Base64(file: string): Promise<string> {
+  const hash = createHash("sha512");
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest("base64");
+}
+
+/** Throws the install hint when `java` cannot run. */
+export function checkJava(): void {
+  const result = spawnSync("java", ["-version"], { encoding: "utf8" });
+  if (result.error || result.status !== 0) throw new Error(JAVA_MISSING);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/** A free TCP port on the loopback interface (the OS picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+/**
+ * Runs in a Node child: starts the command, forwards its output, and kills it when our stdin
+ * closes (the test process ended, whatever way) or on SIGTERM/SIGINT.
+ */
+const SUPERVISOR = `
+const { spawn } = require("node:child_process");
+const [command, ...args] = process.argv.slice(1);
+const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit"] });
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  child.kill("SIGTERM");
+  setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+};
+process.stdin.on("end", stop);
+process.stdin.on("error", stop);
+process.stdin.resume();
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+child.on("error", (error) => { console.error(String(error)); process.exit(127); });
+child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+`;
+
+/** A child whose output is kept (the last lines) for error messages. */
+function spawnKept(command: string, args: readonly string[], options: { cwd?: string } = {}) {
+  const child = spawn(command, args, { cwd: options.cwd, stdio: ["pipe", "pipe", "pipe"] });
+  let output = "";
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString("utf8")).slice(-8_000);
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return { child, output: () => output, exited };
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.stdin?.end();
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 8_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, exited: Promise<void>, output: () => string, probe: () => Promise<T | undefined>): Promise<T> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (gone) throw new Error(`${what} exited during startup:\n${output()}`);
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} did not answer within ${timeoutMs} ms:\n${output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+  }
+}
+
+/** Starts DynamoDB Local (in memory, one shared database) on a free port. */
+export async function startDynamoDbLocal(log: (line: string) => void = () => {}): Promise<StartedProcess> {
+  checkJava();
+  const dir = await fetchDynamoDbLocal(log);
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const args = [
+    "-e",
+    SUPERVISOR,
+    "java",
+    `-Djava.library.path=${join(dir, "DynamoDBLocal_lib")}`,
+    "-Xmx512m",
+    "-jar",
+    join(dir, "DynamoDBLocal.jar"),
+    "-inMemory",
+    "-sharedDb",
+    "-port",
+    String(port),
+  ];
+  const { child, output, exited } = spawnKept(process.execPath, args, { cwd: dir });
+  const stop = () => stopChild(child, exited);
+  try {
+    const client = new DynamoDBClient({
+      endpoint,
+      region: REGION,
+      credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+      maxAttempts: 1,
+    });
+    try {
+      await waitFor("DynamoDB Local", 60_000, exited, output, async () => {
+        await client.send(new ListTablesCommand({}));
+        return true;
+      });
+    } finally {
+      client.destroy();
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { endpoint, stop };
+}
+
+const S3RVER_SCRIPT = `
+const S3rver = require(process.argv[1]);
+const server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory: process.argv[2] });
+server.run().then((address) => {
+  process.stdout.write(JSON.stringify({ port: address.port }) + "\\n");
+}, (error) => { console.error(String(error)); process.exit(1); });
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  setTimeout(() => process.exit(0), 1000).unref();
+  server.close().then(() => process.exit(0), () => process.exit(0));
+};
+process.stdin.on("end", stop);
+process.stdin.on("error", stop);
+process.stdin.resume();
+process.on("SIGTERM", stop);
+process.on("SIGINT", stop);
+`;
+
+/** Starts s3rver as its own process on a free port, storing in a temp directory. */
+export async function startS3rver(): Promise<StartedProcess> {
+  const directory = await mkdtemp(join(tmpdir(), "s3rver-"));
+  const s3rverMain = createRequire(import.meta.url).resolve("s3rver");
+  const { child, output, exited } = spawnKept(process.execPath, ["-e", S3RVER_SCRIPT, s3rverMain, directory]);
+  const stop = async () => {
+    await stopChild(child, exited);
+    await rm(directory, { recursive: true, force: true });
+  };
+  try {
+    const port = await waitFor("s3rver", 30_000, exited, output, async () => {
+      const match = /\{"port":(\d+)\}/.exec(output());
+      return match ? Number(match[1]) : undefined;
+    });
+    return { endpoint: `http://127.0.0.1:${port}`, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Starts both emulators, creates the table (from dynamodb-table.ts) and the bucket. */
+export async function startEmulators(
+  options: { tableName?: string; bucketName?: string; log?: (line: string) => void } = {},
+): Promise<Emulators> {
+  const tableName = options.tableName ?? "taskchampion";
+  const bucketName = options.bucketName ?? "taskchampion-payloads";
+  const [dynamo, s3] = await Promise.allSettled([startDynamoDbLocal(options.log), startS3rver()]);
+  if (dynamo.status === "rejected" || s3.status === "rejected") {
+    if (dynamo.status === "fulfilled") await dynamo.value.stop();
+    if (s3.status === "fulfilled") await s3.value.stop();
+    throw dynamo.status === "rejected" ? dynamo.reason : (s3 as PromiseRejectedResult).reason;
+  }
+  const stop = async () => {
+    await Promise.all([dynamo.value.stop(), s3.value.stop()]);
+  };
+  const endpoints: EmulatorEndpoints = {
+    dynamodbEndpoint: dynamo.value.endpoint,
+    s3Endpoint: s3.value.endpoint,
+    region: REGION,
+    accessKeyId: ACCESS_KEY_ID,
+    secretAccessKey: SECRET_ACCESS_KEY,
+    tableName,
+    bucketName,
+  };
+  try {
+    await createTableAndBucket(endpoints);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { ...endpoints, stop };
+}
+
+/** Creates the table and the bucket on the emulators (both must not exist yet). */
+export async function createTableAndBucket(e: EmulatorEndpoints): Promise<void> {
+  const credentials = { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey };
+  const dynamodb = new DynamoDBClient({ endpoint: e.dynamodbEndpoint, region: e.region, credentials });
+  const s3 = new S3Client({
+    endpoint: e.s3Endpoint,
+    region: e.region,
+    credentials,
+    forcePathStyle: true,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
+  try {
+    await Promise.all([
+      dynamodb.send(new CreateTableCommand(createTableInput(e.tableName))),
+      s3.send(new CreateBucketCommand({ Bucket: e.bucketName })),
+    ]);
+  } finally {
+    dynamodb.destroy();
+    s3.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watching and faking SDK calls (call counts, fault injection)
+
+export interface SdkCall {
+  service: "dynamodb" | "s3";
+  command: string;
+  input: Record<string, unknown>;
+}
+
+/**
+ * Runs `around` for every call of the clients: it gets the call and `send` (the rest of the
+ * SDK's pipeline) and returns its output, or throws instead of sending, or after it (an
+ * answer lost on the way back). At step "initialize" it sees each logical call once, before
+ * the SDK's retries; at step "deserialize" it runs inside each attempt (so the SDK retries
+ * what it throws, when retryable).
+ */
+export function interceptCalls(
+  clients: { dynamodb: { middlewareStack: unknown }; s3: { middlewareStack: unknown } },
+  around: (call: SdkCall, send: () => Promise<unknown>) => Promise<unknown>,
+  step: "initialize" | "deserialize" = "initialize",
+): void {
+  for (const service of ["dynamodb", "s3"] as const) {
+    const stack = clients[service].middlewareStack as {
+      add(middleware: unknown, options: { step: string; name: string; priority?: string }): void;
+    };
+    stack.add(
+      (next: (args: { input: Record<string, unknown> }) => Promise<unknown>, context: { commandName?: string }) =>
+        (args: { input: Record<string, unknown> }) =>
+          around({ service, command: context.commandName ?? "?", input: args.input }, () => next(args)),
+      { step, name: `intercept-${step}-${Math.random()}`, priority: "high" },
+    );
+  }
+}
+
+/** An error shaped like the SDK's for an HTTP status (and an AWS error code). */
+export function sdkError(status: number, name: string, message = name): Error {
+  return Object.assign(new Error(message), {
+    name,
+    $fault: status >= 500 ? "server" : "client",
+    $metadata: { httpStatusCode: status, attempts: 1, totalRetryDelay: 0 },
+  });
+}
