@@ -920,6 +920,8 @@ class DynamoTxn implements StorageTxn {
       return { kind: "ok" };
     } catch (error) {
       if (isConditionFailed(error)) return { kind: "condition", fresh: error.Item ? parseClient(error.Item) : await this.io.readClient(this.clientId) };
+      // A single-item write that met a transaction in progress on the item.
+      if ((error as SdkError).name === "TransactionConflictException") return { kind: "conflict" };
       if (!isCanceled(error)) throw error;
       const reasons = error.CancellationReasons ?? [];
       const codes = reasons.map((reason) => reason.Code ?? "None");
