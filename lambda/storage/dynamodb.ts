@@ -482,15 +482,15 @@ function asUnavailable(error: unknown, what: string): StorageUnavailableError | 
   return new StorageUnavailableError(`${what} failed: ${e.name ?? "error"}: ${e.message ?? ""}`.trim(), retryAfterSeconds, { cause: error });
 }
 
-/** Whether the service definitely refused the request (a 4xx answer): nothing was written. */
+/**
+ * Whether the service definitely refused the request: a 4xx answer to its only attempt. After
+ * several attempts an earlier one may have timed out having written, so that is not definite.
+ */
 function isDefiniteRefusal(error: unknown): boolean {
-  if (error instanceof StorageUnavailableError) {
-    const cause = error.cause as SdkError | undefined;
-    const status = cause?.$metadata?.httpStatusCode;
-    return status !== undefined && status >= 400 && status < 500;
-  }
-  const status = (error as SdkError | undefined)?.$metadata?.httpStatusCode;
-  return status !== undefined && status >= 400 && status < 500;
+  const e = (error instanceof StorageUnavailableError ? error.cause : error) as (SdkError & { $metadata?: { attempts?: number } }) | undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  const attempts = e?.$metadata?.attempts ?? 1;
+  return status !== undefined && status >= 400 && status < 500 && attempts <= 1;
 }
 
 function isNoSuchKey(error: unknown): boolean {
