@@ -29,12 +29,14 @@
  * failing its condition against itself.
  *
  * ## Crash windows (nothing committed is ever lost or corrupted; orphans at worst)
- * - Between the S3 upload and the write, or the write fails definitely (a 4xx: condition,
- *   cancellation): the upload is deleted at once. A crash here, or a failed delete, leaves an
- *   object that no item references: an orphan.
- * - The write's outcome is unknown (timeout, 5xx, the deadline): the upload is KEPT (the
- *   write may have committed and reference it) and the request fails with
- *   `StorageUnavailableError`. If it did not commit, the object is an orphan.
+ * - Between the S3 upload and the write, or the write fails definitely (a condition, a
+ *   cancellation, a 4xx to its only attempt): the upload is deleted at once. A crash here, or
+ *   a failed delete, leaves an object that no item references: an orphan.
+ * - The write's outcome is unknown (timeout, 5xx, the deadline, an error after several SDK
+ *   attempts): the upload is KEPT (the write may have committed and reference it) and the
+ *   request fails with `StorageUnavailableError`. If it did not commit, the object is an
+ *   orphan. (A retried single-item snapshot write that finds its own `snapKey`, or a
+ *   transaction that finds `latest` = its own version, knows it committed and succeeds.)
  * - After the write committed, before the old snapshot object is deleted: the old object is an
  *   orphan. The item references the new object, which was complete before the write.
  * - Segments and snapshots are immutable once referenced: an object is only ever deleted when

@@ -15,10 +15,10 @@ import { SK } from "../../lambda/storage/dynamodb-table.ts";
 import { DynamoStorage, S3_PREFIX, createAwsClients, type AwsClients, type DynamoStorageOptions } from "../../lambda/storage/dynamodb.ts";
 import { ChainMovedError, StorageUnavailableError } from "../../lambda/storage/errors.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, interceptCalls, sdkError, type SdkCall } from "../support/emulators.ts";
+import { emulatorClientOptions, emulatorsFrom, interceptCalls, sdkError, type SdkCall } from "../support/emulators.ts";
 import { httpEvent } from "../support/events.ts";
 
-const emulators = inject("emulators");
+const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
 /** Segments above this go to S3 in these tests, so that small bodies exercise the S3 path. */
 const INLINE = 16;

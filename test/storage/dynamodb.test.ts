@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { GetItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
-import { afterAll, afterEach, beforeAll, describe, expect, inject, test } from "vitest";
+import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { ATTR, DEFAULT_INLINE_SEGMENT_MAX_BYTES, SK } from "../../lambda/storage/dynamodb-table.ts";
 import {
@@ -19,10 +19,10 @@ import {
   type DynamoStorageOptions,
 } from "../../lambda/storage/dynamodb.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, interceptCalls, type SdkCall } from "../support/emulators.ts";
+import { emulatorClientOptions, emulatorsFrom, interceptCalls, type SdkCall } from "../support/emulators.ts";
 import { storageConformance } from "./conformance.ts";
 
-const emulators = inject("emulators");
+const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
 const MB = 1024 * 1024;
 
@@ -401,7 +401,3 @@ function bytes(value: string): Uint8Array {
 function text(value: Uint8Array | null): string | null {
   return value === null ? null : Buffer.from(value).toString("utf8");
 }
-
-beforeAll(() => {
-  expect(emulators?.dynamodbEndpoint, "the emulators are not running: add test/support/emulator-setup.ts as globalSetup").toBeTruthy();
-});

@@ -66,6 +66,16 @@ export interface StartedProcess {
   stop(): Promise<void>;
 }
 
+/** The value of `inject("emulators")`, or an error saying how to get the emulators started. */
+export function emulatorsFrom(provided: EmulatorEndpoints | undefined): EmulatorEndpoints {
+  if (!provided?.dynamodbEndpoint) {
+    throw new Error(
+      'the AWS emulators are not running: vitest.config.ts needs globalSetup: ["test/support/emulator-setup.ts"]',
+    );
+  }
+  return provided;
+}
+
 /** SDK client options for the emulators (path-style S3, checksums s3rver understands). */
 export function emulatorClientOptions(e: EmulatorEndpoints): AwsClientOptions {
   return {
