@@ -4,6 +4,7 @@
  * The Lambda entry, the local server and the CDK construct all take the names from here.
  */
 import type { SyncRules } from "./core/sync.ts";
+import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./storage/dynamodb-table.ts";
 import { parseUuid, type Uuid } from "./uuid.ts";
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -31,6 +32,10 @@ function parseBoolean(raw: string): boolean | undefined {
 
 function parseCount(raw: string): number | undefined {
   return /^\s*\d{1,9}\s*$/.test(raw) ? Number(raw) : undefined;
+}
+
+function parseName(raw: string): string | undefined {
+  return raw.trim() === "" ? undefined : raw.trim();
 }
 
 function parsePositiveCount(raw: string): number | undefined {
@@ -67,6 +72,20 @@ export const SETTINGS = {
     raw === "sqlite" || raw === "memory" || raw === "dynamodb" ? raw : undefined,
   ),
   dataDir: setting("DATA_DIR", "a directory path", "./data", (raw) => (raw.trim() === "" ? undefined : raw)),
+  // The DynamoDB + S3 storage (Lambda, or STORAGE=dynamodb). The SDK reads its own variables:
+  // AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_S3, AWS_REQUEST_CHECKSUM_CALCULATION, ...
+  tableName: setting<string | undefined>("TABLE_NAME", "the name of the DynamoDB table", undefined, parseName),
+  bucketName: setting<string | undefined>("BUCKET_NAME", "the name of the S3 bucket", undefined, parseName),
+  s3ForcePathStyle: setting("S3_FORCE_PATH_STYLE", "true or false (true for S3 emulators)", false, parseBoolean),
+  segmentInlineMaxBytes: setting(
+    "SEGMENT_INLINE_MAX_BYTES",
+    `a whole number of bytes up to ${DEFAULT_INLINE_SEGMENT_MAX_BYTES}`,
+    DEFAULT_INLINE_SEGMENT_MAX_BYTES,
+    (raw) => {
+      const value = parseCount(raw);
+      return value !== undefined && value <= DEFAULT_INLINE_SEGMENT_MAX_BYTES ? value : undefined;
+    },
+  ),
   listen: setting("LISTEN", "host:port, for example 127.0.0.1:8080 or [::]:8080", { host: "127.0.0.1", port: 8080 }, parseListen),
 } as const;
 
@@ -102,13 +121,10 @@ export class ConfigReader {
   }
 
   /** A setting without a default, such as a table name: missing is a problem too. */
-  required(name: string, accepted: string): string {
-    const raw = this.env[name]?.trim();
-    if (!raw) {
-      this.problems.push(`${name} is not set: expected ${accepted}`);
-      return "";
-    }
-    return raw;
+  require<T>(s: Setting<T | undefined>): T {
+    const value = this.get(s);
+    if (value === undefined && this.env[s.name] === undefined) this.problems.push(`${s.name} is not set: expected ${s.accepted}`);
+    return value as T;
   }
 
   /** Throws a ConfigError naming every problem found so far. */

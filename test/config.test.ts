@@ -90,8 +90,22 @@ describe("configuration", () => {
   });
 
   it("reports a required setting that is missing", () => {
-    const reader = new ConfigReader({});
-    reader.required("TABLE_NAME", "the DynamoDB table's name");
-    expect(() => reader.check()).toThrow(/TABLE_NAME is not set: expected the DynamoDB table's name/);
+    const reader = new ConfigReader({ BUCKET_NAME: " " });
+    reader.require(SETTINGS.tableName);
+    reader.require(SETTINGS.bucketName);
+    expect(() => reader.check()).toThrow(/TABLE_NAME is not set: expected the name of the DynamoDB table/);
+    expect(() => reader.check()).toThrow(/BUCKET_NAME=" " is not valid: expected the name of the S3 bucket/);
+  });
+
+  it("reads the DynamoDB storage's settings", () => {
+    const reader = new ConfigReader({ TABLE_NAME: "t", BUCKET_NAME: "b", S3_FORCE_PATH_STYLE: "true", SEGMENT_INLINE_MAX_BYTES: "1000" });
+    expect([reader.require(SETTINGS.tableName), reader.require(SETTINGS.bucketName)]).toEqual(["t", "b"]);
+    expect(reader.get(SETTINGS.s3ForcePathStyle)).toBe(true);
+    expect(reader.get(SETTINGS.segmentInlineMaxBytes)).toBe(1000);
+    expect(new ConfigReader({}).get(SETTINGS.segmentInlineMaxBytes)).toBe(350 * 1024);
+    const bad = new ConfigReader({ SEGMENT_INLINE_MAX_BYTES: "500000", S3_FORCE_PATH_STYLE: "yes" });
+    bad.get(SETTINGS.segmentInlineMaxBytes);
+    bad.get(SETTINGS.s3ForcePathStyle);
+    expect(() => bad.check()).toThrow(/SEGMENT_INLINE_MAX_BYTES="500000" is not valid: expected a whole number of bytes up to 358400[\s\S]*S3_FORCE_PATH_STYLE/);
   });
 });

@@ -87,6 +87,7 @@ import {
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { ChainMovedError, StorageUnavailableError } from "./errors.ts";
+import { SETTINGS } from "../config.ts";
 import { ATTR, DEFAULT_INLINE_SEGMENT_MAX_BYTES, SK, TABLE } from "./dynamodb-table.ts";
 import { RECENT_CHAIN_LENGTH, type Client, type Snapshot, type Storage, type StorageTxn, type Version } from "./types.ts";
 import { NIL_UUID, parseUuid, type Uuid } from "../uuid.ts";
@@ -94,17 +95,8 @@ import { NIL_UUID, parseUuid, type Uuid } from "../uuid.ts";
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-/** The environment variables this storage reads (config.ts wires them). */
-export const DYNAMO_ENV = {
-  /** Required: the DynamoDB table (created from `dynamodb-table.ts`). */
-  tableName: "TABLE_NAME",
-  /** Required: the S3 bucket for large segments and snapshots. */
-  bucketName: "BUCKET_NAME",
-  /** `true` or `1`: path-style S3 URLs (emulators such as s3rver); default false. */
-  s3ForcePathStyle: "S3_FORCE_PATH_STYLE",
-  /** Optional: history segments up to this many bytes stay in the item; default 358400. */
-  segmentInlineMaxBytes: "SEGMENT_INLINE_MAX_BYTES",
-} as const;
+/** Until lib/ reads them from SETTINGS: the names of the two required settings. */
+export const DYNAMO_ENV = { tableName: SETTINGS.tableName.name, bucketName: SETTINGS.bucketName.name } as const;
 
 /**
  * Variables the AWS SDK reads by itself (listed for the README; this module does not read them):
@@ -208,35 +200,6 @@ export interface DynamoStorageSettings {
   inlineSegmentMaxBytes: number;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-/** Reads `DYNAMO_ENV` from `env`; throws naming every missing or malformed variable. */
-export function readDynamoStorageSettings(env: Env): DynamoStorageSettings {
-  const problems: string[] = [];
-  const required = (name: string): string => {
-    const value = env[name]?.trim();
-    if (!value) problems.push(`${name} is not set`);
-    return value ?? "";
-  };
-  const tableName = required(DYNAMO_ENV.tableName);
-  const bucketName = required(DYNAMO_ENV.bucketName);
-  const pathStyleRaw = env[DYNAMO_ENV.s3ForcePathStyle]?.trim().toLowerCase();
-  let forcePathStyle = false;
-  if (pathStyleRaw !== undefined && pathStyleRaw !== "") {
-    if (pathStyleRaw === "true" || pathStyleRaw === "1") forcePathStyle = true;
-    else if (pathStyleRaw !== "false" && pathStyleRaw !== "0") problems.push(`${DYNAMO_ENV.s3ForcePathStyle} must be true or false`);
-  }
-  let inlineSegmentMaxBytes = DEFAULT_INLINE_SEGMENT_MAX_BYTES;
-  const inlineRaw = env[DYNAMO_ENV.segmentInlineMaxBytes]?.trim();
-  if (inlineRaw) {
-    const value = /^\d{1,9}$/.test(inlineRaw) ? Number(inlineRaw) : NaN;
-    if (Number.isInteger(value) && value <= DEFAULT_INLINE_SEGMENT_MAX_BYTES) inlineSegmentMaxBytes = value;
-    else problems.push(`${DYNAMO_ENV.segmentInlineMaxBytes} must be a whole number of bytes up to ${DEFAULT_INLINE_SEGMENT_MAX_BYTES}`);
-  }
-  if (problems.length > 0) throw new Error(`invalid DynamoDB storage configuration: ${problems.join("; ")}`);
-  return { tableName, bucketName, forcePathStyle, inlineSegmentMaxBytes };
-}
-
 let processClients: { key: string; clients: AwsClients } | undefined;
 
 /** The SDK clients of this process, created on first use (a Lambda container reuses them). */
@@ -250,7 +213,7 @@ export function sharedAwsClients(options: AwsClientOptions = {}): AwsClients {
 
 /**
  * The storage on the process's shared SDK clients (region, credentials and endpoints from the
- * SDK's standard chain and variables), with settings from `readDynamoStorageSettings`.
+ * SDK's standard chain and variables).
  */
 export function openDynamoStorage(settings: DynamoStorageSettings, clientOptions: AwsClientOptions = {}): DynamoStorage {
   const clients = sharedAwsClients({ forcePathStyle: settings.forcePathStyle, ...clientOptions });

@@ -14,7 +14,6 @@ import {
   DynamoStorage,
   S3_PREFIX,
   createAwsClients,
-  readDynamoStorageSettings,
   type AwsClients,
   type DynamoStorageOptions,
 } from "../../lambda/storage/dynamodb.ts";
@@ -249,23 +248,6 @@ describe("DynamoStorage specifics", () => {
       } finally {
         await txn.release();
       }
-    });
-
-    test("settings from the environment: both names required, path style and inline limit parsed", () => {
-      expect(() => readDynamoStorageSettings({})).toThrow(/TABLE_NAME is not set.*BUCKET_NAME is not set/);
-      expect(readDynamoStorageSettings({ TABLE_NAME: "t", BUCKET_NAME: "b" })).toEqual({
-        tableName: "t",
-        bucketName: "b",
-        forcePathStyle: false,
-        inlineSegmentMaxBytes: DEFAULT_INLINE_SEGMENT_MAX_BYTES,
-      });
-      expect(
-        readDynamoStorageSettings({ TABLE_NAME: "t", BUCKET_NAME: "b", S3_FORCE_PATH_STYLE: "true", SEGMENT_INLINE_MAX_BYTES: "1000" }),
-      ).toMatchObject({ forcePathStyle: true, inlineSegmentMaxBytes: 1000 });
-      expect(() => readDynamoStorageSettings({ TABLE_NAME: "t", BUCKET_NAME: "b", S3_FORCE_PATH_STYLE: "yes" })).toThrow(/S3_FORCE_PATH_STYLE/);
-      expect(() => readDynamoStorageSettings({ TABLE_NAME: "t", BUCKET_NAME: "b", SEGMENT_INLINE_MAX_BYTES: "500000" })).toThrow(
-        /SEGMENT_INLINE_MAX_BYTES/,
-      );
     });
   });
 
