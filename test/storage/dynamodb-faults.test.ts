@@ -15,7 +15,7 @@ import { SK } from "../../lambda/storage/dynamodb-table.ts";
 import { DynamoStorage, S3_PREFIX, createAwsClients, type AwsClients, type DynamoStorageOptions } from "../../lambda/storage/dynamodb.ts";
 import { ChainMovedError, StorageUnavailableError } from "../../lambda/storage/errors.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, emulatorsFrom, interceptCalls, sdkError, type SdkCall } from "../support/emulators.ts";
+import { emulatorClientOptions, emulatorsFrom, interceptCalls, sdkError, type SdkCall } from "../../scripts/emulators.ts";
 import { httpEvent } from "../support/events.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));

@@ -18,7 +18,7 @@ import {
   type DynamoStorageOptions,
 } from "../../lambda/storage/dynamodb.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, emulatorsFrom, interceptCalls, type SdkCall } from "../support/emulators.ts";
+import { emulatorClientOptions, emulatorsFrom, interceptCalls, type SdkCall } from "../../scripts/emulators.ts";
 import { storageConformance } from "./conformance.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));

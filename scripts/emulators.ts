@@ -20,8 +20,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
-import { createTableInput } from "../../lambda/storage/dynamodb-table.ts";
-import type { AwsClientOptions } from "../../lambda/storage/dynamodb.ts";
+import { createTableInput } from "../lambda/storage/dynamodb-table.ts";
+import type { AwsClientOptions } from "../lambda/storage/dynamodb.ts";
 
 export const DYNAMODB_LOCAL_PACKAGE = "amplify-dynamodb-simulator";
 /** Pinned: bump both together (`npm view amplify-dynamodb-simulator@<v> dist.integrity`). */
@@ -29,7 +29,7 @@ export const DYNAMODB_LOCAL_PACKAGE_VERSION = "2.9.30";
 export const DYNAMODB_LOCAL_PACKAGE_INTEGRITY =
   "sha512-xTeeRLvzEfqyd5lh3bH4c0kHvSHHmmhD5ZDsHFKAQ5g2Zl6JqlFdutaQhCLHzxEp6Ry1o7TB6niIoXuQAnSewQ==";
 
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 /** Where the emulator is cached (git-ignored `.cache/`). */
 export const DYNAMODB_LOCAL_DIR = join(REPO_ROOT, ".cache", "dynamodb-local", DYNAMODB_LOCAL_PACKAGE_VERSION);
 const COMPLETE_MARKER = ".complete";

@@ -1,0 +1,49 @@
+/**
+ * `npm run start:emulated`: the local server on the DynamoDB + S3 storage, against DynamoDB
+ * Local and an S3 emulator that it starts itself (in memory: data is gone when it stops).
+ * Honours LISTEN, SNAPSHOT_VERSIONS and every other setting of the local server; one Ctrl-C
+ * or SIGTERM stops the server and both emulators.
+ */
+import { startServer } from "../bin/serve.ts";
+import { ConfigError } from "../lambda/config.ts";
+import { checkJava, emulatorEnv, startEmulators } from "./emulators.ts";
+
+checkJava();
+const emulators = await startEmulators({ log: (line) => process.stdout.write(`[emulators] ${line}\n`) });
+// The AWS SDK reads its endpoints and credentials from process.env itself.
+Object.assign(process.env, emulatorEnv(emulators));
+
+let server: Awaited<ReturnType<typeof startServer>>;
+try {
+  server = await startServer(process.env);
+} catch (error) {
+  await emulators.stop();
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}
+process.stdout.write(
+  [
+    `TaskChampion sync server listening on ${server.url}, storage: ${server.description}`,
+    `DynamoDB Local at ${emulators.dynamodbEndpoint}, S3 emulator at ${emulators.s3Endpoint} (in memory)`,
+    `Try it: npm run smoke -- --url ${server.url}`,
+    "",
+  ].join("\n"),
+);
+
+let stopping = false;
+async function stop(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write(`${signal}: stopping the server and the emulators\n`);
+  try {
+    await server.stop();
+  } finally {
+    await emulators.stop();
+  }
+  process.exit(0);
+}
+process.on("SIGINT", () => void stop("SIGINT"));
+process.on("SIGTERM", () => void stop("SIGTERM"));

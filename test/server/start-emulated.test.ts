@@ -1,0 +1,62 @@
+/** `npm run start:emulated`: the server on DynamoDB Local + S3 emulator, stopped by one signal. */
+import { spawn, spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { runSmoke } from "../../bin/smoke.ts";
+import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
+import { protocolClient } from "../support/http-client.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+function javaProcesses(): number {
+  const result = spawnSync("pgrep", ["-fc", "DynamoDBLocal.jar"], { encoding: "utf8" });
+  return Number(result.stdout.trim() || "0");
+}
+
+describe("npm run start:emulated", () => {
+  it("serves the protocol on the DynamoDB storage with the given settings, and one SIGTERM stops everything", async () => {
+    const javaBefore = javaProcesses();
+    const child = spawn(join(root, "node_modules", ".bin", "tsx"), ["scripts/start-emulated.ts"], {
+      cwd: root,
+      env: { PATH: process.env.PATH, LISTEN: "127.0.0.1:0", SNAPSHOT_VERSIONS: "2" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no server after 60 s:\n${output}`)), 60_000);
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /listening on (http:\/\/\S+), storage: DynamoDB/.exec(output);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      };
+      child.stdout!.on("data", onData);
+      child.stderr!.on("data", onData);
+      void exited.then((code) => reject(new Error(`exited with ${code}:\n${output}`)));
+    });
+    try {
+      expect(javaProcesses()).toBeGreaterThan(javaBefore);
+      expect((await runSmoke({ url, log: () => {} })).ok).toBe(true);
+
+      // SNAPSHOT_VERSIONS=2 reached the server: low urgency two versions after a snapshot.
+      const client = protocolClient(url, newUuid());
+      let parent = (await client.addVersion(NIL_UUID, "v1")).headers.get("x-version-id")!;
+      expect((await client.addSnapshot(parent, "snapshot")).status).toBe(200);
+      const urgencies: (string | null)[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await client.addVersion(parent, `v${i + 2}`);
+        urgencies.push(r.headers.get("x-snapshot-request"));
+        parent = r.headers.get("x-version-id")!;
+      }
+      expect(urgencies).toEqual([null, null, "urgency=low"]);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    expect(javaProcesses()).toBe(javaBefore);
+  }, 90_000);
+});
