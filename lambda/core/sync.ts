@@ -116,11 +116,16 @@ export class SyncServer {
   /** GetSnapshot: the client's snapshot, if it has one. */
   getSnapshot(clientId: Uuid): Promise<GetSnapshotOutcome> {
     return this.inTxn(clientId, async (txn) => {
-      const client = await txn.getClient();
-      if (!client) return { kind: "unknown-client" };
-      if (!client.snapshot) return { kind: "none" };
-      const data = await txn.getSnapshotData(client.snapshot.versionId);
-      return data ? { kind: "found", versionId: client.snapshot.versionId, data } : { kind: "none" };
+      // A storage without locks may replace the snapshot between the two reads (its old data
+      // is then gone): read again once, rather than tell a fresh replica there is none.
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const client = await txn.getClient();
+        if (!client) return { kind: "unknown-client" };
+        if (!client.snapshot) return { kind: "none" };
+        const data = await txn.getSnapshotData(client.snapshot.versionId);
+        if (data) return { kind: "found", versionId: client.snapshot.versionId, data };
+      }
+      return { kind: "none" };
     });
   }
 

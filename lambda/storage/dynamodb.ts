@@ -52,8 +52,8 @@
  *   `snapKey` changed and drops its snapshot (its upload is deleted, commit resolves). The
  *   client keeps a valid snapshot and will be asked again when it is due.
  * - GetSnapshot reading the client item just before an AddSnapshot replaces and deletes the
- *   old object: the object is gone; the client item is re-read and, as the snapshot moved
- *   on, the answer is "no snapshot of that version" (as if the read came after the replace).
+ *   old object: `getSnapshotData` finds the snapshot moved on and answers "none"; the core
+ *   then reads the client again and serves the new snapshot.
  *
  * ## Time
  * Each SDK call has a connection and a request timeout and the SDK's standard retries

@@ -282,6 +282,33 @@ describe("GetSnapshot", () => {
   });
 });
 
+describe("GetSnapshot racing a replacement", () => {
+  it("reads again when the snapshot it saw was replaced before its data was read", async () => {
+    const sync = server();
+    const [v1, v2] = await addChain(sync, 2);
+    await sync.addSnapshot(clientId, v1!, bytes("old"));
+    // The first data read misses (the snapshot moved on to v2 in between, as on DynamoDB).
+    let replaced = false;
+    const racing: Storage = {
+      async txn(id) {
+        const txn = await storage.txn(id);
+        return Object.assign(Object.create(txn) as StorageTxn, {
+          async getSnapshotData(versionId: Uuid) {
+            if (!replaced) {
+              replaced = true;
+              await txn.setSnapshot({ versionId: v2!, timestamp: now, versionsSince: 0 }, bytes("new"));
+              return null;
+            }
+            return txn.getSnapshotData(versionId);
+          },
+        });
+      },
+      close: async () => {},
+    };
+    expect(await server({}, racing).getSnapshot(clientId)).toEqual({ kind: "found", versionId: v2, data: bytes("new") });
+  });
+});
+
 describe("allowlist", () => {
   it("lets everyone in without a list, and only listed ids with one", () => {
     expect(server().isAllowed(clientId)).toBe(true);
