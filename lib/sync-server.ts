@@ -7,7 +7,7 @@
  *
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
- * (SETTINGS, the storage's own env-var names), never retyped here.
+ * (SETTINGS), the routes from ROUTES, the table from TABLE: never retyped here.
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,7 +29,7 @@ import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
 import { ROUTES } from "../lambda/http/routes.ts";
-import { DEFAULT_DEADLINE_MS, DYNAMO_ENV, S3_PREFIX } from "../lambda/storage/dynamodb.ts";
+import { DEFAULT_DEADLINE_MS, S3_PREFIX } from "../lambda/storage/dynamodb.ts";
 import { TABLE, type KeyType, type TableDefinition } from "../lambda/storage/dynamodb-table.ts";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -200,8 +200,8 @@ export class TaskChampionSyncServer extends Construct {
       description: "TaskChampion sync server: every route of the HTTP API",
       environment: {
         ...functionEnvironment(settings),
-        [DYNAMO_ENV.tableName]: this.table.tableName,
-        [DYNAMO_ENV.bucketName]: this.bucket.bucketName,
+        [SETTINGS.tableName.name]: this.table.tableName,
+        [SETTINGS.bucketName.name]: this.bucket.bucketName,
       },
       bundling: {
         forceDockerBundling: false,
