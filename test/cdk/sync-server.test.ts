@@ -1,0 +1,723 @@
+/**
+ * The CDK app, asserted property by property on the synthesized template (no golden snapshot):
+ * what the construct promises, that names come from the Lambda code (SETTINGS, ROUTES, the
+ * table definition, the storage's env names), the defaults and their overrides through props
+ * and through CDK context, cdk-nag's AwsSolutions pack, and the bundled handler itself.
+ *
+ * The default app is synthesized once with esbuild bundling (seconds); the other variants skip
+ * bundling (context `aws:cdk:bundling-stacks: []`), which changes nothing but the asset.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { App, type CfnElement, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
+import * as logs from "aws-cdk-lib/aws-logs";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import { AwsSolutionsChecks } from "cdk-nag";
+import type { IConstruct } from "constructs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
+import { ROUTES } from "../../lambda/http/routes.ts";
+import { TABLE } from "../../lambda/storage/dynamodb-table.ts";
+import { DEFAULT_DEADLINE_MS, S3_PREFIX } from "../../lambda/storage/dynamodb.ts";
+import { ACCESS_LOG_FIELDS, BUNDLE_FILE, FUNCTION_ACTIONS, NAG_REASONS } from "../../lib/sync-server.ts";
+import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
+import { httpEvent } from "../support/events.ts";
+
+const REPO = new URL("../../", import.meta.url);
+const CDK_JSON = JSON.parse(readFileSync(new URL("cdk.json", REPO), "utf8")) as { app: string; context: Record<string, unknown> };
+const MAX_ASSET_BYTES = 600 * 1000;
+
+const CLIENT_A = "0666d464-418a-4a08-ad53-6f15c78270cd";
+const CLIENT_B = "b0517957-f912-4d49-8330-f612e73030c4";
+const CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e";
+
+interface Synthesized {
+  app: App;
+  stack: SyncServerStack;
+  template: Template;
+  outdir: string;
+}
+
+const outdirs: string[] = [];
+
+/** The app as `cdk synth` builds it: cdk.json's context (feature flags) plus `context`. */
+function synth(context: Record<string, unknown> = {}, props?: SyncServerStackProps, bundle = false): Synthesized {
+  const outdir = mkdtempSync(join(tmpdir(), "cdk-sync-server-"));
+  outdirs.push(outdir);
+  const skipBundling = bundle ? {} : { "aws:cdk:bundling-stacks": [] };
+  const app = new App({ outdir, context: { ...CDK_JSON.context, ...skipBundling, ...context } });
+  const stack = buildApp(app, props);
+  // Synthesizes the whole app: the cdk-nag validation plugin fails this on any finding.
+  const template = Template.fromStack(stack);
+  return { app, stack, template, outdir };
+}
+
+function build(context: Record<string, unknown>, props?: SyncServerStackProps): SyncServerStack {
+  return buildApp(new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], ...context } }), props);
+}
+
+type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string; Metadata?: any };
+
+/** The one resource of `type`: its logical id and body. */
+function only(template: Template, type: string): [string, Resource] {
+  const found = Object.entries(template.findResources(type)) as [string, Resource][];
+  expect(found, `exactly one ${type}`).toHaveLength(1);
+  return found[0]!;
+}
+
+function ofType(template: Template, type: string): [string, Resource][] {
+  return Object.entries(template.findResources(type)) as [string, Resource][];
+}
+
+/** The sync function (with DESTROY, the bucket's auto-delete provider is a function too). */
+function syncFunction({ stack, template }: Pick<Synthesized, "stack" | "template">): Resource {
+  const logicalId = stack.getLogicalId(stack.server.function.node.defaultChild as CfnElement);
+  const fn = template.findResources("AWS::Lambda::Function")[logicalId] as Resource | undefined;
+  expect(fn, "the sync function").toBeDefined();
+  return fn!;
+}
+
+function functionEnv(synthesized: Pick<Synthesized, "stack" | "template">): Record<string, unknown> {
+  return syncFunction(synthesized).Properties.Environment.Variables as Record<string, unknown>;
+}
+
+function nagReport(scope: IConstruct) {
+  const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(scope);
+  const describe = (severity: string) =>
+    report.violations
+      .filter((v) => v.severity === severity)
+      .map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(", ")}`);
+  return { errors: describe("error"), warnings: describe("warning"), all: report.violations };
+}
+
+/** Every acknowledgement recorded in the construct tree: rule id → reasons. */
+function acknowledgements(scope: IConstruct): Map<string, string[]> {
+  const found = new Map<string, string[]>();
+  for (const node of scope.node.findAll()) {
+    for (const entry of node.node.metadata) {
+      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+        const rule = id.replace(/^annotation::/i, "");
+        found.set(rule, [...(found.get(rule) ?? []), reason]);
+      }
+    }
+  }
+  return found;
+}
+
+afterAll(() => {
+  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the default stack (bundled, as `cdk synth` builds it)", () => {
+  let synthesized: Synthesized;
+  let template: Template;
+  const id = {} as Record<"table" | "bucket" | "function" | "api" | "integration" | "topic" | "stage" | "role" | "functionLogs" | "accessLogs", string>;
+
+  beforeAll(() => {
+    synthesized = synth({}, undefined, true);
+    template = synthesized.template;
+    id.table = only(template, "AWS::DynamoDB::Table")[0];
+    id.bucket = only(template, "AWS::S3::Bucket")[0];
+    id.function = only(template, "AWS::Lambda::Function")[0];
+    id.api = only(template, "AWS::ApiGatewayV2::Api")[0];
+    id.integration = only(template, "AWS::ApiGatewayV2::Integration")[0];
+    id.topic = only(template, "AWS::SNS::Topic")[0];
+    id.stage = only(template, "AWS::ApiGatewayV2::Stage")[0];
+    id.role = only(template, "AWS::IAM::Role")[0];
+    const [, fn] = only(template, "AWS::Lambda::Function");
+    id.functionLogs = fn.Properties.LoggingConfig.LogGroup.Ref;
+    const [, stage] = only(template, "AWS::ApiGatewayV2::Stage");
+    id.accessLogs = stage.Properties.AccessLogSettings.DestinationArn["Fn::GetAtt"][0];
+  });
+
+  it("is named by default and environment-agnostic", () => {
+    expect(synthesized.stack.stackName).toBe(DEFAULT_STACK_NAME);
+    expect(synthesized.stack.resolve(synthesized.stack.account)).toEqual({ Ref: "AWS::AccountId" });
+    expect(synthesized.stack.resolve(synthesized.stack.region)).toEqual({ Ref: "AWS::Region" });
+  });
+
+  describe("HTTP API", () => {
+    it("is one HTTP API whose routes are exactly the route table's", () => {
+      template.hasResourceProperties("AWS::ApiGatewayV2::Api", { ProtocolType: "HTTP" });
+      template.resourceCountIs("AWS::ApiGatewayV2::Route", ROUTES.length);
+      const routeKeys = ofType(template, "AWS::ApiGatewayV2::Route").map(([, r]) => r.Properties.RouteKey as string);
+      expect(routeKeys.sort()).toEqual(ROUTES.map((route) => `${route.method} ${route.path}`).sort());
+      expect(routeKeys).not.toContain("$default");
+      for (const [, route] of ofType(template, "AWS::ApiGatewayV2::Route")) {
+        expect(route.Properties.ApiId).toEqual({ Ref: id.api });
+        expect(route.Properties.Target).toEqual({ "Fn::Join": ["", ["integrations/", { Ref: id.integration }]] });
+        expect(route.Properties.AuthorizationType ?? "NONE").toBe("NONE");
+      }
+    });
+
+    it("sends every route to the one function, payload format 2.0", () => {
+      template.hasResourceProperties("AWS::ApiGatewayV2::Integration", {
+        ApiId: { Ref: id.api },
+        IntegrationType: "AWS_PROXY",
+        IntegrationUri: { "Fn::GetAtt": [id.function, "Arn"] },
+        PayloadFormatVersion: "2.0",
+      });
+      const permissions = ofType(template, "AWS::Lambda::Permission");
+      expect(permissions).toHaveLength(ROUTES.length);
+      for (const [, permission] of permissions) {
+        expect(permission.Properties).toMatchObject({
+          Action: "lambda:InvokeFunction",
+          FunctionName: { "Fn::GetAtt": [id.function, "Arn"] },
+          Principal: "apigateway.amazonaws.com",
+        });
+      }
+    });
+
+    it("serves at the root of its URL: the $default stage, auto-deployed, throttled", () => {
+      template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+        ApiId: { Ref: id.api },
+        StageName: "$default",
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      });
+    });
+
+    it("writes JSON access logs, without any header, to a log group with a retention", () => {
+      const [, stage] = only(template, "AWS::ApiGatewayV2::Stage");
+      const { DestinationArn, Format } = stage.Properties.AccessLogSettings;
+      expect(DestinationArn).toEqual({ "Fn::GetAtt": [id.accessLogs, "Arn"] });
+      const fields = JSON.parse(Format as string) as Record<string, string>;
+      expect(fields).toEqual(ACCESS_LOG_FIELDS);
+      expect(fields.requestId).toBe("$context.requestId");
+      expect(fields.status).toBe("$context.status");
+      // X-Client-Id is the user's credential: no header ever reaches a log.
+      expect(Format).not.toMatch(/header/i);
+      expect(template.findResources("AWS::Logs::LogGroup")[id.accessLogs]?.Properties).toEqual({ RetentionInDays: 30 });
+    });
+  });
+
+  describe("Lambda", () => {
+    it("is the only function: arm64, Node.js 22 or newer, at least 256 MB, under API Gateway's 30 s", () => {
+      const [, fn] = only(template, "AWS::Lambda::Function");
+      const runtime = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime as string);
+      expect(Number(runtime?.[1])).toBeGreaterThanOrEqual(22);
+      expect(fn.Properties.Architectures).toEqual(["arm64"]);
+      expect(fn.Properties.MemorySize).toBe(512);
+      expect(fn.Properties.Handler).toBe("index.handler");
+      const timeout = fn.Properties.Timeout as number;
+      expect(timeout).toBeLessThan(30);
+      // The storage gives up first (its deadline) and answers; the function is never cut.
+      expect(timeout * 1000).toBeGreaterThan(DEFAULT_DEADLINE_MS);
+      expect(fn.Properties.Role).toEqual({ "Fn::GetAtt": [id.role, "Arn"] });
+    });
+
+    it("logs JSON into its own log group with a retention", () => {
+      template.hasResourceProperties("AWS::Lambda::Function", {
+        LoggingConfig: { LogFormat: "JSON", LogGroup: { Ref: id.functionLogs } },
+      });
+      expect(template.findResources("AWS::Logs::LogGroup")[id.functionLogs]?.Properties).toEqual({ RetentionInDays: 30 });
+      template.resourceCountIs("AWS::Logs::LogGroup", 2);
+    });
+
+    it("gets its settings under the names the function reads (SETTINGS), with their defaults", () => {
+      const env = functionEnv(synthesized);
+      expect(env).toEqual({
+        [SETTINGS.createClients.name]: String(SETTINGS.createClients.defaultValue),
+        [SETTINGS.snapshotVersions.name]: String(SETTINGS.snapshotVersions.defaultValue),
+        [SETTINGS.snapshotDays.name]: String(SETTINGS.snapshotDays.defaultValue),
+        [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
+        [SETTINGS.tableName.name]: { Ref: id.table },
+        [SETTINGS.bucketName.name]: { Ref: id.bucket },
+      });
+      // No allowlist variable at all: absent means everyone may sync.
+      expect(env).not.toHaveProperty(SETTINGS.clientIdAllowlist.name);
+      // Every name is a setting, every literal value is accepted by its cold-start parser.
+      const settings = Object.values(SETTINGS) as { name: string; parse: (raw: string) => unknown }[];
+      for (const [name, value] of Object.entries(env)) {
+        const setting = settings.find((s) => s.name === name);
+        expect(setting, name).toBeDefined();
+        if (typeof value === "string") expect(setting!.parse(value), name).not.toBeUndefined();
+      }
+    });
+  });
+
+  describe("DynamoDB", () => {
+    it("is the shared table definition: keys, no index, no TTL", () => {
+      const [, table] = only(template, "AWS::DynamoDB::Table");
+      const key = (k: { name: string; type: string }, keyType: string) => ({
+        schema: { AttributeName: k.name, KeyType: keyType },
+        attribute: { AttributeName: k.name, AttributeType: k.type },
+      });
+      const pk = key(TABLE.partitionKey, "HASH");
+      const sk = key(TABLE.sortKey, "RANGE");
+      expect(table.Properties.KeySchema).toEqual([pk.schema, sk.schema]);
+      expect(table.Properties.AttributeDefinitions).toEqual([pk.attribute, sk.attribute]);
+      expect(TABLE.globalSecondaryIndexes).toHaveLength(0);
+      expect(TABLE.localSecondaryIndexes).toHaveLength(0);
+      expect(TABLE.timeToLiveAttribute).toBeUndefined();
+      template.hasResourceProperties("AWS::DynamoDB::Table", {
+        GlobalSecondaryIndexes: Match.absent(),
+        LocalSecondaryIndexes: Match.absent(),
+        TimeToLiveSpecification: Match.absent(),
+      });
+    });
+
+    it("is on-demand, with point-in-time recovery, AWS-managed encryption and deletion protection", () => {
+      template.hasResourceProperties("AWS::DynamoDB::Table", {
+        BillingMode: TABLE.billingMode,
+        ProvisionedThroughput: Match.absent(),
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true, KMSMasterKeyId: Match.absent() },
+        DeletionProtectionEnabled: true,
+      });
+    });
+
+    it("is retained when the stack is deleted or the table replaced", () => {
+      template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
+    });
+  });
+
+  describe("S3", () => {
+    it("blocks all public access, encrypts, disables ACLs", () => {
+      template.hasResourceProperties("AWS::S3::Bucket", {
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }] },
+        OwnershipControls: { Rules: [{ ObjectOwnership: "BucketOwnerEnforced" }] },
+      });
+    });
+
+    it("refuses every request without TLS", () => {
+      template.hasResourceProperties("AWS::S3::BucketPolicy", {
+        Bucket: { Ref: id.bucket },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: "Deny",
+              Principal: { AWS: "*" },
+              Action: "s3:*",
+              Condition: { Bool: { "aws:SecureTransport": "false" } },
+            }),
+          ]),
+        },
+      });
+    });
+
+    it("aborts abandoned multipart uploads, and never expires the storage's objects by age", () => {
+      const [, bucket] = only(template, "AWS::S3::Bucket");
+      const rules = bucket.Properties.LifecycleConfiguration.Rules as Record<string, unknown>[];
+      expect(rules).toContainEqual(
+        expect.objectContaining({ Status: "Enabled", AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+      );
+      // Committed segments and snapshots share the storage's prefix with its orphans.
+      for (const rule of rules) {
+        expect(rule).not.toHaveProperty("ExpirationInDays");
+        expect(rule).not.toHaveProperty("ExpirationDate");
+      }
+    });
+
+    it("is retained when the stack is deleted, and nothing empties it", () => {
+      template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
+      expect(template.findResources("Custom::S3AutoDeleteObjects")).toEqual({});
+    });
+  });
+
+  describe("IAM", () => {
+    it("gives the function its own role with no managed policy", () => {
+      const [, role] = only(template, "AWS::IAM::Role");
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } },
+      ]);
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(role.Properties.Policies).toBeUndefined();
+    });
+
+    it("allows exactly the storage's actions, on this table, this bucket and its own log group", () => {
+      const [, policy] = only(template, "AWS::IAM::Policy");
+      expect(policy.Properties.Roles).toEqual([{ Ref: id.role }]);
+      const statements = policy.Properties.PolicyDocument.Statement as { Effect: string; Action: string | string[]; Resource: unknown }[];
+      const actions = (s: { Action: string | string[] }) => [s.Action].flat().sort();
+      expect(statements.map((s) => ({ ...s, Action: actions(s) }))).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+            Resource: { "Fn::GetAtt": [id.functionLogs, "Arn"] },
+          }),
+          expect.objectContaining({
+            Action: [...FUNCTION_ACTIONS.dynamodb].sort(),
+            Resource: { "Fn::GetAtt": [id.table, "Arn"] },
+          }),
+          expect.objectContaining({
+            Action: [...FUNCTION_ACTIONS.s3Objects].sort(),
+            Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [id.bucket, "Arn"] }, `/${S3_PREFIX}*`]] },
+          }),
+          expect.objectContaining({
+            Action: [...FUNCTION_ACTIONS.s3Bucket].sort(),
+            Resource: { "Fn::GetAtt": [id.bucket, "Arn"] },
+          }),
+        ]),
+      );
+      expect(statements).toHaveLength(4);
+      for (const statement of statements) {
+        expect(statement.Effect).toBe("Allow");
+        for (const action of actions(statement)) expect(action).not.toContain("*");
+        // Every resource is one of this stack's: never "*", never another table or bucket.
+        const resources = JSON.stringify(statement.Resource);
+        expect(resources).not.toBe('"*"');
+        const referenced = [...resources.matchAll(/"Fn::GetAtt":\["([^"]+)"/g)].map((m) => m[1]);
+        expect(referenced.length).toBeGreaterThan(0);
+        for (const logicalId of referenced) expect([id.table, id.bucket, id.functionLogs]).toContain(logicalId);
+      }
+    });
+
+    it("covers every call the storage makes on a protocol path, and nothing the function does not run", () => {
+      // The SDK commands of lambda/storage/dynamodb.ts and the IAM actions they need. The
+      // orphan sweep (Query, ListObjectsV2) is for a scheduled job, not this function.
+      const needs: Record<string, string[]> = {
+        GetItemCommand: ["dynamodb:GetItem"],
+        PutItemCommand: ["dynamodb:PutItem"],
+        UpdateItemCommand: ["dynamodb:UpdateItem"],
+        TransactWriteItemsCommand: ["dynamodb:PutItem", "dynamodb:UpdateItem"],
+        GetObjectCommand: ["s3:GetObject", "s3:ListBucket"],
+        PutObjectCommand: ["s3:PutObject"],
+        DeleteObjectCommand: ["s3:DeleteObject"],
+        QueryCommand: [],
+        ListObjectsV2Command: [],
+      };
+      const source = readFileSync(new URL("lambda/storage/dynamodb.ts", REPO), "utf8");
+      const used = new Set([...source.matchAll(/new (\w+Command)\(/g)].map((m) => m[1]!));
+      for (const command of used) expect(Object.keys(needs), `a new storage call: ${command}`).toContain(command);
+      const granted = new Set<string>(Object.values(FUNCTION_ACTIONS).flat());
+      const needed = new Set([...used].flatMap((command) => needs[command] ?? []));
+      expect([...granted].sort()).toEqual([...needed].sort());
+    });
+  });
+
+  describe("operations", () => {
+    it("alarms on function errors and throttles, API 5xx, DynamoDB throttles and system errors, into the topic", () => {
+      const alarms = ofType(template, "AWS::CloudWatch::Alarm").map(([, a]) => a.Properties);
+      expect(alarms).toHaveLength(5);
+      for (const alarm of alarms) {
+        expect(alarm.AlarmActions).toEqual([{ Ref: id.topic }]);
+        expect(alarm.Threshold).toBe(1);
+        expect(alarm.ComparisonOperator).toBe("GreaterThanOrEqualToThreshold");
+        expect(alarm.TreatMissingData).toBe("notBreaching");
+      }
+      const simple = alarms.filter((a) => a.MetricName).map((a) => `${a.Namespace} ${a.MetricName} ${JSON.stringify(a.Dimensions)}`);
+      expect(simple.sort()).toEqual(
+        [
+          `AWS/ApiGateway 5xx ${JSON.stringify([{ Name: "ApiId", Value: { Ref: id.api } }])}`,
+          `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
+          `AWS/Lambda Throttles ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
+        ].sort(),
+      );
+      const math = alarms.filter((a) => a.Metrics);
+      expect(math).toHaveLength(2);
+      const metricNames = math.map((a) => {
+        const [expression, ...terms] = a.Metrics as { Expression?: string; MetricStat?: any }[];
+        // Missing data points count as 0: these metrics only exist when something went wrong.
+        expect(expression!.Expression).toMatch(/^FILL\(\w+, 0\)( \+ FILL\(\w+, 0\))*$/);
+        const names = new Set(terms.map((t) => `${t.MetricStat.Metric.Namespace} ${t.MetricStat.Metric.MetricName}`));
+        expect(names.size).toBe(1);
+        for (const term of terms) {
+          expect(term.MetricStat.Metric.Dimensions).toContainEqual({ Name: "TableName", Value: { Ref: id.table } });
+        }
+        const operations = terms.map((t) => t.MetricStat.Metric.Dimensions.find((d: { Name: string }) => d.Name === "Operation").Value);
+        expect(operations).toEqual(expect.arrayContaining(["GetItem", "PutItem", "UpdateItem", "TransactWriteItems"]));
+        return [...names][0];
+      });
+      expect(metricNames.sort()).toEqual(["AWS/DynamoDB SystemErrors", "AWS/DynamoDB ThrottledRequests"]);
+    });
+
+    it("has a TLS-only alarm topic with no subscription unless an e-mail is given", () => {
+      template.resourceCountIs("AWS::SNS::Subscription", 0);
+      template.hasResourceProperties("AWS::SNS::TopicPolicy", {
+        Topics: [{ Ref: id.topic }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+          ]),
+        },
+      });
+    });
+
+    it("has a dashboard", () => {
+      template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    });
+
+    it("outputs the URL, the exact task config lines, the table and the bucket", () => {
+      const endpoint = { "Fn::GetAtt": [id.api, "ApiEndpoint"] };
+      template.hasOutput("Url", { Value: endpoint });
+      template.hasOutput("TaskConfigUrl", { Value: { "Fn::Join": ["", ["task config sync.server.url ", endpoint]] } });
+      template.hasOutput("TaskConfigOrigin", { Value: { "Fn::Join": ["", ["task config sync.server.origin ", endpoint]] } });
+      template.hasOutput("TaskConfigClient", { Value: Match.stringLikeRegexp("task config sync.server.client_id .*sync.encryption_secret") });
+      template.hasOutput("TableName", { Value: { Ref: id.table } });
+      template.hasOutput("BucketName", { Value: { Ref: id.bucket } });
+      expect(template.findOutputs("CustomDomainTarget")).toEqual({});
+    });
+  });
+
+  describe("cdk-nag AwsSolutions", () => {
+    it("has no unacknowledged error or warning", () => {
+      const report = nagReport(synthesized.app);
+      expect(report.errors).toEqual([]);
+      expect(report.warnings).toEqual([]);
+      expect(report.all).toEqual([]);
+      // cdk-nag 3 reports through CDK's validation plugins, not annotations; and nothing else
+      // in the stack reports an error or a warning either.
+      const annotations = Annotations.fromStack(synthesized.stack);
+      expect(annotations.findError("*", Match.stringLikeRegexp("AwsSolutions-.*"))).toEqual([]);
+      expect(annotations.findWarning("*", Match.stringLikeRegexp("AwsSolutions-.*"))).toEqual([]);
+      annotations.hasNoError("*", Match.anyValue());
+      annotations.hasNoWarning("*", Match.anyValue());
+    });
+
+    it("runs in the app: a finding fails the synthesis", () => {
+      const stack = build({});
+      new s3.Bucket(stack, "Unsafe");
+      expect(() => Template.fromStack(stack)).toThrow(/AwsSolutions-S1/);
+    });
+
+    it("acknowledges only these findings, each with its reason, also written into the template", () => {
+      const acks = acknowledgements(synthesized.app);
+      const bucketAck = [...acks.keys()].find((rule) => rule.startsWith("AwsSolutions-IAM5["));
+      expect(bucketAck).toBe(`AwsSolutions-IAM5[Resource::<${id.bucket}.Arn>/${S3_PREFIX}*]`);
+      expect([...acks.keys()].sort()).toEqual(["AwsSolutions-APIG4", "AwsSolutions-S1", bucketAck].sort());
+      expect(acks.get("AwsSolutions-APIG4")).toEqual(Array(ROUTES.length).fill(NAG_REASONS.apiAuthorization));
+      expect(acks.get("AwsSolutions-S1")).toEqual([NAG_REASONS.bucketAccessLogs]);
+      expect(acks.get(bucketAck!)).toEqual([NAG_REASONS.bucketObjects]);
+      for (const reason of Object.values(NAG_REASONS)) {
+        expect(reason.length).toBeGreaterThan(150);
+        expect(reason).not.toMatch(/TODO|FIXME|not needed|n\/a/i);
+      }
+      const inTemplate = Object.values(template.toJSON().Resources as Record<string, Resource>).flatMap(
+        (r) => (r.Metadata?.cdk_nag?.rules_to_suppress ?? []) as { id: string; reason: string }[],
+      );
+      expect(inTemplate.length).toBeGreaterThan(0);
+      for (const { id: rule, reason } of inTemplate) expect(acks.get(rule)).toContain(reason);
+    });
+  });
+
+  describe("the bundled handler asset", () => {
+    let assetDir: string;
+
+    beforeAll(() => {
+      const [, fn] = only(template, "AWS::Lambda::Function");
+      const zip = fn.Properties.Code.S3Key as string;
+      assetDir = join(synthesized.outdir, `asset.${zip.replace(/\.zip$/, "")}`);
+    });
+
+    it(`is one ESM file under ${MAX_ASSET_BYTES / 1000} KB, without SQLite`, () => {
+      expect(readdirSync(assetDir)).toEqual([BUNDLE_FILE]);
+      const size = statSync(join(assetDir, BUNDLE_FILE)).size;
+      expect(size).toBeLessThan(MAX_ASSET_BYTES);
+      const code = readFileSync(join(assetDir, BUNDLE_FILE), "utf8");
+      // No static or dynamic import left to resolve at run time (the SDK is inside).
+      const imports = [...code.matchAll(/\b(?:from\s*|import\()\s*["']([^"']+)["']/g)].map((m) => m[1]!);
+      expect(imports.length).toBeGreaterThan(0);
+      expect(imports.filter((name) => !name.startsWith("node:"))).toEqual([]);
+      expect(code.includes("better-sqlite3")).toBe(false);
+    });
+
+    it("loads, outside the repository, with the template's environment, and answers", () => {
+      const env: Record<string, string> = {};
+      for (const [name, value] of Object.entries(functionEnv(synthesized))) {
+        env[name] = typeof value === "string" ? value : `test-${name.toLowerCase()}`;
+      }
+      const events = [
+        httpEvent("GET", "/"),
+        httpEvent("GET", "/v1/client/snapshot"),
+        httpEvent("POST", `/v1/client/add-version/${CLIENT_B}`, {
+          headers: { "x-client-id": CLIENT_A, "content-type": "text/plain" },
+          body: "x",
+        }),
+        // Reaches the storage: the bundled SDK signs and sends a request to a dead endpoint.
+        httpEvent("GET", "/v1/client/snapshot", { headers: { "x-client-id": CLIENT_A } }),
+      ];
+      const script = `
+        const chunks = [];
+        for await (const chunk of process.stdin) chunks.push(chunk);
+        const { handler } = await import(process.env.TEST_BUNDLE_URL);
+        const results = [];
+        for (const event of JSON.parse(Buffer.concat(chunks).toString())) results.push(await handler(event));
+        process.stdout.write("RESULTS " + JSON.stringify(results) + "\\n");
+      `;
+      const stdout = execFileSync(process.execPath, ["--no-warnings", "--input-type=module", "-e", script], {
+        input: JSON.stringify(events),
+        encoding: "utf8",
+        env: {
+          PATH: process.env.PATH ?? "",
+          ...env,
+          TEST_BUNDLE_URL: pathToFileURL(join(assetDir, BUNDLE_FILE)).href,
+          // Never reach AWS: fake credentials, no instance metadata, dead endpoints.
+          AWS_REGION: "eu-west-1",
+          AWS_ACCESS_KEY_ID: "AKIDTESTTESTTESTTEST",
+          AWS_SECRET_ACCESS_KEY: "test",
+          AWS_EC2_METADATA_DISABLED: "true",
+          AWS_ENDPOINT_URL: "http://127.0.0.1:9",
+          AWS_ENDPOINT_URL_DYNAMODB: "http://127.0.0.1:9",
+          AWS_ENDPOINT_URL_S3: "http://127.0.0.1:9",
+        },
+        timeout: 20_000,
+      });
+      const line = stdout.split("\n").find((l) => l.startsWith("RESULTS "));
+      const [root, noClient, wrongType, storage] = JSON.parse(line!.slice("RESULTS ".length)) as { statusCode: number; body?: string }[];
+      expect(root!.statusCode).toBe(200);
+      expect(root!.body).toMatch(/TaskChampion/);
+      expect(noClient!.statusCode).toBe(400);
+      expect(wrongType!.statusCode).toBe(400);
+      // Storage unreachable: the protocol's "try later", not a crash of the function.
+      expect(storage!.statusCode).toBe(503);
+    });
+  });
+});
+
+describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
+  let synthesized: Synthesized;
+  let template: Template;
+
+  beforeAll(() => {
+    synthesized = synth({
+      stackName: "TeamTasks",
+      clientIds: ` ${CLIENT_A},${CLIENT_B} `,
+      createClients: "false",
+      snapshotVersions: "50",
+      snapshotDays: "7",
+      throttleRate: "10",
+      throttleBurst: "20",
+      memory: "1024",
+      logRetentionDays: "90",
+      removalPolicy: "destroy",
+      domainName: "tasks.example.com",
+      certificateArn: CERTIFICATE_ARN,
+      alarmEmail: "ops@example.com",
+    });
+    template = synthesized.template;
+  });
+
+  it("names the stack", () => {
+    expect(synthesized.stack.stackName).toBe("TeamTasks");
+  });
+
+  it("passes the server settings to the function under SETTINGS' names", () => {
+    expect(functionEnv(synthesized)).toMatchObject({
+      [SETTINGS.clientIdAllowlist.name]: `${CLIENT_A},${CLIENT_B}`,
+      [SETTINGS.createClients.name]: "false",
+      [SETTINGS.snapshotVersions.name]: "50",
+      [SETTINGS.snapshotDays.name]: "7",
+    });
+    const allowlist = SETTINGS.clientIdAllowlist.parse(functionEnv(synthesized)[SETTINGS.clientIdAllowlist.name] as string);
+    expect(allowlist && [...allowlist]).toEqual([CLIENT_A, CLIENT_B]);
+  });
+
+  it("sets throttling, memory and log retention", () => {
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: { ThrottlingRateLimit: 10, ThrottlingBurstLimit: 20 },
+    });
+    expect(syncFunction(synthesized).Properties.MemorySize).toBe(1024);
+    const groups = ofType(template, "AWS::Logs::LogGroup");
+    expect(groups).toHaveLength(2);
+    for (const [, group] of groups) expect(group.Properties.RetentionInDays).toBe(90);
+  });
+
+  it("destroy: no deletion protection, the table and the bucket are deleted, the bucket emptied first", () => {
+    template.hasResource("AWS::DynamoDB::Table", {
+      DeletionPolicy: "Delete",
+      UpdateReplacePolicy: "Delete",
+      Properties: Match.objectLike({ DeletionProtectionEnabled: false }),
+    });
+    template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Delete", UpdateReplacePolicy: "Delete" });
+    template.resourceCountIs("Custom::S3AutoDeleteObjects", 1);
+  });
+
+  it("serves the custom domain from the $default stage and outputs its URL and DNS target", () => {
+    const [stageId] = only(template, "AWS::ApiGatewayV2::Stage");
+    const [apiId] = only(template, "AWS::ApiGatewayV2::Api");
+    const [domainId] = only(template, "AWS::ApiGatewayV2::DomainName");
+    template.hasResourceProperties("AWS::ApiGatewayV2::DomainName", {
+      DomainName: "tasks.example.com",
+      DomainNameConfigurations: [Match.objectLike({ CertificateArn: CERTIFICATE_ARN, EndpointType: "REGIONAL", SecurityPolicy: "TLS_1_2" })],
+    });
+    template.hasResource("AWS::ApiGatewayV2::ApiMapping", {
+      Properties: { ApiId: { Ref: apiId }, DomainName: { Ref: domainId }, Stage: "$default", ApiMappingKey: Match.absent() },
+      DependsOn: Match.arrayWith([stageId]),
+    });
+    template.hasOutput("Url", { Value: "https://tasks.example.com" });
+    template.hasOutput("TaskConfigUrl", { Value: "task config sync.server.url https://tasks.example.com" });
+    template.hasOutput("TaskConfigOrigin", { Value: "task config sync.server.origin https://tasks.example.com" });
+    template.hasOutput("CustomDomainTarget", { Value: { "Fn::GetAtt": [domainId, "RegionalDomainName"] } });
+  });
+
+  it("subscribes the alarm e-mail to the topic", () => {
+    const [topicId] = only(template, "AWS::SNS::Topic");
+    template.hasResourceProperties("AWS::SNS::Subscription", { Protocol: "email", Endpoint: "ops@example.com", TopicArn: { Ref: topicId } });
+  });
+
+  it("is still cdk-nag clean (custom domain, auto-delete, subscription)", () => {
+    const report = nagReport(synthesized.app);
+    expect(report.errors).toEqual([]);
+    expect(report.warnings).toEqual([]);
+  });
+});
+
+describe("settings through props, and context over props", () => {
+  it("takes the props, and lets each context key override its prop", () => {
+    const synthesized = synth(
+      { memory: "768" },
+      {
+        server: {
+          memorySize: 2048,
+          removalPolicy: RemovalPolicy.DESTROY,
+          logRetention: logs.RetentionDays.ONE_WEEK,
+          clientIds: [CLIENT_B],
+          throttlingRateLimit: 5,
+          throttlingBurstLimit: 10,
+          snapshotDays: 30,
+        },
+      },
+    );
+    const { template } = synthesized;
+    expect(syncFunction(synthesized).Properties.MemorySize).toBe(768);
+    template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Delete", Properties: Match.objectLike({ DeletionProtectionEnabled: false }) });
+    template.hasResourceProperties("AWS::Logs::LogGroup", { RetentionInDays: 7 });
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", { DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 } });
+    expect(functionEnv(synthesized)).toMatchObject({ [SETTINGS.clientIdAllowlist.name]: CLIENT_B, [SETTINGS.snapshotDays.name]: "30" });
+  });
+
+  it("keeps RETAIN and deletion protection when asked explicitly", () => {
+    const { template } = synth({ removalPolicy: "retain" }, { server: { removalPolicy: RemovalPolicy.DESTROY } });
+    template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", Properties: Match.objectLike({ DeletionProtectionEnabled: true }) });
+    template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Retain" });
+  });
+
+  it("nag=false leaves cdk-nag out of the app", () => {
+    const stack = build({ nag: "false" });
+    new s3.Bucket(stack, "Unsafe");
+    expect(() => Template.fromStack(stack)).not.toThrow();
+  });
+
+  it.each([
+    [{ memory: "128" }, /memorySize must be a whole number from 256/],
+    [{ memory: "lots" }, /context memory="lots" is not valid/],
+    [{ logRetentionDays: "31" }, /context logRetentionDays=31 is not valid/],
+    [{ removalPolicy: "snapshot" }, /context removalPolicy="snapshot" is not valid/],
+    [{ clientIds: "not-a-uuid" }, /clientIds must be a comma-separated list of client ids/],
+    [{ createClients: "yes" }, /context createClients="yes" is not valid/],
+    [{ snapshotVersions: "0" }, /snapshotVersions must be a whole number of versions/],
+    [{ throttleBurst: "10000" }, /throttlingBurstLimit must be a whole number from 1 to 5000/],
+    [{ domainName: "tasks.example.com" }, /domainName and certificateArn go together/],
+    [{ domainName: "tasks.example.com", certificateArn: "arn:nope" }, /context certificateArn="arn:nope" is not valid/],
+    [{ alarmEmail: "ops" }, /context alarmEmail="ops" is not valid/],
+  ])("rejects %j at synth time", (context, message) => {
+    expect(() => build(context)).toThrow(message);
+  });
+
+  it("cdk.json runs the app with tsx and writes to cdk.out", () => {
+    expect(CDK_JSON.app).toBe("npx tsx bin/app.ts");
+    expect((CDK_JSON as { output?: string }).output).toBe("cdk.out");
+  });
+});
