@@ -7,7 +7,8 @@
  * overrides the stack's props, which override the construct's defaults:
  *
  *   stackName          the CloudFormation stack name              default TaskChampionSyncServer
- *   clientIds          comma-separated client ids (UUIDs) allowed to sync; empty = everyone
+ *   clientIds          comma-separated client ids (UUIDs) allowed to sync (in cdk.json also a
+ *                      list); absent or empty = every client id may sync
  *   createClients      true | false: AddVersion creates unknown clients        default true
  *   snapshotVersions   versions after which a snapshot is requested            default 100
  *   snapshotDays       days after which a snapshot is requested                default 14
@@ -114,7 +115,9 @@ export function buildApp(app: App, props: SyncServerStackProps = {}): SyncServer
 /** The server props given by CDK context; only the keys present. */
 export function serverPropsFromContext(scope: Construct): TaskChampionSyncServerProps {
   const props: { -readonly [K in keyof TaskChampionSyncServerProps]: TaskChampionSyncServerProps[K] } = {};
-  const clientIds = stringContext(scope, "clientIds");
+  // `-c clientIds=a,b` on the command line; a list or a comma-separated string in cdk.json.
+  const rawClientIds: unknown = scope.node.tryGetContext("clientIds");
+  const clientIds = Array.isArray(rawClientIds) ? rawClientIds.map(String).join(",") : stringContext(scope, "clientIds");
   if (clientIds !== undefined) {
     props.clientIds = clientIds.split(",").map((id) => id.trim()).filter((id) => id !== "");
   }

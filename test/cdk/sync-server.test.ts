@@ -688,6 +688,15 @@ describe("settings through props, and context over props", () => {
     expect(functionEnv(synthesized)).toMatchObject({ [SETTINGS.clientIdAllowlist.name]: CLIENT_B, [SETTINGS.snapshotDays.name]: "30" });
   });
 
+  it("takes clientIds as a list too (cdk.json), and an empty value as no allowlist", () => {
+    const fromList = build({ clientIds: [CLIENT_A, CLIENT_B] });
+    const env = (stack: SyncServerStack) => Template.fromStack(stack).toJSON().Resources[
+      stack.getLogicalId(stack.server.function.node.defaultChild as CfnElement)
+    ].Properties.Environment.Variables as Record<string, unknown>;
+    expect(env(fromList)[SETTINGS.clientIdAllowlist.name]).toBe(`${CLIENT_A},${CLIENT_B}`);
+    expect(env(build({ clientIds: "" }))).not.toHaveProperty(SETTINGS.clientIdAllowlist.name);
+  });
+
   it("keeps RETAIN and deletion protection when asked explicitly", () => {
     const { template } = synth({ removalPolicy: "retain" }, { server: { removalPolicy: RemovalPolicy.DESTROY } });
     template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", Properties: Match.objectLike({ DeletionProtectionEnabled: true }) });
