@@ -87,16 +87,12 @@ import {
   type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { ChainMovedError, StorageUnavailableError } from "./errors.ts";
-import { SETTINGS } from "../config.ts";
 import { ATTR, DEFAULT_INLINE_SEGMENT_MAX_BYTES, SK, TABLE } from "./dynamodb-table.ts";
 import { RECENT_CHAIN_LENGTH, type Client, type Snapshot, type Storage, type StorageTxn, type Version } from "./types.ts";
 import { NIL_UUID, parseUuid, type Uuid } from "../uuid.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
-
-/** Until lib/ reads them from SETTINGS: the names of the two required settings. */
-export const DYNAMO_ENV = { tableName: SETTINGS.tableName.name, bucketName: SETTINGS.bucketName.name } as const;
 
 /**
  * Variables the AWS SDK reads by itself (listed for the README; this module does not read them):
