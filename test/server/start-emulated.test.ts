@@ -1,5 +1,6 @@
 /** `npm run start:emulated`: the server on DynamoDB Local + S3 emulator, stopped by one signal. */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -9,14 +10,45 @@ import { protocolClient } from "../support/http-client.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-function javaProcesses(): number {
-  const result = spawnSync("pgrep", ["-fc", "DynamoDBLocal.jar"], { encoding: "utf8" });
-  return Number(result.stdout.trim() || "0");
+/** The processes below `root` (from /proc), with their command lines. */
+function descendants(root: number): Map<number, string> {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found = new Map<number, string>();
+  const visit = (pid: number) => {
+    for (const child of children.get(pid) ?? []) {
+      try {
+        found.set(child, readFileSync(`/proc/${child}/cmdline`, "utf8").replaceAll("\0", " "));
+      } catch {
+        continue;
+      }
+      visit(child);
+    }
+  };
+  visit(root);
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 describe("npm run start:emulated", () => {
   it("serves the protocol on the DynamoDB storage with the given settings, and one SIGTERM stops everything", async () => {
-    const javaBefore = javaProcesses();
     const child = spawn(join(root, "node_modules", ".bin", "tsx"), ["scripts/start-emulated.ts"], {
       cwd: root,
       env: { PATH: process.env.PATH, LISTEN: "127.0.0.1:0", SNAPSHOT_VERSIONS: "2" },
@@ -38,8 +70,11 @@ describe("npm run start:emulated", () => {
       child.stderr!.on("data", onData);
       void exited.then((code) => reject(new Error(`exited with ${code}:\n${output}`)));
     });
+    const started = [...descendants(child.pid!)];
+    const emulatorPids = started.filter(([, cmd]) => /DynamoDBLocal\.jar|s3rver/.test(cmd)).map(([pid]) => pid);
     try {
-      expect(javaProcesses()).toBeGreaterThan(javaBefore);
+      expect(started.some(([, cmd]) => cmd.includes("DynamoDBLocal.jar"))).toBe(true);
+      expect(started.some(([, cmd]) => cmd.includes("s3rver"))).toBe(true);
       expect((await runSmoke({ url, log: () => {} })).ok).toBe(true);
 
       // SNAPSHOT_VERSIONS=2 reached the server: low urgency two versions after a snapshot.
@@ -57,6 +92,8 @@ describe("npm run start:emulated", () => {
       child.kill("SIGTERM");
     }
     expect(await exited).toBe(0);
-    expect(javaProcesses()).toBe(javaBefore);
+    // Nothing it started outlives it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(emulatorPids.filter(alive)).toEqual([]);
   }, 90_000);
 });
