@@ -18,10 +18,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CreateTableCommand, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateTableCommand, DynamoDBClient, ListTablesCommand, type CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { createTableInput } from "../lambda/storage/dynamodb-table.ts";
-import type { AwsClientOptions } from "../lambda/storage/dynamodb.ts";
+import { createAwsClients, type AwsClientOptions } from "../lambda/storage/dynamodb.ts";
 
 export const DYNAMODB_LOCAL_PACKAGE = "amplify-dynamodb-simulator";
 /** Pinned: bump both together (`npm view amplify-dynamodb-simulator@<v> dist.integrity`). */
@@ -360,22 +360,10 @@ export async function startEmulators(
 }
 
 /** Creates the table and the bucket on the emulators (both must not exist yet). */
-export async function createTableAndBucket(e: EmulatorEndpoints): Promise<void> {
-  const credentials = { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey };
-  const dynamodb = new DynamoDBClient({ endpoint: e.dynamodbEndpoint, region: e.region, credentials });
-  const s3 = new S3Client({
-    endpoint: e.s3Endpoint,
-    region: e.region,
-    credentials,
-    forcePathStyle: true,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+export async function createTableAndBucket(e: EmulatorEndpoints, table: CreateTableCommandInput = createTableInput(e.tableName)): Promise<void> {
+  const { dynamodb, s3 } = createAwsClients(emulatorClientOptions(e));
   try {
-    await Promise.all([
-      dynamodb.send(new CreateTableCommand(createTableInput(e.tableName))),
-      s3.send(new CreateBucketCommand({ Bucket: e.bucketName })),
-    ]);
+    await Promise.all([dynamodb.send(new CreateTableCommand(table)), s3.send(new CreateBucketCommand({ Bucket: e.bucketName }))]);
   } finally {
     dynamodb.destroy();
     s3.destroy();

@@ -10,11 +10,10 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CreateTableCommand, DynamoDBClient, type CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runSmoke } from "../../bin/smoke.ts";
-import { emulatorEnv, emulatorsFrom, type EmulatorEndpoints } from "../../scripts/emulators.ts";
+import { createTableAndBucket, emulatorEnv, emulatorsFrom, type EmulatorEndpoints } from "../../scripts/emulators.ts";
 import { runConvergence } from "../support/replica-scenario.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -63,32 +62,14 @@ beforeAll(async () => {
   const tableName = `e2e-${Date.now()}`;
   const bucketName = `e2e-${Date.now()}`;
   const p = table.Properties;
-  const credentials = { accessKeyId: emulators.accessKeyId, secretAccessKey: emulators.secretAccessKey };
-  const dynamodb = new DynamoDBClient({ endpoint: emulators.dynamodbEndpoint, region: emulators.region, credentials });
-  const s3 = new S3Client({
-    endpoint: emulators.s3Endpoint,
-    region: emulators.region,
-    credentials,
-    forcePathStyle: true,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
-  try {
-    await dynamodb.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        KeySchema: p.KeySchema,
-        AttributeDefinitions: p.AttributeDefinitions,
-        BillingMode: p.BillingMode,
-        LocalSecondaryIndexes: p.LocalSecondaryIndexes,
-        GlobalSecondaryIndexes: p.GlobalSecondaryIndexes,
-      } as CreateTableCommandInput),
-    );
-    await s3.send(new CreateBucketCommand({ Bucket: bucketName }));
-  } finally {
-    dynamodb.destroy();
-    s3.destroy();
-  }
+  await createTableAndBucket({ ...emulators, tableName, bucketName }, {
+    TableName: tableName,
+    KeySchema: p.KeySchema,
+    AttributeDefinitions: p.AttributeDefinitions,
+    BillingMode: p.BillingMode,
+    LocalSecondaryIndexes: p.LocalSecondaryIndexes,
+    GlobalSecondaryIndexes: p.GlobalSecondaryIndexes,
+  } as CreateTableCommandInput);
 
   // The function's environment from the template, pointed at the emulators.
   const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;

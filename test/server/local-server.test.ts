@@ -2,33 +2,21 @@
  * The local server through real sockets, on SQLite and on the DynamoDB + S3 storage (DynamoDB
  * Local and the S3 emulator): races, parallel clients, large bodies, limits.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { startServer, type RunningServer } from "../../bin/serve.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningServer } from "../../bin/serve.ts";
 import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
-import { emulatorEnv, emulatorsFrom } from "../../scripts/emulators.ts";
 import { everyByte, protocolClient } from "../support/http-client.ts";
+import { startTestServer } from "../support/local-server.ts";
 
 describe.each(["sqlite", "dynamodb"] as const)("local server on %s, over real sockets", (storage) => {
-  let dataDir: string;
   let server: RunningServer;
 
   beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), "tc-local-"));
-    let env: Record<string, string> = { STORAGE: storage, DATA_DIR: dataDir };
-    if (storage === "dynamodb") {
-      env = emulatorEnv(emulatorsFrom(inject("emulators")));
-      // The AWS SDK reads its endpoints and credentials from process.env itself.
-      Object.assign(process.env, env);
-    }
-    server = await startServer({ ...env, LISTEN: "127.0.0.1:0", MAX_BODY_BYTES: String(4_500_000) });
+    server = await startTestServer(storage, { MAX_BODY_BYTES: String(4_500_000) });
   });
 
   afterAll(async () => {
     await server?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("of 20 parallel AddVersions on one parent, exactly one gets 200 and the rest 409 naming it", async () => {
