@@ -43,9 +43,10 @@
  *   no committed item references it (an upload of a transaction that definitely did not
  *   commit, or the snapshot object that the committed write just replaced).
  * Orphans are removed by `sweepOrphans` (a prefix sweep: objects under the client's prefix
- * that no item references and that are older than any transaction can live), run from a
- * scheduled job; an S3 expiration lifecycle rule must NOT be put on the prefix (referenced
- * objects are never rewritten, so it would expire committed data).
+ * that no item references and that are older than any transaction can live), run for every
+ * client by `sweepAllOrphans` from the scheduled sweep function (lambda/sweep.ts); an S3
+ * expiration lifecycle rule must NOT be put on the prefix (referenced objects are never
+ * rewritten, so it would expire committed data).
  *
  * ## Known benign races
  * - Two AddSnapshots of one client at the same moment: the one whose write lands second finds
@@ -89,7 +90,7 @@ import {
 import { ChainMovedError, StorageUnavailableError } from "./errors.ts";
 import { ATTR, DEFAULT_INLINE_SEGMENT_MAX_BYTES, SK, TABLE } from "./dynamodb-table.ts";
 import { RECENT_CHAIN_LENGTH, type Client, type Snapshot, type Storage, type StorageTxn, type Version } from "./types.ts";
-import { NIL_UUID, parseUuid, type Uuid } from "../uuid.ts";
+import { NIL_UUID, newUuid, parseUuid, type Uuid } from "../uuid.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -119,6 +120,37 @@ const MAX_WRITE_ATTEMPTS = 4;
 const MAX_INLINE_BYTES_PER_WRITE = 3 * 1024 * 1024;
 /** Orphaned objects younger than this are left alone by the sweep (a transaction may own them). */
 export const DEFAULT_ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
+/** The most one client's sweep may take (reading its references and deleting its orphans). */
+const SWEEP_CLIENT_TIMEOUT_MS = 300_000;
+
+export interface SweepAllOptions {
+  /** Objects younger than this are left alone. Default DEFAULT_ORPHAN_MIN_AGE_MS. */
+  minAgeMs?: number;
+  /**
+   * Stop this long after the start: nothing new is started past it and the call in flight
+   * is aborted (`stopped` in the report). Default: no limit.
+   */
+  stopAfterMs?: number;
+  /** Begin with the first client id after this one and wrap around to it. Default: a random id. */
+  startAfter?: Uuid;
+  /** Keys per listing page (MaxKeys). Default: S3's (1000). */
+  pageSize?: number;
+}
+
+export interface SweepAllReport {
+  /** Clients swept to the end. */
+  clients: number;
+  /** Orphaned objects deleted (also those of a client whose sweep was then cut or failed). */
+  deleted: number;
+  /** Prefixes under `clients/` that are not a canonical client id: left alone. */
+  skipped: number;
+  /** Clients whose sweep failed; the run went on with the next one. */
+  failed: number;
+  /** The failed clients and their errors (client ids: never log them as they are). */
+  failures: { clientId: Uuid; error: unknown }[];
+  /** The time budget ran out before every client was swept. */
+  stopped: boolean;
+}
 
 export interface AwsClientOptions {
   /** Default: the SDK's chain (AWS_REGION, profile, ...). */
@@ -272,14 +304,13 @@ export class DynamoStorage implements Storage {
    */
   async sweepOrphans(clientId: Uuid, minAgeMs = DEFAULT_ORPHAN_MIN_AGE_MS): Promise<string[]> {
     clientId = checkUuid(clientId, "client id");
-    const io = this.io(Math.max(this.deadlineMs, 300_000));
-    const prefix = `${S3_PREFIX}${clientId}/`;
+    const io = this.io(Math.max(this.deadlineMs, SWEEP_CLIENT_TIMEOUT_MS));
     const cutoff = Date.now() - minAgeMs;
     const candidates: string[] = [];
     let continuationToken: string | undefined;
     do {
       const page = await io.s3Send<ListObjectsV2CommandOutput>(
-        new ListObjectsV2Command({ Bucket: this.bucketName, Prefix: prefix, ContinuationToken: continuationToken }),
+        new ListObjectsV2Command({ Bucket: this.bucketName, Prefix: `${S3_PREFIX}${clientId}/`, ContinuationToken: continuationToken }),
         "list objects",
       );
       for (const object of page.Contents ?? []) {
@@ -287,8 +318,121 @@ export class DynamoStorage implements Storage {
       }
       continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (continuationToken);
-    if (candidates.length === 0) return [];
-    // Read the references after listing: an object committed before the listing is seen.
+    const deleted: string[] = [];
+    await this.deleteUnreferenced(clientId, candidates, io, deleted);
+    return deleted;
+  }
+
+  /**
+   * `sweepOrphans` for every client that has objects, in one listing of the storage's prefix:
+   * its keys come sorted, so each client's keys are consecutive; when a client's keys are all
+   * listed, its references are read and its orphans deleted, exactly as `sweepOrphans` does.
+   * (One listing of every key costs no more requests than listing each client's prefix, and
+   * does not depend on S3 grouping by a delimiter, which S3 emulators get wrong.) Not on a
+   * protocol path: for the scheduled sweep function.
+   *
+   * Bounded in time: past `stopAfterMs` it starts nothing more and aborts the call in flight
+   * (every call carries the budget's abort signal), then returns with `stopped`. A cut is
+   * always safe: a client's objects are deleted only after all its keys were listed and its
+   * references read, and each deleted object is an orphan whether or not a cut comes before
+   * the next delete. Runs start at a random point of the client id space and wrap around to
+   * it, so that runs cut short by their budget still reach every client over time (there is
+   * no cursor to keep). A client whose sweep fails is counted in `failed`; the run goes on.
+   */
+  async sweepAllOrphans(options: SweepAllOptions = {}): Promise<SweepAllReport> {
+    const cutoff = Date.now() - (options.minAgeMs ?? DEFAULT_ORPHAN_MIN_AGE_MS);
+    const stopAfterMs = options.stopAfterMs === undefined ? undefined : Math.max(0, options.stopAfterMs);
+    const deadline = stopAfterMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + stopAfterMs;
+    const budget = stopAfterMs === undefined ? new AbortController().signal : AbortSignal.timeout(stopAfterMs);
+    const expired = () => budget.aborted || Date.now() >= deadline;
+    const within = (capMs: number) =>
+      new Io(this.dynamodb, this.s3, this.tableName, this.bucketName, this.inlineSegmentMaxBytes, AbortSignal.any([budget, AbortSignal.timeout(capMs)]));
+    const start = options.startAfter === undefined ? newUuid() : checkUuid(options.startAfter, "startAfter");
+    const report: SweepAllReport = { clients: 0, deleted: 0, skipped: 0, failed: 0, failures: [], stopped: false };
+    const stopped = () => ({ ...report, stopped: true });
+
+    /** The prefix whose keys are being listed: `clients/<segment>/`. */
+    let current: { prefix: string; clientId: Uuid | undefined; candidates: string[] } | undefined;
+    const finish = async (): Promise<void> => {
+      const done = current;
+      current = undefined;
+      if (!done) return;
+      if (!done.clientId) {
+        report.skipped += 1; // not written by this storage: not ours to judge
+        return;
+      }
+      const deleted: string[] = [];
+      const io = within(Math.max(this.deadlineMs, SWEEP_CLIENT_TIMEOUT_MS));
+      const failure = await this.deleteUnreferenced(done.clientId, done.candidates, io, deleted).then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      );
+      report.deleted += deleted.length;
+      if (failure === undefined) {
+        report.clients += 1;
+      } else if (!expired()) {
+        report.failed += 1;
+        report.failures.push({ clientId: done.clientId, error: failure.error });
+      }
+    };
+
+    // "clients/<start>0" sorts after every key of the client `start` ('0' follows '/') and
+    // before every key of a greater client id: first the keys after it, then up to it.
+    const boundary = `${S3_PREFIX}${start}0`;
+    for (const pass of [{ startAfter: boundary as string | undefined, last: undefined }, { startAfter: undefined, last: boundary }]) {
+      let continuationToken: string | undefined;
+      let passDone = false;
+      do {
+        if (expired()) return stopped();
+        let page: ListObjectsV2CommandOutput;
+        try {
+          page = await within(this.deadlineMs).s3Send<ListObjectsV2CommandOutput>(
+            new ListObjectsV2Command({
+              Bucket: this.bucketName,
+              Prefix: S3_PREFIX,
+              ...(continuationToken === undefined ? { StartAfter: pass.startAfter } : { ContinuationToken: continuationToken }),
+              MaxKeys: options.pageSize,
+            }),
+            "list the objects",
+          );
+        } catch (error) {
+          if (expired()) return stopped();
+          throw error;
+        }
+        for (const object of page.Contents ?? []) {
+          const key = object.Key;
+          if (key === undefined) continue;
+          if (pass.last !== undefined && key > pass.last) {
+            passDone = true;
+            break;
+          }
+          const end = key.indexOf("/", S3_PREFIX.length);
+          if (end === -1) continue; // directly under the prefix: no client's
+          const prefix = key.slice(0, end + 1);
+          if (current?.prefix !== prefix) {
+            await finish();
+            if (expired()) return stopped();
+            const clientId = parseUuid(prefix.slice(S3_PREFIX.length, -1));
+            current = { prefix, clientId: clientId !== undefined && `${S3_PREFIX}${clientId}/` === prefix ? clientId : undefined, candidates: [] };
+          }
+          if (object.LastModified && object.LastModified.getTime() < cutoff) current.candidates.push(key);
+        }
+        continuationToken = !passDone && page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (continuationToken);
+      // The pass listed every key of its last client.
+      await finish();
+      if (expired()) return stopped();
+    }
+    return report;
+  }
+
+  /**
+   * Reads the client's references (after its keys were listed: an object committed before
+   * the listing is seen) and deletes the candidates that none references, adding each deleted
+   * key to `deleted` as it goes.
+   */
+  private async deleteUnreferenced(clientId: Uuid, candidates: readonly string[], io: Io, deleted: string[]): Promise<void> {
+    if (candidates.length === 0) return;
     const referenced = new Set<string>();
     let startKey: Record<string, AttributeValue> | undefined;
     do {
@@ -312,9 +456,11 @@ export class DynamoStorage implements Storage {
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey);
-    const orphans = candidates.filter((key) => !referenced.has(key));
-    for (const key of orphans) await io.s3Send(new DeleteObjectCommand({ Bucket: this.bucketName, Key: key }), "delete an orphan");
-    return orphans;
+    for (const key of candidates) {
+      if (referenced.has(key)) continue;
+      await io.s3Send(new DeleteObjectCommand({ Bucket: this.bucketName, Key: key }), "delete an orphan");
+      deleted.push(key);
+    }
   }
 
   private io(deadlineMs = this.deadlineMs): Io {
