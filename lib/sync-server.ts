@@ -2,8 +2,9 @@
  * `TaskChampionSyncServer`: the whole sync server as one construct that a team can drop into
  * its own CDK app. An HTTP API (API Gateway v2) with exactly the routes of the route table,
  * one Lambda function bundled locally by esbuild, the DynamoDB table from the shared table
- * definition, an S3 bucket for what does not fit in an item, least-privilege IAM, alarms,
- * an SNS topic and a dashboard.
+ * definition, an S3 bucket for what does not fit in an item, a second function on an
+ * EventBridge schedule that sweeps the bucket's orphaned objects, least-privilege IAM for
+ * each, alarms, an SNS topic and a dashboard.
  *
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
@@ -19,6 +20,8 @@ import * as acm from "aws-cdk-lib/aws-certificatemanager";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as events from "aws-cdk-lib/aws-events";
+import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
@@ -36,6 +39,8 @@ const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 /** The Lambda entry: exports `handler`. */
 export const LAMBDA_ENTRY = join(REPO_ROOT, "lambda", "index.ts");
+/** The orphan sweep's Lambda entry: exports `handler`. */
+export const SWEEP_ENTRY = join(REPO_ROOT, "lambda", "sweep.ts");
 
 /** The newest Node.js runtime this aws-cdk-lib knows; the bundle targets the oldest we support. */
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
@@ -58,6 +63,17 @@ export const DEFAULTS = {
 
 export const MIN_MEMORY_MB = 256;
 export const MAX_MEMORY_MB = 10_240;
+
+/**
+ * The orphan sweep function: daily by default; it stops by itself 30 s before its timeout
+ * (SWEEP_MARGIN_MS in lambda/sweep.ts), and the next run, starting at another random client,
+ * goes on.
+ */
+export const ORPHAN_SWEEP = {
+  schedule: events.Schedule.rate(Duration.days(1)),
+  timeout: Duration.minutes(10),
+  memorySize: MIN_MEMORY_MB,
+} as const;
 
 export interface CustomDomainProps {
   /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
@@ -100,6 +116,8 @@ export interface TaskChampionSyncServerProps {
   readonly customDomain?: CustomDomainProps;
   /** Alarms are sent to the SNS topic; this address is subscribed to it. @default - no subscription */
   readonly alarmEmail?: string;
+  /** When the orphan sweep function runs. @default daily (ORPHAN_SWEEP.schedule) */
+  readonly orphanSweepSchedule?: events.Schedule;
 }
 
 /**
@@ -108,11 +126,23 @@ export interface TaskChampionSyncServerProps {
  * a TransactWriteItems, which has no IAM action of its own), Get/Put/DeleteObject under the
  * storage's prefix. ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the
  * storage handles) instead of 403. The orphan sweep's Query and ListObjectsV2 are not run by
- * this function.
+ * this function: they are the sweep function's, under its own role (SWEEP_ACTIONS).
  */
 export const FUNCTION_ACTIONS = {
   dynamodb: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
   s3Objects: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+  s3Bucket: ["s3:ListBucket"],
+} as const;
+
+/**
+ * The IAM actions of the orphan sweep (`sweepAllOrphans`): ListObjectsV2 (s3:ListBucket, only
+ * under the storage's prefix) for every client's keys, Query (a consistent read of one
+ * client's items) for the keys they reference, DeleteObject for the orphans under the prefix.
+ * It reads no payload and writes no item.
+ */
+export const SWEEP_ACTIONS = {
+  dynamodb: ["dynamodb:Query"],
+  s3Objects: ["s3:DeleteObject"],
   s3Bucket: ["s3:ListBucket"],
 } as const;
 
@@ -134,6 +164,9 @@ export class TaskChampionSyncServer extends Construct {
   public readonly api: apigwv2.HttpApi;
   public readonly stage: apigwv2.HttpStage;
   public readonly function: nodejs.NodejsFunction;
+  /** The orphan sweep, run by `sweepSchedule`. */
+  public readonly sweepFunction: nodejs.NodejsFunction;
+  public readonly sweepSchedule: events.Rule;
   public readonly table: dynamodb.Table;
   public readonly bucket: s3.Bucket;
   public readonly alarmTopic: sns.Topic;
@@ -169,57 +202,20 @@ export class TaskChampionSyncServer extends Construct {
       retention: settings.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-
-    // An explicit role: the managed AWSLambdaBasicExecutionRole would allow writing to every
-    // log group of the account; this one writes to its own log group only.
-    const role = new iam.Role(this, "FunctionRole", {
-      assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
-      description: "TaskChampion sync server function: its own logs, its table, its bucket",
-    });
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: "OwnLogs",
-        actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
-        resources: [functionLogGroup.logGroupArn],
-      }),
-    );
+    const role = functionRole(this, "FunctionRole", functionLogGroup, "TaskChampion sync server function: its own logs, its table, its bucket");
 
     const timeout = Duration.seconds(settings.timeoutSeconds);
-    this.function = new nodejs.NodejsFunction(this, "Function", {
+    this.function = bundledFunction(this, "Function", {
       entry: LAMBDA_ENTRY,
-      handler: "handler",
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
-      runtime: LAMBDA_RUNTIME,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: settings.memorySize,
       timeout,
       role,
       logGroup: functionLogGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
       description: "TaskChampion sync server: every route of the HTTP API",
       environment: {
         ...functionEnvironment(settings),
         [SETTINGS.tableName.name]: this.table.tableName,
         [SETTINGS.bucketName.name]: this.bucket.bucketName,
-      },
-      bundling: {
-        forceDockerBundling: false,
-        // Bundle the AWS SDK (pinned by package-lock.json) instead of the runtime's copy.
-        externalModules: [],
-        minify: true,
-        sourceMap: false,
-        target: BUNDLE_TARGET,
-        // index.mjs: ESM by its extension wherever the asset lies (a `.js` CJS bundle inside
-        // this "type": "module" repository, e.g. in cdk.out, would be loaded as ESM and break).
-        format: nodejs.OutputFormat.ESM,
-        // The SDK's few CommonJS dependencies call require(): give the ESM bundle one.
-        banner: ESM_REQUIRE_BANNER,
-        // ESM sources of the SDK tree-shake far better than its CJS builds.
-        mainFields: ["module", "main"],
-        charset: nodejs.Charset.UTF8,
-        logLevel: nodejs.LogLevel.WARNING,
-        esbuildArgs: { "--tree-shaking": "true", "--legal-comments": "none" },
       },
     });
 
@@ -228,6 +224,37 @@ export class TaskChampionSyncServer extends Construct {
     Validations.of(role).acknowledge({
       id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${S3_PREFIX}*]`,
       reason: NAG_REASONS.bucketObjects,
+    });
+
+    // ---- Orphan sweep ---------------------------------------------------------------------
+    const sweepLogGroup = new logs.LogGroup(this, "SweepFunctionLogs", {
+      retention: settings.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const sweepRole = functionRole(this, "SweepFunctionRole", sweepLogGroup, "TaskChampion sync server orphan sweep: its own logs, list and delete in its bucket, query its table");
+    this.sweepFunction = bundledFunction(this, "SweepFunction", {
+      entry: SWEEP_ENTRY,
+      memorySize: ORPHAN_SWEEP.memorySize,
+      timeout: ORPHAN_SWEEP.timeout,
+      role: sweepRole,
+      logGroup: sweepLogGroup,
+      description: "TaskChampion sync server: deletes the S3 objects that no item references (scheduled)",
+      environment: {
+        [SETTINGS.tableName.name]: this.table.tableName,
+        [SETTINGS.bucketName.name]: this.bucket.bucketName,
+      },
+      // A failed run is not retried: the next scheduled run sweeps again.
+      retryAttempts: 0,
+    });
+    this.grantSweep(sweepRole);
+    Validations.of(sweepRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${S3_PREFIX}*]`,
+      reason: NAG_REASONS.sweepObjects,
+    });
+    this.sweepSchedule = new events.Rule(this, "SweepSchedule", {
+      description: "Runs the TaskChampion sync server's orphan sweep",
+      schedule: props.orphanSweepSchedule ?? ORPHAN_SWEEP.schedule,
+      targets: [new targets.LambdaFunction(this.sweepFunction)],
     });
 
     // ---- HTTP API -----------------------------------------------------------------------------
@@ -316,6 +343,33 @@ export class TaskChampionSyncServer extends Construct {
     );
   }
 
+  /** Exactly what the orphan sweep does, on this table and this bucket only. */
+  private grantSweep(role: iam.Role): void {
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "SweepTable",
+        actions: [...SWEEP_ACTIONS.dynamodb],
+        resources: [this.table.tableArn],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "SweepBucketObjects",
+        actions: [...SWEEP_ACTIONS.s3Objects],
+        resources: [this.bucket.arnForObjects(`${S3_PREFIX}*`)],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: "SweepBucketList",
+        actions: [...SWEEP_ACTIONS.s3Bucket],
+        resources: [this.bucket.bucketArn],
+        // Every listing of the sweep is under the storage's prefix.
+        conditions: { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } },
+      }),
+    );
+  }
+
   private createAlarms(): cloudwatch.Alarm[] {
     const period = Duration.minutes(5);
     const common = {
@@ -329,6 +383,11 @@ export class TaskChampionSyncServer extends Construct {
         ...common,
         alarmDescription: "The sync function failed (an unhandled error or a timeout).",
         metric: this.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+      }),
+      new cloudwatch.Alarm(this, "SweepFunctionErrorsAlarm", {
+        ...common,
+        alarmDescription: "The orphan sweep failed (a client's sweep failed, an unhandled error or a timeout).",
+        metric: this.sweepFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
       }),
       new cloudwatch.Alarm(this, "FunctionThrottlesAlarm", {
         ...common,
@@ -467,6 +526,10 @@ export const NAG_REASONS = {
     "Objects are keyed clients/<client id>/<kind>/<version id>/<random nonce>, created at run time, so no narrower " +
     "resource than the storage's own prefix in this one bucket exists; the actions are limited to Get, Put and " +
     "DeleteObject.",
+  sweepObjects:
+    "The orphan sweep deletes objects keyed clients/<client id>/<kind>/<version id>/<random nonce> that it finds " +
+    "by listing, so no narrower resource than the storage's own prefix in this one bucket exists; the only object " +
+    "action is DeleteObject, and the sweep deletes an object only when no item of the table references it.",
   bucketAccessLogs:
     "The bucket is private, reached only by this stack's function (IAM role scoped to its prefix) over TLS, and holds " +
     "only client-side encrypted payloads; every request that leads to an S3 call is already in the API access logs " +
@@ -574,10 +637,72 @@ function functionEnvironment(settings: ResolvedSettings): Record<string, string>
  * What S3 itself can clean: uploads never completed. There is deliberately no expiration rule:
  * the storage keeps committed segments and snapshots under the same prefix as its orphans
  * (`clients/<id>/...`, objects never rewritten once referenced), so expiring by age would
- * delete committed data. Orphans are for the storage's `sweepOrphans`.
+ * delete committed data. Orphans are for the storage's sweep (the scheduled sweep function).
  */
 function bucketLifecycleRules(): s3.LifecycleRule[] {
   return [{ id: "AbortIncompleteMultipartUploads", abortIncompleteMultipartUploadAfter: Duration.days(1) }];
+}
+
+/**
+ * A function's own role. An explicit role: the managed AWSLambdaBasicExecutionRole would allow
+ * writing to every log group of the account; this one writes to its own log group only.
+ */
+function functionRole(scope: Construct, id: string, logGroup: logs.LogGroup, description: string): iam.Role {
+  const role = new iam.Role(scope, id, {
+    assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+    description,
+  });
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: "OwnLogs",
+      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      resources: [logGroup.logGroupArn],
+    }),
+  );
+  return role;
+}
+
+/** What differs between the stack's functions; the runtime and the bundling are the same. */
+interface BundledFunctionProps {
+  entry: string;
+  description: string;
+  memorySize: number;
+  timeout: Duration;
+  role: iam.Role;
+  logGroup: logs.LogGroup;
+  environment: Record<string, string>;
+  retryAttempts?: number;
+}
+
+/** A Lambda entry of this repository (exporting `handler`), bundled locally by esbuild. */
+function bundledFunction(scope: Construct, id: string, props: BundledFunctionProps): nodejs.NodejsFunction {
+  return new nodejs.NodejsFunction(scope, id, {
+    ...props,
+    handler: "handler",
+    projectRoot: REPO_ROOT,
+    depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
+    runtime: LAMBDA_RUNTIME,
+    architecture: lambda.Architecture.ARM_64,
+    loggingFormat: lambda.LoggingFormat.JSON,
+    bundling: {
+      forceDockerBundling: false,
+      // Bundle the AWS SDK (pinned by package-lock.json) instead of the runtime's copy.
+      externalModules: [],
+      minify: true,
+      sourceMap: false,
+      target: BUNDLE_TARGET,
+      // index.mjs: ESM by its extension wherever the asset lies (a `.js` CJS bundle inside
+      // this "type": "module" repository, e.g. in cdk.out, would be loaded as ESM and break).
+      format: nodejs.OutputFormat.ESM,
+      // The SDK's few CommonJS dependencies call require(): give the ESM bundle one.
+      banner: ESM_REQUIRE_BANNER,
+      // ESM sources of the SDK tree-shake far better than its CJS builds.
+      mainFields: ["module", "main"],
+      charset: nodejs.Charset.UTF8,
+      logLevel: nodejs.LogLevel.WARNING,
+      esbuildArgs: { "--tree-shaking": "true", "--legal-comments": "none" },
+    },
+  });
 }
 
 /** The table exactly as the shared definition (TABLE) describes it, with production settings. */

@@ -11,20 +11,22 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { App, type CfnElement, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
+import * as events from "aws-cdk-lib/aws-events";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
 import { ROUTES } from "../../lambda/http/routes.ts";
 import { TABLE } from "../../lambda/storage/dynamodb-table.ts";
 import { DEFAULT_DEADLINE_MS, S3_PREFIX } from "../../lambda/storage/dynamodb.ts";
-import { ACCESS_LOG_FIELDS, BUNDLE_FILE, FUNCTION_ACTIONS, NAG_REASONS } from "../../lib/sync-server.ts";
+import { ACCESS_LOG_FIELDS, BUNDLE_FILE, FUNCTION_ACTIONS, NAG_REASONS, SWEEP_ACTIONS } from "../../lib/sync-server.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
+import { createTableAndBucket, emulatorEnv, emulatorsFrom } from "../../scripts/emulators.ts";
 import { httpEvent } from "../support/events.ts";
 
 const REPO = new URL("../../", import.meta.url);
@@ -81,6 +83,26 @@ function syncFunction({ stack, template }: Pick<Synthesized, "stack" | "template
   return fn!;
 }
 
+/** The orphan sweep function. */
+function sweepFunction({ stack, template }: Pick<Synthesized, "stack" | "template">): Resource {
+  const logicalId = stack.getLogicalId(stack.server.sweepFunction.node.defaultChild as CfnElement);
+  const fn = template.findResources("AWS::Lambda::Function")[logicalId] as Resource | undefined;
+  expect(fn, "the sweep function").toBeDefined();
+  return fn!;
+}
+
+/** The statements of the one policy attached to `roleId`. */
+function statementsOf(template: Template, roleId: string): { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+  const policies = ofType(template, "AWS::IAM::Policy").filter(([, p]) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]));
+  expect(policies, `exactly one policy of ${roleId}`).toHaveLength(1);
+  return policies[0]![1].Properties.PolicyDocument.Statement;
+}
+
+/** The SDK commands constructed in `source` (`new XCommand(`). */
+function commandsIn(source: string): Set<string> {
+  return new Set([...source.matchAll(/new (\w+Command)\(/g)].map((m) => m[1]!));
+}
+
 function functionEnv(synthesized: Pick<Synthesized, "stack" | "template">): Record<string, unknown> {
   return syncFunction(synthesized).Properties.Environment.Variables as Record<string, unknown>;
 }
@@ -116,21 +138,30 @@ afterAll(() => {
 describe("the default stack (bundled, as `cdk synth` builds it)", () => {
   let synthesized: Synthesized;
   let template: Template;
-  const id = {} as Record<"table" | "bucket" | "function" | "api" | "integration" | "topic" | "stage" | "role" | "functionLogs" | "accessLogs", string>;
+  const id = {} as Record<
+    "table" | "bucket" | "function" | "api" | "integration" | "topic" | "stage" | "role" | "functionLogs" | "accessLogs" | "sweep" | "sweepRole" | "sweepLogs" | "schedule",
+    string
+  >;
 
   beforeAll(() => {
     synthesized = synth({}, undefined, true);
     template = synthesized.template;
     id.table = only(template, "AWS::DynamoDB::Table")[0];
     id.bucket = only(template, "AWS::S3::Bucket")[0];
-    id.function = only(template, "AWS::Lambda::Function")[0];
+    const logicalId = (construct: IConstruct) => synthesized.stack.getLogicalId(construct.node.defaultChild as CfnElement);
+    id.function = logicalId(synthesized.stack.server.function);
+    id.sweep = logicalId(synthesized.stack.server.sweepFunction);
     id.api = only(template, "AWS::ApiGatewayV2::Api")[0];
     id.integration = only(template, "AWS::ApiGatewayV2::Integration")[0];
     id.topic = only(template, "AWS::SNS::Topic")[0];
     id.stage = only(template, "AWS::ApiGatewayV2::Stage")[0];
-    id.role = only(template, "AWS::IAM::Role")[0];
-    const [, fn] = only(template, "AWS::Lambda::Function");
+    const fn = syncFunction(synthesized);
+    id.role = fn.Properties.Role["Fn::GetAtt"][0];
     id.functionLogs = fn.Properties.LoggingConfig.LogGroup.Ref;
+    const sweep = sweepFunction(synthesized);
+    id.sweepRole = sweep.Properties.Role["Fn::GetAtt"][0];
+    id.sweepLogs = sweep.Properties.LoggingConfig.LogGroup.Ref;
+    id.schedule = only(template, "AWS::Events::Rule")[0];
     const [, stage] = only(template, "AWS::ApiGatewayV2::Stage");
     id.accessLogs = stage.Properties.AccessLogSettings.DestinationArn["Fn::GetAtt"][0];
   });
@@ -162,7 +193,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         IntegrationUri: { "Fn::GetAtt": [id.function, "Arn"] },
         PayloadFormatVersion: "2.0",
       });
-      const permissions = ofType(template, "AWS::Lambda::Permission");
+      const permissions = ofType(template, "AWS::Lambda::Permission").filter(([, p]) => p.Properties.Principal === "apigateway.amazonaws.com");
       expect(permissions).toHaveLength(ROUTES.length);
       for (const [, permission] of permissions) {
         expect(permission.Properties).toMatchObject({
@@ -197,8 +228,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
   });
 
   describe("Lambda", () => {
-    it("is the only function: arm64, Node.js 22 or newer, at least 256 MB, under API Gateway's 30 s", () => {
-      const [, fn] = only(template, "AWS::Lambda::Function");
+    it("is one of two functions (with the orphan sweep): arm64, Node.js 22 or newer, at least 256 MB, under API Gateway's 30 s", () => {
+      expect(ofType(template, "AWS::Lambda::Function").map(([logicalId]) => logicalId).sort()).toEqual([id.function, id.sweep].sort());
+      const fn = syncFunction(synthesized);
       const runtime = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime as string);
       expect(Number(runtime?.[1])).toBeGreaterThanOrEqual(22);
       expect(fn.Properties.Architectures).toEqual(["arm64"]);
@@ -216,7 +248,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         LoggingConfig: { LogFormat: "JSON", LogGroup: { Ref: id.functionLogs } },
       });
       expect(template.findResources("AWS::Logs::LogGroup")[id.functionLogs]?.Properties).toEqual({ RetentionInDays: 30 });
-      template.resourceCountIs("AWS::Logs::LogGroup", 2);
+      // Its own, the sweep function's, the API's access logs.
+      template.resourceCountIs("AWS::Logs::LogGroup", 3);
     });
 
     it("gets its settings under the names the function reads (SETTINGS), with their defaults", () => {
@@ -327,19 +360,20 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
   });
 
   describe("IAM", () => {
-    it("gives the function its own role with no managed policy", () => {
-      const [, role] = only(template, "AWS::IAM::Role");
-      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
-        { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } },
-      ]);
-      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
-      expect(role.Properties.Policies).toBeUndefined();
+    it("gives each function its own role with no managed policy", () => {
+      expect(ofType(template, "AWS::IAM::Role").map(([logicalId]) => logicalId).sort()).toEqual([id.role, id.sweepRole].sort());
+      for (const [, role] of ofType(template, "AWS::IAM::Role")) {
+        expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+          { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } },
+        ]);
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+        expect(role.Properties.Policies).toBeUndefined();
+      }
+      expect(ofType(template, "AWS::IAM::Policy")).toHaveLength(2);
     });
 
     it("allows exactly the storage's actions, on this table, this bucket and its own log group", () => {
-      const [, policy] = only(template, "AWS::IAM::Policy");
-      expect(policy.Properties.Roles).toEqual([{ Ref: id.role }]);
-      const statements = policy.Properties.PolicyDocument.Statement as { Effect: string; Action: string | string[]; Resource: unknown }[];
+      const statements = statementsOf(template, id.role);
       const actions = (s: { Action: string | string[] }) => [s.Action].flat().sort();
       expect(statements.map((s) => ({ ...s, Action: actions(s) }))).toEqual(
         expect.arrayContaining([
@@ -376,7 +410,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
 
     it("covers every call the storage makes on a protocol path, and nothing the function does not run", () => {
       // The SDK commands of lambda/storage/dynamodb.ts and the IAM actions they need. The
-      // orphan sweep (Query, ListObjectsV2) is for a scheduled job, not this function.
+      // orphan sweep (Query, ListObjectsV2) is the sweep function's, not this function's.
       const needs: Record<string, string[]> = {
         GetItemCommand: ["dynamodb:GetItem"],
         PutItemCommand: ["dynamodb:PutItem"],
@@ -389,18 +423,62 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         ListObjectsV2Command: [],
       };
       const source = readFileSync(new URL("lambda/storage/dynamodb.ts", REPO), "utf8");
-      const used = new Set([...source.matchAll(/new (\w+Command)\(/g)].map((m) => m[1]!));
+      const used = commandsIn(source);
       for (const command of used) expect(Object.keys(needs), `a new storage call: ${command}`).toContain(command);
       const granted = new Set<string>(Object.values(FUNCTION_ACTIONS).flat());
       const needed = new Set([...used].flatMap((command) => needs[command] ?? []));
       expect([...granted].sort()).toEqual([...needed].sort());
+      // Nothing of the sweep's that the protocol path did not already need.
+      const mainActions = statementsOf(template, id.role).flatMap((s) => [s.Action].flat());
+      expect(mainActions).not.toContain("dynamodb:Query");
+      expect(mainActions.filter((action) => action.startsWith("s3:")).sort()).toEqual(
+        ["s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"],
+      );
+    });
+
+    it("gives the sweep function exactly the sweep's calls: Query on this table, list and delete under the prefix of this bucket", () => {
+      const statements = statementsOf(template, id.sweepRole);
+      expect(statements).toEqual([
+        {
+          Sid: "OwnLogs",
+          Effect: "Allow",
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: { "Fn::GetAtt": [id.sweepLogs, "Arn"] },
+        },
+        { Sid: "SweepTable", Effect: "Allow", Action: "dynamodb:Query", Resource: { "Fn::GetAtt": [id.table, "Arn"] } },
+        {
+          Sid: "SweepBucketObjects",
+          Effect: "Allow",
+          Action: "s3:DeleteObject",
+          Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [id.bucket, "Arn"] }, `/${S3_PREFIX}*`]] },
+        },
+        {
+          Sid: "SweepBucketList",
+          Effect: "Allow",
+          Action: "s3:ListBucket",
+          Resource: { "Fn::GetAtt": [id.bucket, "Arn"] },
+          Condition: { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } },
+        },
+      ]);
+      // The sweep's code (from sweepOrphans to the transactions' I/O) makes exactly these calls.
+      const source = readFileSync(new URL("lambda/storage/dynamodb.ts", REPO), "utf8");
+      const sweepSource = source.slice(source.indexOf("  async sweepOrphans("), source.indexOf("  private io("));
+      expect(sweepSource.length).toBeGreaterThan(1000);
+      const needs: Record<string, string> = {
+        ListObjectsV2Command: "s3:ListBucket",
+        QueryCommand: "dynamodb:Query",
+        DeleteObjectCommand: "s3:DeleteObject",
+      };
+      const used = commandsIn(sweepSource);
+      expect([...used].sort()).toEqual(Object.keys(needs).sort());
+      expect(Object.values(SWEEP_ACTIONS).flat().sort()).toEqual(Object.values(needs).sort());
     });
   });
 
   describe("operations", () => {
-    it("alarms on function errors and throttles, API 5xx, DynamoDB throttles and system errors, into the topic", () => {
+    it("alarms on function errors and throttles, sweep errors, API 5xx, DynamoDB throttles and system errors, into the topic", () => {
       const alarms = ofType(template, "AWS::CloudWatch::Alarm").map(([, a]) => a.Properties);
-      expect(alarms).toHaveLength(5);
+      expect(alarms).toHaveLength(6);
       for (const alarm of alarms) {
         expect(alarm.AlarmActions).toEqual([{ Ref: id.topic }]);
         expect(alarm.Threshold).toBe(1);
@@ -413,6 +491,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
           `AWS/ApiGateway 5xx ${JSON.stringify([{ Name: "ApiId", Value: { Ref: id.api } }])}`,
           `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
           `AWS/Lambda Throttles ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
+          `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.sweep } }])}`,
         ].sort(),
       );
       const math = alarms.filter((a) => a.Metrics);
@@ -489,7 +568,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       expect([...acks.keys()].sort()).toEqual(["AwsSolutions-APIG4", "AwsSolutions-S1", bucketAck].sort());
       expect(acks.get("AwsSolutions-APIG4")).toEqual(Array(ROUTES.length).fill(NAG_REASONS.apiAuthorization));
       expect(acks.get("AwsSolutions-S1")).toEqual([NAG_REASONS.bucketAccessLogs]);
-      expect(acks.get(bucketAck!)).toEqual([NAG_REASONS.bucketObjects]);
+      // One for each function's role: its object actions under the prefix.
+      expect(acks.get(bucketAck!)).toEqual([NAG_REASONS.bucketObjects, NAG_REASONS.sweepObjects]);
       for (const reason of Object.values(NAG_REASONS)) {
         expect(reason.length).toBeGreaterThan(150);
         expect(reason).not.toMatch(/TODO|FIXME|not needed|n\/a/i);
@@ -506,8 +586,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     let assetDir: string;
 
     beforeAll(() => {
-      const [, fn] = only(template, "AWS::Lambda::Function");
-      const zip = fn.Properties.Code.S3Key as string;
+      const zip = syncFunction(synthesized).Properties.Code.S3Key as string;
       assetDir = join(synthesized.outdir, `asset.${zip.replace(/\.zip$/, "")}`);
     });
 
@@ -574,6 +653,142 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       expect(storage!.statusCode).toBe(503);
     });
   });
+
+  describe("the orphan sweep", () => {
+    it("runs daily by an EventBridge schedule, which alone may invoke it", () => {
+      const [, rule] = only(template, "AWS::Events::Rule");
+      expect(rule.Properties).toMatchObject({
+        ScheduleExpression: "rate(1 day)",
+        State: "ENABLED",
+        Targets: [{ Arn: { "Fn::GetAtt": [id.sweep, "Arn"] }, Id: expect.any(String) }],
+      });
+      expect(rule.Properties.Targets[0].Input).toBeUndefined();
+      const permissions = ofType(template, "AWS::Lambda::Permission").filter(([, p]) => JSON.stringify(p.Properties.FunctionName).includes(id.sweep));
+      expect(permissions.map(([, p]) => p.Properties)).toEqual([
+        {
+          Action: "lambda:InvokeFunction",
+          FunctionName: { "Fn::GetAtt": [id.sweep, "Arn"] },
+          Principal: "events.amazonaws.com",
+          SourceArn: { "Fn::GetAtt": [id.schedule, "Arn"] },
+        },
+      ]);
+    });
+
+    it("is its own function: the sync function's runtime and architecture, 10 minutes, 256 MB, not retried", () => {
+      const sweep = sweepFunction(synthesized);
+      const sync = syncFunction(synthesized);
+      expect(sweep.Properties.Runtime).toBe(sync.Properties.Runtime);
+      expect(sweep.Properties.Architectures).toEqual(["arm64"]);
+      expect(sweep.Properties.Timeout).toBe(600);
+      expect(sweep.Properties.MemorySize).toBe(256);
+      expect(sweep.Properties.Handler).toBe("index.handler");
+      expect(sweep.Properties.Role).toEqual({ "Fn::GetAtt": [id.sweepRole, "Arn"] });
+      expect(sweep.Properties.Code.S3Key).not.toBe(sync.Properties.Code.S3Key);
+      // A failed run is not retried by Lambda: the next scheduled run sweeps again.
+      template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
+        FunctionName: { Ref: id.sweep },
+        MaximumRetryAttempts: 0,
+        Qualifier: "$LATEST",
+      });
+      template.resourceCountIs("AWS::Lambda::EventInvokeConfig", 1);
+    });
+
+    it("logs JSON into its own log group with the same retention", () => {
+      expect(sweepFunction(synthesized).Properties.LoggingConfig).toEqual({ LogFormat: "JSON", LogGroup: { Ref: id.sweepLogs } });
+      expect(id.sweepLogs).not.toBe(id.functionLogs);
+      expect(template.findResources("AWS::Logs::LogGroup")[id.sweepLogs]?.Properties).toEqual({ RetentionInDays: 30 });
+    });
+
+    it("reads the storage's settings under SETTINGS' names: this table, this bucket", () => {
+      expect(sweepFunction(synthesized).Properties.Environment.Variables).toEqual({
+        [SETTINGS.tableName.name]: { Ref: id.table },
+        [SETTINGS.bucketName.name]: { Ref: id.bucket },
+      });
+    });
+
+    it("alarms into the topic when it fails", () => {
+      const alarms = ofType(template, "AWS::CloudWatch::Alarm").filter(([, a]) => JSON.stringify(a.Properties.Dimensions ?? []).includes(id.sweep));
+      expect(alarms.map(([, a]) => a.Properties)).toEqual([
+        expect.objectContaining({
+          Namespace: "AWS/Lambda",
+          MetricName: "Errors",
+          Statistic: "Sum",
+          Threshold: 1,
+          AlarmActions: [{ Ref: id.topic }],
+        }),
+      ]);
+    });
+
+    describe("its bundled asset", () => {
+      let bundle: string;
+
+      beforeAll(() => {
+        const zip = sweepFunction(synthesized).Properties.Code.S3Key as string;
+        bundle = join(synthesized.outdir, `asset.${zip.replace(/\.zip$/, "")}`, BUNDLE_FILE);
+      });
+
+      it(`is one ESM file under ${MAX_ASSET_BYTES / 1000} KB, without SQLite or the HTTP handler`, () => {
+        expect(readdirSync(join(bundle, ".."))).toEqual([BUNDLE_FILE]);
+        expect(statSync(bundle).size).toBeLessThan(MAX_ASSET_BYTES);
+        const code = readFileSync(bundle, "utf8");
+        const imports = [...code.matchAll(/\b(?:from\s*|import\()\s*["']([^"']+)["']/g)].map((m) => m[1]!);
+        expect(imports.filter((name) => !name.startsWith("node:"))).toEqual([]);
+        expect(code.includes("better-sqlite3")).toBe(false);
+        expect(code.includes("X-Client-Id")).toBe(false);
+      });
+
+      it("loads outside the repository with the template's environment and sweeps a bucket on the emulators", async () => {
+        const emulators = emulatorsFrom(inject("emulators"));
+        const name = `cdk-sweep-${Date.now()}`;
+        await createTableAndBucket({ ...emulators, tableName: name, bucketName: name });
+        const client = "0666d464-418a-4a08-ad53-6f15c78270cd";
+        const env = emulatorEnv({ ...emulators, tableName: name, bucketName: name });
+        const script = `
+          import { S3Client, PutObjectCommand } from "@aws-sdk/client-s3";
+          const s3 = new S3Client({ forcePathStyle: true });
+          await s3.send(new PutObjectCommand({ Bucket: process.env.BUCKET_NAME, Key: "clients/${client}/segments/v/n", Body: "x" }));
+          const { handler } = await import(process.env.TEST_BUNDLE_URL);
+          const context = (ms) => ({ getRemainingTimeInMillis: () => ms });
+          const results = [await handler({ source: "aws.events" }, context(60_000)), await handler({}, context(1_000))];
+          process.stdout.write("RESULTS " + JSON.stringify(results) + "\\n");
+        `;
+        const stdout = execFileSync(process.execPath, ["--no-warnings", "--input-type=module", "-e", script], {
+          cwd: fileURLToPath(REPO),
+          encoding: "utf8",
+          env: {
+            PATH: process.env.PATH ?? "",
+            [SETTINGS.tableName.name]: name,
+            [SETTINGS.bucketName.name]: name,
+            // Only the emulator needs these; the deployed function gets the SDK's defaults.
+            [SETTINGS.s3ForcePathStyle.name]: "true",
+            AWS_REGION: env.AWS_REGION!,
+            AWS_ACCESS_KEY_ID: env.AWS_ACCESS_KEY_ID!,
+            AWS_SECRET_ACCESS_KEY: env.AWS_SECRET_ACCESS_KEY!,
+            AWS_ENDPOINT_URL_DYNAMODB: env.AWS_ENDPOINT_URL_DYNAMODB!,
+            AWS_ENDPOINT_URL_S3: env.AWS_ENDPOINT_URL_S3!,
+            AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
+            AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
+            AWS_EC2_METADATA_DISABLED: "true",
+            TEST_BUNDLE_URL: pathToFileURL(bundle).href,
+          },
+          timeout: 30_000,
+        });
+        const lines = stdout.split("\n").filter((line) => line !== "");
+        const results = JSON.parse(lines.find((l) => l.startsWith("RESULTS "))!.slice("RESULTS ".length)) as unknown[];
+        // A young object (under an hour) is not an orphan yet; no time left: nothing is done.
+        expect(results).toEqual([
+          { clients: 1, deleted: 0, skipped: 0, failed: 0, stopped: false },
+          { clients: 0, deleted: 0, skipped: 0, failed: 0, stopped: true },
+        ]);
+        const logged = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
+        expect(logged.map((l) => [l.level, l.msg, l.clients])).toEqual([
+          ["info", "orphan sweep", 1],
+          ["info", "orphan sweep", 0],
+        ]);
+        expect(stdout).not.toContain(client);
+      });
+    });
+  });
 });
 
 describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
@@ -620,7 +835,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     });
     expect(syncFunction(synthesized).Properties.MemorySize).toBe(1024);
     const groups = ofType(template, "AWS::Logs::LogGroup");
-    expect(groups).toHaveLength(2);
+    expect(groups).toHaveLength(3);
     for (const [, group] of groups) expect(group.Properties.RetentionInDays).toBe(90);
   });
 
@@ -697,7 +912,12 @@ describe("settings through props, and context over props", () => {
     expect(env(build({ clientIds: "" }))).not.toHaveProperty(SETTINGS.clientIdAllowlist.name);
   });
 
-  it("keeps RETAIN and deletion protection when asked explicitly", () => {
+  it("takes the orphan sweep's schedule", () => {
+    const { template } = synth({}, { server: { orphanSweepSchedule: events.Schedule.cron({ minute: "17", hour: "3" }) } });
+    template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "cron(17 3 * * ? *)" });
+  });
+
+    it("keeps RETAIN and deletion protection when asked explicitly", () => {
     const { template } = synth({ removalPolicy: "retain" }, { server: { removalPolicy: RemovalPolicy.DESTROY } });
     template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", Properties: Match.objectLike({ DeletionProtectionEnabled: true }) });
     template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Retain" });
