@@ -125,8 +125,8 @@ export interface TaskChampionSyncServerProps {
  * GetItem (consistent reads), PutItem and UpdateItem (alone, or as the Put and Update items of
  * a TransactWriteItems, which has no IAM action of its own), Get/Put/DeleteObject under the
  * storage's prefix. ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the
- * storage handles) instead of 403. The orphan sweep's Query and ListObjectsV2 are not run by
- * this function: they are the sweep function's, under its own role (SWEEP_ACTIONS).
+ * storage handles) instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix is not
+ * run by this function: it is the sweep function's, under its own role (SWEEP_ACTIONS).
  */
 export const FUNCTION_ACTIONS = {
   dynamodb: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
@@ -136,12 +136,12 @@ export const FUNCTION_ACTIONS = {
 
 /**
  * The IAM actions of the orphan sweep (`sweepAllOrphans`): ListObjectsV2 (s3:ListBucket, only
- * under the storage's prefix) for every client's keys, Query (a consistent read of one
- * client's items) for the keys they reference, DeleteObject for the orphans under the prefix.
- * It reads no payload and writes no item.
+ * under the storage's prefix) for every client's keys, GetItem (consistent reads of the one
+ * item that would reference each candidate) and DeleteObject for the orphans under the
+ * prefix. It reads no payload and writes no item.
  */
 export const SWEEP_ACTIONS = {
-  dynamodb: ["dynamodb:Query"],
+  dynamodb: ["dynamodb:GetItem"],
   s3Objects: ["s3:DeleteObject"],
   s3Bucket: ["s3:ListBucket"],
 } as const;

@@ -67,14 +67,12 @@ import {
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
-  QueryCommand,
   TransactWriteItemsCommand,
   UpdateItemCommand,
   type AttributeValue,
   type CancellationReason,
   type DynamoDBClientConfig,
   type Put,
-  type QueryCommandOutput,
   type TransactWriteItem,
   type Update,
 } from "@aws-sdk/client-dynamodb";
@@ -120,6 +118,18 @@ const MAX_WRITE_ATTEMPTS = 4;
 const MAX_INLINE_BYTES_PER_WRITE = 3 * 1024 * 1024;
 /** Orphaned objects younger than this are left alone by the sweep (a transaction may own them). */
 export const DEFAULT_ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
+/**
+ * Segment objects older than this are not looked at again: a segment is referenced from its
+ * commit on or never, and daily sweeps have checked it several times by then.
+ */
+export const SEGMENT_SWEEP_WINDOW_MS = 7 * 24 * 60 * 60 * 1000;
+
+/** An object the sweep considers: old enough that no transaction can still commit it. */
+interface SweepCandidate {
+  key: string;
+  lastModifiedMs: number;
+}
+
 /** The most one client's sweep may take (reading its references and deleting its orphans). */
 const SWEEP_CLIENT_TIMEOUT_MS = 300_000;
 
@@ -306,7 +316,7 @@ export class DynamoStorage implements Storage {
     clientId = checkUuid(clientId, "client id");
     const io = this.io(Math.max(this.deadlineMs, SWEEP_CLIENT_TIMEOUT_MS));
     const cutoff = Date.now() - minAgeMs;
-    const candidates: string[] = [];
+    const candidates: SweepCandidate[] = [];
     let continuationToken: string | undefined;
     do {
       const page = await io.s3Send<ListObjectsV2CommandOutput>(
@@ -314,7 +324,8 @@ export class DynamoStorage implements Storage {
         "list objects",
       );
       for (const object of page.Contents ?? []) {
-        if (object.Key && object.LastModified && object.LastModified.getTime() < cutoff) candidates.push(object.Key);
+        const lastModifiedMs = object.LastModified?.getTime();
+        if (object.Key && lastModifiedMs !== undefined && lastModifiedMs < cutoff) candidates.push({ key: object.Key, lastModifiedMs });
       }
       continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (continuationToken);
@@ -352,7 +363,7 @@ export class DynamoStorage implements Storage {
     const stopped = () => ({ ...report, stopped: true });
 
     /** The prefix whose keys are being listed: `clients/<segment>/`. */
-    let current: { prefix: string; clientId: Uuid | undefined; candidates: string[] } | undefined;
+    let current: { prefix: string; clientId: Uuid | undefined; candidates: SweepCandidate[] } | undefined;
     const finish = async (): Promise<void> => {
       const done = current;
       current = undefined;
@@ -415,7 +426,8 @@ export class DynamoStorage implements Storage {
             const clientId = parseUuid(prefix.slice(S3_PREFIX.length, -1));
             current = { prefix, clientId: clientId !== undefined && `${S3_PREFIX}${clientId}/` === prefix ? clientId : undefined, candidates: [] };
           }
-          if (object.LastModified && object.LastModified.getTime() < cutoff) current.candidates.push(key);
+          const lastModifiedMs = object.LastModified?.getTime();
+          if (lastModifiedMs !== undefined && lastModifiedMs < cutoff) current.candidates.push({ key, lastModifiedMs });
         }
         continuationToken = !passDone && page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (continuationToken);
@@ -427,37 +439,35 @@ export class DynamoStorage implements Storage {
   }
 
   /**
-   * Reads the client's references (after its keys were listed: an object committed before
-   * the listing is seen) and deletes the candidates that none references, adding each deleted
-   * key to `deleted` as it goes.
+   * Deletes the candidates that no item references, adding each deleted key to `deleted` as it
+   * goes. The references are read after the keys were listed (an object committed before the
+   * listing is seen), each with a strongly consistent read of the one item that would hold it,
+   * so a client's sweep never reads its whole history:
+   *  - a snapshot object is referenced only by the client item's `snapKey` (one read for all);
+   *  - a segment object of version V only by `CHILD#<parent of V>` (reads of `VERSION#V`, then
+   *    that item). A segment is referenced from its commit on and forever, or never: once a
+   *    sweep has seen it past `SEGMENT_SWEEP_WINDOW_MS`, later sweeps leave it alone.
+   * Keys of any other shape are not this storage's: they are left alone.
    */
-  private async deleteUnreferenced(clientId: Uuid, candidates: readonly string[], io: Io, deleted: string[]): Promise<void> {
-    if (candidates.length === 0) return;
-    const referenced = new Set<string>();
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await io.ddbSend<QueryCommandOutput>(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: "#pk = :pk",
-          ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#seg": ATTR.segmentKey, "#snap": ATTR.snapKey },
-          ExpressionAttributeValues: { ":pk": { S: clientId } },
-          ProjectionExpression: "#seg, #snap",
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-        "query the client's items",
-      );
-      for (const item of page.Items ?? []) {
-        const segmentKey = item[ATTR.segmentKey]?.S;
-        const snapKey = item[ATTR.snapKey]?.S;
-        if (segmentKey) referenced.add(segmentKey);
-        if (snapKey) referenced.add(snapKey);
+  private async deleteUnreferenced(clientId: Uuid, candidates: readonly SweepCandidate[], io: Io, deleted: string[]): Promise<void> {
+    const prefix = `${S3_PREFIX}${clientId}/`;
+    const orphans: string[] = [];
+    let snapKey: string | undefined | null = null;
+    for (const { key, lastModifiedMs } of candidates) {
+      const [kind, versionText, rest] = key.slice(prefix.length).split("/");
+      const versionId = parseUuid(versionText ?? "");
+      if (!key.startsWith(prefix) || versionId === undefined || !rest) continue;
+      if (kind === "snapshots") {
+        if (snapKey === null) snapKey = (await io.readClient(clientId))?.snapshot?.key;
+        if (snapKey !== key) orphans.push(key);
+      } else if (kind === "segments" && Date.now() - lastModifiedMs < SEGMENT_SWEEP_WINDOW_MS) {
+        const index = await io.getItem(clientId, SK.version(versionId), "read a version's index");
+        const parentId = index?.[ATTR.parentId]?.S;
+        const version = parentId === undefined ? undefined : await io.getItem(clientId, SK.child(storedUuid(index![ATTR.parentId], ATTR.parentId)), "read a version");
+        if (version?.[ATTR.segmentKey]?.S !== key) orphans.push(key);
       }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-    for (const key of candidates) {
-      if (referenced.has(key)) continue;
+    }
+    for (const key of orphans) {
       await io.s3Send(new DeleteObjectCommand({ Bucket: this.bucketName, Key: key }), "delete an orphan");
       deleted.push(key);
     }

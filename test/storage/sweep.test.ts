@@ -16,7 +16,8 @@ import { ListObjectsV2Command, PutObjectCommand, type ListObjectsV2CommandOutput
 import { afterAll, afterEach, describe, expect, inject, test, vi } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { clientTag, type Logger, type LogFields } from "../../lambda/log.ts";
-import { DynamoStorage, S3_PREFIX, createAwsClients, type AwsClients, type DynamoStorageOptions } from "../../lambda/storage/dynamodb.ts";
+import { DynamoStorage, S3_PREFIX, SEGMENT_SWEEP_WINDOW_MS, createAwsClients, type AwsClients, type DynamoStorageOptions } from "../../lambda/storage/dynamodb.ts";
+import { TABLE } from "../../lambda/storage/dynamodb-table.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import {
   createTableAndBucket,
@@ -167,13 +168,57 @@ async function expectRoundTrip(sync: SyncServer, written: Written): Promise<void
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The client ids whose references a sweep read, in order (one Query per client with candidates). */
+/** The client ids whose references a sweep read, in order (each client once per run of reads). */
 function recordQueries(into: string[]): Around {
   return async (call, send) => {
-    if (call.command === "QueryCommand") into.push((call.input.ExpressionAttributeValues as Record<string, { S: string }>)[":pk"]!.S);
+    const pk = readOf(call);
+    if (pk !== undefined && into.at(-1) !== pk) into.push(pk);
     return send();
   };
 }
+
+/** The client id of a GetItem (how the sweep reads references), else undefined. */
+function readOf(call: { command: string; input: Record<string, unknown> }): string | undefined {
+  return call.command === "GetItemCommand" ? (call.input.Key as Record<string, { S?: string }>)[TABLE.partitionKey.name]?.S : undefined;
+}
+
+describe("what a client's sweep reads", () => {
+  test("only the items that could reference a candidate, and no segment past the window", async () => {
+    const p = await place();
+    const sync = new SyncServer(p.storage(), RULES);
+    // 12 versions: 11 inline, one in S3; a snapshot; an orphaned snapshot and segment.
+    const client = await writeClient(sync, [...Array.from({ length: 11 }, () => 10), 40], true);
+    const orphanSnapshot = await p.orphan(client.clientId, "snapshots");
+    const orphanSegment = await p.orphan(client.clientId, "segments");
+    const referenced = (await p.keys()).filter((key) => key !== orphanSnapshot && key !== orphanSegment);
+    expect(referenced).toHaveLength(2);
+
+    // Every object 8 days old: the snapshot orphan goes, segments are past the window.
+    const reads: string[] = [];
+    const aged = p.storage(async (call, send) => {
+      if (readOf(call) !== undefined) reads.push(JSON.stringify(call.input.Key));
+      const result = (await send()) as { output: ListObjectsV2CommandOutput };
+      if (call.command === "ListObjectsV2Command") {
+        for (const object of result.output.Contents ?? []) object.LastModified = new Date(Date.now() - SEGMENT_SWEEP_WINDOW_MS - 86_400_000);
+      }
+      return result;
+    });
+    expect(await aged.sweepOrphans(client.clientId)).toEqual([orphanSnapshot]);
+    expect(reads).toHaveLength(1); // the client item, for its snapKey
+    expect((await p.keys()).sort()).toEqual([...referenced, orphanSegment].sort());
+
+    // Within the window: each segment costs two reads (its index, then its version).
+    reads.length = 0;
+    const watched = p.storage(async (call, send) => {
+      if (readOf(call) !== undefined) reads.push(JSON.stringify(call.input.Key));
+      return send();
+    });
+    expect(await watched.sweepOrphans(client.clientId, EVERY_OBJECT)).toEqual([orphanSegment]);
+    expect(reads).toHaveLength(1 + 1 + 2); // client item; the orphan's missing index; the real segment's two
+    expect((await p.keys()).sort()).toEqual(referenced.sort());
+    await expectRoundTrip(new SyncServer(p.storage(), RULES), client);
+  });
+});
 
 describe("sweepAllOrphans", () => {
   test("deletes every old orphan of every client, keeps every referenced object, young orphan and foreign key; data round-trips", async () => {
@@ -255,10 +300,10 @@ describe("sweepAllOrphans", () => {
       orphans.push(await p.orphan(client.clientId));
     }
     const referenced = (await p.keys()).filter((key) => !orphans.includes(key));
-    // Every query of a client's references takes 300 ms: a 1 s budget is cut after a few
+    // Every read of a reference takes 40 ms (a client has about 7): a 1 s budget is cut after a few
     // clients, in the middle of some client's query.
     const slow = p.storage(async (call, send) => {
-      if (call.command === "QueryCommand") await sleep(300);
+      if (readOf(call) !== undefined) await sleep(40);
       return send();
     });
     const started = Date.now();
@@ -342,8 +387,7 @@ describe("sweepAllOrphans", () => {
     const goodOrphan = await p.orphan(good.clientId);
     const badOrphan = await p.orphan(bad.clientId);
     const storage = p.storage(async (call, send) => {
-      const pk = (call.input.ExpressionAttributeValues as Record<string, { S?: string }> | undefined)?.[":pk"]?.S;
-      if (call.command === "QueryCommand" && pk === bad.clientId) throw sdkError(400, "AccessDeniedException", "not allowed");
+      if (readOf(call) === bad.clientId) throw sdkError(400, "AccessDeniedException", "not allowed");
       return send();
     });
     const report = await storage.sweepAllOrphans({ minAgeMs: EVERY_OBJECT });
