@@ -73,6 +73,8 @@ import {
   type CancellationReason,
   type DynamoDBClientConfig,
   type Put,
+  type ServiceInputTypes as DynamoInput,
+  type ServiceOutputTypes as DynamoOutput,
   type TransactWriteItem,
   type Update,
 } from "@aws-sdk/client-dynamodb";
@@ -84,6 +86,8 @@ import {
   S3Client,
   type ListObjectsV2CommandOutput,
   type S3ClientConfig,
+  type ServiceInputTypes as S3Input,
+  type ServiceOutputTypes as S3Output,
 } from "@aws-sdk/client-s3";
 import { ChainMovedError, StorageUnavailableError } from "./errors.ts";
 import { ATTR, DEFAULT_INLINE_SEGMENT_MAX_BYTES, SK, TABLE } from "./dynamodb-table.ts";
@@ -319,7 +323,7 @@ export class DynamoStorage implements Storage {
     const candidates: SweepCandidate[] = [];
     let continuationToken: string | undefined;
     do {
-      const page = await io.s3Send<ListObjectsV2CommandOutput>(
+      const page = await io.s3Send(
         new ListObjectsV2Command({ Bucket: this.bucketName, Prefix: `${S3_PREFIX}${clientId}/`, ContinuationToken: continuationToken }),
         "list objects",
       );
@@ -397,7 +401,7 @@ export class DynamoStorage implements Storage {
         if (expired()) return stopped();
         let page: ListObjectsV2CommandOutput;
         try {
-          page = await within(this.deadlineMs).s3Send<ListObjectsV2CommandOutput>(
+          page = await within(this.deadlineMs).s3Send(
             new ListObjectsV2Command({
               Bucket: this.bucketName,
               Prefix: S3_PREFIX,
@@ -481,6 +485,12 @@ export class DynamoStorage implements Storage {
 // ---------------------------------------------------------------------------------------------
 // SDK calls and their errors
 
+// The clients' own typed `send`, so that each wrapped call keeps its command's output type.
+declare const dynamodbClient: DynamoDBClient;
+declare const s3Client: S3Client;
+type DynamoCommand<I extends DynamoInput, O extends DynamoOutput> = Parameters<typeof dynamodbClient.send<I, O>>[0];
+type S3Command<I extends S3Input, O extends S3Output> = Parameters<typeof s3Client.send<I, O>>[0];
+
 /** The SDK calls of one transaction, sharing its deadline. */
 class Io {
   constructor(
@@ -493,17 +503,17 @@ class Io {
   ) {}
 
   /** DynamoDB call; transient failures become StorageUnavailableError, others pass through. */
-  async ddbSend<T>(command: { readonly input: object }, what: string): Promise<T> {
+  async ddbSend<I extends DynamoInput, O extends DynamoOutput>(command: DynamoCommand<I, O>, what: string): Promise<O> {
     try {
-      return (await this.dynamodb.send(command as any, { abortSignal: this.signal })) as T;
+      return await this.dynamodb.send(command, { abortSignal: this.signal });
     } catch (error) {
       throw asUnavailable(error, `DynamoDB: ${what}`) ?? error;
     }
   }
 
-  async s3Send<T>(command: { readonly input: object }, what: string): Promise<T> {
+  async s3Send<I extends S3Input, O extends S3Output>(command: S3Command<I, O>, what: string): Promise<O> {
     try {
-      return (await this.s3.send(command as any, { abortSignal: this.signal })) as T;
+      return await this.s3.send(command, { abortSignal: this.signal });
     } catch (error) {
       throw asUnavailable(error, `S3: ${what}`) ?? error;
     }
@@ -514,7 +524,7 @@ class Io {
   }
 
   async getItem(clientId: Uuid, sk: string, what: string): Promise<Record<string, AttributeValue> | undefined> {
-    const result = await this.ddbSend<{ Item?: Record<string, AttributeValue> }>(
+    const result = await this.ddbSend(
       new GetItemCommand({ TableName: this.tableName, Key: this.key(clientId, sk), ConsistentRead: true }),
       what,
     );
@@ -527,7 +537,7 @@ class Io {
 
   async getObject(key: string, what: string): Promise<Uint8Array | null> {
     try {
-      const result = await this.s3Send<{ Body?: { transformToByteArray(): Promise<Uint8Array> } }>(
+      const result = await this.s3Send(
         new GetObjectCommand({ Bucket: this.bucketName, Key: key }),
         what,
       );
