@@ -30,3 +30,18 @@ export function createLogger(
 export function clientTag(clientId: string): string {
   return createHash("sha256").update(clientId).digest("hex").slice(0, 12);
 }
+
+const UUID_ANYWHERE = /\b[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\b/gi;
+
+/**
+ * `text` with every UUID-looking string (any case, with or without hyphens) replaced by the
+ * tag of its canonical form: error messages may carry a client id (in a key, an object name)
+ * and must still be loggable. Version ids are replaced too; nothing needs them in a log line.
+ */
+export function scrubIds(text: string): string {
+  return text.replace(UUID_ANYWHERE, (id) => {
+    const hex = id.replaceAll("-", "").toLowerCase();
+    const canonical = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    return `<${clientTag(canonical)}>`;
+  });
+}

@@ -11,7 +11,7 @@
  */
 import type { Context } from "aws-lambda";
 import { ConfigReader } from "./config.ts";
-import { clientTag, createLogger, type Logger } from "./log.ts";
+import { clientTag, createLogger, scrubIds, type Logger } from "./log.ts";
 import { DynamoStorage, type SweepAllReport } from "./storage/dynamodb.ts";
 import { dynamoStorageFromEnv } from "./storage/dynamodb-env.ts";
 
@@ -22,12 +22,9 @@ export const DEFAULT_SWEEP_BUDGET_MS = 9 * 60_000;
 /** At most this many failed clients are logged one by one. */
 const MAX_LOGGED_FAILURES = 20;
 
-const UUID_ANYWHERE = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
-
 /** An error message without any client id in it (an object key names its client). */
 function scrubbed(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return text.replace(UUID_ANYWHERE, (id) => `<${clientTag(id.toLowerCase())}>`);
+  return scrubIds(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 }
 
 export interface SweepHandlerOptions {

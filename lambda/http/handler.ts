@@ -5,7 +5,7 @@
  */
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import type { SyncServer } from "../core/sync.ts";
-import { clientTag, type Logger } from "../log.ts";
+import { clientTag, scrubIds, type Logger } from "../log.ts";
 import { StorageUnavailableError } from "../storage/errors.ts";
 import { parseUuid, type Uuid } from "../uuid.ts";
 import { SERVER_NAME, SERVER_VERSION } from "../version.ts";
@@ -35,8 +35,6 @@ interface LogContext {
   route?: RouteName;
   /** The tag of the client id, the only form of it that is logged. */
   client?: string;
-  /** The client id itself, kept only to scrub it from error messages. */
-  clientId?: Uuid;
   outcome?: string;
   bytes?: number;
 }
@@ -56,7 +54,6 @@ export function createHandler(options: HandlerOptions): Handler {
     const clientId = parseUuid(raw.trim());
     if (!clientId) return reject(400, "X-Client-Id is not a UUID");
     log.client = clientTag(clientId);
-    log.clientId = clientId;
     if (!sync.isAllowed(clientId)) return reject(403, "this client id may not sync with this server");
     return clientId;
   }
@@ -260,8 +257,13 @@ export function createHandler(options: HandlerOptions): Handler {
   /** A storage failure: 503 when it may pass, else 500; the details go to the log only. */
   function failure(error: unknown, log: LogContext): HttpResult {
     const e = error instanceof Error ? error : new Error(String(error));
-    const scrub = (s: string | undefined) => (s === undefined || !log.clientId ? s : scrubClientId(s, log.clientId, log.client!));
-    logger.error("request failed", { route: log.route, client: log.client, error: e.name, message: scrub(e.message), stack: scrub(e.stack) });
+    logger.error("request failed", {
+      route: log.route,
+      client: log.client,
+      error: e.name,
+      message: scrubIds(e.message),
+      stack: e.stack === undefined ? undefined : scrubIds(e.stack),
+    });
     if (error instanceof StorageUnavailableError) {
       log.outcome = "storage-unavailable";
       return text(503, "storage is unavailable, try again later", { [HEADER.retryAfter]: String(error.retryAfterSeconds) });
@@ -269,13 +271,6 @@ export function createHandler(options: HandlerOptions): Handler {
     log.outcome = "internal-error";
     return text(500, "internal server error");
   }
-}
-
-/** Replaces the client id, in any case and with or without hyphens, by its tag. */
-function scrubClientId(text: string, clientId: Uuid, tag: string): string {
-  const hex = clientId.replaceAll("-", "");
-  const pattern = new RegExp(`${hex.slice(0, 8)}-?${hex.slice(8, 12)}-?${hex.slice(12, 16)}-?${hex.slice(16, 20)}-?${hex.slice(20)}`, "gi");
-  return text.replace(pattern, `<client ${tag}>`);
 }
 
 function isRejection(value: unknown): value is Rejection {

@@ -359,7 +359,7 @@ describe("logs", () => {
     await send("GET", "/v1/client/snapshot", { headers: { "x-client-id": clientId.toUpperCase() } }, failing);
     await send("GET", "/v1/client/snapshot", { headers: { "x-client-id": clientId.toUpperCase() } }, app({ allowedClientIds: new Set() }));
     expect(logLines.length).toBeGreaterThanOrEqual(6);
-    expect(logLines.join()).toContain(`<client ${clientTag(clientId)}>`);
+    expect(logLines.join()).toContain(`<${clientTag(clientId)}>`);
     for (const line of logLines) {
       expect(line.toLowerCase()).not.toContain(clientId);
       expect(line.toLowerCase()).not.toContain(clientId.replaceAll("-", ""));
