@@ -56,7 +56,10 @@ beforeAll(async () => {
   const resources = Object.entries(template.Resources);
   const [tableId, table] = resources.find(([, r]) => r.Type === "AWS::DynamoDB::Table")!;
   const [bucketId] = resources.find(([, r]) => r.Type === "AWS::S3::Bucket")!;
-  const [, fn] = resources.find(([, r]) => r.Type === "AWS::Lambda::Function" && r.Metadata?.["aws:asset:path"])!;
+  // The function behind the API's integration (the stack has a scheduled sweep function too).
+  const [, integration] = resources.find(([, r]) => r.Type === "AWS::ApiGatewayV2::Integration")!;
+  const fnId = (integration.Properties.IntegrationUri as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
+  const fn = template.Resources[fnId]!;
 
   // The table exactly as the template defines it (keys, indexes, billing), under a fresh name.
   const tableName = `e2e-${Date.now()}`;
