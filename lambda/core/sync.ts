@@ -27,6 +27,7 @@ export type GetChildVersionOutcome =
 
 export type AddSnapshotOutcome =
   | { kind: "stored" }
+  | { kind: "declined" }
   | { kind: "ignored"; reason: SnapshotIgnoredReason }
   | { kind: "unknown-client" };
 
@@ -102,14 +103,38 @@ export class SyncServer {
    * and newer than its current snapshot; otherwise ignore it (the client is not told).
    */
   addSnapshot(clientId: Uuid, versionId: Uuid, data: Uint8Array): Promise<AddSnapshotOutcome> {
+    return this.onAcceptableSnapshot(clientId, versionId, async (txn) => {
+      await txn.setSnapshot({ versionId, timestamp: this.clock(), versionsSince: 0 }, data);
+      return { kind: "stored" };
+    });
+  }
+
+  /**
+   * AddSnapshot of a snapshot too large for this server: where it would have been stored,
+   * record the decline instead, so that the server stops asking for a snapshot it cannot
+   * accept (a replica fails its sync when its snapshot upload fails) until a period later.
+   */
+  declineSnapshot(clientId: Uuid, versionId: Uuid): Promise<AddSnapshotOutcome> {
+    return this.onAcceptableSnapshot(clientId, versionId, async (txn) => {
+      await txn.declineSnapshot(this.clock());
+      return { kind: "declined" };
+    });
+  }
+
+  /** Runs `write` and commits when a snapshot of `versionId` would be accepted. */
+  private onAcceptableSnapshot(
+    clientId: Uuid,
+    versionId: Uuid,
+    write: (txn: StorageTxn) => Promise<AddSnapshotOutcome>,
+  ): Promise<AddSnapshotOutcome> {
     return this.inTxn(clientId, async (txn) => {
       const client = await txn.getClient();
       if (!client) return { kind: "unknown-client" };
       const verdict = await snapshotVerdict(txn, client, versionId);
       if (verdict !== "accept") return { kind: "ignored", reason: verdict };
-      await txn.setSnapshot({ versionId, timestamp: this.clock(), versionsSince: 0 }, data);
+      const outcome = await write(txn);
       await txn.commit();
-      return { kind: "stored" };
+      return outcome;
     });
   }
 

@@ -23,14 +23,15 @@ function urgencyFor(value: number, threshold: number): SnapshotUrgency {
 /**
  * The urgency of a snapshot, from the client's state before the version being added: no
  * snapshot is high; otherwise the larger of the urgencies by age in whole days and by
- * versions since the snapshot.
+ * versions since the snapshot. A snapshot the server could not accept (too large) counts as
+ * one taken then: asking again at once would only fail again, so it asks a period later.
  */
 export function snapshotUrgency(client: Client, now: Date, thresholds: SnapshotThresholds): SnapshotUrgency {
-  const snapshot = client.snapshot;
-  if (!snapshot) return "high";
+  const baseline = client.snapshotDeclined ?? client.snapshot;
+  if (!baseline) return "high";
   // Whole days, truncated like the reference server's `num_days`.
-  const ageDays = Math.trunc((now.getTime() - snapshot.timestamp.getTime()) / DAY_MS);
+  const ageDays = Math.trunc((now.getTime() - baseline.timestamp.getTime()) / DAY_MS);
   const byAge = urgencyFor(ageDays, thresholds.snapshotDays);
-  const byVersions = urgencyFor(snapshot.versionsSince, thresholds.snapshotVersions);
+  const byVersions = urgencyFor(baseline.versionsSince, thresholds.snapshotVersions);
   return RANK[byAge] >= RANK[byVersions] ? byAge : byVersions;
 }

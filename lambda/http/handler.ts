@@ -168,8 +168,9 @@ export function createHandler(options: HandlerOptions): Handler {
    * Request: `X-Client-Id`, `Content-Type: application/vnd.taskchampion.snapshot`, body = the
    * snapshot (not empty).
    * 200: empty body, whether the snapshot was stored or ignored (a snapshot for an old or
-   * unknown version is not the client's problem). A snapshot over MAX_BODY_BYTES is ignored
-   * with 200 too: a failed AddSnapshot fails the client's whole sync, and every sync after it.
+   * unknown version is not the client's problem). A snapshot over MAX_BODY_BYTES is answered
+   * 200 too, not stored, and the server stops asking for snapshots for a period: a failed
+   * AddSnapshot fails the client's whole sync, and asking again at once would fail the next.
    * 404: unknown client. 400 bad client id, version id, content type or empty body;
    * 403 not allowed.
    */
@@ -179,13 +180,9 @@ export function createHandler(options: HandlerOptions): Handler {
     const versionId = versionIdParam(request, "versionId");
     if (isRejection(versionId)) return versionId.rejected;
     const body = bodyOf(request, CONTENT_TYPE.snapshot, log);
-    if (body === TOO_LARGE) {
-      log.outcome = "ignored:too-large";
-      return empty(200);
-    }
     if (isRejection(body)) return body.rejected;
 
-    const outcome = await sync.addSnapshot(clientId, versionId, body);
+    const outcome = body === TOO_LARGE ? await sync.declineSnapshot(clientId, versionId) : await sync.addSnapshot(clientId, versionId, body);
     log.outcome = outcome.kind === "ignored" ? `ignored:${outcome.reason}` : outcome.kind;
     return outcome.kind === "unknown-client" ? text(404, "unknown client id") : empty(200);
   }

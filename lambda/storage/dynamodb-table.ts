@@ -7,7 +7,7 @@
  *
  * | sk                    | what                          | attributes |
  * | --------------------- | ----------------------------- | ---------- |
- * | `CLIENT`              | the client                    | `latest`, `recent`, `versionCount`, `snapVersion`, `snapTime`, `snapAt`, `snapKey`, `created` |
+ * | `CLIENT`              | the client                    | `latest`, `recent`, `versionCount`, `snapVersion`, `snapTime`, `snapAt`, `snapKey`, `declTime`, `declAt`, `created` |
  * | `CHILD#<parentId>`    | the version whose parent is `<parentId>`: the version itself | `versionId`, `parentId`, `segment` (inline bytes) or `segmentKey` (S3 key), `segmentSize`, `created` |
  * | `VERSION#<versionId>` | index by id: "version `<versionId>` is the child of `parentId`" | `parentId` |
  *
@@ -104,6 +104,10 @@ export const ATTR = {
   snapAt: "snapAt",
   /** S: the S3 key of the snapshot's bytes (unique per upload). */
   snapKey: "snapKey",
+  /** N: when a snapshot too large to accept was declined, ms since the epoch; absent if none since the snapshot. */
+  declTime: "declTime",
+  /** N: `versionCount` when it was declined (its versions_since = versionCount - declAt). */
+  declAt: "declAt",
   /** N: when the item was written first, milliseconds since the epoch (for operators). */
   created: "created",
   // the version item (CHILD#<parentId>)

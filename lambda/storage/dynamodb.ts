@@ -651,6 +651,8 @@ interface ClientState {
   recent: Uuid[] | undefined;
   versionCount: number;
   snapshot: SnapshotState | null;
+  /** A declined snapshot since the snapshot: when, and versionCount then. */
+  declined: { timeMs: number; at: number } | null;
 }
 
 function storedUuid(value: AttributeValue | undefined, what: string): Uuid {
@@ -664,10 +666,12 @@ function parseClient(item: Record<string, AttributeValue> | undefined): ClientSt
   const recent = item[ATTR.recent]?.L?.map((value) => storedUuid(value, ATTR.recent));
   const versionCount = Number(item[ATTR.versionCount]?.N ?? "0");
   const snapVersion = item[ATTR.snapVersion];
+  const declTime = item[ATTR.declTime]?.N;
   return {
     latest: storedUuid(item[ATTR.latest], ATTR.latest),
     recent,
     versionCount,
+    declined: declTime === undefined ? null : { timeMs: Number(declTime), at: Number(item[ATTR.declAt]?.N ?? "0") },
     snapshot: snapVersion
       ? {
           versionId: storedUuid(snapVersion, ATTR.snapVersion),
@@ -686,6 +690,10 @@ function toClient(state: ClientState): Client {
       versionId: state.snapshot.versionId,
       timestamp: new Date(state.snapshot.timeMs),
       versionsSince: Math.max(0, state.versionCount - state.snapshot.at),
+    },
+    snapshotDeclined: state.declined && {
+      timestamp: new Date(state.declined.timeMs),
+      versionsSince: Math.max(0, state.versionCount - state.declined.at),
     },
   };
   if (state.recent) client.recentVersionIds = [...state.recent];
@@ -727,7 +735,8 @@ function copyBytes(data: Uint8Array): Uint8Array {
 
 type Op =
   | { kind: "version"; versionId: Uuid; parentId: Uuid; data: Uint8Array }
-  | { kind: "snapshot"; snapshot: Snapshot; data: Uint8Array; at: number };
+  | { kind: "snapshot"; snapshot: Snapshot; data: Uint8Array; at: number }
+  | { kind: "decline"; timeMs: number; at: number };
 
 class DynamoTxn implements StorageTxn {
   /** The client item as last read: undefined = not read yet, null = it does not exist. */
@@ -752,7 +761,7 @@ class DynamoTxn implements StorageTxn {
   /** The client as this transaction sees it: the base plus its own writes. */
   private view(base = this.base, create = this.create, ops = this.ops): ClientState | null {
     let state: ClientState | null =
-      create !== undefined ? { latest: create, recent: initialRecent(), versionCount: 0, snapshot: null } : (base ?? null);
+      create !== undefined ? { latest: create, recent: initialRecent(), versionCount: 0, snapshot: null, declined: null } : (base ?? null);
     if (!state) return null;
     state = { ...state, recent: state.recent && [...state.recent] };
     for (const op of ops) {
@@ -761,8 +770,11 @@ class DynamoTxn implements StorageTxn {
         state.recent = nextRecent(state.recent, op.versionId, op.parentId);
         state.latest = op.versionId;
         state.versionCount += 1;
-      } else {
+      } else if (op.kind === "snapshot") {
         state.snapshot = { versionId: op.snapshot.versionId, timeMs: op.snapshot.timestamp.getTime(), at: op.at, key: undefined };
+        state.declined = null;
+      } else {
+        state.declined = { timeMs: op.timeMs, at: op.at };
       }
     }
     return state;
@@ -802,6 +814,15 @@ class DynamoTxn implements StorageTxn {
       data: copyBytes(data),
       at: state.versionCount - snapshot.versionsSince,
     });
+  }
+
+  async declineSnapshot(timestamp: Date): Promise<void> {
+    this.checkOpen();
+    const timeMs = timestamp.getTime();
+    if (!Number.isFinite(timeMs)) throw new TypeError("the decline's timestamp is not a valid date");
+    const state = await this.ensureBase();
+    if (!state) throw new Error("the client does not exist");
+    this.ops.push({ kind: "decline", timeMs, at: state.versionCount });
   }
 
   async getSnapshotData(versionId: Uuid): Promise<Uint8Array | null> {
@@ -898,7 +919,7 @@ class DynamoTxn implements StorageTxn {
 
   /** Uploads what lives in S3; returns op → key. On failure deletes what it uploaded. */
   private async upload(): Promise<Map<Op, string>> {
-    const keys = new Map<Op, string>();
+    const keys = new Map<Op & { data: Uint8Array }, string>();
     let inlineBytes = 0;
     const lastSnapshot = this.ops.findLast((op) => op.kind === "snapshot");
     for (const op of this.ops) {
@@ -1080,6 +1101,7 @@ class DynamoTxn implements StorageTxn {
       };
       if (final.recent) item[ATTR.recent] = { L: final.recent.map((id) => ({ S: id })) };
       if (final.snapshot?.key) Object.assign(item, snapshotAttributes(final.snapshot));
+      if (final.declined) Object.assign(item, declineAttributes(final.declined));
       return { Put: { TableName: tableName, Item: item, ...notExists() } };
     }
     const base = this.base;
@@ -1123,6 +1145,20 @@ class DynamoTxn implements StorageTxn {
         conditions.push(`attribute_not_exists(#${ATTR.snapKey})`);
       }
     }
+    // A declined snapshot is recorded; a stored snapshot clears the record. Neither needs a
+    // condition: a decline racing a snapshot at worst delays the next request for one.
+    if (this.ops.some((op) => op.kind === "snapshot" || op.kind === "decline")) {
+      names["#declTime"] = ATTR.declTime;
+      names["#declAt"] = ATTR.declAt;
+      if (final.declined) {
+        const attributes = declineAttributes(final.declined);
+        values[":declTime"] = attributes[ATTR.declTime]!;
+        values[":declAt"] = attributes[ATTR.declAt]!;
+        set.push("#declTime = :declTime", "#declAt = :declAt");
+      } else {
+        remove.push("#declTime", "#declAt");
+      }
+    }
     const clauses = [
       set.length > 0 ? `SET ${set.join(", ")}` : "",
       remove.length > 0 ? `REMOVE ${remove.join(", ")}` : "",
@@ -1163,6 +1199,10 @@ function snapshotAttributes(snapshot: SnapshotState): Record<string, AttributeVa
     [ATTR.snapAt]: { N: String(snapshot.at) },
     [ATTR.snapKey]: { S: snapshot.key },
   };
+}
+
+function declineAttributes(declined: { timeMs: number; at: number }): Record<string, AttributeValue> {
+  return { [ATTR.declTime]: { N: String(declined.timeMs) }, [ATTR.declAt]: { N: String(declined.at) } };
 }
 
 /** Wraps an error after which the write certainly did not commit (its uploads may go). */

@@ -5,13 +5,14 @@
  */
 import { ChainMovedError } from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
-import type { Client, Snapshot, Storage, StorageTxn, Version } from "./types.ts";
+import type { Client, Snapshot, SnapshotDecline, Storage, StorageTxn, Version } from "./types.ts";
 import { NIL_UUID, type Uuid } from "../uuid.ts";
 
 interface ClientRecord {
   latestVersionId: Uuid;
   snapshot: Snapshot | null;
   snapshotData: Uint8Array | null;
+  snapshotDeclined: SnapshotDecline | null;
   versions: Map<Uuid, Version>;
   childOf: Map<Uuid, Uuid>;
 }
@@ -51,7 +52,13 @@ class MemoryTxn implements StorageTxn {
 
   async getClient(): Promise<Client | null> {
     const record = this.record();
-    return record ? { latestVersionId: record.latestVersionId, snapshot: record.snapshot && { ...record.snapshot } } : null;
+    return record
+      ? {
+          latestVersionId: record.latestVersionId,
+          snapshot: record.snapshot && { ...record.snapshot },
+          snapshotDeclined: record.snapshotDeclined && { ...record.snapshotDeclined },
+        }
+      : null;
   }
 
   async newClient(latestVersionId: Uuid): Promise<void> {
@@ -60,6 +67,7 @@ class MemoryTxn implements StorageTxn {
       latestVersionId,
       snapshot: null,
       snapshotData: null,
+      snapshotDeclined: null,
       versions: new Map(),
       childOf: new Map(),
     });
@@ -68,10 +76,18 @@ class MemoryTxn implements StorageTxn {
 
   async setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void> {
     const record = this.existing();
-    const before = { snapshot: record.snapshot, snapshotData: record.snapshotData };
+    const before = { snapshot: record.snapshot, snapshotData: record.snapshotData, snapshotDeclined: record.snapshotDeclined };
     record.snapshot = { ...snapshot };
     record.snapshotData = Uint8Array.from(data);
+    record.snapshotDeclined = null;
     this.undo.push(() => Object.assign(record, before));
+  }
+
+  async declineSnapshot(timestamp: Date): Promise<void> {
+    const record = this.existing();
+    const before = record.snapshotDeclined;
+    record.snapshotDeclined = { timestamp, versionsSince: 0 };
+    this.undo.push(() => (record.snapshotDeclined = before));
   }
 
   async getSnapshotData(versionId: Uuid): Promise<Uint8Array | null> {
@@ -95,11 +111,12 @@ class MemoryTxn implements StorageTxn {
       throw new ChainMovedError(record.latestVersionId);
     }
     if (record.versions.has(versionId)) throw new Error("the version already exists");
-    const before = { latestVersionId: record.latestVersionId, snapshot: record.snapshot };
+    const before = { latestVersionId: record.latestVersionId, snapshot: record.snapshot, snapshotDeclined: record.snapshotDeclined };
     record.versions.set(versionId, { versionId, parentVersionId, historySegment: Uint8Array.from(historySegment) });
     record.childOf.set(parentVersionId, versionId);
     record.latestVersionId = versionId;
     if (record.snapshot) record.snapshot = { ...record.snapshot, versionsSince: record.snapshot.versionsSince + 1 };
+    if (record.snapshotDeclined) record.snapshotDeclined = { ...record.snapshotDeclined, versionsSince: record.snapshotDeclined.versionsSince + 1 };
     this.undo.push(() => {
       record.versions.delete(versionId);
       record.childOf.delete(parentVersionId);

@@ -59,7 +59,10 @@ CREATE TABLE IF NOT EXISTS clients (
   snapshot_version_id TEXT,
   snapshot_timestamp INTEGER,
   versions_since INTEGER NOT NULL DEFAULT 0,
-  CHECK ((snapshot_version_id IS NULL) = (snapshot_timestamp IS NULL))
+  declined_timestamp INTEGER,
+  declined_versions_since INTEGER,
+  CHECK ((snapshot_version_id IS NULL) = (snapshot_timestamp IS NULL)),
+  CHECK ((declined_timestamp IS NULL) = (declined_versions_since IS NULL))
 ) STRICT;
 CREATE TABLE IF NOT EXISTS snapshot_data (
   client_id TEXT PRIMARY KEY NOT NULL REFERENCES clients (client_id),
@@ -83,6 +86,8 @@ interface ClientRow {
   snapshot_version_id: string | null;
   snapshot_timestamp: number | null;
   versions_since: number;
+  declined_timestamp: number | null;
+  declined_versions_since: number | null;
 }
 
 interface VersionRow {
@@ -96,13 +101,19 @@ type Statements = ReturnType<typeof prepare>;
 function prepare(db: Database.Database) {
   return {
     getClient: db.prepare<[string], ClientRow>(
-      "SELECT latest_version_id, snapshot_version_id, snapshot_timestamp, versions_since FROM clients WHERE client_id = ?",
+      `SELECT latest_version_id, snapshot_version_id, snapshot_timestamp, versions_since, declined_timestamp, declined_versions_since
+       FROM clients WHERE client_id = ?`,
     ),
     insertClient: db.prepare<[string, string]>(
       "INSERT INTO clients (client_id, latest_version_id, versions_since) VALUES (?, ?, 0)",
     ),
     setSnapshot: db.prepare<[string, number, number, string]>(
-      "UPDATE clients SET snapshot_version_id = ?, snapshot_timestamp = ?, versions_since = ? WHERE client_id = ?",
+      `UPDATE clients SET snapshot_version_id = ?, snapshot_timestamp = ?, versions_since = ?,
+         declined_timestamp = NULL, declined_versions_since = NULL
+       WHERE client_id = ?`,
+    ),
+    declineSnapshot: db.prepare<[number, string]>(
+      "UPDATE clients SET declined_timestamp = ?, declined_versions_since = 0 WHERE client_id = ?",
     ),
     setSnapshotData: db.prepare<[string, Buffer]>(
       "INSERT INTO snapshot_data (client_id, data) VALUES (?, ?) ON CONFLICT (client_id) DO UPDATE SET data = excluded.data",
@@ -122,7 +133,8 @@ function prepare(db: Database.Database) {
     // Compare-and-set on latest: changes() is 0 if it is not what addVersion just checked.
     advanceLatest: db.prepare<[string, string, string]>(
       `UPDATE clients SET latest_version_id = ?,
-         versions_since = CASE WHEN snapshot_version_id IS NULL THEN versions_since ELSE versions_since + 1 END
+         versions_since = CASE WHEN snapshot_version_id IS NULL THEN versions_since ELSE versions_since + 1 END,
+         declined_versions_since = declined_versions_since + 1
        WHERE client_id = ? AND latest_version_id = ?`,
     ),
   };
@@ -265,7 +277,11 @@ class SqliteTxn implements StorageTxn {
             timestamp: new Date(row.snapshot_timestamp),
             versionsSince: row.versions_since,
           };
-    return { latestVersionId, snapshot };
+    const snapshotDeclined =
+      row.declined_timestamp === null || row.declined_versions_since === null
+        ? null
+        : { timestamp: new Date(row.declined_timestamp), versionsSince: row.declined_versions_since };
+    return { latestVersionId, snapshot, snapshotDeclined };
   }
 
   async newClient(latestVersionId: Uuid): Promise<void> {
@@ -283,6 +299,13 @@ class SqliteTxn implements StorageTxn {
       if (changed.changes !== 1) throw new Error("the client does not exist");
       this.sql.setSnapshotData.run(this.clientId, asBuffer(data));
     })();
+  }
+
+  async declineSnapshot(timestamp: Date): Promise<void> {
+    this.assertOpen();
+    const ms = timestamp.getTime();
+    if (!Number.isFinite(ms)) throw new Error("the decline's timestamp is not a valid date");
+    if (this.sql.declineSnapshot.run(ms, this.clientId).changes !== 1) throw new Error("the client does not exist");
   }
 
   async getSnapshotData(versionId: Uuid): Promise<Uint8Array | null> {

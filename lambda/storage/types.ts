@@ -16,6 +16,12 @@ export interface Client {
   /** The client's snapshot, if it has one. */
   snapshot: Snapshot | null;
   /**
+   * The last snapshot the server asked for and could not accept (too large for it), if that
+   * happened after the client's snapshot was stored; snapshot requests restart from it.
+   * Optional only so that clients can be written as literals; every storage fills it.
+   */
+  snapshotDeclined?: SnapshotDecline | null;
+  /**
    * Optional: the ids of the client's most recent stored versions, latest first, at most
    * `RECENT_CHAIN_LENGTH` (on addVersion(V): [V, ...previous] cut to that length). A storage
    * that keeps them lets AddSnapshot decide without reading versions; one that does not
@@ -31,6 +37,12 @@ export interface Snapshot {
   /** When the snapshot was stored. */
   timestamp: Date;
   /** How many versions were added since the snapshot was stored. */
+  versionsSince: number;
+}
+
+/** A snapshot that could not be accepted: when, and how many versions were added since. */
+export interface SnapshotDecline {
+  timestamp: Date;
   versionsSince: number;
 }
 
@@ -55,8 +67,16 @@ export interface StorageTxn {
   /** Create the client of this transaction with the given latest version. It must not exist yet. */
   newClient(latestVersionId: Uuid): Promise<void>;
 
-  /** Replace the client's snapshot (metadata and data). */
+  /** Replace the client's snapshot (metadata and data), and clear its snapshot decline. */
   setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void>;
+
+  /**
+   * Record that a snapshot the server asked for could not be accepted (too large), at
+   * `timestamp`: the client's `snapshotDeclined` becomes { timestamp, versionsSince: 0 }, and
+   * its versions_since grows with each added version as the snapshot's does. The snapshot
+   * itself is unchanged.
+   */
+  declineSnapshot(timestamp: Date): Promise<void>;
 
   /** The data of the client's snapshot, or null when it has none or it is not for `versionId`. */
   getSnapshotData(versionId: Uuid): Promise<Uint8Array | null>;

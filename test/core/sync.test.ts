@@ -273,6 +273,48 @@ describe("AddSnapshot", () => {
   });
 });
 
+describe("AddSnapshot of a snapshot too large to accept (declineSnapshot)", () => {
+  it("records the decline where the snapshot would have been stored, keeping the current snapshot", async () => {
+    const sync = server({ snapshotVersions: 2 });
+    const [v1, v2] = await addChain(sync, 2);
+    await sync.addSnapshot(clientId, v1!, bytes("kept"));
+    now = new Date(now.getTime() + DAY);
+    expect(await sync.declineSnapshot(clientId, v2!)).toEqual({ kind: "declined" });
+    const client = await readClient();
+    expect(client?.snapshotDeclined).toEqual({ timestamp: now, versionsSince: 0 });
+    expect(client?.snapshot?.versionId).toBe(v1);
+    expect(await sync.getSnapshot(clientId)).toMatchObject({ versionId: v1, data: bytes("kept") });
+  });
+
+  it("stops the server asking for a snapshot until a period later, and a stored snapshot ends that", async () => {
+    const sync = server({ snapshotVersions: 2 });
+    const [v1] = await addChain(sync, 1);
+    await sync.declineSnapshot(clientId, v1!);
+    const urgencies = [];
+    let parent = v1!;
+    for (let i = 0; i < 3; i++) {
+      const o = await sync.addVersion(clientId, parent, bytes("x"));
+      if (o.kind !== "added") throw new Error(o.kind);
+      urgencies.push(o.snapshotUrgency);
+      parent = o.versionId;
+    }
+    expect(urgencies).toEqual(["none", "none", "low"]);
+    expect((await readClient())?.snapshotDeclined?.versionsSince).toBe(3);
+    expect(await sync.addSnapshot(clientId, parent, bytes("fits"))).toEqual({ kind: "stored" });
+    expect((await readClient())?.snapshotDeclined).toBeNull();
+  });
+
+  it("ignores what AddSnapshot would ignore, and answers unknown-client", async () => {
+    const sync = server();
+    expect(await sync.declineSnapshot(clientId, newUuid())).toEqual({ kind: "unknown-client" });
+    const [v1, v2] = await addChain(sync, 2);
+    await sync.addSnapshot(clientId, v2!, bytes("s"));
+    expect(await sync.declineSnapshot(clientId, v1!)).toEqual({ kind: "ignored", reason: "newer-snapshot-exists" });
+    expect(await sync.declineSnapshot(clientId, NIL_UUID)).toEqual({ kind: "ignored", reason: "nil-version" });
+    expect((await readClient())?.snapshotDeclined).toBeNull();
+  });
+});
+
 describe("GetSnapshot", () => {
   it("answers unknown-client for an unknown client and none without a snapshot", async () => {
     const sync = server();
@@ -369,6 +411,7 @@ class RacingStorage implements Storage {
       getSnapshotData: () => Promise.reject(new Error("unused")),
       newClient: () => Promise.reject(new Error("read only")),
       setSnapshot: () => Promise.reject(new Error("read only")),
+      declineSnapshot: () => Promise.reject(new Error("read only")),
       addVersion: () => Promise.reject(new Error("read only")),
       commit: async () => {},
       release: async () => {},

@@ -61,4 +61,14 @@ describe("snapshot urgency", () => {
     expect(snapshotUrgency(client(14, 99), now, thresholds)).toBe("low");
     expect(snapshotUrgency(client(13, 100), now, thresholds)).toBe("low");
   });
+
+  it("counts from a declined snapshot when there is one, with or without a snapshot", () => {
+    const declined = { timestamp: new Date(now.getTime() - 2 * DAY), versionsSince: 3 };
+    expect(snapshotUrgency({ latestVersionId: NIL_UUID, snapshot: null, snapshotDeclined: declined }, now, thresholds)).toBe("none");
+    const old = client(30, 500);
+    expect(snapshotUrgency({ ...old, snapshotDeclined: declined }, now, thresholds)).toBe("none");
+    expect(snapshotUrgency({ ...old, snapshotDeclined: { ...declined, versionsSince: 100 } }, now, thresholds)).toBe("low");
+    expect(snapshotUrgency({ ...old, snapshotDeclined: { timestamp: new Date(now.getTime() - 21 * DAY), versionsSince: 0 } }, now, thresholds)).toBe("high");
+    expect(snapshotUrgency({ ...old, snapshotDeclined: null }, now, thresholds)).toBe("high");
+  });
 });

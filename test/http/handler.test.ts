@@ -290,16 +290,25 @@ describe("bad requests get a clear 4xx and change nothing", () => {
     expect((await addVersion(latest, new Uint8Array(100), {}, h)).statusCode).toBe(200);
   });
 
-  it("200 without storing for a snapshot over the limit (a failed AddSnapshot fails the sync)", async () => {
-    const h = app({ maxBodyBytes: 100 });
+  it("200 for a snapshot over the limit: not stored, and no snapshot asked for until a period later", async () => {
+    const h = app({ maxBodyBytes: 100, snapshotVersions: 2 });
     const latest = (await getLatest())!;
-    const before = await state();
     const result = await addSnapshot(latest, new Uint8Array(101), h);
     expect(result.statusCode).toBe(200);
-    expect(await state()).toBe(before);
-    expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-snapshot", outcome: "ignored:too-large" });
-    expect((await addSnapshot(latest, new Uint8Array(100), h)).statusCode).toBe(200);
-    expect(await state()).not.toBe(before);
+    expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-snapshot", outcome: "declined" });
+    expect((await getSnapshot(h)).statusCode).toBe(404);
+    // Asked for (high) before; now as if a snapshot had been taken: none, none, then low.
+    const urgencies: unknown[] = [];
+    let parent = latest;
+    for (let i = 0; i < 3; i++) {
+      const added = await addVersion(parent, "x", {}, h);
+      urgencies.push(added.headers?.["x-snapshot-request"]);
+      parent = added.headers!["x-version-id"] as string;
+    }
+    expect(urgencies).toEqual([undefined, undefined, "urgency=low"]);
+    // A snapshot that fits is stored as usual.
+    expect((await addSnapshot(parent, new Uint8Array(100), h)).statusCode).toBe(200);
+    expect((await getSnapshot(h)).statusCode).toBe(200);
   });
 
   it("404 for unknown routes and 405 with Allow for wrong methods", async () => {

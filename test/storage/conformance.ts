@@ -442,6 +442,54 @@ export function storageConformance(
       });
     });
 
+    describe("declined snapshots", () => {
+      test("a new client has none; declineSnapshot records one that counts added versions", async () => {
+        const clientId = newUuid();
+        const [v1] = await clientWithChain(clientId, 1);
+        expect((await read(clientId))!.snapshotDeclined).toBeNull();
+        const at = new Date(1_712_345_678_901);
+        await write(clientId, (txn) => txn.declineSnapshot(at));
+        expect((await read(clientId))!.snapshotDeclined).toEqual({ timestamp: at, versionsSince: 0 });
+        let parent = v1!;
+        for (let i = 0; i < 3; i++) {
+          const id = newUuid();
+          await write(clientId, async (txn) => {
+            await txn.getClient();
+            await txn.addVersion(id, parent, bytes(`after ${i}`));
+          });
+          parent = id;
+        }
+        const client = await read(clientId);
+        expect(client!.snapshotDeclined).toEqual({ timestamp: at, versionsSince: 3 });
+        expect(client!.snapshot).toBeNull(); // a decline is not a snapshot
+        // A later decline replaces it.
+        const later = new Date(1_712_345_679_000);
+        await write(clientId, (txn) => txn.declineSnapshot(later));
+        expect((await read(clientId))!.snapshotDeclined).toEqual({ timestamp: later, versionsSince: 0 });
+      });
+
+      test("a decline keeps the snapshot and its data; a stored snapshot clears the decline", async () => {
+        const clientId = newUuid();
+        const [v1, v2] = await clientWithChain(clientId, 2);
+        const snapshot = { versionId: v1!, timestamp: new Date(1_700_000_000_000), versionsSince: 0 };
+        await write(clientId, (txn) => txn.setSnapshot(snapshot, bytes("kept")));
+        await write(clientId, (txn) => txn.declineSnapshot(new Date(1_700_000_005_000)));
+        const client = await read(clientId);
+        expect(client!.snapshot).toEqual(snapshot);
+        expect(client!.snapshotDeclined).toEqual({ timestamp: new Date(1_700_000_005_000), versionsSince: 0 });
+        expect(text(await inTxn(clientId, (txn) => txn.getSnapshotData(v1!)))).toBe("kept");
+        await write(clientId, (txn) => txn.setSnapshot({ versionId: v2!, timestamp: new Date(1_700_000_009_000), versionsSince: 0 }, bytes("new")));
+        expect((await read(clientId))!.snapshotDeclined).toBeNull();
+      });
+
+      test("a decline released without commit leaves no trace", async () => {
+        const clientId = newUuid();
+        await clientWithChain(clientId, 1);
+        await inTxn(clientId, (txn) => txn.declineSnapshot(new Date(1)));
+        expect((await read(clientId))!.snapshotDeclined).toBeNull();
+      });
+    });
+
     describe("visibility between transactions", () => {
       test("committed changes are visible to every later transaction", async () => {
         const clientId = newUuid();

@@ -102,6 +102,7 @@ describe("SqliteStorage specifics", () => {
         expect(await txn.getClient()).toEqual({
           latestVersionId: v2,
           snapshot: { versionId: v1, timestamp, versionsSince: 1 },
+          snapshotDeclined: null,
         });
         expect(await txn.getVersion(v1)).toEqual({ versionId: v1, parentVersionId: NIL_UUID, historySegment: segment });
         expect((await txn.getVersionByParent(v1))?.historySegment).toEqual(new Uint8Array([1, 2, 3]));
@@ -282,6 +283,7 @@ describe("SqliteStorage specifics", () => {
       expect(await inTxn(waiter, clientId, (txn) => txn.getClient())).toEqual({
         latestVersionId: NIL_UUID,
         snapshot: null,
+        snapshotDeclined: null,
       });
     });
   });
