@@ -318,57 +318,39 @@ export class TaskChampionSyncServer extends Construct {
 
   /** Exactly what the storage does on a protocol path, on this table and this bucket only. */
   private grantStorage(role: iam.Role): void {
+    this.grantActions(role, "Sync", FUNCTION_ACTIONS);
+  }
+
+  /** Exactly what the orphan sweep does, on this table and this bucket only; it lists only under the prefix. */
+  private grantSweep(role: iam.Role): void {
+    this.grantActions(role, "Sweep", SWEEP_ACTIONS, { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } });
+  }
+
+  /** Three statements: the table (it has no index: its ARN is the only resource), the payload objects under the storage's prefix, the bucket. */
+  private grantActions(
+    role: iam.Role,
+    sidPrefix: string,
+    actions: { readonly dynamodb: readonly string[]; readonly s3Objects: readonly string[]; readonly s3Bucket: readonly string[] },
+    listConditions?: Record<string, unknown>,
+  ): void {
+    role.addToPolicy(new iam.PolicyStatement({ sid: `${sidPrefix}Table`, actions: [...actions.dynamodb], resources: [this.table.tableArn] }));
     role.addToPolicy(
       new iam.PolicyStatement({
-        sid: "SyncTable",
-        actions: [...FUNCTION_ACTIONS.dynamodb],
-        // The table has no index (TABLE): its ARN is the only DynamoDB resource.
-        resources: [this.table.tableArn],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: "SyncBucketObjects",
-        actions: [...FUNCTION_ACTIONS.s3Objects],
-        // Payload objects live under the storage's prefix only.
+        sid: `${sidPrefix}BucketObjects`,
+        actions: [...actions.s3Objects],
         resources: [this.bucket.arnForObjects(`${S3_PREFIX}*`)],
       }),
     );
     role.addToPolicy(
       new iam.PolicyStatement({
-        sid: "SyncBucketList",
-        actions: [...FUNCTION_ACTIONS.s3Bucket],
+        sid: `${sidPrefix}BucketList`,
+        actions: [...actions.s3Bucket],
         resources: [this.bucket.bucketArn],
+        ...(listConditions ? { conditions: listConditions } : {}),
       }),
     );
   }
 
-  /** Exactly what the orphan sweep does, on this table and this bucket only. */
-  private grantSweep(role: iam.Role): void {
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: "SweepTable",
-        actions: [...SWEEP_ACTIONS.dynamodb],
-        resources: [this.table.tableArn],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: "SweepBucketObjects",
-        actions: [...SWEEP_ACTIONS.s3Objects],
-        resources: [this.bucket.arnForObjects(`${S3_PREFIX}*`)],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: "SweepBucketList",
-        actions: [...SWEEP_ACTIONS.s3Bucket],
-        resources: [this.bucket.bucketArn],
-        // Every listing of the sweep is under the storage's prefix.
-        conditions: { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } },
-      }),
-    );
-  }
 
   private createAlarms(): cloudwatch.Alarm[] {
     const period = Duration.minutes(5);
