@@ -4,6 +4,7 @@ import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage, StorageTxn, Version } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { inTxn } from "../support/txn.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -27,14 +28,7 @@ async function addChain(sync: SyncServer, count: number, parent: Uuid = NIL_UUID
   return ids;
 }
 
-async function readClient() {
-  const txn = await storage.txn(clientId);
-  try {
-    return await txn.getClient();
-  } finally {
-    await txn.release();
-  }
-}
+const readClient = () => inTxn(storage, clientId, (txn) => txn.getClient());
 
 beforeEach(() => {
   storage = new MemoryStorage();

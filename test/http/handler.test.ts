@@ -12,6 +12,7 @@ import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { SERVER_NAME, SERVER_VERSION } from "../../lambda/version.ts";
 import { httpEvent, type EventOptions } from "../support/events.ts";
+import { inTxn } from "../support/txn.ts";
 
 const SEGMENT = "application/vnd.taskchampion.history-segment";
 const SNAPSHOT = "application/vnd.taskchampion.snapshot";
@@ -51,9 +52,8 @@ const addSnapshot = (version: string, body: Uint8Array | string = "snapshot", h?
 const getSnapshot = (h?: Handler) => send("GET", "/v1/client/snapshot", { headers: { "x-client-id": clientId } }, h);
 
 /** Everything the store holds for the client, to show a request changed nothing. */
-async function state(id: Uuid = clientId): Promise<string> {
-  const txn = await storage.txn(id);
-  try {
+function state(id: Uuid = clientId): Promise<string> {
+  return inTxn(storage, id, async (txn) => {
     const client = await txn.getClient();
     if (!client) return "none";
     const chain: string[] = [];
@@ -63,9 +63,7 @@ async function state(id: Uuid = clientId): Promise<string> {
     }
     const snapshot = client.snapshot ? await txn.getSnapshotData(client.snapshot.versionId) : null;
     return JSON.stringify({ client, chain, snapshot: snapshot && Buffer.from(snapshot).toString("hex") });
-  } finally {
-    await txn.release();
-  }
+  });
 }
 
 beforeEach(() => {
@@ -299,7 +297,7 @@ describe("bad requests get a clear 4xx and change nothing", () => {
     expect((await getSnapshot(h)).statusCode).toBe(404);
     // Asked for (high) before; now as if a snapshot had been taken: none, none, then low.
     const urgencies: unknown[] = [];
-    let parent = latest;
+    let parent: string = latest;
     for (let i = 0; i < 3; i++) {
       const added = await addVersion(parent, "x", {}, h);
       urgencies.push(added.headers?.["x-snapshot-request"]);
@@ -323,14 +321,7 @@ describe("bad requests get a clear 4xx and change nothing", () => {
     }
   });
 
-  async function getLatest(): Promise<string | undefined> {
-    const txn = await storage.txn(clientId);
-    try {
-      return (await txn.getClient())?.latestVersionId;
-    } finally {
-      await txn.release();
-    }
-  }
+  const getLatest = () => inTxn(storage, clientId, async (txn) => (await txn.getClient())?.latestVersionId);
 });
 
 describe("storage failures", () => {

@@ -20,6 +20,7 @@ import { SyncServer, type AddVersionOutcome, type SyncRules } from "../../lambda
 import { ChainMovedError } from "../../lambda/storage/errors.ts";
 import { RECENT_CHAIN_LENGTH, type Client, type Storage, type StorageTxn } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { inTxn as runInTxn } from "../support/txn.ts";
 
 export interface OpenedStorage {
   storage: Storage;
@@ -60,18 +61,7 @@ export function storageConformance(
       }
     });
 
-    /** Runs `work` in a transaction of `clientId`, committing if asked, always releasing. */
-    async function inTxn<T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>, commit = false): Promise<T> {
-      const txn = await storage.txn(clientId);
-      try {
-        const result = await work(txn);
-        if (commit) await txn.commit();
-        return result;
-      } finally {
-        await txn.release();
-      }
-    }
-
+    const inTxn = <T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>, commit = false) => runInTxn(storage, clientId, work, commit);
     const read = (clientId: Uuid) => inTxn(clientId, (txn) => txn.getClient());
     const write = <T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>) => inTxn(clientId, work, true);
 

@@ -20,6 +20,8 @@ import {
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { emulatorClientOptions, emulatorsFrom, interceptCalls, type SdkCall } from "../../scripts/emulators.ts";
 import { storageConformance } from "./conformance.ts";
+import type { StorageTxn } from "../../lambda/storage/types.ts";
+import { inTxn, writeTxn } from "../support/txn.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
@@ -355,26 +357,10 @@ describe("DynamoStorage specifics", () => {
   }
 });
 
-type Txn = Awaited<ReturnType<DynamoStorage["txn"]>>;
-
-async function write(s: DynamoStorage, clientId: Uuid, work: (txn: Txn) => Promise<void>): Promise<void> {
-  const txn = await s.txn(clientId);
-  try {
-    await work(txn);
-    await txn.commit();
-  } finally {
-    await txn.release();
-  }
-}
-
-async function read<T>(s: DynamoStorage, clientId: Uuid, work: (txn: Txn) => Promise<T>): Promise<T> {
-  const txn = await s.txn(clientId);
-  try {
-    return await work(txn);
-  } finally {
-    await txn.release();
-  }
-}
+/** A committed transaction of the client. */
+const write = (s: DynamoStorage, clientId: Uuid, work: (txn: StorageTxn) => Promise<void>) => writeTxn(s, clientId, work);
+/** A read-only transaction of the client. */
+const read = <T>(s: DynamoStorage, clientId: Uuid, work: (txn: StorageTxn) => Promise<T>) => inTxn(s, clientId, work);
 
 function bytes(value: string): Uint8Array {
   return new Uint8Array(Buffer.from(value, "utf8"));

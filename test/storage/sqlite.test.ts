@@ -10,6 +10,7 @@ import { SqliteStorage } from "../../lambda/storage/sqlite.ts";
 import type { Storage, StorageTxn } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { storageConformance } from "./conformance.ts";
+import { inTxn } from "../support/txn.ts";
 
 const FILE = "taskchampion-sync-server.sqlite3";
 
@@ -49,16 +50,7 @@ describe("SqliteStorage specifics", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function inTxn<T>(storage: Storage, clientId: Uuid, work: (txn: StorageTxn) => Promise<T>, commit = false): Promise<T> {
-    const txn = await storage.txn(clientId);
-    try {
-      const result = await work(txn);
-      if (commit) await txn.commit();
-      return result;
-    } finally {
-      await txn.release();
-    }
-  }
+
 
   /** A raw, separate connection to the file, to look under the storage. */
   function raw(): Database.Database {
