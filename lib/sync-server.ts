@@ -12,7 +12,7 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { Annotations, Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
 import * as apigw from "aws-cdk-lib/aws-apigateway";
 import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
@@ -205,6 +205,12 @@ export class TaskChampionSyncServer extends Construct {
     const role = functionRole(this, "FunctionRole", functionLogGroup, "TaskChampion sync server function: its own logs, its table, its bucket");
 
     const timeout = Duration.seconds(settings.timeoutSeconds);
+    const environment = {
+      ...functionEnvironment(settings),
+      [SETTINGS.tableName.name]: this.table.tableName,
+      [SETTINGS.bucketName.name]: this.bucket.bucketName,
+    };
+    checkEnvironmentSize(environment);
     this.function = bundledFunction(this, "Function", {
       entry: LAMBDA_ENTRY,
       memorySize: settings.memorySize,
@@ -212,11 +218,7 @@ export class TaskChampionSyncServer extends Construct {
       role,
       logGroup: functionLogGroup,
       description: "TaskChampion sync server: every route of the HTTP API",
-      environment: {
-        ...functionEnvironment(settings),
-        [SETTINGS.tableName.name]: this.table.tableName,
-        [SETTINGS.bucketName.name]: this.bucket.bucketName,
-      },
+      environment,
     });
 
     this.grantStorage(role);
@@ -276,6 +278,11 @@ export class TaskChampionSyncServer extends Construct {
     }
 
     const accessLogGroup = new logs.LogGroup(this, "AccessLogs", {
+      // Under /aws/vendedlogs/: log delivery then uses CloudWatch Logs' one wildcard entry for
+      // that prefix in the account's resource policy (5,120 characters, entries of deleted
+      // stacks included) instead of adding one per log group; when that policy is full, a
+      // stage with access logs to any other name fails to create.
+      logGroupName: accessLogGroupName(this),
       retention: settings.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
@@ -293,6 +300,7 @@ export class TaskChampionSyncServer extends Construct {
     this.apiEndpoint = this.api.apiEndpoint;
     this.url = this.apiEndpoint;
     if (props.customDomain) {
+      checkCertificateRegion(this, props.customDomain.certificateArn);
       const domainName = new apigwv2.DomainName(this, "Domain", {
         domainName: props.customDomain.domainName,
         certificate: acm.Certificate.fromCertificateArn(this, "Certificate", props.customDomain.certificateArn),
@@ -308,6 +316,7 @@ export class TaskChampionSyncServer extends Construct {
       displayName: "TaskChampion sync server alarms",
       enforceSSL: true,
     });
+    allowAlarmsToPublish(this.alarmTopic);
     if (props.alarmEmail) {
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
     }
@@ -613,6 +622,85 @@ function functionEnvironment(settings: ResolvedSettings): Record<string, string>
   };
   if (settings.clientIds.length > 0) env[SETTINGS.clientIdAllowlist.name] = settings.clientIds.join(",");
   return env;
+}
+
+/** Lambda's limit on a function's environment: every name and value together. */
+export const LAMBDA_ENVIRONMENT_MAX_BYTES = 4 * 1024;
+
+/**
+ * The longest value CloudFormation may fill in for a deploy-time token of the environment: a
+ * table name (DynamoDB allows 255 characters; a bucket name is at most 63).
+ */
+const TOKEN_VALUE_MAX_BYTES = 255;
+
+/**
+ * Fails the synthesis when the function's environment could pass Lambda's 4 KB at deploy time
+ * (the deploy would fail after CloudFormation has started). Values only known at deploy time
+ * (the table and bucket names) are counted at their longest.
+ */
+export function checkEnvironmentSize(environment: Readonly<Record<string, string>>): void {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(environment)) {
+    bytes += Buffer.byteLength(name) + (Token.isUnresolved(value) ? TOKEN_VALUE_MAX_BYTES : Buffer.byteLength(value));
+  }
+  if (bytes > LAMBDA_ENVIRONMENT_MAX_BYTES) {
+    throw new Error(
+      `TaskChampionSyncServer: the function's environment would take up to ${bytes} bytes, over Lambda's ` +
+        `${LAMBDA_ENVIRONMENT_MAX_BYTES} (the deploy would fail). The clientIds allowlist is what grows it: ` +
+        "it holds about a hundred client ids at most. Register clients in the table instead (the client registry: " +
+        "createClients=false, then `npm run admin -- add-client` per user) and drop the allowlist.",
+    );
+  }
+}
+
+/**
+ * A regional API domain serves only a certificate of its own region: a certificate from
+ * another region fails the deploy. Checked at synth when the stack's region is known, else a
+ * warning says so.
+ */
+function checkCertificateRegion(scope: Construct, certificateArn: string): void {
+  const stackRegion = Stack.of(scope).region;
+  if (Token.isUnresolved(certificateArn)) return;
+  const certificateRegion = Arn.split(certificateArn, ArnFormat.SLASH_RESOURCE_NAME).region;
+  if (Token.isUnresolved(stackRegion)) {
+    Annotations.of(scope).addWarningV2(
+      "taskchampion:certificateRegion",
+      `The custom domain's certificate is in ${certificateRegion ?? "an unknown region"}; it must be in the region the ` +
+        "stack is deployed to (a regional API domain), which this environment-agnostic stack does not know at synth.",
+    );
+    return;
+  }
+  if (certificateRegion !== stackRegion) {
+    throw new Error(
+      `TaskChampionSyncServer: the custom domain's certificate is in ${certificateRegion ?? "no region"}, but the stack ` +
+        `deploys to ${stackRegion}: a regional API domain needs an ACM certificate in its own region (${stackRegion}).`,
+    );
+  }
+}
+
+/**
+ * `enforceSSL` gives the topic a policy of its own, which replaces SNS's default one, so
+ * CloudWatch may no longer publish to it: allow the alarms of this account (and only those).
+ */
+function allowAlarmsToPublish(topic: sns.Topic): void {
+  const stack = Stack.of(topic);
+  topic.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: "AllowCloudWatchAlarms",
+      principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+      actions: ["sns:Publish"],
+      resources: [topic.topicArn],
+      conditions: {
+        StringEquals: { "aws:SourceAccount": stack.account },
+        ArnLike: { "aws:SourceArn": stack.formatArn({ service: "cloudwatch", resource: "alarm", resourceName: "*", arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+      },
+    }),
+  );
+}
+
+/** `/aws/vendedlogs/apigateway/<stack>-<construct path>`: unique per construct, stable across deploys. */
+function accessLogGroupName(scope: Construct): string {
+  return `/aws/vendedlogs/apigateway/${Names.uniqueResourceName(scope, { maxLength: 200, separator: "-" })}-access`;
 }
 
 /**

@@ -8,6 +8,7 @@
  * bundling (context `aws:cdk:bundling-stacks: []`), which changes nothing but the asset.
  */
 import { execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -223,7 +224,24 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       expect(fields.status).toBe("$context.status");
       // X-Client-Id is the user's credential: no header ever reaches a log.
       expect(Format).not.toMatch(/header/i);
-      expect(template.findResources("AWS::Logs::LogGroup")[id.accessLogs]?.Properties).toEqual({ RetentionInDays: 30 });
+      expect(template.findResources("AWS::Logs::LogGroup")[id.accessLogs]?.Properties).toEqual({
+        RetentionInDays: 30,
+        LogGroupName: expect.stringMatching(/^\/aws\/vendedlogs\/apigateway\/[\w-]+-access$/),
+      });
+    });
+
+    it("names the access log group under /aws/vendedlogs/, uniquely per stack", () => {
+      // Delivery to any other name adds an entry to the account's CloudWatch Logs resource
+      // policy (5,120 characters); once that is full, the stage fails to create.
+      const name = template.findResources("AWS::Logs::LogGroup")[id.accessLogs]?.Properties.LogGroupName as string;
+      expect(name.startsWith("/aws/vendedlogs/")).toBe(true);
+      expect(name).toContain(DEFAULT_STACK_NAME);
+      const other = build({ stackName: "OtherTasks" });
+      const otherName = Object.values(Template.fromStack(other).findResources("AWS::Logs::LogGroup"))
+        .map((g) => g.Properties.LogGroupName as string | undefined)
+        .find((n) => n?.startsWith("/aws/vendedlogs/"));
+      expect(otherName).toBeDefined();
+      expect(otherName).not.toBe(name);
     });
   });
 
@@ -524,6 +542,28 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
           ]),
         },
       });
+    });
+
+    it("lets CloudWatch alarms of this account, and only those, publish to the topic", () => {
+      // enforceSSL replaces SNS's default policy: without this statement no alarm is delivered.
+      const [, policy] = only(template, "AWS::SNS::TopicPolicy");
+      const statements = policy.Properties.PolicyDocument.Statement as { Effect: string; Principal?: unknown; Action: unknown; Condition?: unknown; Resource: unknown }[];
+      const publish = statements.filter((s) => s.Effect === "Allow");
+      expect(publish).toEqual([
+        expect.objectContaining({
+          Principal: { Service: "cloudwatch.amazonaws.com" },
+          Action: "sns:Publish",
+          Resource: { Ref: id.topic },
+          Condition: {
+            StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } },
+            ArnLike: {
+              "aws:SourceArn": {
+                "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":cloudwatch:", { Ref: "AWS::Region" }, ":", { Ref: "AWS::AccountId" }, ":alarm:*"]],
+              },
+            },
+          },
+        }),
+      ]);
     });
 
     it("has a dashboard", () => {
@@ -945,6 +985,49 @@ describe("settings through props, and context over props", () => {
     [{ alarmEmail: "ops" }, /context alarmEmail="ops" is not valid/],
   ])("rejects %j at synth time", (context, message) => {
     expect(() => build(context)).toThrow(message);
+  });
+
+  it("fails at synth, not at deploy, when the allowlist would pass Lambda's 4 KB environment, pointing to the client registry", () => {
+    const ids = (n: number) => Array.from({ length: n }, () => randomUUID());
+    expect(() => build({ clientIds: ids(50).join(",") })).not.toThrow();
+    expect(() => build({ clientIds: ids(100).join(",") })).toThrow(/over Lambda's 4096 .*client registry/s);
+    expect(() => build({}, { server: { clientIds: ids(100) } })).toThrow(/client registry/);
+  });
+
+  it("counts the table and bucket names CloudFormation fills in at their longest", () => {
+    // Without that room, the largest allowlist that passes here could still fail the deploy.
+    const limit = [...Array(200).keys()].find((n) => {
+      try {
+        build({ clientIds: Array.from({ length: n + 1 }, () => randomUUID()).join(",") });
+        return false;
+      } catch {
+        return true;
+      }
+    })!;
+    const env = (n: number) => {
+      const stack = build({ clientIds: Array.from({ length: n }, () => randomUUID()).join(",") });
+      return functionEnv({ stack, template: Template.fromStack(stack) });
+    };
+    const bytes = Object.entries(env(limit)).reduce(
+      (sum, [name, value]) => sum + name.length + (typeof value === "string" ? value.length : 255),
+      0,
+    );
+    expect(bytes).toBeLessThanOrEqual(4096);
+    expect(bytes + 37).toBeGreaterThan(4096);
+  });
+
+  it("fails at synth when the custom domain's certificate is not in the stack's region", () => {
+    const env = (region: string) => ({ env: { account: "123456789012", region } });
+    const context = { domainName: "tasks.example.com", certificateArn: CERTIFICATE_ARN };
+    expect(() => build(context, env("eu-west-1"))).not.toThrow();
+    expect(() => build(context, env("us-east-1"))).toThrow(/certificate is in eu-west-1, but the stack deploys to us-east-1/);
+  });
+
+  it("warns when the stack's region is unknown at synth, so the certificate's cannot be checked", () => {
+    const stack = build({ domainName: "tasks.example.com", certificateArn: CERTIFICATE_ARN });
+    Annotations.fromStack(stack).hasWarning("*", Match.stringLikeRegexp("certificate is in eu-west-1; it must be in the region"));
+    const known = build({ domainName: "tasks.example.com", certificateArn: CERTIFICATE_ARN }, { env: { account: "123456789012", region: "eu-west-1" } });
+    expect(Annotations.fromStack(known).findWarning("*", Match.stringLikeRegexp("certificate"))).toEqual([]);
   });
 
   it("cdk.json runs the app with tsx and writes to cdk.out", () => {
