@@ -254,7 +254,15 @@ interface Units {
   s3Delete: number;
 }
 
-const S3_PUT_CLASS = new Set(["PutObject", "CopyObject", "ListObjectsV2", "ListObjects", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"]);
+const S3_PUT_CLASS = new Set([
+  "PutObject",
+  "CopyObject",
+  "ListObjectsV2",
+  "ListObjects",
+  "CreateMultipartUpload",
+  "UploadPart",
+  "CompleteMultipartUpload",
+]);
 const S3_GET_CLASS = new Set(["GetObject", "HeadObject"]);
 const DDB_READS = new Set(["GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"]);
 const DDB_WRITES = new Set(["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"]);
@@ -480,7 +488,10 @@ const ADD_VERSION_TARGET: Target = {
       [s.dynamodbCalls <= 2, `${s.dynamodbCalls} DynamoDB calls`],
       [(s.dynamodb.GetItem ?? 0) <= 1, `${s.dynamodb.GetItem} GetItem`],
       [(s.dynamodb.TransactWriteItems ?? 0) <= 1, `${s.dynamodb.TransactWriteItems} TransactWriteItems`],
-      [s.dynamodbCalls === (s.dynamodb.GetItem ?? 0) + (s.dynamodb.TransactWriteItems ?? 0), `other DynamoDB calls: ${formatCalls(s.dynamodb)}`],
+      [
+        s.dynamodbCalls === (s.dynamodb.GetItem ?? 0) + (s.dynamodb.TransactWriteItems ?? 0),
+        `other DynamoDB calls: ${formatCalls(s.dynamodb)}`,
+      ],
     ]),
 };
 
@@ -495,7 +506,11 @@ const GET_CHILD_TARGET: Target = {
 
 const GET_SNAPSHOT_TARGET: Target = {
   text: "1 DynamoDB + 1 S3 call",
-  check: (s) => problems([[s.dynamodbCalls === 1, `${s.dynamodbCalls} DynamoDB calls`], [s.s3Calls === 1, `${s.s3Calls} S3 calls`]]),
+  check: (s) =>
+    problems([
+      [s.dynamodbCalls === 1, `${s.dynamodbCalls} DynamoDB calls`],
+      [s.s3Calls === 1, `${s.s3Calls} S3 calls`],
+    ]),
 };
 
 function addSnapshotTarget(stored: boolean): Target {
@@ -653,7 +668,8 @@ function buildOperations(handler: Handler, clients: BenchClient[]): Operation[] 
         return {
           event: getSnapshotEvent(client.id),
           check: (result) => {
-            if (header(result, "x-version-id") !== client.snapshotVersion || bodyBytes(result) !== SNAPSHOT_BYTES) throw new Error("wrong snapshot");
+            if (header(result, "x-version-id") !== client.snapshotVersion || bodyBytes(result) !== SNAPSHOT_BYTES)
+              throw new Error("wrong snapshot");
           },
         };
       },
@@ -828,7 +844,9 @@ function opCost(result: OpResult): OpCost {
   const apiRequests = Math.max(1, Math.ceil(result.op.requestBytes / PRICES.apiGatewayMeteringStepBytes));
   // Per million requests of this operation: units x USD per million units.
   const dynamodb = units.wru * PRICES.dynamodbUsdPerMillionWru + units.rru * PRICES.dynamodbUsdPerMillionRru;
-  const s3 = (units.s3Put * PRICES.s3UsdPerThousandPut + units.s3Get * PRICES.s3UsdPerThousandGet + units.s3Delete * PRICES.s3UsdPerThousandDelete) * 1000;
+  const s3 =
+    (units.s3Put * PRICES.s3UsdPerThousandPut + units.s3Get * PRICES.s3UsdPerThousandGet + units.s3Delete * PRICES.s3UsdPerThousandDelete) *
+    1000;
   const lambda = PRICES.lambdaUsdPerMillionRequests + PRICES.lambdaMemoryGb * (billedMs / 1000) * PRICES.lambdaArmUsdPerGbSecond * 1e6;
   const apiGateway = apiRequests * PRICES.apiGatewayHttpUsdPerMillion;
   return {
@@ -953,11 +971,15 @@ let emulators: Emulators | undefined;
 let stopping: Promise<void> | undefined;
 
 function stopEmulators(): Promise<void> {
-  if (!stopping) stopping = emulators ? emulators.stop().catch((error) => console.error(`stopping the emulators: ${String(error)}`)) : Promise.resolve();
+  if (!stopping)
+    stopping = emulators ? emulators.stop().catch((error) => console.error(`stopping the emulators: ${String(error)}`)) : Promise.resolve();
   return stopping;
 }
 
-for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+for (const [signal, code] of [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+] as const) {
   process.once(signal, () => {
     console.error(`\n${signal}: stopping the emulators`);
     void stopEmulators().finally(() => process.exit(code));
@@ -976,11 +998,16 @@ async function main(): Promise<number> {
   interceptCalls(clients, record, "initialize");
   const raw = createAwsClients(clientOptions).dynamodb; // uncounted: item sizes after updates
   const storage = new DynamoStorage({ ...clients, tableName: emulators.tableName, bucketName: emulators.bucketName, ownsClients: true });
-  const config: ServerConfig = { rules: { createClients: true, snapshotVersions: 100, snapshotDays: 14 }, maxBodyBytes: LAMBDA_MAX_BODY_BYTES };
+  const config: ServerConfig = {
+    rules: { createClients: true, snapshotVersions: 100, snapshotDays: 14 },
+    maxBodyBytes: LAMBDA_MAX_BODY_BYTES,
+  };
   const handler = createApp(storage, config, silentLogger);
 
   try {
-    log(`setting up ${CLIENTS} clients: ${INITIAL_CHAIN} versions of ${SMALL_SEGMENT_BYTES / KiB} KiB, a ${SNAPSHOT_BYTES / KiB} KiB snapshot`);
+    log(
+      `setting up ${CLIENTS} clients: ${INITIAL_CHAIN} versions of ${SMALL_SEGMENT_BYTES / KiB} KiB, a ${SNAPSHOT_BYTES / KiB} KiB snapshot`,
+    );
     const benchClients: BenchClient[] = [];
     for (let c = 0; c < CLIENTS; c++) {
       const client: BenchClient = { id: newUuid(), versions: [], snapshotVersion: undefined };
@@ -1043,7 +1070,10 @@ async function main(): Promise<number> {
       memoryGb: Math.round((totalmem() / GiB) * 10) / 10,
     };
     const s3rverVersion = (createRequire(import.meta.url)("s3rver/package.json") as { version: string }).version;
-    const emulatorInfo = { dynamodbLocal: `${DYNAMODB_LOCAL_PACKAGE}@${DYNAMODB_LOCAL_PACKAGE_VERSION}`, s3rver: `s3rver@${s3rverVersion}` };
+    const emulatorInfo = {
+      dynamodbLocal: `${DYNAMODB_LOCAL_PACKAGE}@${DYNAMODB_LOCAL_PACKAGE_VERSION}`,
+      s3rver: `s3rver@${s3rverVersion}`,
+    };
 
     const out: string[] = [];
     out.push(
@@ -1053,7 +1083,19 @@ async function main(): Promise<number> {
         `Node ${machine.node}, ${machine.cpus} × ${machine.cpuModel}. Latency is the whole handler call in ms, on the emulators: not AWS latency.`,
       "",
       table(
-        ["Operation", "HTTP", "DynamoDB calls", "S3 calls", "Round trips (DynamoDB)", "p50", "p90", "p99", "max", "Target (issue 3)", "Result"],
+        [
+          "Operation",
+          "HTTP",
+          "DynamoDB calls",
+          "S3 calls",
+          "Round trips (DynamoDB)",
+          "p50",
+          "p90",
+          "p99",
+          "max",
+          "Target (issue 3)",
+          "Result",
+        ],
         results.map((r) => [
           r.op.name,
           String(r.op.status),
@@ -1075,7 +1117,20 @@ async function main(): Promise<number> {
       `### Cost per million requests of each operation (USD, on-demand, ${PRICES.region}, prices of ${PRICES.asOf})`,
       "",
       table(
-        ["Operation", "RRU", "WRU", "S3 PUT", "S3 GET", "Lambda ms (p50, billed)", "API requests", "DynamoDB", "S3", "Lambda", "API Gateway", "Total"],
+        [
+          "Operation",
+          "RRU",
+          "WRU",
+          "S3 PUT",
+          "S3 GET",
+          "Lambda ms (p50, billed)",
+          "API requests",
+          "DynamoDB",
+          "S3",
+          "Lambda",
+          "API Gateway",
+          "Total",
+        ],
         costs.map((c) => [
           c.name,
           num(c.units.rru),
@@ -1162,7 +1217,13 @@ async function main(): Promise<number> {
       iterations: options.iterations,
       warmup: options.warmup,
       strict: options.strict,
-      sizes: { smallSegmentBytes: SMALL_SEGMENT_BYTES, bigSegmentBytes: BIG_SEGMENT_BYTES, snapshotBytes: SNAPSHOT_BYTES, clients: CLIENTS, initialChain: INITIAL_CHAIN },
+      sizes: {
+        smallSegmentBytes: SMALL_SEGMENT_BYTES,
+        bigSegmentBytes: BIG_SEGMENT_BYTES,
+        snapshotBytes: SNAPSHOT_BYTES,
+        clients: CLIENTS,
+        initialChain: INITIAL_CHAIN,
+      },
       roundTripRule: "longest chain of SDK calls in which each starts after the previous one ended; overlapping calls count once",
       operations: results.map((r, i) => ({
         key: r.op.key,
@@ -1188,15 +1249,14 @@ async function main(): Promise<number> {
   }
 }
 
-main()
-  .then(
-    async (code) => {
-      await stopEmulators();
-      process.exit(code);
-    },
-    async (error: unknown) => {
-      console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-      await stopEmulators();
-      process.exit(2);
-    },
-  );
+main().then(
+  async (code) => {
+    await stopEmulators();
+    process.exit(code);
+  },
+  async (error: unknown) => {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    await stopEmulators();
+    process.exit(2);
+  },
+);

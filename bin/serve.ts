@@ -63,7 +63,11 @@ export async function startServer(env: Env): Promise<RunningServer> {
 }
 
 function taskConfigLines(url: string, env: Env): string {
-  const allowed = env[SETTINGS.clientIdAllowlist.name]?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+  const allowed =
+    env[SETTINGS.clientIdAllowlist.name]
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter(Boolean) ?? [];
   const clientId = allowed.length === 1 ? allowed[0]! : newUuid();
   return [
     "Point Taskwarrior 3 at it (one client id and secret per user, the same on each of their replicas):",

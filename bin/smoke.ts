@@ -76,12 +76,15 @@ export async function runSmoke(options: SmokeOptions): Promise<{ ok: boolean; ch
     if (response) {
       if (response.status !== expect.status) {
         problems.push(`status ${response.status}, expected ${expect.status}: ${body.toString("utf8").slice(0, 200).trim()}`);
-        if (response.status === 403) problems.push("this client id is not on the deployment's allowlist: pass a dedicated one with --client-id");
+        if (response.status === 403)
+          problems.push("this client id is not on the deployment's allowlist: pass a dedicated one with --client-id");
       }
       const cacheControl = response.headers.get(HEADER.cacheControl);
       if (cacheControl !== CACHE_CONTROL) problems.push(`Cache-Control is ${JSON.stringify(cacheControl)}, expected "${CACHE_CONTROL}"`);
       if (expect.contentType !== undefined && response.headers.get(HEADER.contentType) !== expect.contentType) {
-        problems.push(`Content-Type is ${JSON.stringify(response.headers.get(HEADER.contentType))}, expected exactly "${expect.contentType}"`);
+        problems.push(
+          `Content-Type is ${JSON.stringify(response.headers.get(HEADER.contentType))}, expected exactly "${expect.contentType}"`,
+        );
       }
       for (const [header, wanted] of Object.entries(expect.headers ?? {})) {
         const got = response.headers.get(header);
@@ -149,7 +152,11 @@ export async function runSmoke(options: SmokeOptions): Promise<{ ok: boolean; ch
     contentType: CONTENT_TYPE.historySegment,
     headers: { [HEADER.versionId]: version, [HEADER.parentVersionId]: tip },
   });
-  verify("the history segment comes back byte for byte and decrypts", decrypts(() => cryptor.unseal(tip, child.body), JSON.stringify(operations)), "it differs or does not decrypt");
+  verify(
+    "the history segment comes back byte for byte and decrypts",
+    decrypts(() => cryptor.unseal(tip, child.body), JSON.stringify(operations)),
+    "it differs or does not decrypt",
+  );
 
   await call("GetChildVersion of the latest is 404 (up to date)", "GET", `/v1/client/get-child-version/${version}`, { status: 404 });
   await call("GetChildVersion of an unknown parent is 410", "GET", `/v1/client/get-child-version/${newUuid()}`, { status: 410 });
@@ -167,7 +174,11 @@ export async function runSmoke(options: SmokeOptions): Promise<{ ok: boolean; ch
     contentType: CONTENT_TYPE.snapshot,
     headers: { [HEADER.versionId]: version },
   });
-  verify("the snapshot comes back and decrypts", decrypts(() => inflateSync(cryptor.unseal(version, snapshot.body)), database), "it differs or does not decrypt");
+  verify(
+    "the snapshot comes back and decrypts",
+    decrypts(() => inflateSync(cryptor.unseal(version, snapshot.body)), database),
+    "it differs or does not decrypt",
+  );
 
   await call("a request without X-Client-Id is 400", "GET", "/v1/client/snapshot", { status: 400 }, { clientId: null });
   await call(
@@ -179,8 +190,13 @@ export async function runSmoke(options: SmokeOptions): Promise<{ ok: boolean; ch
   );
 
   const ok = checks.every((c) => c.ok);
-  const timed = checks.filter((c) => c.status !== undefined).map((c) => c.ms).sort((a, b) => a - b);
-  log(`${ok ? "PASSED" : "FAILED"}: ${checks.filter((c) => c.ok).length} of ${checks.length} checks; median call ${timed[Math.floor(timed.length / 2)]?.toFixed(0)} ms, slowest ${timed.at(-1)?.toFixed(0)} ms`);
+  const timed = checks
+    .filter((c) => c.status !== undefined)
+    .map((c) => c.ms)
+    .sort((a, b) => a - b);
+  log(
+    `${ok ? "PASSED" : "FAILED"}: ${checks.filter((c) => c.ok).length} of ${checks.length} checks; median call ${timed[Math.floor(timed.length / 2)]?.toFixed(0)} ms, slowest ${timed.at(-1)?.toFixed(0)} ms`,
+  );
   return { ok, checks };
 }
 

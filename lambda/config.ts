@@ -45,7 +45,10 @@ function parsePositiveCount(raw: string): number | undefined {
 
 /** A comma-separated list of client ids; empty (or only commas and spaces) means no allowlist. */
 function parseAllowlist(raw: string): ReadonlySet<Uuid> | undefined | null {
-  const items = raw.split(",").map((item) => item.trim()).filter((item) => item !== "");
+  const items = raw
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
   if (items.length === 0) return null;
   const ids = items.map(parseUuid);
   return ids.every((id) => id !== undefined) ? new Set(ids as Uuid[]) : undefined;

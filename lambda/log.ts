@@ -13,10 +13,7 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
 }
 
-export function createLogger(
-  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
-  base: LogFields = {},
-): Logger {
+export function createLogger(write: (line: string) => void = (line) => process.stdout.write(`${line}\n`), base: LogFields = {}): Logger {
   const emit = (level: string, msg: string, fields: LogFields | undefined) =>
     write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields }));
   return {

@@ -34,7 +34,10 @@ export interface SweepHandlerOptions {
   minAgeMs?: number;
 }
 
-export type SweepHandler = (event: unknown, context?: Pick<Context, "getRemainingTimeInMillis">) => Promise<Omit<SweepAllReport, "failures">>;
+export type SweepHandler = (
+  event: unknown,
+  context?: Pick<Context, "getRemainingTimeInMillis">,
+) => Promise<Omit<SweepAllReport, "failures">>;
 
 export function createSweepHandler(options: SweepHandlerOptions): SweepHandler {
   const logger = options.logger ?? createLogger();

@@ -119,7 +119,10 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
   const rawClientIds: unknown = scope.node.tryGetContext("clientIds");
   const clientIds = Array.isArray(rawClientIds) ? rawClientIds.map(String).join(",") : stringContext(scope, "clientIds");
   if (clientIds !== undefined) {
-    props.clientIds = clientIds.split(",").map((id) => id.trim()).filter((id) => id !== "");
+    props.clientIds = clientIds
+      .split(",")
+      .map((id) => id.trim())
+      .filter((id) => id !== "");
   }
   props.createClients = booleanContext(scope, "createClients");
   props.snapshotVersions = numberContext(scope, "snapshotVersions");

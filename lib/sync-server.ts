@@ -51,7 +51,8 @@ export const API_GATEWAY_TIMEOUT_SECONDS = 30;
 
 /** The bundled handler file inside the asset (ESM output of NodejsFunction). */
 export const BUNDLE_FILE = "index.mjs";
-const ESM_REQUIRE_BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
 export const DEFAULTS = {
   throttlingRateLimit: 50,
@@ -202,7 +203,12 @@ export class TaskChampionSyncServer extends Construct {
       retention: settings.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const role = functionRole(this, "FunctionRole", functionLogGroup, "TaskChampion sync server function: its own logs, its table, its bucket");
+    const role = functionRole(
+      this,
+      "FunctionRole",
+      functionLogGroup,
+      "TaskChampion sync server function: its own logs, its table, its bucket",
+    );
 
     const timeout = Duration.seconds(settings.timeoutSeconds);
     const environment = {
@@ -233,7 +239,12 @@ export class TaskChampionSyncServer extends Construct {
       retention: settings.logRetention,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    const sweepRole = functionRole(this, "SweepFunctionRole", sweepLogGroup, "TaskChampion sync server orphan sweep: its own logs, list and delete in its bucket, query its table");
+    const sweepRole = functionRole(
+      this,
+      "SweepFunctionRole",
+      sweepLogGroup,
+      "TaskChampion sync server orphan sweep: its own logs, list and delete in its bucket, query its table",
+    );
     this.sweepFunction = bundledFunction(this, "SweepFunction", {
       entry: SWEEP_ENTRY,
       memorySize: ORPHAN_SWEEP.memorySize,
@@ -342,7 +353,9 @@ export class TaskChampionSyncServer extends Construct {
     actions: { readonly dynamodb: readonly string[]; readonly s3Objects: readonly string[]; readonly s3Bucket: readonly string[] },
     listConditions?: Record<string, unknown>,
   ): void {
-    role.addToPolicy(new iam.PolicyStatement({ sid: `${sidPrefix}Table`, actions: [...actions.dynamodb], resources: [this.table.tableArn] }));
+    role.addToPolicy(
+      new iam.PolicyStatement({ sid: `${sidPrefix}Table`, actions: [...actions.dynamodb], resources: [this.table.tableArn] }),
+    );
     role.addToPolicy(
       new iam.PolicyStatement({
         sid: `${sidPrefix}BucketObjects`,
@@ -359,7 +372,6 @@ export class TaskChampionSyncServer extends Construct {
       }),
     );
   }
-
 
   private createAlarms(): cloudwatch.Alarm[] {
     const period = Duration.minutes(5);
@@ -420,7 +432,9 @@ export class TaskChampionSyncServer extends Construct {
       });
     }
     return new cloudwatch.MathExpression({
-      expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(" + "),
+      expression: Object.keys(usingMetrics)
+        .map((id) => `FILL(${id}, 0)`)
+        .join(" + "),
       usingMetrics,
       label,
       period,
@@ -433,9 +447,7 @@ export class TaskChampionSyncServer extends Construct {
     const dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
       defaultInterval: Duration.days(7),
     });
-    dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms: [...this.alarms], width: 24, height: 3 }),
-    );
+    dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms: [...this.alarms], width: 24, height: 3 }));
     dashboard.addWidgets(
       new cloudwatch.GraphWidget({
         title: "API requests",
@@ -607,7 +619,9 @@ function resolveSettings(props: TaskChampionSyncServerProps): ResolvedSettings {
 export function functionTimeoutSeconds(): number {
   const seconds = Math.ceil(DEFAULT_DEADLINE_MS / 1000) + 2;
   if (seconds >= API_GATEWAY_TIMEOUT_SECONDS) {
-    throw new Error(`the storage's deadline (${DEFAULT_DEADLINE_MS} ms) leaves no room under API Gateway's ${API_GATEWAY_TIMEOUT_SECONDS} s`);
+    throw new Error(
+      `the storage's deadline (${DEFAULT_DEADLINE_MS} ms) leaves no room under API Gateway's ${API_GATEWAY_TIMEOUT_SECONDS} s`,
+    );
   }
   return seconds;
 }
@@ -692,7 +706,14 @@ function allowAlarmsToPublish(topic: sns.Topic): void {
       resources: [topic.topicArn],
       conditions: {
         StringEquals: { "aws:SourceAccount": stack.account },
-        ArnLike: { "aws:SourceArn": stack.formatArn({ service: "cloudwatch", resource: "alarm", resourceName: "*", arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+        ArnLike: {
+          "aws:SourceArn": stack.formatArn({
+            service: "cloudwatch",
+            resource: "alarm",
+            resourceName: "*",
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
       },
     }),
   );

@@ -69,9 +69,7 @@ export interface StartedProcess {
 /** The value of `inject("emulators")`, or an error saying how to get the emulators started. */
 export function emulatorsFrom(provided: EmulatorEndpoints | undefined): EmulatorEndpoints {
   if (!provided?.dynamodbEndpoint) {
-    throw new Error(
-      'the AWS emulators are not running: vitest.config.ts needs globalSetup: ["test/support/emulator-setup.ts"]',
-    );
+    throw new Error('the AWS emulators are not running: vitest.config.ts needs globalSetup: ["test/support/emulator-setup.ts"]');
   }
   return provided;
 }
@@ -229,7 +227,13 @@ async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<vo
   clearTimeout(timer);
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, exited: Promise<void>, output: () => string, probe: () => Promise<T | undefined>): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  exited: Promise<void>,
+  output: () => string,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   let gone = false;
   void exited.then(() => (gone = true));
   const deadline = Date.now() + timeoutMs;
@@ -360,7 +364,10 @@ export async function startEmulators(
 }
 
 /** Creates the table and the bucket on the emulators (both must not exist yet). */
-export async function createTableAndBucket(e: EmulatorEndpoints, table: CreateTableCommandInput = createTableInput(e.tableName)): Promise<void> {
+export async function createTableAndBucket(
+  e: EmulatorEndpoints,
+  table: CreateTableCommandInput = createTableInput(e.tableName),
+): Promise<void> {
   const { dynamodb, s3 } = createAwsClients(emulatorClientOptions(e));
   try {
     await Promise.all([dynamodb.send(new CreateTableCommand(table)), s3.send(new CreateBucketCommand({ Bucket: e.bucketName }))]);

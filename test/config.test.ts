@@ -106,6 +106,8 @@ describe("configuration", () => {
     const bad = new ConfigReader({ SEGMENT_INLINE_MAX_BYTES: "500000", S3_FORCE_PATH_STYLE: "yes" });
     bad.get(SETTINGS.segmentInlineMaxBytes);
     bad.get(SETTINGS.s3ForcePathStyle);
-    expect(() => bad.check()).toThrow(/SEGMENT_INLINE_MAX_BYTES="500000" is not valid: expected a whole number of bytes up to 358400[\s\S]*S3_FORCE_PATH_STYLE/);
+    expect(() => bad.check()).toThrow(
+      /SEGMENT_INLINE_MAX_BYTES="500000" is not valid: expected a whole number of bytes up to 358400[\s\S]*S3_FORCE_PATH_STYLE/,
+    );
   });
 });

@@ -33,10 +33,7 @@ export type AddSnapshotOutcome =
 
 export type SnapshotIgnoredReason = "nil-version" | "already-current" | "newer-snapshot-exists" | "not-recent";
 
-export type GetSnapshotOutcome =
-  | { kind: "found"; versionId: Uuid; data: Uint8Array }
-  | { kind: "none" }
-  | { kind: "unknown-client" };
+export type GetSnapshotOutcome = { kind: "found"; versionId: Uuid; data: Uint8Array } | { kind: "none" } | { kind: "unknown-client" };
 
 export class SyncServer {
   constructor(
@@ -170,11 +167,7 @@ export class SyncServer {
  * first) it must be found within the RECENT_CHAIN_LENGTH most recent versions, before the
  * current snapshot's version (a newer snapshot exists), nil, or a missing version.
  */
-async function snapshotVerdict(
-  txn: StorageTxn,
-  client: Client,
-  versionId: Uuid,
-): Promise<"accept" | SnapshotIgnoredReason> {
+async function snapshotVerdict(txn: StorageTxn, client: Client, versionId: Uuid): Promise<"accept" | SnapshotIgnoredReason> {
   if (versionId === NIL_UUID) return "nil-version";
   const snapshotVersionId = client.snapshot?.versionId;
   if (versionId === snapshotVersionId) return "already-current";

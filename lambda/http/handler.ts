@@ -182,7 +182,8 @@ export function createHandler(options: HandlerOptions): Handler {
     const body = bodyOf(request, CONTENT_TYPE.snapshot, log);
     if (isRejection(body)) return body.rejected;
 
-    const outcome = body === TOO_LARGE ? await sync.declineSnapshot(clientId, versionId) : await sync.addSnapshot(clientId, versionId, body);
+    const outcome =
+      body === TOO_LARGE ? await sync.declineSnapshot(clientId, versionId) : await sync.addSnapshot(clientId, versionId, body);
     log.outcome = outcome.kind === "ignored" ? `ignored:${outcome.reason}` : outcome.kind;
     return outcome.kind === "unknown-client" ? text(404, "unknown client id") : empty(200);
   }

@@ -295,7 +295,10 @@ export class DynamoStorage implements Storage {
     this.s3 = options.s3;
     this.tableName = options.tableName;
     this.bucketName = options.bucketName;
-    this.inlineSegmentMaxBytes = Math.min(options.inlineSegmentMaxBytes ?? DEFAULT_INLINE_SEGMENT_MAX_BYTES, DEFAULT_INLINE_SEGMENT_MAX_BYTES);
+    this.inlineSegmentMaxBytes = Math.min(
+      options.inlineSegmentMaxBytes ?? DEFAULT_INLINE_SEGMENT_MAX_BYTES,
+      DEFAULT_INLINE_SEGMENT_MAX_BYTES,
+    );
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     this.ownsClients = options.ownsClients ?? false;
   }
@@ -361,7 +364,14 @@ export class DynamoStorage implements Storage {
     const budget = stopAfterMs === undefined ? new AbortController().signal : AbortSignal.timeout(stopAfterMs);
     const expired = () => budget.aborted || Date.now() >= deadline;
     const within = (capMs: number) =>
-      new Io(this.dynamodb, this.s3, this.tableName, this.bucketName, this.inlineSegmentMaxBytes, AbortSignal.any([budget, AbortSignal.timeout(capMs)]));
+      new Io(
+        this.dynamodb,
+        this.s3,
+        this.tableName,
+        this.bucketName,
+        this.inlineSegmentMaxBytes,
+        AbortSignal.any([budget, AbortSignal.timeout(capMs)]),
+      );
     const start = options.startAfter === undefined ? newUuid() : checkUuid(options.startAfter, "startAfter");
     const report: SweepAllReport = { clients: 0, deleted: 0, skipped: 0, failed: 0, failures: [], stopped: false };
     const stopped = () => ({ ...report, stopped: true });
@@ -394,7 +404,10 @@ export class DynamoStorage implements Storage {
     // "clients/<start>0" sorts after every key of the client `start` ('0' follows '/') and
     // before every key of a greater client id: first the keys after it, then up to it.
     const boundary = `${S3_PREFIX}${start}0`;
-    for (const pass of [{ startAfter: boundary as string | undefined, last: undefined }, { startAfter: undefined, last: boundary }]) {
+    for (const pass of [
+      { startAfter: boundary as string | undefined, last: undefined },
+      { startAfter: undefined, last: boundary },
+    ]) {
       let continuationToken: string | undefined;
       let passDone = false;
       do {
@@ -428,7 +441,11 @@ export class DynamoStorage implements Storage {
             await finish();
             if (expired()) return stopped();
             const clientId = parseUuid(prefix.slice(S3_PREFIX.length, -1));
-            current = { prefix, clientId: clientId !== undefined && `${S3_PREFIX}${clientId}/` === prefix ? clientId : undefined, candidates: [] };
+            current = {
+              prefix,
+              clientId: clientId !== undefined && `${S3_PREFIX}${clientId}/` === prefix ? clientId : undefined,
+              candidates: [],
+            };
           }
           const lastModifiedMs = object.LastModified?.getTime();
           if (lastModifiedMs !== undefined && lastModifiedMs < cutoff) current.candidates.push({ key, lastModifiedMs });
@@ -467,7 +484,10 @@ export class DynamoStorage implements Storage {
       } else if (kind === "segments" && Date.now() - lastModifiedMs < SEGMENT_SWEEP_WINDOW_MS) {
         const index = await io.getItem(clientId, SK.version(versionId), "read a version's index");
         const parentId = index?.[ATTR.parentId]?.S;
-        const version = parentId === undefined ? undefined : await io.getItem(clientId, SK.child(storedUuid(index![ATTR.parentId], ATTR.parentId)), "read a version");
+        const version =
+          parentId === undefined
+            ? undefined
+            : await io.getItem(clientId, SK.child(storedUuid(index![ATTR.parentId], ATTR.parentId)), "read a version");
         if (version?.[ATTR.segmentKey]?.S !== key) orphans.push(key);
       }
     }
@@ -537,10 +557,7 @@ class Io {
 
   async getObject(key: string, what: string): Promise<Uint8Array | null> {
     try {
-      const result = await this.s3Send(
-        new GetObjectCommand({ Bucket: this.bucketName, Key: key }),
-        what,
-      );
+      const result = await this.s3Send(new GetObjectCommand({ Bucket: this.bucketName, Key: key }), what);
       if (!result.Body) return new Uint8Array(0);
       return await result.Body.transformToByteArray();
     } catch (error) {
@@ -584,7 +601,16 @@ const THROTTLING = new Set([
   "Throttling",
   "TooManyRequestsException",
 ]);
-const NETWORK_CODES = new Set(["ECONNRESET", "ECONNREFUSED", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
+const NETWORK_CODES = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
 
 interface SdkError {
   name?: string;
@@ -601,12 +627,15 @@ function asUnavailable(error: unknown, what: string): StorageUnavailableError | 
   const e = (error ?? {}) as SdkError;
   const status = e.$metadata?.httpStatusCode;
   let retryAfterSeconds: number | undefined;
-  if (e.name === "AbortError" || e.name === "TimeoutError" || e.name === "RequestTimeout" || e.name === "RequestTimeoutException") retryAfterSeconds = 1;
+  if (e.name === "AbortError" || e.name === "TimeoutError" || e.name === "RequestTimeout" || e.name === "RequestTimeoutException")
+    retryAfterSeconds = 1;
   else if ((e.name && THROTTLING.has(e.name)) || status === 429 || status === 503) retryAfterSeconds = 2;
   else if ((status !== undefined && status >= 500) || e.$fault === "server") retryAfterSeconds = 1;
   else if (e.code && NETWORK_CODES.has(e.code)) retryAfterSeconds = 1;
   if (retryAfterSeconds === undefined) return undefined;
-  return new StorageUnavailableError(`${what} failed: ${e.name ?? "error"}: ${e.message ?? ""}`.trim(), retryAfterSeconds, { cause: error });
+  return new StorageUnavailableError(`${what} failed: ${e.name ?? "error"}: ${e.message ?? ""}`.trim(), retryAfterSeconds, {
+    cause: error,
+  });
 }
 
 /**
@@ -614,7 +643,9 @@ function asUnavailable(error: unknown, what: string): StorageUnavailableError | 
  * several attempts an earlier one may have timed out having written, so that is not definite.
  */
 function isDefiniteRefusal(error: unknown): boolean {
-  const e = (error instanceof StorageUnavailableError ? error.cause : error) as (SdkError & { $metadata?: { attempts?: number } }) | undefined;
+  const e = (error instanceof StorageUnavailableError ? error.cause : error) as
+    | (SdkError & { $metadata?: { attempts?: number } })
+    | undefined;
   const status = e?.$metadata?.httpStatusCode;
   const attempts = e?.$metadata?.attempts ?? 1;
   return status !== undefined && status >= 400 && status < 500 && attempts <= 1;
@@ -924,7 +955,8 @@ class DynamoTxn implements StorageTxn {
     const lastSnapshot = this.ops.findLast((op) => op.kind === "snapshot");
     for (const op of this.ops) {
       if (op.kind === "version") {
-        const inline = op.data.byteLength <= this.io.inlineSegmentMaxBytes && inlineBytes + op.data.byteLength <= MAX_INLINE_BYTES_PER_WRITE;
+        const inline =
+          op.data.byteLength <= this.io.inlineSegmentMaxBytes && inlineBytes + op.data.byteLength <= MAX_INLINE_BYTES_PER_WRITE;
         if (inline) inlineBytes += op.data.byteLength;
         else keys.set(op, `${S3_PREFIX}${this.clientId}/segments/${op.versionId}/${nonce()}`);
       } else if (op === lastSnapshot) {
@@ -932,7 +964,9 @@ class DynamoTxn implements StorageTxn {
       }
     }
     const results = await Promise.allSettled(
-      [...keys].map(([op, key]) => this.io.putObject(key, op.data, op.kind === "version" ? "upload a history segment" : "upload a snapshot")),
+      [...keys].map(([op, key]) =>
+        this.io.putObject(key, op.data, op.kind === "version" ? "upload a history segment" : "upload a snapshot"),
+      ),
     );
     const failure = results.find((result) => result.status === "rejected");
     if (failure) {
@@ -1067,7 +1101,8 @@ class DynamoTxn implements StorageTxn {
       );
       return { kind: "ok" };
     } catch (error) {
-      if (isConditionFailed(error)) return { kind: "condition", fresh: error.Item ? parseClient(error.Item) : await this.io.readClient(this.clientId) };
+      if (isConditionFailed(error))
+        return { kind: "condition", fresh: error.Item ? parseClient(error.Item) : await this.io.readClient(this.clientId) };
       // A single-item write that met a transaction in progress on the item.
       if ((error as SdkError).name === "TransactionConflictException") return { kind: "conflict" };
       if (!isCanceled(error)) throw error;
@@ -1078,7 +1113,9 @@ class DynamoTxn implements StorageTxn {
         return { kind: "condition", fresh: clientReason.Item ? parseClient(clientReason.Item) : await this.io.readClient(this.clientId) };
       }
       if (codes.some((code) => code === "ThrottlingError" || code === "ProvisionedThroughputExceeded" || code === "RequestLimitExceeded")) {
-        throw new DefiniteError(new StorageUnavailableError(`DynamoDB: the write was throttled (${codes.join(", ")})`, 2, { cause: error }));
+        throw new DefiniteError(
+          new StorageUnavailableError(`DynamoDB: the write was throttled (${codes.join(", ")})`, 2, { cause: error }),
+        );
       }
       if (codes.includes("TransactionConflict")) return { kind: "conflict" };
       if (codes.includes("ConditionalCheckFailed")) {
@@ -1183,7 +1220,11 @@ class DynamoTxn implements StorageTxn {
   }
 }
 
-function notExists(): { ConditionExpression: string; ExpressionAttributeNames: Record<string, string>; ReturnValuesOnConditionCheckFailure: "ALL_OLD" } {
+function notExists(): {
+  ConditionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ReturnValuesOnConditionCheckFailure: "ALL_OLD";
+} {
   return {
     ConditionExpression: "attribute_not_exists(#pk)",
     ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name },

@@ -16,7 +16,11 @@ export class ChainMovedError extends Error {
  * succeed later. Nothing of the transaction was kept.
  */
 export class StorageUnavailableError extends Error {
-  constructor(message: string, readonly retryAfterSeconds = 1, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 1,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = "StorageUnavailableError";
   }

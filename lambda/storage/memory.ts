@@ -116,7 +116,8 @@ class MemoryTxn implements StorageTxn {
     record.childOf.set(parentVersionId, versionId);
     record.latestVersionId = versionId;
     if (record.snapshot) record.snapshot = { ...record.snapshot, versionsSince: record.snapshot.versionsSince + 1 };
-    if (record.snapshotDeclined) record.snapshotDeclined = { ...record.snapshotDeclined, versionsSince: record.snapshotDeclined.versionsSince + 1 };
+    if (record.snapshotDeclined)
+      record.snapshotDeclined = { ...record.snapshotDeclined, versionsSince: record.snapshotDeclined.versionsSince + 1 };
     this.undo.push(() => {
       record.versions.delete(versionId);
       record.childOf.delete(parentVersionId);

@@ -104,9 +104,7 @@ function prepare(db: Database.Database) {
       `SELECT latest_version_id, snapshot_version_id, snapshot_timestamp, versions_since, declined_timestamp, declined_versions_since
        FROM clients WHERE client_id = ?`,
     ),
-    insertClient: db.prepare<[string, string]>(
-      "INSERT INTO clients (client_id, latest_version_id, versions_since) VALUES (?, ?, 0)",
-    ),
+    insertClient: db.prepare<[string, string]>("INSERT INTO clients (client_id, latest_version_id, versions_since) VALUES (?, ?, 0)"),
     setSnapshot: db.prepare<[string, number, number, string]>(
       `UPDATE clients SET snapshot_version_id = ?, snapshot_timestamp = ?, versions_since = ?,
          declined_timestamp = NULL, declined_versions_since = NULL
@@ -372,7 +370,6 @@ class SqliteTxn implements StorageTxn {
   private assertOpen(): void {
     if (this.committed || this.released) throw new Error("the transaction has already ended");
   }
-
 }
 
 function toVersion(row: VersionRow | undefined): Version | null {

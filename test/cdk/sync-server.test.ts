@@ -93,8 +93,13 @@ function sweepFunction({ stack, template }: Pick<Synthesized, "stack" | "templat
 }
 
 /** The statements of the one policy attached to `roleId`. */
-function statementsOf(template: Template, roleId: string): { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
-  const policies = ofType(template, "AWS::IAM::Policy").filter(([, p]) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]));
+function statementsOf(
+  template: Template,
+  roleId: string,
+): { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
+  const policies = ofType(template, "AWS::IAM::Policy").filter(
+    ([, p]) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+  );
   expect(policies, `exactly one policy of ${roleId}`).toHaveLength(1);
   return policies[0]![1].Properties.PolicyDocument.Statement;
 }
@@ -140,7 +145,20 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
   let synthesized: Synthesized;
   let template: Template;
   const id = {} as Record<
-    "table" | "bucket" | "function" | "api" | "integration" | "topic" | "stage" | "role" | "functionLogs" | "accessLogs" | "sweep" | "sweepRole" | "sweepLogs" | "schedule",
+    | "table"
+    | "bucket"
+    | "function"
+    | "api"
+    | "integration"
+    | "topic"
+    | "stage"
+    | "role"
+    | "functionLogs"
+    | "accessLogs"
+    | "sweep"
+    | "sweepRole"
+    | "sweepLogs"
+    | "schedule",
     string
   >;
 
@@ -194,7 +212,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         IntegrationUri: { "Fn::GetAtt": [id.function, "Arn"] },
         PayloadFormatVersion: "2.0",
       });
-      const permissions = ofType(template, "AWS::Lambda::Permission").filter(([, p]) => p.Properties.Principal === "apigateway.amazonaws.com");
+      const permissions = ofType(template, "AWS::Lambda::Permission").filter(
+        ([, p]) => p.Properties.Principal === "apigateway.amazonaws.com",
+      );
       expect(permissions).toHaveLength(ROUTES.length);
       for (const [, permission] of permissions) {
         expect(permission.Properties).toMatchObject({
@@ -247,7 +267,11 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
 
   describe("Lambda", () => {
     it("is one of two functions (with the orphan sweep): arm64, Node.js 22 or newer, at least 256 MB, under API Gateway's 30 s", () => {
-      expect(ofType(template, "AWS::Lambda::Function").map(([logicalId]) => logicalId).sort()).toEqual([id.function, id.sweep].sort());
+      expect(
+        ofType(template, "AWS::Lambda::Function")
+          .map(([logicalId]) => logicalId)
+          .sort(),
+      ).toEqual([id.function, id.sweep].sort());
       const fn = syncFunction(synthesized);
       const runtime = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime as string);
       expect(Number(runtime?.[1])).toBeGreaterThanOrEqual(22);
@@ -379,7 +403,11 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
 
   describe("IAM", () => {
     it("gives each function its own role with no managed policy", () => {
-      expect(ofType(template, "AWS::IAM::Role").map(([logicalId]) => logicalId).sort()).toEqual([id.role, id.sweepRole].sort());
+      expect(
+        ofType(template, "AWS::IAM::Role")
+          .map(([logicalId]) => logicalId)
+          .sort(),
+      ).toEqual([id.role, id.sweepRole].sort());
       for (const [, role] of ofType(template, "AWS::IAM::Role")) {
         expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
           { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } },
@@ -449,9 +477,12 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       const mainActions = statementsOf(template, id.role).flatMap((s) => [s.Action].flat());
       expect(mainActions).not.toContain("dynamodb:Query");
       expect(mainActions).not.toContain("dynamodb:Scan");
-      expect(mainActions.filter((action) => action.startsWith("s3:")).sort()).toEqual(
-        ["s3:DeleteObject", "s3:GetObject", "s3:ListBucket", "s3:PutObject"],
-      );
+      expect(mainActions.filter((action) => action.startsWith("s3:")).sort()).toEqual([
+        "s3:DeleteObject",
+        "s3:GetObject",
+        "s3:ListBucket",
+        "s3:PutObject",
+      ]);
     });
 
     it("gives the sweep function exactly the sweep's calls: GetItem on this table, list and delete under the prefix of this bucket", () => {
@@ -537,9 +568,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       template.hasResourceProperties("AWS::SNS::TopicPolicy", {
         Topics: [{ Ref: id.topic }],
         PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
-          ]),
+          Statement: Match.arrayWith([Match.objectLike({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } })]),
         },
       });
     });
@@ -547,7 +576,13 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     it("lets CloudWatch alarms of this account, and only those, publish to the topic", () => {
       // enforceSSL replaces SNS's default policy: without this statement no alarm is delivered.
       const [, policy] = only(template, "AWS::SNS::TopicPolicy");
-      const statements = policy.Properties.PolicyDocument.Statement as { Effect: string; Principal?: unknown; Action: unknown; Condition?: unknown; Resource: unknown }[];
+      const statements = policy.Properties.PolicyDocument.Statement as {
+        Effect: string;
+        Principal?: unknown;
+        Action: unknown;
+        Condition?: unknown;
+        Resource: unknown;
+      }[];
       const publish = statements.filter((s) => s.Effect === "Allow");
       expect(publish).toEqual([
         expect.objectContaining({
@@ -558,7 +593,10 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
             StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } },
             ArnLike: {
               "aws:SourceArn": {
-                "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":cloudwatch:", { Ref: "AWS::Region" }, ":", { Ref: "AWS::AccountId" }, ":alarm:*"]],
+                "Fn::Join": [
+                  "",
+                  ["arn:", { Ref: "AWS::Partition" }, ":cloudwatch:", { Ref: "AWS::Region" }, ":", { Ref: "AWS::AccountId" }, ":alarm:*"],
+                ],
               },
             },
           },
@@ -575,7 +613,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       template.hasOutput("Url", { Value: endpoint });
       template.hasOutput("TaskConfigUrl", { Value: { "Fn::Join": ["", ["task config sync.server.url ", endpoint]] } });
       template.hasOutput("TaskConfigOrigin", { Value: { "Fn::Join": ["", ["task config sync.server.origin ", endpoint]] } });
-      template.hasOutput("TaskConfigClient", { Value: Match.stringLikeRegexp("task config sync.server.client_id .*sync.encryption_secret") });
+      template.hasOutput("TaskConfigClient", {
+        Value: Match.stringLikeRegexp("task config sync.server.client_id .*sync.encryption_secret"),
+      });
       template.hasOutput("TableName", { Value: { Ref: id.table } });
       template.hasOutput("BucketName", { Value: { Ref: id.bucket } });
       expect(template.findOutputs("CustomDomainTarget")).toEqual({});
@@ -705,7 +745,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         Targets: [{ Arn: { "Fn::GetAtt": [id.sweep, "Arn"] }, Id: expect.any(String) }],
       });
       expect(rule.Properties.Targets[0].Input).toBeUndefined();
-      const permissions = ofType(template, "AWS::Lambda::Permission").filter(([, p]) => JSON.stringify(p.Properties.FunctionName).includes(id.sweep));
+      const permissions = ofType(template, "AWS::Lambda::Permission").filter(([, p]) =>
+        JSON.stringify(p.Properties.FunctionName).includes(id.sweep),
+      );
       expect(permissions.map(([, p]) => p.Properties)).toEqual([
         {
           Action: "lambda:InvokeFunction",
@@ -749,7 +791,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     });
 
     it("alarms into the topic when it fails", () => {
-      const alarms = ofType(template, "AWS::CloudWatch::Alarm").filter(([, a]) => JSON.stringify(a.Properties.Dimensions ?? []).includes(id.sweep));
+      const alarms = ofType(template, "AWS::CloudWatch::Alarm").filter(([, a]) =>
+        JSON.stringify(a.Properties.Dimensions ?? []).includes(id.sweep),
+      );
       expect(alarms.map(([, a]) => a.Properties)).toEqual([
         expect.objectContaining({
           Namespace: "AWS/Lambda",
@@ -897,7 +941,9 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     const [domainId] = only(template, "AWS::ApiGatewayV2::DomainName");
     template.hasResourceProperties("AWS::ApiGatewayV2::DomainName", {
       DomainName: "tasks.example.com",
-      DomainNameConfigurations: [Match.objectLike({ CertificateArn: CERTIFICATE_ARN, EndpointType: "REGIONAL", SecurityPolicy: "TLS_1_2" })],
+      DomainNameConfigurations: [
+        Match.objectLike({ CertificateArn: CERTIFICATE_ARN, EndpointType: "REGIONAL", SecurityPolicy: "TLS_1_2" }),
+      ],
     });
     template.hasResource("AWS::ApiGatewayV2::ApiMapping", {
       Properties: { ApiId: { Ref: apiId }, DomainName: { Ref: domainId }, Stage: "$default", ApiMappingKey: Match.absent() },
@@ -911,7 +957,11 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
 
   it("subscribes the alarm e-mail to the topic", () => {
     const [topicId] = only(template, "AWS::SNS::Topic");
-    template.hasResourceProperties("AWS::SNS::Subscription", { Protocol: "email", Endpoint: "ops@example.com", TopicArn: { Ref: topicId } });
+    template.hasResourceProperties("AWS::SNS::Subscription", {
+      Protocol: "email",
+      Endpoint: "ops@example.com",
+      TopicArn: { Ref: topicId },
+    });
   });
 
   it("is still cdk-nag clean (custom domain, auto-delete, subscription)", () => {
@@ -939,17 +989,22 @@ describe("settings through props, and context over props", () => {
     );
     const { template } = synthesized;
     expect(syncFunction(synthesized).Properties.MemorySize).toBe(768);
-    template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Delete", Properties: Match.objectLike({ DeletionProtectionEnabled: false }) });
+    template.hasResource("AWS::DynamoDB::Table", {
+      DeletionPolicy: "Delete",
+      Properties: Match.objectLike({ DeletionProtectionEnabled: false }),
+    });
     template.hasResourceProperties("AWS::Logs::LogGroup", { RetentionInDays: 7 });
-    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", { DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 } });
+    template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
+      DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
+    });
     expect(functionEnv(synthesized)).toMatchObject({ [SETTINGS.clientIdAllowlist.name]: CLIENT_B, [SETTINGS.snapshotDays.name]: "30" });
   });
 
   it("takes clientIds as a list too (cdk.json), and an empty value as no allowlist", () => {
     const fromList = build({ clientIds: [CLIENT_A, CLIENT_B] });
-    const env = (stack: SyncServerStack) => Template.fromStack(stack).toJSON().Resources[
-      stack.getLogicalId(stack.server.function.node.defaultChild as CfnElement)
-    ].Properties.Environment.Variables as Record<string, unknown>;
+    const env = (stack: SyncServerStack) =>
+      Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(stack.server.function.node.defaultChild as CfnElement)].Properties
+        .Environment.Variables as Record<string, unknown>;
     expect(env(fromList)[SETTINGS.clientIdAllowlist.name]).toBe(`${CLIENT_A},${CLIENT_B}`);
     expect(env(build({ clientIds: "" }))).not.toHaveProperty(SETTINGS.clientIdAllowlist.name);
   });
@@ -959,9 +1014,12 @@ describe("settings through props, and context over props", () => {
     template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "cron(17 3 * * ? *)" });
   });
 
-    it("keeps RETAIN and deletion protection when asked explicitly", () => {
+  it("keeps RETAIN and deletion protection when asked explicitly", () => {
     const { template } = synth({ removalPolicy: "retain" }, { server: { removalPolicy: RemovalPolicy.DESTROY } });
-    template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", Properties: Match.objectLike({ DeletionProtectionEnabled: true }) });
+    template.hasResource("AWS::DynamoDB::Table", {
+      DeletionPolicy: "Retain",
+      Properties: Match.objectLike({ DeletionProtectionEnabled: true }),
+    });
     template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Retain" });
   });
 
@@ -1026,7 +1084,10 @@ describe("settings through props, and context over props", () => {
   it("warns when the stack's region is unknown at synth, so the certificate's cannot be checked", () => {
     const stack = build({ domainName: "tasks.example.com", certificateArn: CERTIFICATE_ARN });
     Annotations.fromStack(stack).hasWarning("*", Match.stringLikeRegexp("certificate is in eu-west-1; it must be in the region"));
-    const known = build({ domainName: "tasks.example.com", certificateArn: CERTIFICATE_ARN }, { env: { account: "123456789012", region: "eu-west-1" } });
+    const known = build(
+      { domainName: "tasks.example.com", certificateArn: CERTIFICATE_ARN },
+      { env: { account: "123456789012", region: "eu-west-1" } },
+    );
     expect(Annotations.fromStack(known).findWarning("*", Match.stringLikeRegexp("certificate"))).toEqual([]);
   });
 

@@ -200,7 +200,10 @@ describe("AddSnapshot", () => {
     const sync = server();
     const ids = await addChain(sync, 7);
     // ids[6] is latest: ids[2..6] are the 5 most recent.
-    for (const [i, expected] of [[1, "ignored"], [0, "ignored"]] as const) {
+    for (const [i, expected] of [
+      [1, "ignored"],
+      [0, "ignored"],
+    ] as const) {
       expect((await sync.addSnapshot(clientId, ids[i]!, bytes("s"))).kind).toBe(expected);
     }
     expect(await sync.addSnapshot(clientId, ids[1]!, bytes("s"))).toEqual({ kind: "ignored", reason: "not-recent" });
@@ -358,7 +361,10 @@ describe("allowlist", () => {
 /** Passes through to a store, hiding one version (as if deleted) and counting version reads. */
 class HidingStorage implements Storage {
   versionReads = 0;
-  constructor(private readonly inner: Storage, private readonly hidden?: Uuid) {}
+  constructor(
+    private readonly inner: Storage,
+    private readonly hidden?: Uuid,
+  ) {}
   async txn(id: Uuid): Promise<StorageTxn> {
     const txn = await this.inner.txn(id);
     const self = this;
@@ -374,7 +380,10 @@ class HidingStorage implements Storage {
 
 /** Runs `between` after the first child lookup and before the client read of one transaction. */
 class RacingStorage implements Storage {
-  constructor(private readonly inner: MemoryStorage, private readonly between: () => Promise<void>) {}
+  constructor(
+    private readonly inner: MemoryStorage,
+    private readonly between: () => Promise<void>,
+  ) {}
   async txn(id: Uuid): Promise<StorageTxn> {
     // Read-only views without the store's lock, so the racing write can run in between.
     const view = (): Promise<StorageTxn> => this.inner.txn(id);

@@ -68,7 +68,9 @@ describe("snapshot urgency", () => {
     const old = client(30, 500);
     expect(snapshotUrgency({ ...old, snapshotDeclined: declined }, now, thresholds)).toBe("none");
     expect(snapshotUrgency({ ...old, snapshotDeclined: { ...declined, versionsSince: 100 } }, now, thresholds)).toBe("low");
-    expect(snapshotUrgency({ ...old, snapshotDeclined: { timestamp: new Date(now.getTime() - 21 * DAY), versionsSince: 0 } }, now, thresholds)).toBe("high");
+    expect(
+      snapshotUrgency({ ...old, snapshotDeclined: { timestamp: new Date(now.getTime() - 21 * DAY), versionsSince: 0 } }, now, thresholds),
+    ).toBe("high");
     expect(snapshotUrgency({ ...old, snapshotDeclined: null }, now, thresholds)).toBe("high");
   });
 });

@@ -128,6 +128,9 @@ describe("the synthesized app, its bundled function on the emulators", () => {
   it("passes the operators' smoke test", async () => {
     const lines: string[] = [];
     const result = await runSmoke({ url, log: (line) => lines.push(line) });
-    expect(result.checks.filter((c) => !c.ok), lines.join("\n")).toEqual([]);
+    expect(
+      result.checks.filter((c) => !c.ok),
+      lines.join("\n"),
+    ).toEqual([]);
   }, 60_000);
 });

@@ -267,7 +267,11 @@ describe("bad requests get a clear 4xx and change nothing", () => {
       400,
       /Content-Type/,
     );
-    await expectRejected(send("POST", `/v1/client/add-version/${NIL_UUID}`, { headers: { "x-client-id": clientId }, body: "x" }), 400, /Content-Type/);
+    await expectRejected(
+      send("POST", `/v1/client/add-version/${NIL_UUID}`, { headers: { "x-client-id": clientId }, body: "x" }),
+      400,
+      /Content-Type/,
+    );
   });
 
   it("400 for an empty or absent body on the POSTs", async () => {
@@ -347,7 +351,14 @@ describe("logs", () => {
     await addVersion(NIL_UUID);
     expect(logLines).toHaveLength(1);
     const line = JSON.parse(logLines[0]!) as Record<string, unknown>;
-    expect(line).toMatchObject({ level: "info", msg: "request", route: "add-version", status: 200, client: clientTag(clientId), outcome: "added" });
+    expect(line).toMatchObject({
+      level: "info",
+      msg: "request",
+      route: "add-version",
+      status: 200,
+      client: clientTag(clientId),
+      outcome: "added",
+    });
     expect(typeof line.durationMs).toBe("number");
   });
 
@@ -355,7 +366,10 @@ describe("logs", () => {
     await addVersion(NIL_UUID);
     await getChild(newUuid());
     await getSnapshot(app({}, { txn: () => Promise.reject(new Error(`no item for key ${clientId}`)), close: async () => {} }));
-    const failing = app({}, { txn: () => Promise.reject(new Error(`no item for CLIENT#${clientId.replaceAll("-", "")}`)), close: async () => {} });
+    const failing = app(
+      {},
+      { txn: () => Promise.reject(new Error(`no item for CLIENT#${clientId.replaceAll("-", "")}`)), close: async () => {} },
+    );
     await send("GET", "/v1/client/snapshot", { headers: { "x-client-id": clientId.toUpperCase() } }, failing);
     await send("GET", "/v1/client/snapshot", { headers: { "x-client-id": clientId.toUpperCase() } }, app({ allowedClientIds: new Set() }));
     expect(logLines.length).toBeGreaterThanOrEqual(6);

@@ -11,7 +11,11 @@ import { newUuid } from "../../lambda/uuid.ts";
 const rules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
 
 async function serve(wrap: (h: Handler) => Handler = (h) => h): Promise<LocalHttpServer> {
-  const app = createApp(new MemoryStorage(), { rules, maxBodyBytes: 1_000_000 }, createLogger(() => {}));
+  const app = createApp(
+    new MemoryStorage(),
+    { rules, maxBodyBytes: 1_000_000 },
+    createLogger(() => {}),
+  );
   return serveHandler(wrap(app), { host: "127.0.0.1", port: 0, maxBodyBytes: 1_000_000 });
 }
 
@@ -50,7 +54,11 @@ describe("npm run smoke", () => {
   });
 
   it("fails against an allowlisted server with a throwaway id, and says why", async () => {
-    const app = createApp(new MemoryStorage(), { rules: { ...rules, allowedClientIds: new Set([newUuid()]) }, maxBodyBytes: 1000 }, createLogger(() => {}));
+    const app = createApp(
+      new MemoryStorage(),
+      { rules: { ...rules, allowedClientIds: new Set([newUuid()]) }, maxBodyBytes: 1000 },
+      createLogger(() => {}),
+    );
     const locked = await serveHandler(app, { host: "127.0.0.1", port: 0, maxBodyBytes: 1000 });
     try {
       const lines: string[] = [];

@@ -173,9 +173,7 @@ export function storageConformance(
         const [a1, a2] = await clientWithChain(a, 2);
         expect(await read(b)).toBeNull();
         const [b1] = await clientWithChain(b, 1);
-        await write(a, (txn) =>
-          txn.setSnapshot({ versionId: a2!, timestamp: new Date(1_700_000_000_000), versionsSince: 0 }, bytes("a")),
-        );
+        await write(a, (txn) => txn.setSnapshot({ versionId: a2!, timestamp: new Date(1_700_000_000_000), versionsSince: 0 }, bytes("a")));
 
         const clientA = await read(a);
         const clientB = await read(b);
@@ -266,9 +264,7 @@ export function storageConformance(
         const [v1, v2] = await clientWithChain(clientId, 2);
         const before = { versionId: v1!, timestamp: new Date(1_700_000_000_123), versionsSince: 0 };
         await write(clientId, (txn) => txn.setSnapshot(before, bytes("first snapshot")));
-        await inTxn(clientId, (txn) =>
-          txn.setSnapshot({ versionId: v2!, timestamp: new Date(), versionsSince: 0 }, bytes("second")),
-        );
+        await inTxn(clientId, (txn) => txn.setSnapshot({ versionId: v2!, timestamp: new Date(), versionsSince: 0 }, bytes("second")));
         const client = await read(clientId);
         expect(client!.snapshot).toEqual(before);
         await inTxn(clientId, async (txn) => {
@@ -280,9 +276,7 @@ export function storageConformance(
       test("setSnapshot, on a client without one", async () => {
         const clientId = newUuid();
         const [v1] = await clientWithChain(clientId, 1);
-        await inTxn(clientId, (txn) =>
-          txn.setSnapshot({ versionId: v1!, timestamp: new Date(), versionsSince: 0 }, bytes("dropped")),
-        );
+        await inTxn(clientId, (txn) => txn.setSnapshot({ versionId: v1!, timestamp: new Date(), versionsSince: 0 }, bytes("dropped")));
         expect((await read(clientId))!.snapshot).toBeNull();
         expect(await inTxn(clientId, (txn) => txn.getSnapshotData(v1!))).toBeNull();
       });
@@ -468,7 +462,9 @@ export function storageConformance(
         expect(client!.snapshot).toEqual(snapshot);
         expect(client!.snapshotDeclined).toEqual({ timestamp: new Date(1_700_000_005_000), versionsSince: 0 });
         expect(text(await inTxn(clientId, (txn) => txn.getSnapshotData(v1!)))).toBe("kept");
-        await write(clientId, (txn) => txn.setSnapshot({ versionId: v2!, timestamp: new Date(1_700_000_009_000), versionsSince: 0 }, bytes("new")));
+        await write(clientId, (txn) =>
+          txn.setSnapshot({ versionId: v2!, timestamp: new Date(1_700_000_009_000), versionsSince: 0 }, bytes("new")),
+        );
         expect((await read(clientId))!.snapshotDeclined).toBeNull();
       });
 
@@ -739,9 +735,8 @@ export function storageConformance(
       });
 
       // Registered only for stores that promise it (SQLite has one writer for all clients).
-      if (options.parallelClients) test(
-        "a transaction open on one client does not hold up transactions on another",
-        async () => {
+      if (options.parallelClients)
+        test("a transaction open on one client does not hold up transactions on another", async () => {
           const a = newUuid();
           const b = newUuid();
           const held = await storage.txn(a);
@@ -759,8 +754,7 @@ export function storageConformance(
           }
           expect(await read(a)).not.toBeNull();
           expect(await read(b)).not.toBeNull();
-        },
-      );
+        });
     });
 
     describe("the protocol core on this storage", () => {
@@ -815,9 +809,7 @@ export function storageConformance(
       test("20 concurrent first AddVersions of a new client: one added, the rest conflict naming it", async () => {
         const sync = server();
         const clientId = newUuid();
-        const outcomes = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => sync.addVersion(clientId, NIL_UUID, bytes(`first ${i}`))),
-        );
+        const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => sync.addVersion(clientId, NIL_UUID, bytes(`first ${i}`))));
         const added = outcomes.filter((o): o is Extract<AddVersionOutcome, { kind: "added" }> => o.kind === "added");
         expect(added).toHaveLength(1);
         const winner = added[0]!.versionId;
@@ -857,9 +849,7 @@ export function storageConformance(
         expect(new Set(payloads).size).toBe(replicas * perReplica);
         for (let r = 0; r < replicas; r++) {
           // Each replica's own changes appear in the order it made them.
-          expect(payloads.filter((p) => p.startsWith(`${r}:`))).toEqual(
-            Array.from({ length: perReplica }, (_, i) => `${r}:${i}`),
-          );
+          expect(payloads.filter((p) => p.startsWith(`${r}:`))).toEqual(Array.from({ length: perReplica }, (_, i) => `${r}:${i}`));
         }
       });
 

@@ -38,14 +38,21 @@ afterAll(() => {
 });
 
 /** A storage whose calls go through `around` (default: pass) at the given step; records the calls. */
-function faulty(around: Around = (_, send) => send(), options: Partial<DynamoStorageOptions> & { step?: "initialize" | "deserialize" } = {}) {
+function faulty(
+  around: Around = (_, send) => send(),
+  options: Partial<DynamoStorageOptions> & { step?: "initialize" | "deserialize" } = {},
+) {
   const { step, ...rest } = options;
   const clients: AwsClients = createAwsClients(emulatorClientOptions(emulators));
   const calls: string[] = [];
-  interceptCalls(clients, (call, send) => {
-    calls.push(`${call.service}:${call.command.replace(/Command$/, "")}`);
-    return around(call, send);
-  }, step);
+  interceptCalls(
+    clients,
+    (call, send) => {
+      calls.push(`${call.service}:${call.command.replace(/Command$/, "")}`);
+      return around(call, send);
+    },
+    step,
+  );
   const storage = new DynamoStorage({
     ...clients,
     tableName: emulators.tableName,
@@ -208,7 +215,8 @@ describe("TransactionConflict", () => {
     const { clientId, v1, v1Object } = await clientWithOneVersion();
     let conflicts = 0;
     const { sync, calls } = faulty(async (call, send) => {
-      if (call.command === "TransactWriteItemsCommand" && conflicts++ === 0) throw transactionCanceled("TransactionConflict", "None", "None");
+      if (call.command === "TransactWriteItemsCommand" && conflicts++ === 0)
+        throw transactionCanceled("TransactionConflict", "None", "None");
       return send();
     });
     const v2 = added(await sync.addVersion(clientId, v1, BIG));
@@ -292,7 +300,11 @@ describe("DynamoDB unavailable", () => {
     expect(calls).toEqual(["dynamodb:GetItem"]);
     await expectUnchanged(clientId, v1, v1Object);
 
-    const handler = createApp(storage, { rules: RULES, maxBodyBytes: 10_000_000 }, createLogger(() => {}));
+    const handler = createApp(
+      storage,
+      { rules: RULES, maxBodyBytes: 10_000_000 },
+      createLogger(() => {}),
+    );
     const response = await handler(
       httpEvent("POST", `/v1/client/add-version/${v1}`, {
         headers: { "x-client-id": clientId, "content-type": "application/vnd.taskchampion.history-segment" },
@@ -409,7 +421,13 @@ describe("DynamoDB unavailable", () => {
     const port = (blackhole.address() as { port: number }).port;
     try {
       const clients = createAwsClients({ ...emulatorClientOptions(emulators), dynamodbEndpoint: `http://127.0.0.1:${port}` });
-      const storage = new DynamoStorage({ ...clients, tableName: emulators.tableName, bucketName: emulators.bucketName, ownsClients: true, deadlineMs: 1_500 });
+      const storage = new DynamoStorage({
+        ...clients,
+        tableName: emulators.tableName,
+        bucketName: emulators.bucketName,
+        ownsClients: true,
+        deadlineMs: 1_500,
+      });
       opened.push(storage);
       const started = Date.now();
       const error = await new SyncServer(storage, RULES).getChildVersion(newUuid(), NIL_UUID).catch((e: unknown) => e);

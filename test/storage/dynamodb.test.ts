@@ -10,13 +10,7 @@ import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { ATTR, DEFAULT_INLINE_SEGMENT_MAX_BYTES, SK } from "../../lambda/storage/dynamodb-table.ts";
-import {
-  DynamoStorage,
-  S3_PREFIX,
-  createAwsClients,
-  type AwsClients,
-  type DynamoStorageOptions,
-} from "../../lambda/storage/dynamodb.ts";
+import { DynamoStorage, S3_PREFIX, createAwsClients, type AwsClients, type DynamoStorageOptions } from "../../lambda/storage/dynamodb.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { emulatorClientOptions, emulatorsFrom, interceptCalls, type SdkCall } from "../../scripts/emulators.ts";
 import { storageConformance } from "./conformance.ts";

@@ -50,8 +50,6 @@ describe("SqliteStorage specifics", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-
-
   /** A raw, separate connection to the file, to look under the storage. */
   function raw(): Database.Database {
     return new Database(path, { readonly: true, fileMustExist: true });
@@ -80,11 +78,16 @@ describe("SqliteStorage specifics", () => {
     const timestamp = new Date(1_712_345_678_901);
 
     const first = openStorage();
-    await inTxn(first, clientId, async (txn) => {
-      await txn.newClient(NIL_UUID);
-      await txn.addVersion(v1, NIL_UUID, segment);
-      await txn.setSnapshot({ versionId: v1, timestamp, versionsSince: 0 }, snapshotData);
-    }, true);
+    await inTxn(
+      first,
+      clientId,
+      async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(v1, NIL_UUID, segment);
+        await txn.setSnapshot({ versionId: v1, timestamp, versionsSince: 0 }, snapshotData);
+      },
+      true,
+    );
     await inTxn(first, clientId, (txn) => txn.addVersion(v2, v1, new Uint8Array([1, 2, 3])), true);
     await first.close();
 
@@ -140,11 +143,16 @@ describe("SqliteStorage specifics", () => {
     const storage = openStorage();
     const clientId = newUuid();
     const [v1, v2] = [newUuid(), newUuid()];
-    await inTxn(storage, clientId, async (txn) => {
-      await txn.newClient(NIL_UUID);
-      await txn.addVersion(v1, NIL_UUID, new Uint8Array([1]));
-      await txn.addVersion(v2, v1, new Uint8Array([2]));
-    }, true);
+    await inTxn(
+      storage,
+      clientId,
+      async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(v1, NIL_UUID, new Uint8Array([1]));
+        await txn.addVersion(v2, v1, new Uint8Array([2]));
+      },
+      true,
+    );
     // Corrupt latest behind the storage's back, as if a bug had rolled it back.
     const db = new Database(path);
     db.prepare("UPDATE clients SET latest_version_id = ? WHERE client_id = ?").run(v1, clientId);
@@ -165,7 +173,9 @@ describe("SqliteStorage specifics", () => {
     expect(String(error)).toMatch(/fork/);
     const check = raw();
     try {
-      expect(check.prepare("SELECT COUNT(*) FROM versions WHERE client_id = ? AND parent_version_id = ?").pluck().get(clientId, v1)).toBe(1);
+      expect(check.prepare("SELECT COUNT(*) FROM versions WHERE client_id = ? AND parent_version_id = ?").pluck().get(clientId, v1)).toBe(
+        1,
+      );
       expect(check.prepare("SELECT COUNT(*) FROM versions WHERE version_id = ?").pluck().get(fork)).toBe(0);
     } finally {
       check.close();
@@ -178,10 +188,15 @@ describe("SqliteStorage specifics", () => {
       const b = openStorage();
       const clientId = newUuid();
       const v1 = newUuid();
-      await inTxn(a, clientId, async (txn) => {
-        await txn.newClient(NIL_UUID);
-        await txn.addVersion(v1, NIL_UUID, new Uint8Array([9]));
-      }, true);
+      await inTxn(
+        a,
+        clientId,
+        async (txn) => {
+          await txn.newClient(NIL_UUID);
+          await txn.addVersion(v1, NIL_UUID, new Uint8Array([9]));
+        },
+        true,
+      );
       expect((await inTxn(b, clientId, (txn) => txn.getClient()))?.latestVersionId).toBe(v1);
     });
 
@@ -189,10 +204,15 @@ describe("SqliteStorage specifics", () => {
       const instances = [openStorage(), openStorage()];
       const clientId = newUuid();
       const parent = newUuid();
-      await inTxn(instances[0]!, clientId, async (txn) => {
-        await txn.newClient(NIL_UUID);
-        await txn.addVersion(parent, NIL_UUID, new Uint8Array([0]));
-      }, true);
+      await inTxn(
+        instances[0]!,
+        clientId,
+        async (txn) => {
+          await txn.newClient(NIL_UUID);
+          await txn.addVersion(parent, NIL_UUID, new Uint8Array([0]));
+        },
+        true,
+      );
 
       const contenders = Array.from({ length: 12 }, () => newUuid());
       const results = await Promise.all(
@@ -219,7 +239,9 @@ describe("SqliteStorage specifics", () => {
 
       const db = raw();
       try {
-        expect(db.prepare("SELECT version_id FROM versions WHERE client_id = ? AND parent_version_id = ?").pluck().all(clientId, parent)).toEqual([winner]);
+        expect(
+          db.prepare("SELECT version_id FROM versions WHERE client_id = ? AND parent_version_id = ?").pluck().all(clientId, parent),
+        ).toEqual([winner]);
         expect(db.prepare("SELECT COUNT(*) FROM versions WHERE client_id = ?").pluck().get(clientId)).toBe(2);
         expect(db.prepare("SELECT latest_version_id FROM clients WHERE client_id = ?").pluck().get(clientId)).toBe(winner);
       } finally {

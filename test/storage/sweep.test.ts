@@ -16,7 +16,14 @@ import { ListObjectsV2Command, PutObjectCommand, type ListObjectsV2CommandOutput
 import { afterAll, afterEach, describe, expect, inject, test, vi } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { clientTag, type Logger, type LogFields } from "../../lambda/log.ts";
-import { DynamoStorage, S3_PREFIX, SEGMENT_SWEEP_WINDOW_MS, createAwsClients, type AwsClients, type DynamoStorageOptions } from "../../lambda/storage/dynamodb.ts";
+import {
+  DynamoStorage,
+  S3_PREFIX,
+  SEGMENT_SWEEP_WINDOW_MS,
+  createAwsClients,
+  type AwsClients,
+  type DynamoStorageOptions,
+} from "../../lambda/storage/dynamodb.ts";
 import { TABLE } from "../../lambda/storage/dynamodb-table.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import {
@@ -199,7 +206,8 @@ describe("what a client's sweep reads", () => {
       if (readOf(call) !== undefined) reads.push(JSON.stringify(call.input.Key));
       const result = (await send()) as { output: ListObjectsV2CommandOutput };
       if (call.command === "ListObjectsV2Command") {
-        for (const object of result.output.Contents ?? []) object.LastModified = new Date(Date.now() - SEGMENT_SWEEP_WINDOW_MS - 86_400_000);
+        for (const object of result.output.Contents ?? [])
+          object.LastModified = new Date(Date.now() - SEGMENT_SWEEP_WINDOW_MS - 86_400_000);
       }
       return result;
     });
@@ -405,7 +413,10 @@ describe("sweepAllOrphans", () => {
 describe("the sweep function (lambda/sweep.ts)", () => {
   function capture(): { logger: Logger; lines: { level: string; msg: string; fields: LogFields }[] } {
     const lines: { level: string; msg: string; fields: LogFields }[] = [];
-    const at = (level: string) => (msg: string, fields: LogFields = {}) => void lines.push({ level, msg, fields });
+    const at =
+      (level: string) =>
+      (msg: string, fields: LogFields = {}) =>
+        void lines.push({ level, msg, fields });
     return { logger: { info: at("info"), warn: at("warn"), error: at("error") }, lines };
   }
 
@@ -423,13 +434,20 @@ describe("the sweep function (lambda/sweep.ts)", () => {
       return true;
     });
     const { handler, SWEEP_MARGIN_MS } = await import("../../lambda/sweep.ts");
-    const result = await handler({ "detail-type": "Scheduled Event", source: "aws.events" }, { getRemainingTimeInMillis: () => SWEEP_MARGIN_MS + 20_000 });
+    const result = await handler(
+      { "detail-type": "Scheduled Event", source: "aws.events" },
+      { getRemainingTimeInMillis: () => SWEEP_MARGIN_MS + 20_000 },
+    );
     vi.unstubAllEnvs();
     expect(result).toEqual({ clients: 1, deleted: 0, skipped: 0, failed: 0, stopped: false });
     // The default minimum age (an hour): nothing young goes.
     expect(await p.keys()).toEqual(before);
     expect(before).toContain(young);
-    const lines = written.join("").split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = written
+      .join("")
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: "info", msg: "orphan sweep", clients: 1, deleted: 0, skipped: 0, failed: 0, stopped: false });
     expect(typeof lines[0]!.durationMs).toBe("number");
@@ -449,7 +467,8 @@ describe("the sweep function (lambda/sweep.ts)", () => {
     const orphan = await p.orphan(bad);
     const storage = p.storage(async (call, send) => {
       // S3's refusals name the resource: the client id is in the message.
-      if (call.command === "DeleteObjectCommand") throw sdkError(403, "AccessDenied", `not authorized on resource arn:aws:s3:::bucket/${call.input.Key as string}`);
+      if (call.command === "DeleteObjectCommand")
+        throw sdkError(403, "AccessDenied", `not authorized on resource arn:aws:s3:::bucket/${call.input.Key as string}`);
       return send();
     });
     const { logger, lines } = capture();

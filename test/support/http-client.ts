@@ -9,7 +9,11 @@ export function protocolClient(baseUrl: string, clientId: string) {
       fetch(`${baseUrl}/v1/client/add-version/${parent}`, { method: "POST", headers: { ...headers, "content-type": SEGMENT_TYPE }, body }),
     getChildVersion: (parent: string) => fetch(`${baseUrl}/v1/client/get-child-version/${parent}`, { headers }),
     addSnapshot: (version: string, body: Uint8Array | string) =>
-      fetch(`${baseUrl}/v1/client/add-snapshot/${version}`, { method: "POST", headers: { ...headers, "content-type": SNAPSHOT_TYPE }, body }),
+      fetch(`${baseUrl}/v1/client/add-snapshot/${version}`, {
+        method: "POST",
+        headers: { ...headers, "content-type": SNAPSHOT_TYPE },
+        body,
+      }),
     getSnapshot: () => fetch(`${baseUrl}/v1/client/snapshot`, { headers }),
   };
 }
