@@ -21,7 +21,8 @@ import { createApp } from "../lambda/app.ts";
 import { LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
 import type { LogFields, Logger } from "../lambda/log.ts";
-import { DynamoStorage, createAwsClients } from "../lambda/storage/dynamodb.ts";
+import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
+import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../lambda/uuid.ts";
 import {
   DYNAMODB_LOCAL_PACKAGE,

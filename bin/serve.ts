@@ -29,7 +29,7 @@ async function openStorage(kind: StorageKind, reader: ConfigReader): Promise<{ s
       return { storage: new SqliteStorage(path), description: `SQLite at ${path}` };
     }
     case "dynamodb": {
-      const { dynamoStorageFromEnv } = await import("../lambda/storage/dynamodb-env.ts");
+      const { dynamoStorageFromEnv } = await import("../lambda/storage/dynamodb/from-env.ts");
       return dynamoStorageFromEnv(reader);
     }
   }

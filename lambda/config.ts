@@ -4,7 +4,7 @@
  * The Lambda entry, the local server and the CDK construct all take the names from here.
  */
 import type { SyncRules } from "./core/sync.ts";
-import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./storage/dynamodb-table.ts";
+import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./storage/dynamodb/constants.ts";
 import { parseUuid, type Uuid } from "./uuid.ts";
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -5,7 +5,7 @@
  */
 import { createApp } from "./app.ts";
 import { ConfigReader, readServerConfig } from "./config.ts";
-import { dynamoStorageFromEnv } from "./storage/dynamodb-env.ts";
+import { dynamoStorageFromEnv } from "./storage/dynamodb/from-env.ts";
 
 const reader = new ConfigReader(process.env);
 const config = readServerConfig(reader);

@@ -1,7 +1,7 @@
 /**
  * The orphan sweep's Lambda entry, run on a schedule (EventBridge; see lib/sync-server.ts):
  * deletes the S3 objects that no item references (see "Crash windows" in
- * storage/dynamodb.ts) for every client, within the invocation's time, and logs one JSON
+ * storage/dynamodb/README.md) for every client, within the invocation's time, and logs one JSON
  * line with the counts. The storage is built once per execution environment, from the same
  * settings as the sync function (storage/dynamodb-env.ts).
  *
@@ -12,8 +12,9 @@
 import type { Context } from "aws-lambda";
 import { ConfigReader } from "./config.ts";
 import { clientTag, createLogger, scrubIds, type Logger } from "./log.ts";
-import { DynamoStorage, type SweepAllReport } from "./storage/dynamodb.ts";
-import { dynamoStorageFromEnv } from "./storage/dynamodb-env.ts";
+import { type SweepAllReport, sweepAllOrphans } from "./storage/dynamodb/orphan-sweep.ts";
+import type { DynamoStorage } from "./storage/dynamodb/storage.ts";
+import { dynamoStorageFromEnv } from "./storage/dynamodb/from-env.ts";
 
 /** Left of the invocation's time when the sweep stops: enough to log and return. */
 export const SWEEP_MARGIN_MS = 30_000;
@@ -44,7 +45,7 @@ export function createSweepHandler(options: SweepHandlerOptions): SweepHandler {
   return async (_event, context) => {
     const started = Date.now();
     const budget = context ? context.getRemainingTimeInMillis() - SWEEP_MARGIN_MS : DEFAULT_SWEEP_BUDGET_MS;
-    const { failures, ...counts } = await options.storage.sweepAllOrphans({
+    const { failures, ...counts } = await sweepAllOrphans(options.storage, {
       stopAfterMs: Math.max(0, budget),
       ...(options.minAgeMs !== undefined ? { minAgeMs: options.minAgeMs } : {}),
     });
@@ -64,7 +65,6 @@ function fromEnv(): SweepHandler {
   const { storage } = dynamoStorageFromEnv(reader);
   // Invalid settings fail the cold start with a message naming each variable.
   reader.check();
-  if (!(storage instanceof DynamoStorage)) throw new Error("the orphan sweep needs the DynamoDB + S3 storage");
   return createSweepHandler({ storage });
 }
 

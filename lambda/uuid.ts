@@ -30,3 +30,10 @@ export function newUuid(): Uuid {
 export function uuidBytes(id: Uuid): Uint8Array {
   return Buffer.from(id.replaceAll("-", ""), "hex");
 }
+
+/** `value` if it is a UUID in canonical form; throws otherwise (a storage's keys are only ever canonical). */
+export function canonicalUuid(value: string, what: string): Uuid {
+  const id = parseUuid(value);
+  if (id === undefined || id !== value) throw new TypeError(`${what} is not a canonical UUID: ${JSON.stringify(value)}`);
+  return id;
+}

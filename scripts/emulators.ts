@@ -18,10 +18,10 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CreateTableCommand, DynamoDBClient, ListTablesCommand, type CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
-import { createTableInput } from "../lambda/storage/dynamodb-table.ts";
-import { createAwsClients, type AwsClientOptions } from "../lambda/storage/dynamodb.ts";
+import { TABLE } from "../lambda/storage/dynamodb/layout.ts";
+import { type AwsClientOptions, createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 
 export const DYNAMODB_LOCAL_PACKAGE = "amplify-dynamodb-simulator";
 /** Pinned: bump both together (`npm view amplify-dynamodb-simulator@<v> dist.integrity`). */
@@ -418,4 +418,20 @@ export function sdkError(status: number, name: string, message = name): Error {
     $fault: status >= 500 ? "server" : "client",
     $metadata: { httpStatusCode: status, attempts: 1, totalRetryDelay: 0 },
   });
+}
+
+/** The `CreateTable` request for `TABLE` under the given name (emulators, scripts). */
+export function createTableInput(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: TABLE.billingMode,
+    AttributeDefinitions: [
+      { AttributeName: TABLE.partitionKey.name, AttributeType: TABLE.partitionKey.type },
+      { AttributeName: TABLE.sortKey.name, AttributeType: TABLE.sortKey.type },
+    ],
+    KeySchema: [
+      { AttributeName: TABLE.partitionKey.name, KeyType: "HASH" },
+      { AttributeName: TABLE.sortKey.name, KeyType: "RANGE" },
+    ],
+  };
 }

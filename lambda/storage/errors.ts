@@ -25,3 +25,22 @@ export class StorageUnavailableError extends Error {
     this.name = "StorageUnavailableError";
   }
 }
+
+/**
+ * A write of a transaction whose client does not exist (the core creates a client before its
+ * first write, so this is a caller's mistake or a client removed meanwhile).
+ */
+export class ClientNotFoundError extends Error {
+  constructor() {
+    super("the client does not exist");
+    this.name = "ClientNotFoundError";
+  }
+}
+
+/** `newClient` for a client that exists already. */
+export class ClientExistsError extends Error {
+  constructor() {
+    super("the client already exists");
+    this.name = "ClientExistsError";
+  }
+}

@@ -23,8 +23,8 @@ import type { IConstruct } from "constructs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
 import { ROUTES } from "../../lambda/http/routes.ts";
-import { TABLE } from "../../lambda/storage/dynamodb-table.ts";
-import { DEFAULT_DEADLINE_MS, S3_PREFIX } from "../../lambda/storage/dynamodb.ts";
+import { DEFAULT_DEADLINE_MS } from "../../lambda/storage/dynamodb/constants.ts";
+import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { ACCESS_LOG_FIELDS, BUNDLE_FILE, FUNCTION_ACTIONS, NAG_REASONS, SWEEP_ACTIONS } from "../../lib/sync-server.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
 import { createTableAndBucket, emulatorEnv, emulatorsFrom } from "../../scripts/emulators.ts";
@@ -102,6 +102,15 @@ function statementsOf(
   );
   expect(policies, `exactly one policy of ${roleId}`).toHaveLength(1);
   return policies[0]![1].Properties.PolicyDocument.Statement;
+}
+
+/** The source of the DynamoDB storage's files that `include` picks. */
+function storageSource(include: (file: string) => boolean): string {
+  const folder = new URL("lambda/storage/dynamodb/", REPO);
+  return readdirSync(folder)
+    .filter((file) => file.endsWith(".ts") && include(file))
+    .map((file) => readFileSync(new URL(file, folder), "utf8"))
+    .join("\n");
 }
 
 /** The SDK commands constructed in `source` (`new XCommand(`). */
@@ -455,8 +464,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     });
 
     it("covers every call the storage makes on a protocol path, and nothing the function does not run", () => {
-      // The SDK commands of lambda/storage/dynamodb.ts and the IAM actions they need. The
-      // orphan sweep's listing (ListObjectsV2) is the sweep function's, not this function's.
+      // The SDK commands of the storage (lambda/storage/dynamodb/) and the IAM actions they
+      // need. The orphan sweep is the sweep function's, not this function's.
       const needs: Record<string, string[]> = {
         GetItemCommand: ["dynamodb:GetItem"],
         PutItemCommand: ["dynamodb:PutItem"],
@@ -467,8 +476,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         DeleteObjectCommand: ["s3:DeleteObject"],
         ListObjectsV2Command: [],
       };
-      const source = readFileSync(new URL("lambda/storage/dynamodb.ts", REPO), "utf8");
-      const used = commandsIn(source);
+      const used = commandsIn(storageSource((file) => file !== "orphan-sweep.ts"));
       for (const command of used) expect(Object.keys(needs), `a new storage call: ${command}`).toContain(command);
       const granted = new Set<string>(Object.values(FUNCTION_ACTIONS).flat());
       const needed = new Set([...used].flatMap((command) => needs[command] ?? []));
@@ -509,18 +517,17 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
           Condition: { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } },
         },
       ]);
-      // The sweep's code (from sweepOrphans to the transactions' I/O) makes exactly these calls.
-      const source = readFileSync(new URL("lambda/storage/dynamodb.ts", REPO), "utf8");
-      const sweepSource = source.slice(source.indexOf("  async sweepOrphans("), source.indexOf("  private io("));
+      // The sweep's code makes exactly these calls.
+      const sweepSource = storageSource((file) => file === "orphan-sweep.ts");
       expect(sweepSource.length).toBeGreaterThan(1000);
       const needs: Record<string, string> = {
         ListObjectsV2Command: "s3:ListBucket",
         GetItemCommand: "dynamodb:GetItem",
         DeleteObjectCommand: "s3:DeleteObject",
       };
-      // Its reads go through the transactions' I/O helpers, which send GetItem.
+      // Its reads go through the storage's call helpers, which send GetItem.
       const used = commandsIn(sweepSource);
-      if (/io\.(getItem|readClient)\(/.test(sweepSource)) used.add("GetItemCommand");
+      if (/calls\.(getItem|readClient)\(/.test(sweepSource)) used.add("GetItemCommand");
       expect([...used].sort()).toEqual(Object.keys(needs).sort());
       expect(Object.values(SWEEP_ACTIONS).flat().sort()).toEqual(Object.values(needs).sort());
     });

@@ -11,8 +11,10 @@ import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
 import { createApp } from "../../lambda/app.ts";
 import { SyncServer, type AddVersionOutcome, type SyncRules } from "../../lambda/core/sync.ts";
 import { createLogger } from "../../lambda/log.ts";
-import { SK } from "../../lambda/storage/dynamodb-table.ts";
-import { DynamoStorage, S3_PREFIX, createAwsClients, type AwsClients, type DynamoStorageOptions } from "../../lambda/storage/dynamodb.ts";
+import { S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
+import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
+import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
+import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
 import { ChainMovedError, StorageUnavailableError } from "../../lambda/storage/errors.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { emulatorClientOptions, emulatorsFrom, interceptCalls, sdkError, type SdkCall } from "../../scripts/emulators.ts";
@@ -356,7 +358,7 @@ describe("DynamoDB unavailable", () => {
     const left = await objects(clientId);
     expect(left).toHaveLength(2);
     const orphan = left.find((key) => key !== v1Object)!;
-    expect(await storage.sweepOrphans(clientId, -60_000)).toEqual([orphan]);
+    expect(await sweepOrphans(storage, clientId, -60_000)).toEqual([orphan]);
     expect(await objects(clientId)).toEqual([v1Object]);
   });
 

@@ -9,8 +9,11 @@ import { GetItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
-import { ATTR, DEFAULT_INLINE_SEGMENT_MAX_BYTES, SK } from "../../lambda/storage/dynamodb-table.ts";
-import { DynamoStorage, S3_PREFIX, createAwsClients, type AwsClients, type DynamoStorageOptions } from "../../lambda/storage/dynamodb.ts";
+import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
+import { ATTR, S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
+import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
+import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
+import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { emulatorClientOptions, emulatorsFrom, interceptCalls, type SdkCall } from "../../scripts/emulators.ts";
 import { storageConformance } from "./conformance.ts";
@@ -259,8 +262,8 @@ describe("DynamoStorage specifics", () => {
       const before = await objects(clientId);
       expect(before).toHaveLength(3);
 
-      expect(await s.sweepOrphans(clientId)).toEqual([]); // too young to be sure
-      expect(await s.sweepOrphans(clientId, -60_000)).toEqual([stray]);
+      expect(await sweepOrphans(s, clientId)).toEqual([]); // too young to be sure
+      expect(await sweepOrphans(s, clientId, -60_000)).toEqual([stray]);
       expect(await objects(clientId)).toEqual(before.filter((key) => key !== stray));
       const got = await sync.getChildVersion(clientId, NIL_UUID);
       expect(got.kind === "found" && got.version.historySegment.byteLength).toBe(100);

@@ -1,5 +1,5 @@
 /**
- * The orphan sweep of every client (`DynamoStorage.sweepAllOrphans`) and its Lambda entry
+ * The orphan sweep of every client (`sweepAllOrphans`) and its Lambda entry
  * (lambda/sweep.ts), on the emulators. Each test gets a table and a bucket of its own: a sweep
  * of the shared bucket would race the other test files' transactions.
  *
@@ -16,15 +16,10 @@ import { ListObjectsV2Command, PutObjectCommand, type ListObjectsV2CommandOutput
 import { afterAll, afterEach, describe, expect, inject, test, vi } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { clientTag, type Logger, type LogFields } from "../../lambda/log.ts";
-import {
-  DynamoStorage,
-  S3_PREFIX,
-  SEGMENT_SWEEP_WINDOW_MS,
-  createAwsClients,
-  type AwsClients,
-  type DynamoStorageOptions,
-} from "../../lambda/storage/dynamodb.ts";
-import { TABLE } from "../../lambda/storage/dynamodb-table.ts";
+import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
+import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
+import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
+import { SEGMENT_SWEEP_WINDOW_MS, sweepAllOrphans, sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import {
   createTableAndBucket,
@@ -211,7 +206,7 @@ describe("what a client's sweep reads", () => {
       }
       return result;
     });
-    expect(await aged.sweepOrphans(client.clientId)).toEqual([orphanSnapshot]);
+    expect(await sweepOrphans(aged, client.clientId)).toEqual([orphanSnapshot]);
     expect(reads).toHaveLength(1); // the client item, for its snapKey
     expect((await p.keys()).sort()).toEqual([...referenced, orphanSegment].sort());
 
@@ -221,7 +216,7 @@ describe("what a client's sweep reads", () => {
       if (readOf(call) !== undefined) reads.push(JSON.stringify(call.input.Key));
       return send();
     });
-    expect(await watched.sweepOrphans(client.clientId, EVERY_OBJECT)).toEqual([orphanSegment]);
+    expect(await sweepOrphans(watched, client.clientId, EVERY_OBJECT)).toEqual([orphanSegment]);
     expect(reads).toHaveLength(1 + 1 + 2); // client item; the orphan's missing index; the real segment's two
     expect((await p.keys()).sort()).toEqual(referenced.sort());
     await expectRoundTrip(new SyncServer(p.storage(), RULES), client);
@@ -260,7 +255,7 @@ describe("sweepAllOrphans", () => {
     const youngOrphan = await p.orphan(clean.clientId);
 
     const sweeper = p.storage();
-    const report = await sweeper.sweepAllOrphans({ minAgeMs: 1_500 });
+    const report = await sweepAllOrphans(sweeper, { minAgeMs: 1_500 });
     expect(report).toEqual({ clients: 5, deleted: oldOrphans.length, skipped: 1, failed: 0, failures: [], stopped: false });
 
     const left = await p.keys();
@@ -273,7 +268,7 @@ describe("sweepAllOrphans", () => {
     expect((await reader.getSnapshot(neverCommitted)).kind).toBe("unknown-client");
 
     // Nothing more to do, and the default minimum age (one hour) spares the young one.
-    expect(await sweeper.sweepAllOrphans()).toMatchObject({ clients: 4, deleted: 0, failed: 0, stopped: false });
+    expect(await sweepAllOrphans(sweeper)).toMatchObject({ clients: 4, deleted: 0, failed: 0, stopped: false });
     expect((await p.keys()).sort()).toEqual(left.sort());
   });
 
@@ -285,7 +280,7 @@ describe("sweepAllOrphans", () => {
       calls.push(call.command);
       return send();
     });
-    expect(await storage.sweepAllOrphans({ minAgeMs: EVERY_OBJECT, stopAfterMs: 0 })).toEqual({
+    expect(await sweepAllOrphans(storage, { minAgeMs: EVERY_OBJECT, stopAfterMs: 0 })).toEqual({
       clients: 0,
       deleted: 0,
       skipped: 0,
@@ -315,7 +310,7 @@ describe("sweepAllOrphans", () => {
       return send();
     });
     const started = Date.now();
-    const first = await slow.sweepAllOrphans({ minAgeMs: EVERY_OBJECT, stopAfterMs: 1_000 });
+    const first = await sweepAllOrphans(slow, { minAgeMs: EVERY_OBJECT, stopAfterMs: 1_000 });
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(first.stopped).toBe(true);
     expect(first.failed).toBe(0);
@@ -329,7 +324,7 @@ describe("sweepAllOrphans", () => {
     expect(left.filter((key) => orphans.includes(key)).length).toBeGreaterThanOrEqual(5 - first.deleted);
 
     // The next run gets the rest.
-    const next = await p.storage().sweepAllOrphans({ minAgeMs: EVERY_OBJECT, stopAfterMs: 20_000 });
+    const next = await sweepAllOrphans(p.storage(), { minAgeMs: EVERY_OBJECT, stopAfterMs: 20_000 });
     expect(next).toMatchObject({ clients: 6, failed: 0, stopped: false });
     left = await p.keys();
     expect(left.sort()).toEqual(referenced.sort());
@@ -343,7 +338,7 @@ describe("sweepAllOrphans", () => {
     for (const startAfter of [ids[3]!, ids[0]!, ids[6]!, "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"]) {
       for (const id of ids) await p.orphan(id);
       const swept: string[] = [];
-      const report = await p.storage(recordQueries(swept)).sweepAllOrphans({ minAgeMs: EVERY_OBJECT, startAfter: startAfter as Uuid });
+      const report = await sweepAllOrphans(p.storage(recordQueries(swept)), { minAgeMs: EVERY_OBJECT, startAfter: startAfter as Uuid });
       expect(report).toMatchObject({ clients: 7, deleted: 7, stopped: false });
       const after = ids.filter((id) => id > startAfter);
       const upTo = ids.filter((id) => id <= startAfter);
@@ -369,7 +364,7 @@ describe("sweepAllOrphans", () => {
       return record(call, send);
     });
     const startAfter = ids[1]! as Uuid;
-    expect(await storage.sweepAllOrphans({ minAgeMs: EVERY_OBJECT, startAfter, pageSize: 2 })).toEqual({
+    expect(await sweepAllOrphans(storage, { minAgeMs: EVERY_OBJECT, startAfter, pageSize: 2 })).toEqual({
       clients: 5,
       deleted: 15,
       skipped: 1,
@@ -398,7 +393,7 @@ describe("sweepAllOrphans", () => {
       if (readOf(call) === bad.clientId) throw sdkError(400, "AccessDeniedException", "not allowed");
       return send();
     });
-    const report = await storage.sweepAllOrphans({ minAgeMs: EVERY_OBJECT });
+    const report = await sweepAllOrphans(storage, { minAgeMs: EVERY_OBJECT });
     expect(report).toMatchObject({ clients: 1, deleted: 1, failed: 1, stopped: false });
     expect(report.failures.map((f) => f.clientId)).toEqual([bad.clientId]);
     const left = await p.keys();

@@ -1,10 +1,9 @@
-/** The DynamoDB + S3 storage, configured from the environment (the Lambda entry, STORAGE=dynamodb). */
-import { SETTINGS, type ConfigReader } from "../config.ts";
-import { openDynamoStorage } from "./dynamodb.ts";
-import type { Storage } from "./types.ts";
+/** The DynamoDB + S3 storage, configured from the environment (the Lambda entries, STORAGE=dynamodb). */
+import { type ConfigReader, SETTINGS } from "../../config.ts";
+import { type DynamoStorage, openDynamoStorage } from "./storage.ts";
 
 /** Reads the storage's settings (problems are reported by `reader.check()`) and opens it. */
-export function dynamoStorageFromEnv(reader: ConfigReader): { storage: Storage; description: string } {
+export function dynamoStorageFromEnv(reader: ConfigReader): { storage: DynamoStorage; description: string } {
   const settings = {
     tableName: reader.require(SETTINGS.tableName),
     bucketName: reader.require(SETTINGS.bucketName),

@@ -1,0 +1,111 @@
+/** The storage's calls to DynamoDB and S3, each bounded by the deadline of the work it belongs to. */
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  GetItemCommand,
+  type ServiceInputTypes as DynamoInput,
+  type ServiceOutputTypes as DynamoOutput,
+} from "@aws-sdk/client-dynamodb";
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+  type ServiceInputTypes as S3Input,
+  type ServiceOutputTypes as S3Output,
+} from "@aws-sdk/client-s3";
+import type { Uuid } from "../../uuid.ts";
+import { type ClientState, parseClient } from "./client-item.ts";
+import { SK, TABLE } from "./layout.ts";
+import { asUnavailable, isNoSuchKey } from "./sdk-errors.ts";
+
+// The clients' own typed `send`, so that each wrapped call keeps its command's output type.
+declare const dynamodbClient: DynamoDBClient;
+declare const s3Client: S3Client;
+type DynamoCommand<I extends DynamoInput, O extends DynamoOutput> = Parameters<typeof dynamodbClient.send<I, O>>[0];
+type S3Command<I extends S3Input, O extends S3Output> = Parameters<typeof s3Client.send<I, O>>[0];
+
+/**
+ * The SDK calls of one unit of work (a transaction, one client's sweep), all sharing its
+ * deadline through one abort signal; transient failures become StorageUnavailableError.
+ */
+export class SdkCalls {
+  constructor(
+    readonly dynamodb: DynamoDBClient,
+    readonly s3: S3Client,
+    readonly tableName: string,
+    readonly bucketName: string,
+    readonly inlineSegmentMaxBytes: number,
+    readonly signal: AbortSignal,
+  ) {}
+
+  /** DynamoDB call; transient failures become StorageUnavailableError, others pass through. */
+  async ddbSend<I extends DynamoInput, O extends DynamoOutput>(command: DynamoCommand<I, O>, what: string): Promise<O> {
+    try {
+      return await this.dynamodb.send(command, { abortSignal: this.signal });
+    } catch (error) {
+      throw asUnavailable(error, `DynamoDB: ${what}`) ?? error;
+    }
+  }
+
+  async s3Send<I extends S3Input, O extends S3Output>(command: S3Command<I, O>, what: string): Promise<O> {
+    try {
+      return await this.s3.send(command, { abortSignal: this.signal });
+    } catch (error) {
+      throw asUnavailable(error, `S3: ${what}`) ?? error;
+    }
+  }
+
+  async getItem(clientId: Uuid, sk: string, what: string): Promise<Record<string, AttributeValue> | undefined> {
+    const result = await this.ddbSend(
+      new GetItemCommand({ TableName: this.tableName, Key: itemKey(clientId, sk), ConsistentRead: true }),
+      what,
+    );
+    return result.Item;
+  }
+
+  async readClient(clientId: Uuid): Promise<ClientState | null> {
+    return parseClient(await this.getItem(clientId, SK.client, "read the client"));
+  }
+
+  async getObject(key: string, what: string): Promise<Uint8Array | null> {
+    try {
+      const result = await this.s3Send(new GetObjectCommand({ Bucket: this.bucketName, Key: key }), what);
+      if (!result.Body) return new Uint8Array(0);
+      return await result.Body.transformToByteArray();
+    } catch (error) {
+      if (isNoSuchKey(error)) return null;
+      throw asUnavailable(error, `S3: ${what}`) ?? error;
+    }
+  }
+
+  async putObject(key: string, data: Uint8Array, what: string): Promise<void> {
+    await this.s3Send(
+      new PutObjectCommand({
+        Bucket: this.bucketName,
+        Key: key,
+        Body: data,
+        ContentLength: data.byteLength,
+        ContentType: "application/octet-stream",
+      }),
+      what,
+    );
+  }
+
+  /** Best effort: an object that stays is an orphan for the sweep, never an error of the request. */
+  async deleteObjects(keys: readonly string[]): Promise<void> {
+    await Promise.all(
+      keys.map((key) =>
+        this.s3
+          // A fresh short budget: cleanup must run even after the transaction's deadline passed.
+          .send(new DeleteObjectCommand({ Bucket: this.bucketName, Key: key }), { abortSignal: AbortSignal.timeout(3_000) })
+          .catch(() => undefined),
+      ),
+    );
+  }
+}
+
+/** The key of a client's item. */
+export function itemKey(clientId: Uuid, sk: string): Record<string, AttributeValue> {
+  return { [TABLE.partitionKey.name]: { S: clientId }, [TABLE.sortKey.name]: { S: sk } };
+}

@@ -1,0 +1,83 @@
+/**
+ * The storage of the AWS deployment: DynamoDB for the chain, S3 for payloads that do not fit
+ * an item. How it keeps the chain linear, consistent and crash-safe: README.md in this folder.
+ */
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { S3Client } from "@aws-sdk/client-s3";
+import type { Storage, StorageTxn } from "../types.ts";
+import { canonicalUuid, type Uuid } from "../../uuid.ts";
+import { DEFAULT_DEADLINE_MS, DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./constants.ts";
+import { SdkCalls } from "./sdk-calls.ts";
+import { type AwsClientOptions, type AwsClients, sharedAwsClients } from "./sdk-clients.ts";
+import { DynamoTxn } from "./transaction.ts";
+
+export interface DynamoStorageOptions extends AwsClients {
+  tableName: string;
+  bucketName: string;
+  /** History segments up to this size stay in the item. Default DEFAULT_INLINE_SEGMENT_MAX_BYTES. */
+  inlineSegmentMaxBytes?: number;
+  /** The time budget of one transaction's calls. Default DEFAULT_DEADLINE_MS. */
+  deadlineMs?: number;
+  /** Destroy the clients on `close` (not for the shared per-process clients). Default false. */
+  ownsClients?: boolean;
+}
+
+export class DynamoStorage implements Storage {
+  readonly tableName: string;
+  readonly bucketName: string;
+  readonly inlineSegmentMaxBytes: number;
+  readonly deadlineMs: number;
+  private readonly dynamodb: DynamoDBClient;
+  private readonly s3: S3Client;
+  private readonly ownsClients: boolean;
+
+  constructor(options: DynamoStorageOptions) {
+    this.dynamodb = options.dynamodb;
+    this.s3 = options.s3;
+    this.tableName = options.tableName;
+    this.bucketName = options.bucketName;
+    this.inlineSegmentMaxBytes = Math.min(
+      options.inlineSegmentMaxBytes ?? DEFAULT_INLINE_SEGMENT_MAX_BYTES,
+      DEFAULT_INLINE_SEGMENT_MAX_BYTES,
+    );
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.ownsClients = options.ownsClients ?? false;
+  }
+
+  async txn(clientId: Uuid): Promise<StorageTxn> {
+    return new DynamoTxn(this.calls(AbortSignal.timeout(this.deadlineMs)), canonicalUuid(clientId, "client id"));
+  }
+
+  async close(): Promise<void> {
+    if (this.ownsClients) {
+      this.dynamodb.destroy();
+      this.s3.destroy();
+    }
+  }
+
+  /** SDK calls on this table and bucket, all bounded by `signal` (for maintenance jobs too). */
+  calls(signal: AbortSignal): SdkCalls {
+    return new SdkCalls(this.dynamodb, this.s3, this.tableName, this.bucketName, this.inlineSegmentMaxBytes, signal);
+  }
+}
+
+export interface DynamoStorageSettings {
+  tableName: string;
+  bucketName: string;
+  forcePathStyle: boolean;
+  inlineSegmentMaxBytes: number;
+}
+
+/**
+ * The storage on the process's shared SDK clients (region, credentials and endpoints from the
+ * SDK's standard chain and variables).
+ */
+export function openDynamoStorage(settings: DynamoStorageSettings, clientOptions: AwsClientOptions = {}): DynamoStorage {
+  const clients = sharedAwsClients({ forcePathStyle: settings.forcePathStyle, ...clientOptions });
+  return new DynamoStorage({
+    ...clients,
+    tableName: settings.tableName,
+    bucketName: settings.bucketName,
+    inlineSegmentMaxBytes: settings.inlineSegmentMaxBytes,
+  });
+}
