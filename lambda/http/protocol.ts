@@ -1,4 +1,7 @@
-/** The protocol's header names and content types (PROTOCOL.md, "HTTP surface"). */
+/**
+ * The protocol's header names and content types, as the TaskChampion HTTP representation
+ * defines them (https://gothenburgbitfactory.org/taskchampion/http.html).
+ */
 export const HEADER = {
   clientId: "x-client-id",
   versionId: "x-version-id",

@@ -1,6 +1,7 @@
 /**
  * The route table: the one list of what the server answers. The handler dispatches from it
- * and the CDK construct declares exactly these routes on API Gateway.
+ * (each route's function is in routes/) and the CDK construct declares exactly these routes on
+ * API Gateway.
  */
 export type RouteName = "root" | "add-version" | "get-child-version" | "add-snapshot" | "get-snapshot";
 
@@ -9,16 +10,14 @@ export interface Route {
   readonly method: "GET" | "POST";
   /** API Gateway's path template: `{name}` is one path segment. */
   readonly path: string;
-  /** Whether the route is part of the sync protocol (needs X-Client-Id, obeys the allowlist). */
-  readonly protocol: boolean;
 }
 
 export const ROUTES: readonly Route[] = [
-  { name: "root", method: "GET", path: "/", protocol: false },
-  { name: "add-version", method: "POST", path: "/v1/client/add-version/{parentVersionId}", protocol: true },
-  { name: "get-child-version", method: "GET", path: "/v1/client/get-child-version/{parentVersionId}", protocol: true },
-  { name: "add-snapshot", method: "POST", path: "/v1/client/add-snapshot/{versionId}", protocol: true },
-  { name: "get-snapshot", method: "GET", path: "/v1/client/snapshot", protocol: true },
+  { name: "root", method: "GET", path: "/" },
+  { name: "add-version", method: "POST", path: "/v1/client/add-version/{parentVersionId}" },
+  { name: "get-child-version", method: "GET", path: "/v1/client/get-child-version/{parentVersionId}" },
+  { name: "add-snapshot", method: "POST", path: "/v1/client/add-snapshot/{versionId}" },
+  { name: "get-snapshot", method: "GET", path: "/v1/client/snapshot" },
 ];
 
 export type RouteMatch =
