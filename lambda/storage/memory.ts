@@ -3,7 +3,7 @@
  * time (a per-client lock held from `txn` to `release`); writes apply at once and are undone
  * on release without commit, which no other transaction can observe while the lock is held.
  */
-import { ChainMovedError } from "./errors.ts";
+import { ChainMovedError, ClientExistsError, ClientNotFoundError } from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
 import type { Client, Snapshot, SnapshotDecline, Storage, StorageTxn, Version } from "./types.ts";
 import { NIL_UUID, type Uuid } from "../uuid.ts";
@@ -45,9 +45,14 @@ class MemoryTxn implements StorageTxn {
   }
 
   private existing(): ClientRecord {
+    this.assertOpen();
     const record = this.record();
-    if (!record) throw new Error("the client does not exist");
+    if (!record) throw new ClientNotFoundError();
     return record;
+  }
+
+  private assertOpen(): void {
+    if (this.committed || this.released) throw new Error("the transaction has already ended");
   }
 
   async getClient(): Promise<Client | null> {
@@ -62,7 +67,8 @@ class MemoryTxn implements StorageTxn {
   }
 
   async newClient(latestVersionId: Uuid): Promise<void> {
-    if (this.record()) throw new Error("the client already exists");
+    this.assertOpen();
+    if (this.record()) throw new ClientExistsError();
     this.clients.set(this.clientId, {
       latestVersionId,
       snapshot: null,
@@ -126,7 +132,7 @@ class MemoryTxn implements StorageTxn {
   }
 
   async commit(): Promise<void> {
-    if (this.committed || this.released) throw new Error("the transaction has already ended");
+    this.assertOpen();
     this.committed = true;
     this.undo.length = 0;
   }

@@ -36,7 +36,7 @@ import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ChainMovedError, StorageUnavailableError } from "./errors.ts";
+import { ChainMovedError, ClientExistsError, ClientNotFoundError, StorageUnavailableError } from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
 import { type Client, type Snapshot, type Storage, type StorageTxn, type Version } from "./types.ts";
 import { NIL_UUID, type Uuid } from "../uuid.ts";
@@ -284,7 +284,7 @@ class SqliteTxn implements StorageTxn {
 
   async newClient(latestVersionId: Uuid): Promise<void> {
     this.assertOpen();
-    if (this.sql.getClient.get(this.clientId)) throw new Error("the client already exists");
+    if (this.sql.getClient.get(this.clientId)) throw new ClientExistsError();
     this.sql.insertClient.run(this.clientId, latestVersionId);
   }
 
@@ -294,7 +294,7 @@ class SqliteTxn implements StorageTxn {
     if (!Number.isFinite(timestamp)) throw new Error("the snapshot's timestamp is not a valid date");
     this.db.transaction(() => {
       const changed = this.sql.setSnapshot.run(snapshot.versionId, timestamp, snapshot.versionsSince, this.clientId);
-      if (changed.changes !== 1) throw new Error("the client does not exist");
+      if (changed.changes !== 1) throw new ClientNotFoundError();
       this.sql.setSnapshotData.run(this.clientId, asBuffer(data));
     })();
   }
@@ -303,7 +303,7 @@ class SqliteTxn implements StorageTxn {
     this.assertOpen();
     const ms = timestamp.getTime();
     if (!Number.isFinite(ms)) throw new Error("the decline's timestamp is not a valid date");
-    if (this.sql.declineSnapshot.run(ms, this.clientId).changes !== 1) throw new Error("the client does not exist");
+    if (this.sql.declineSnapshot.run(ms, this.clientId).changes !== 1) throw new ClientNotFoundError();
   }
 
   async getSnapshotData(versionId: Uuid): Promise<Uint8Array | null> {
@@ -327,7 +327,7 @@ class SqliteTxn implements StorageTxn {
     // A savepoint: a rejected addVersion leaves nothing behind, even if the caller commits.
     this.db.transaction(() => {
       const client = this.sql.getClient.get(this.clientId);
-      if (!client) throw new Error("the client does not exist");
+      if (!client) throw new ClientNotFoundError();
       const latest = client.latest_version_id as Uuid;
       if (latest !== NIL_UUID && latest !== parentVersionId) throw new ChainMovedError(latest);
       if (this.sql.getVersion.get(this.clientId, versionId)) throw new Error("the version already exists");
@@ -347,7 +347,7 @@ class SqliteTxn implements StorageTxn {
   }
 
   async commit(): Promise<void> {
-    if (this.committed || this.released) throw new Error("the transaction has already ended");
+    this.assertOpen();
     try {
       this.db.exec("COMMIT");
     } catch (error) {

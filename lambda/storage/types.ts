@@ -1,6 +1,7 @@
 /**
- * The storage interface the server was designed from (the seed's `storage.rs`), in TypeScript:
- * a transaction per client id. Implementations: memory.ts, sqlite.ts, dynamodb/.
+ * The storage interface, in TypeScript: a transaction per client id, the shape of the reference
+ * server's storage trait
+ * (https://github.com/GothenburgBitFactory/taskchampion-sync-server/blob/main/core/src/storage.rs). Implementations: memory.ts, sqlite.ts, dynamodb/.
  *
  * Transactions must be sequentially consistent: the results must be as if each ran alone in
  * some order. Uncommitted changes are never visible to another transaction; committed ones are

@@ -1,5 +1,5 @@
 /**
- * The contract every `Storage` must meet (lambda/storage/types.ts, from the seed's storage.rs),
+ * The contract every `Storage` must meet (lambda/storage/types.ts, the reference server's storage trait),
  * as a vitest suite to run on each implementation:
  *
  *   storageConformance("MyStorage", async () => ({ storage: new MyStorage(), cleanup }), { parallelClients: true });
@@ -17,7 +17,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { SyncServer, type AddVersionOutcome, type SyncRules } from "../../lambda/core/sync.ts";
-import { ChainMovedError } from "../../lambda/storage/errors.ts";
+import { ChainMovedError, ClientExistsError, ClientNotFoundError } from "../../lambda/storage/errors.ts";
 import { RECENT_CHAIN_LENGTH, type Client, type Storage, type StorageTxn } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { inTxn as runInTxn } from "../support/txn.ts";
@@ -31,7 +31,7 @@ export interface OpenedStorage {
 export interface ConformanceOptions {
   /**
    * Whether a transaction open on one client leaves transactions on other clients free to run
-   * (the seed allows it; a store with one global lock, like SQLite here, does not offer it).
+   * (the interface allows it; a store with one global lock, like SQLite here, does not offer it).
    */
   parallelClients: boolean;
 }
@@ -148,10 +148,22 @@ export function storageConformance(
       test("newClient on an existing client fails and changes nothing", async () => {
         const clientId = newUuid();
         const [v1] = await clientWithChain(clientId, 1);
-        await expect(write(clientId, (txn) => txn.newClient(NIL_UUID))).rejects.toThrow();
+        await expect(write(clientId, (txn) => txn.newClient(NIL_UUID))).rejects.toBeInstanceOf(ClientExistsError);
         const client = await read(clientId);
         expect(client!.latestVersionId).toBe(v1);
         expect((await inTxn(clientId, (txn) => txn.getVersion(v1!)))?.versionId).toBe(v1);
+      });
+
+      test("a write for a client that does not exist fails with ClientNotFoundError and creates nothing", async () => {
+        const clientId = newUuid();
+        await expect(write(clientId, (txn) => txn.addVersion(newUuid(), NIL_UUID, new Uint8Array([1])))).rejects.toBeInstanceOf(
+          ClientNotFoundError,
+        );
+        await expect(
+          write(clientId, (txn) => txn.setSnapshot({ versionId: newUuid(), timestamp: new Date(), versionsSince: 0 }, new Uint8Array([1]))),
+        ).rejects.toBeInstanceOf(ClientNotFoundError);
+        await expect(write(clientId, (txn) => txn.declineSnapshot(new Date()))).rejects.toBeInstanceOf(ClientNotFoundError);
+        expect(await read(clientId)).toBeNull();
       });
 
       test("commit may be called only once", async () => {
