@@ -4,8 +4,8 @@
  * (snapshot on an empty replica, pull children until 404, push, rebase on 409, give up on two
  * 409s naming the same parent, upload a snapshot when asked).
  *
- * It is also strict where the real client is lenient: every deviation from what PROTOCOL.md
- * promises (status codes, exact Content-Type, UUID headers, Cache-Control, empty bodies) throws
+ * It is also strict where the real client is lenient: every deviation from what the protocol
+ * (https://gothenburgbitfactory.org/taskchampion/http.html) promises (status codes, exact Content-Type, UUID headers, Cache-Control, empty bodies) throws
  * a `ProtocolError`, so tests catch server bugs.
  *
  * Conflict resolution is deliberately simple and deterministic: every replica's state is the
@@ -17,6 +17,9 @@ import { deflateSync, inflateSync } from "node:zlib";
 import { NIL_UUID, newUuid, parseUuid } from "../lambda/uuid.ts";
 import { Cryptor } from "./crypto.ts";
 
+// The protocol's strings are typed here again on purpose, not imported from the server's
+// lambda/http/protocol.ts: the test client is an independent check of the server, so a typo
+// there must fail the tests rather than travel to both sides.
 export const HISTORY_SEGMENT_CONTENT_TYPE = "application/vnd.taskchampion.history-segment";
 export const SNAPSHOT_CONTENT_TYPE = "application/vnd.taskchampion.snapshot";
 export const CACHE_CONTROL = "no-store, max-age=0";
@@ -44,7 +47,7 @@ export class HttpStatusError extends Error {
   }
 }
 
-/** The server broke a promise of PROTOCOL.md (a header, a content type, the chain's shape). */
+/** The server broke a promise of the protocol (a header, a content type, the chain's shape). */
 export class ProtocolError extends Error {
   constructor(message: string) {
     super(message);

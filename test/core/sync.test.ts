@@ -1,4 +1,4 @@
-/** Every rule of PROTOCOL.md's four transactions, at the core level, on the in-memory store. */
+/** Every rule of the sync protocol's four transactions, at the core level, on the in-memory store. */
 import { beforeEach, describe, expect, it } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
