@@ -68,7 +68,7 @@ function taskConfigLines(url: string, env: Env): string {
       ?.split(",")
       .map((s) => s.trim())
       .filter(Boolean) ?? [];
-  const clientId = allowed.length === 1 ? allowed[0]! : newUuid();
+  const clientId = allowed.length === 1 && allowed[0] !== undefined ? allowed[0] : newUuid();
   return [
     "Point Taskwarrior 3 at it (one client id and secret per user, the same on each of their replicas):",
     `  task config sync.server.url ${url}          # Taskwarrior 3.0: sync.server.origin`,

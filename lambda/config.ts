@@ -93,7 +93,7 @@ export const SETTINGS = {
 } as const;
 
 function parseListen(raw: string): { host: string; port: number } | undefined {
-  const match = /^(?:\[([^\]]+)\]|([^:\[\]]*)):(\d{1,5})$/.exec(raw.trim());
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());
   if (!match) return undefined;
   const port = Number(match[3]);
   const host = match[1] ?? match[2] ?? "";

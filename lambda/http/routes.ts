@@ -30,9 +30,9 @@ const compiled = ROUTES.map((route) => {
   const source = route.path
     .split("/")
     .map((segment) => {
-      const param = /^\{(\w+)\}$/.exec(segment);
-      if (!param) return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-      names.push(param[1]!);
+      const name = /^\{(\w+)\}$/.exec(segment)?.[1];
+      if (name === undefined) return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      names.push(name);
       return "([^/]+)";
     })
     .join("/");
@@ -49,7 +49,7 @@ export function matchRoute(method: string, path: string): RouteMatch {
       continue;
     }
     const params: Record<string, string> = {};
-    names.forEach((name, i) => (params[name] = decodeSegment(match[i + 1]!)));
+    for (const [i, name] of names.entries()) params[name] = decodeSegment(match[i + 1] ?? "");
     return { kind: "route", route, params };
   }
   return allow.length > 0 ? { kind: "method-not-allowed", allow } : { kind: "not-found" };

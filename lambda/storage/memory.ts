@@ -104,7 +104,7 @@ class MemoryTxn implements StorageTxn {
   async getVersionByParent(parentVersionId: Uuid): Promise<Version | null> {
     const record = this.record();
     const childId = record?.childOf.get(parentVersionId);
-    return childId ? copy(record!.versions.get(childId)) : null;
+    return childId ? copy(record?.versions.get(childId)) : null;
   }
 
   async getVersion(versionId: Uuid): Promise<Version | null> {

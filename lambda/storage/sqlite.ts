@@ -38,7 +38,7 @@ import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ChainMovedError, ClientExistsError, ClientNotFoundError, StorageUnavailableError } from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
-import { type Client, type Snapshot, type Storage, type StorageTxn, type Version } from "./types.ts";
+import type { Client, Snapshot, Storage, StorageTxn, Version } from "./types.ts";
 import { NIL_UUID, type Uuid } from "../uuid.ts";
 
 export interface SqliteStorageOptions {
