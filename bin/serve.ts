@@ -25,7 +25,7 @@ async function openStorage(kind: StorageKind, reader: ConfigReader): Promise<{ s
     case "sqlite": {
       const path = join(reader.get(SETTINGS.dataDir), SQLITE_FILE_NAME);
       reader.check();
-      const { SqliteStorage } = await import("../lambda/storage/sqlite.ts");
+      const { SqliteStorage } = await import("../lambda/storage/sqlite/storage.ts");
       return { storage: new SqliteStorage(path), description: `SQLite at ${path}` };
     }
     case "dynamodb": {

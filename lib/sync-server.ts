@@ -123,15 +123,16 @@ export interface TaskChampionSyncServerProps {
 }
 
 /**
- * The IAM actions of the storage's calls on a protocol path (lambda/storage/dynamodb.ts):
- * GetItem (consistent reads), PutItem and UpdateItem (alone, or as the Put and Update items of
- * a TransactWriteItems, which has no IAM action of its own), Get/Put/DeleteObject under the
+ * The IAM actions of the storage's calls on a protocol path (lambda/storage/dynamodb/):
+ * GetItem (consistent reads), Query (within one client's partition: an old version by id, the
+ * one-time upgrade of a client stored by 0.1.0), PutItem and UpdateItem (alone, or as the Put
+ * and Update items of a TransactWriteItems, which has no IAM action of its own), Get/Put/DeleteObject under the
  * storage's prefix. ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the
  * storage handles) instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix is not
  * run by this function: it is the sweep function's, under its own role (SWEEP_ACTIONS).
  */
 export const FUNCTION_ACTIONS = {
-  dynamodb: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+  dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
   s3Objects: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
   s3Bucket: ["s3:ListBucket"],
 } as const;

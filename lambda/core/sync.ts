@@ -2,8 +2,8 @@
  * The TaskChampion sync protocol's four transactions, as pure rules over the storage
  * interface. No HTTP, no AWS: every outcome is a value that the edge maps to a response.
  */
-import { ChainMovedError } from "../storage/errors.ts";
-import { RECENT_CHAIN_LENGTH, type Client, type Storage, type StorageTxn, type Version } from "../storage/types.ts";
+import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededError } from "../storage/errors.ts";
+import { type AddVersionOptions, type Client, RECENT_CHAIN_LENGTH, type Storage, type StorageTxn, type Version } from "../storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../uuid.ts";
 import { snapshotUrgency, type SnapshotThresholds, type SnapshotUrgency } from "./urgency.ts";
 
@@ -12,11 +12,21 @@ export interface SyncRules extends SnapshotThresholds {
   createClients: boolean;
   /** Only these client ids may sync; undefined lets every client id in. */
   allowedClientIds?: ReadonlySet<Uuid> | undefined;
+  /** The most bytes of history segments and snapshot a client may store; undefined: no limit. */
+  maxClientBytes?: number | undefined;
 }
+
+/**
+ * After this many AddVersions in a row answered with urgency high and no AddSnapshot between
+ * them, the snapshot counts as declined: one too large to pass the API never reaches the
+ * server, which would otherwise ask for it on every sync (and each upload fails the sync).
+ */
+export const HIGH_URGENCY_REQUESTS_BEFORE_DECLINE = 3;
 
 export type AddVersionOutcome =
   | { kind: "added"; versionId: Uuid; snapshotUrgency: SnapshotUrgency }
   | { kind: "conflict"; latestVersionId: Uuid }
+  | { kind: "quota-exceeded"; storedBytes: number; maxClientBytes: number }
   | { kind: "unknown-client" };
 
 export type GetChildVersionOutcome =
@@ -49,32 +59,65 @@ export class SyncServer {
 
   /**
    * AddVersion: append a version to the client's chain if `parentVersionId` is its tip (or it
-   * has no versions yet), creating the client on its first version when allowed.
+   * has no versions yet), creating the client on its first version when allowed, and refusing
+   * a version that would take the client past its quota.
    */
-  addVersion(clientId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array): Promise<AddVersionOutcome> {
-    return this.inTxn(clientId, async (txn) => {
-      let client = await txn.getClient();
-      if (!client) {
-        if (!this.rules.createClients) return { kind: "unknown-client" };
-        await txn.newClient(NIL_UUID);
-        client = { latestVersionId: NIL_UUID, snapshot: null };
-      }
-      if (client.latestVersionId !== NIL_UUID && parentVersionId !== client.latestVersionId) {
-        return { kind: "conflict", latestVersionId: client.latestVersionId };
-      }
-      // Computed from the state before this version is added.
-      const urgency = snapshotUrgency(client, this.clock(), this.rules);
-      const versionId = newUuid();
-      try {
-        await txn.addVersion(versionId, parentVersionId, historySegment);
-        await txn.commit();
-      } catch (error) {
-        // A lost race is the protocol's conflict, not a failure.
-        if (error instanceof ChainMovedError) return { kind: "conflict", latestVersionId: error.latestVersionId };
-        throw error;
-      }
-      return { kind: "added", versionId, snapshotUrgency: urgency };
+  async addVersion(clientId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array): Promise<AddVersionOutcome> {
+    const versionId = newUuid();
+    const maxClientBytes = this.rules.maxClientBytes;
+    const limits: AddVersionOptions = maxClientBytes === undefined ? {} : { storedBytesAtMost: maxClientBytes - historySegment.byteLength };
+    let written = await this.inTxn(clientId, async (txn) => {
+      // The write's own condition is the chain's rule, so it need not wait for a read: the
+      // client is read alongside, for the snapshot urgency only.
+      const [client, write] = await Promise.allSettled([
+        txn.getClient(),
+        txn.addVersion(versionId, parentVersionId, historySegment, limits).then(() => txn.commit()),
+      ]);
+      return write.status === "fulfilled" ? { client: client.status === "fulfilled" ? client.value : undefined } : { error: write.reason };
     });
+    if ("error" in written && written.error instanceof ClientNotFoundError && this.rules.createClients) {
+      written = await this.inTxn(clientId, async (txn) => {
+        try {
+          await txn.newClient(NIL_UUID);
+          await txn.addVersion(versionId, parentVersionId, historySegment, limits);
+          await txn.commit();
+          return { client: null };
+        } catch (error) {
+          // Created meanwhile by another request: it decides, as a conflict does.
+          if (error instanceof ClientExistsError)
+            return { error: new ChainMovedError((await txn.getClient())?.latestVersionId ?? NIL_UUID) };
+          return { error };
+        }
+      });
+    }
+    if ("error" in written) {
+      const { error } = written;
+      // A lost race is the protocol's conflict, not a failure.
+      if (error instanceof ChainMovedError) return { kind: "conflict", latestVersionId: error.latestVersionId };
+      if (error instanceof QuotaExceededError && maxClientBytes !== undefined) {
+        return { kind: "quota-exceeded", storedBytes: error.storedBytes, maxClientBytes };
+      }
+      if (error instanceof ClientNotFoundError) return { kind: "unknown-client" };
+      throw error;
+    }
+    // From the state before this version was added; a failed read asks for nothing.
+    const before = written.client === undefined ? undefined : (stateBefore(written.client, versionId) ?? NEW_CLIENT);
+    const urgency = before === undefined ? "none" : snapshotUrgency(before, this.clock(), this.rules);
+    if (urgency === "high") await this.countHighUrgencyRequest(clientId);
+    return { kind: "added", versionId, snapshotUrgency: urgency };
+  }
+
+  /**
+   * Counts an answer of urgency high; at HIGH_URGENCY_REQUESTS_BEFORE_DECLINE in a row, records
+   * a decline (which ends the series). Best effort: the version is already stored, so a
+   * failure here must not fail the request; the next high answer counts again.
+   */
+  private async countHighUrgencyRequest(clientId: Uuid): Promise<void> {
+    await this.inTxn(clientId, async (txn) => {
+      const count = await txn.countHighUrgencyRequest();
+      if (count >= HIGH_URGENCY_REQUESTS_BEFORE_DECLINE) await txn.declineSnapshot(this.clock());
+      await txn.commit();
+    }).catch(() => undefined);
   }
 
   /** GetChildVersion: the version whose parent is `parentVersionId`, or why there is none. */
@@ -128,7 +171,14 @@ export class SyncServer {
       const client = await txn.getClient();
       if (!client) return { kind: "unknown-client" };
       const verdict = await snapshotVerdict(txn, client, versionId);
-      if (verdict !== "accept") return { kind: "ignored", reason: verdict };
+      if (verdict !== "accept") {
+        // A snapshot arrived, even one not stored: the series of unanswered requests ends.
+        if ((client.highUrgencyRequests ?? 0) > 0) {
+          await txn.resetHighUrgencyRequests();
+          await txn.commit();
+        }
+        return { kind: "ignored", reason: verdict };
+      }
       const outcome = await write(txn);
       await txn.commit();
       return outcome;
@@ -204,4 +254,18 @@ async function* recentChain(txn: StorageTxn, client: Client): AsyncGenerator<Uui
     current = await txn.getVersion(id);
     if (current) yield id;
   }
+}
+
+/** A client before its first version: no snapshot. */
+const NEW_CLIENT: Client = { latestVersionId: NIL_UUID, snapshot: null };
+
+/**
+ * The client before version `versionId` was added, from a read that ran alongside the write:
+ * a read that already sees the version counts it in versions_since, which is taken back.
+ */
+function stateBefore(client: Client | null, versionId: Uuid): Client | null {
+  if (client === null || client.latestVersionId !== versionId) return client;
+  const undo = <T extends { versionsSince: number }>(value: T | null | undefined): T | null =>
+    value ? { ...value, versionsSince: Math.max(0, value.versionsSince - 1) } : null;
+  return { ...client, snapshot: undo(client.snapshot), snapshotDeclined: undo(client.snapshotDeclined) };
 }

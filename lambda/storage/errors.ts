@@ -44,3 +44,11 @@ export class ClientExistsError extends Error {
     this.name = "ClientExistsError";
   }
 }
+
+/** An added version would take the client past its stored-bytes quota; nothing was kept. */
+export class QuotaExceededError extends Error {
+  constructor(readonly storedBytes: number) {
+    super("the client's stored bytes are at their quota");
+    this.name = "QuotaExceededError";
+  }
+}

@@ -3,18 +3,41 @@
  * time (a per-client lock held from `txn` to `release`); writes apply at once and are undone
  * on release without commit, which no other transaction can observe while the lock is held.
  */
-import { ChainMovedError, ClientExistsError, ClientNotFoundError } from "./errors.ts";
+import { canonicalUuid, NIL_UUID, type Uuid } from "../uuid.ts";
+import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededError } from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
-import type { Client, Snapshot, SnapshotDecline, Storage, StorageTxn, Version } from "./types.ts";
-import { NIL_UUID, type Uuid } from "../uuid.ts";
+import {
+  type AddVersionOptions,
+  type Client,
+  type ClientDetails,
+  type ClientImport,
+  type ClientSummary,
+  MAX_REMOVED_VERSIONS,
+  type Snapshot,
+  type SnapshotDecline,
+  type Storage,
+  type StorageTxn,
+  type Version,
+  type VersionMetadata,
+} from "./types.ts";
+
+interface StoredVersion {
+  version: Version;
+  addedAt: Date;
+}
 
 interface ClientRecord {
   latestVersionId: Uuid;
   snapshot: Snapshot | null;
   snapshotData: Uint8Array | null;
   snapshotDeclined: SnapshotDecline | null;
-  versions: Map<Uuid, Version>;
+  versions: Map<Uuid, StoredVersion>;
   childOf: Map<Uuid, Uuid>;
+  /** The parent of the oldest stored version; null without versions. */
+  chainStart: Uuid | null;
+  storedBytes: number;
+  highUrgencyRequests: number;
+  latestAddedAt: Date | null;
 }
 
 export class MemoryStorage implements Storage {
@@ -24,6 +47,49 @@ export class MemoryStorage implements Storage {
   async txn(clientId: Uuid): Promise<StorageTxn> {
     const unlock = await this.locks.acquire(clientId);
     return new MemoryTxn(this.clients, clientId, unlock);
+  }
+
+  async *listClients(): AsyncIterable<ClientSummary> {
+    for (const [clientId, record] of [...this.clients]) yield summaryOf(clientId, record);
+  }
+
+  async removeClient(clientId: Uuid): Promise<boolean> {
+    const unlock = await this.locks.acquire(clientId);
+    try {
+      return this.clients.delete(clientId);
+    } finally {
+      unlock();
+    }
+  }
+
+  async importClient(clientId: Uuid, client: ClientImport): Promise<void> {
+    const unlock = await this.locks.acquire(clientId);
+    try {
+      if (this.clients.has(clientId)) throw new ClientExistsError();
+      const record = emptyRecord(client.latestVersionId);
+      for await (const { addedAt, ...version } of client.versions) {
+        record.chainStart ??= version.parentVersionId;
+        record.versions.set(version.versionId, {
+          version: { ...version, historySegment: Uint8Array.from(version.historySegment) },
+          addedAt,
+        });
+        record.childOf.set(version.parentVersionId, version.versionId);
+        record.storedBytes += version.historySegment.byteLength;
+        record.latestAddedAt = addedAt;
+      }
+      record.snapshotDeclined = client.declined ? { ...client.declined } : null;
+      if (client.snapshot) {
+        const { data, ...snapshot } = client.snapshot;
+        record.snapshot = { ...snapshot };
+        record.snapshotData = Uint8Array.from(data);
+        record.storedBytes += data.byteLength;
+      }
+      // Nothing is visible until here: the whole client appears at once.
+      if (this.clients.has(clientId)) throw new ClientExistsError();
+      this.clients.set(clientId, record);
+    } finally {
+      unlock();
+    }
   }
 
   async close(): Promise<void> {}
@@ -55,6 +121,14 @@ class MemoryTxn implements StorageTxn {
     if (this.committed || this.released) throw new Error("the transaction has already ended");
   }
 
+  /** Changes `record`, to be restored if the transaction does not commit. */
+  private change(record: ClientRecord, update: Partial<ClientRecord>): void {
+    const before: Partial<ClientRecord> = {};
+    for (const key of Object.keys(update) as (keyof ClientRecord)[]) Object.assign(before, { [key]: record[key] });
+    Object.assign(record, update);
+    this.undo.push(() => Object.assign(record, before));
+  }
+
   async getClient(): Promise<Client | null> {
     const record = this.record();
     return record
@@ -62,6 +136,7 @@ class MemoryTxn implements StorageTxn {
           latestVersionId: record.latestVersionId,
           snapshot: record.snapshot && { ...record.snapshot },
           snapshotDeclined: record.snapshotDeclined && { ...record.snapshotDeclined },
+          highUrgencyRequests: record.highUrgencyRequests,
         }
       : null;
   }
@@ -69,31 +144,34 @@ class MemoryTxn implements StorageTxn {
   async newClient(latestVersionId: Uuid): Promise<void> {
     this.assertOpen();
     if (this.record()) throw new ClientExistsError();
-    this.clients.set(this.clientId, {
-      latestVersionId,
-      snapshot: null,
-      snapshotData: null,
-      snapshotDeclined: null,
-      versions: new Map(),
-      childOf: new Map(),
-    });
+    this.clients.set(this.clientId, emptyRecord(canonicalUuid(latestVersionId, "latest version id")));
     this.undo.push(() => this.clients.delete(this.clientId));
   }
 
   async setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void> {
     const record = this.existing();
-    const before = { snapshot: record.snapshot, snapshotData: record.snapshotData, snapshotDeclined: record.snapshotDeclined };
-    record.snapshot = { ...snapshot };
-    record.snapshotData = Uint8Array.from(data);
-    record.snapshotDeclined = null;
-    this.undo.push(() => Object.assign(record, before));
+    this.change(record, {
+      snapshot: { ...snapshot },
+      snapshotData: Uint8Array.from(data),
+      snapshotDeclined: null,
+      highUrgencyRequests: 0,
+      storedBytes: record.storedBytes - (record.snapshotData?.byteLength ?? 0) + data.byteLength,
+    });
   }
 
   async declineSnapshot(timestamp: Date): Promise<void> {
     const record = this.existing();
-    const before = record.snapshotDeclined;
-    record.snapshotDeclined = { timestamp, versionsSince: 0 };
-    this.undo.push(() => (record.snapshotDeclined = before));
+    this.change(record, { snapshotDeclined: { timestamp, versionsSince: 0 }, highUrgencyRequests: 0 });
+  }
+
+  async countHighUrgencyRequest(): Promise<number> {
+    const record = this.existing();
+    this.change(record, { highUrgencyRequests: record.highUrgencyRequests + 1 });
+    return record.highUrgencyRequests;
+  }
+
+  async resetHighUrgencyRequests(): Promise<void> {
+    this.change(this.existing(), { highUrgencyRequests: 0 });
   }
 
   async getSnapshotData(versionId: Uuid): Promise<Uint8Array | null> {
@@ -104,31 +182,90 @@ class MemoryTxn implements StorageTxn {
   async getVersionByParent(parentVersionId: Uuid): Promise<Version | null> {
     const record = this.record();
     const childId = record?.childOf.get(parentVersionId);
-    return childId ? copy(record?.versions.get(childId)) : null;
+    return childId ? copy(record?.versions.get(childId)?.version) : null;
   }
 
   async getVersion(versionId: Uuid): Promise<Version | null> {
-    return copy(this.record()?.versions.get(versionId));
+    return copy(this.record()?.versions.get(versionId)?.version);
   }
 
-  async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array): Promise<void> {
+  async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options: AddVersionOptions = {}): Promise<void> {
     const record = this.existing();
     if (record.latestVersionId !== NIL_UUID && record.latestVersionId !== parentVersionId) {
       throw new ChainMovedError(record.latestVersionId);
     }
+    if (options.storedBytesAtMost !== undefined && record.storedBytes > options.storedBytesAtMost) {
+      throw new QuotaExceededError(record.storedBytes);
+    }
     if (record.versions.has(versionId)) throw new Error("the version already exists");
-    const before = { latestVersionId: record.latestVersionId, snapshot: record.snapshot, snapshotDeclined: record.snapshotDeclined };
-    record.versions.set(versionId, { versionId, parentVersionId, historySegment: Uint8Array.from(historySegment) });
+    const addedAt = new Date();
+    record.versions.set(versionId, { version: { versionId, parentVersionId, historySegment: Uint8Array.from(historySegment) }, addedAt });
     record.childOf.set(parentVersionId, versionId);
-    record.latestVersionId = versionId;
-    if (record.snapshot) record.snapshot = { ...record.snapshot, versionsSince: record.snapshot.versionsSince + 1 };
-    if (record.snapshotDeclined)
-      record.snapshotDeclined = { ...record.snapshotDeclined, versionsSince: record.snapshotDeclined.versionsSince + 1 };
     this.undo.push(() => {
       record.versions.delete(versionId);
       record.childOf.delete(parentVersionId);
-      Object.assign(record, before);
     });
+    const since = <T extends { versionsSince: number }>(value: T | null): T | null =>
+      value && { ...value, versionsSince: value.versionsSince + 1 };
+    this.change(record, {
+      latestVersionId: versionId,
+      chainStart: record.chainStart ?? parentVersionId,
+      storedBytes: record.storedBytes + historySegment.byteLength,
+      latestAddedAt: addedAt,
+      snapshot: since(record.snapshot),
+      snapshotDeclined: since(record.snapshotDeclined),
+    });
+  }
+
+  async getClientDetails(): Promise<ClientDetails | null> {
+    const record = this.record();
+    return record ? summaryOf(this.clientId, record) : null;
+  }
+
+  async getOldestVersions(limit: number): Promise<VersionMetadata[]> {
+    const record = this.record();
+    const oldest: VersionMetadata[] = [];
+    let parent = record?.chainStart ?? null;
+    while (record && parent !== null && oldest.length < limit) {
+      const childId = record.childOf.get(parent);
+      const stored = childId === undefined ? undefined : record.versions.get(childId);
+      if (!stored) break;
+      const { version, addedAt } = stored;
+      oldest.push({
+        versionId: version.versionId,
+        parentVersionId: version.parentVersionId,
+        addedAt,
+        bytes: version.historySegment.byteLength,
+      });
+      parent = version.versionId;
+    }
+    return oldest;
+  }
+
+  async removeOldestVersions(versionIds: readonly Uuid[]): Promise<void> {
+    const record = this.existing();
+    if (versionIds.length > MAX_REMOVED_VERSIONS) throw new RangeError(`at most ${MAX_REMOVED_VERSIONS} versions are removed at once`);
+    const oldest = await this.getOldestVersions(versionIds.length);
+    if (oldest.length !== versionIds.length || oldest.some((version, i) => version.versionId !== versionIds[i])) {
+      throw new Error("these are not the client's oldest versions");
+    }
+    if (versionIds.includes(record.latestVersionId)) throw new Error("the latest version cannot be removed");
+    for (const { versionId, parentVersionId } of oldest) {
+      const stored = record.versions.get(versionId);
+      record.versions.delete(versionId);
+      record.childOf.delete(parentVersionId);
+      this.undo.push(() => {
+        if (stored) record.versions.set(versionId, stored);
+        record.childOf.set(parentVersionId, versionId);
+      });
+    }
+    const last = oldest.at(-1);
+    if (last) {
+      this.change(record, {
+        chainStart: last.versionId,
+        storedBytes: record.storedBytes - oldest.reduce((sum, version) => sum + version.bytes, 0),
+      });
+    }
   }
 
   async commit(): Promise<void> {
@@ -143,6 +280,35 @@ class MemoryTxn implements StorageTxn {
     if (!this.committed) for (const step of this.undo.reverse()) step();
     this.unlock();
   }
+}
+
+function emptyRecord(latestVersionId: Uuid): ClientRecord {
+  return {
+    latestVersionId,
+    snapshot: null,
+    snapshotData: null,
+    snapshotDeclined: null,
+    versions: new Map(),
+    childOf: new Map(),
+    chainStart: null,
+    storedBytes: 0,
+    highUrgencyRequests: 0,
+    latestAddedAt: null,
+  };
+}
+
+function summaryOf(clientId: Uuid, record: ClientRecord): ClientDetails {
+  const oldestId = record.chainStart === null ? undefined : record.childOf.get(record.chainStart);
+  return {
+    clientId,
+    latestVersionId: record.latestVersionId,
+    oldestVersion:
+      oldestId === undefined || record.chainStart === null ? null : { versionId: oldestId, parentVersionId: record.chainStart },
+    versions: record.versions.size,
+    storedBytes: record.storedBytes,
+    snapshot: record.snapshot && { ...record.snapshot },
+    latestAddedAt: record.latestAddedAt,
+  };
 }
 
 function copy(version: Version | undefined): Version | null {

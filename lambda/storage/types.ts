@@ -1,7 +1,11 @@
 /**
  * The storage interface, in TypeScript: a transaction per client id, the shape of the reference
  * server's storage trait
- * (https://github.com/GothenburgBitFactory/taskchampion-sync-server/blob/main/core/src/storage.rs). Implementations: memory.ts, sqlite.ts, dynamodb/.
+ * (https://github.com/GothenburgBitFactory/taskchampion-sync-server/blob/main/core/src/storage.rs).
+ * Implementations: memory.ts, sqlite.ts, dynamodb/. Beyond the trait: what operators need
+ * (a client's summary, its oldest versions and their removal, listing, removing and
+ * importing whole clients) and the counters that bound a client (stored bytes, unanswered
+ * snapshot requests).
  *
  * Transactions must be sequentially consistent: the results must be as if each ran alone in
  * some order. Uncommitted changes are never visible to another transaction; committed ones are
@@ -29,6 +33,12 @@ export interface Client {
    * leaves this undefined and the core walks the chain with `getVersion`.
    */
   recentVersionIds?: readonly Uuid[];
+  /**
+   * How many AddVersions in a row were answered with a snapshot request of urgency high since
+   * the client last sent a snapshot (any AddSnapshot, stored or not). Optional only so that
+   * clients can be written as literals; every storage fills it.
+   */
+  highUrgencyRequests?: number;
 }
 
 /** Metadata about a snapshot, not including its data. */
@@ -54,8 +64,66 @@ export interface Version {
   historySegment: Uint8Array;
 }
 
+/** A stored version without its segment: what pruning and listing need. */
+export interface VersionMetadata {
+  versionId: Uuid;
+  parentVersionId: Uuid;
+  /** When it was added (for versions stored before this was recorded: when that was learned). */
+  addedAt: Date;
+  /** The length of its history segment. */
+  bytes: number;
+}
+
+/** What operators see of a client in a list. */
+export interface ClientSummary {
+  clientId: Uuid;
+  latestVersionId: Uuid;
+  /** How many versions are stored (versions pruned from the history are not). */
+  versions: number;
+  /**
+   * The bytes of every stored history segment and of the snapshot: what the quota counts.
+   * Null while not known yet (a client stored by 0.1.0 on DynamoDB, until its next write).
+   */
+  storedBytes: number | null;
+  snapshot: Snapshot | null;
+  /** When the latest version was added, or null without versions (or not known). */
+  latestAddedAt: Date | null;
+}
+
+/** What operators see of one client. */
+export interface ClientDetails extends ClientSummary {
+  storedBytes: number;
+  /** The oldest stored version (the stored chain starts at its parent), or null without versions. */
+  oldestVersion: { versionId: Uuid; parentVersionId: Uuid } | null;
+}
+
+/** A whole client, as an import writes it: its versions in chain order, oldest first. */
+export interface ClientImport {
+  latestVersionId: Uuid;
+  snapshot: (Snapshot & { data: Uint8Array }) | null;
+  /** Read once, in chain order; the caller has checked the chain (linear, ending at latest). */
+  versions: AsyncIterable<Version & { addedAt: Date }>;
+  /** A snapshot the server declined, if any since the snapshot. */
+  declined?: SnapshotDecline | null;
+}
+
+/** Reports how far long work got: how many items (versions, objects) are done so far. */
+export type Progress = (done: number) => void;
+
+/** Conditions on an added version beyond the chain's. */
+export interface AddVersionOptions {
+  /**
+   * Refuse (QuotaExceededError) unless the client's stored bytes are at most this before the
+   * version is added: the caller sets it to its limit minus the segment's length.
+   */
+  storedBytesAtMost?: number;
+}
+
 /** How many ids `Client.recentVersionIds` holds: the AddSnapshot search length. */
 export const RECENT_CHAIN_LENGTH = 5;
+
+/** The most versions one `removeOldestVersions` removes (a DynamoDB transaction holds 100 items). */
+export const MAX_REMOVED_VERSIONS = 40;
 
 /**
  * A transaction may be asked for several reads at once (the core overlaps independent reads to
@@ -89,15 +157,41 @@ export interface StorageTxn {
   getVersion(versionId: Uuid): Promise<Version | null>;
 
   /**
-   * Add a version (that must not exist yet), set latest_version_id from `parentVersionId` to
-   * `versionId`, and add one to the snapshot's versions_since. The caller checks with
-   * `getClient` earlier in the same transaction that latest is `parentVersionId` (or nil).
-   *
-   * If the chain moved since that `getClient` (another transaction won a race), this or
+   * Add a version (that must not exist yet): set latest_version_id from `parentVersionId` to
+   * `versionId`, add one to the snapshot's versions_since, and count its bytes. The chain's
+   * rule is the write's own condition: unless latest is `parentVersionId` or nil, this or
    * `commit` rejects with `ChainMovedError` naming the real latest version, and nothing of this
-   * transaction is kept.
+   * transaction is kept. So a caller need not read the client first, and may read it at the
+   * same time (the read then sees the client before or after this version).
+   * A client that does not exist: `ClientNotFoundError`. Over `storedBytesAtMost`:
+   * `QuotaExceededError`.
    */
-  addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array): Promise<void>;
+  addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options?: AddVersionOptions): Promise<void>;
+
+  /**
+   * Add one to the client's `highUrgencyRequests` and return the new count (an atomic
+   * increment: it needs no earlier read). `setSnapshot`, `declineSnapshot` and
+   * `resetHighUrgencyRequests` set it back to 0.
+   */
+  countHighUrgencyRequest(): Promise<number>;
+
+  /** Set the client's `highUrgencyRequests` back to 0 (a snapshot arrived, even one not stored). */
+  resetHighUrgencyRequests(): Promise<void>;
+
+  /** The operators' view of this client, or null if it does not exist. */
+  getClientDetails(): Promise<ClientDetails | null>;
+
+  /** The `limit` oldest stored versions (fewer if there are not so many), oldest first, without segments. */
+  getOldestVersions(limit: number): Promise<VersionMetadata[]>;
+
+  /**
+   * Remove the oldest stored versions: `versionIds` must be exactly the oldest ones, in chain
+   * order (as `getOldestVersions` gave them), at most MAX_REMOVED_VERSIONS; their segments stop
+   * counting as stored bytes. It rejects (and keeps nothing) if they are not, for example
+   * because another removal ran first. Removing the latest version is refused: a chain keeps at
+   * least its latest version. It must be the transaction's only write.
+   */
+  removeOldestVersions(versionIds: readonly Uuid[]): Promise<void>;
 
   /** Make the transaction's changes durable and visible. Called at most once. */
   commit(): Promise<void>;
@@ -112,6 +206,27 @@ export interface StorageTxn {
 export interface Storage {
   /** Begin a transaction for the given client id. */
   txn(clientId: Uuid): Promise<StorageTxn>;
+
+  /**
+   * Every client's summary, a page at a time (memory stays bounded however many clients
+   * there are), in no particular order. Not a protocol path: for operators.
+   */
+  listClients(): AsyncIterable<ClientSummary>;
+
+  /**
+   * Delete everything of the client: its versions, its snapshot, every payload object. The
+   * client is gone for the protocol first; a re-run after a crash finishes the job. Returns
+   * whether anything of it was found.
+   */
+  removeClient(clientId: Uuid, onProgress?: Progress): Promise<boolean>;
+
+  /**
+   * Write a whole client (versions, snapshot) that does not exist yet (`ClientExistsError`
+   * otherwise). Nothing of it is visible to the protocol until all of it is written: an
+   * interrupted import leaves no client (re-running it completes or restarts it).
+   */
+  importClient(clientId: Uuid, client: ClientImport, onProgress?: Progress): Promise<void>;
+
   /** Free what the storage holds (connections, files). */
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage, StorageTxn, Version } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { txnOf, withTxn } from "../support/storage-doubles.ts";
 import { inTxn } from "../support/txn.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -174,7 +175,7 @@ describe("GetChildVersion", () => {
     const sync = server();
     const [v1] = await addChain(sync, 1);
     // The first child lookup runs before the racing AddVersion, the client read after it.
-    const racing = new RacingStorage(storage, async () => {
+    const racing = racingStorage(storage, async () => {
       await sync.addVersion(clientId, v1!, bytes("racer"));
     });
     const outcome = await server({}, racing).getChildVersion(clientId, v1!);
@@ -245,17 +246,17 @@ describe("AddSnapshot", () => {
     const sync = server();
     const [v1, v2, v3] = await addChain(sync, 3);
     const hiding = new HidingStorage(storage, v2!);
-    expect(await server({}, hiding).addSnapshot(clientId, v1!, bytes("s"))).toEqual({ kind: "ignored", reason: "not-recent" });
-    expect(await server({}, hiding).addSnapshot(clientId, v3!, bytes("s"))).toEqual({ kind: "stored" });
+    expect(await server({}, hiding.storage).addSnapshot(clientId, v1!, bytes("s"))).toEqual({ kind: "ignored", reason: "not-recent" });
+    expect(await server({}, hiding.storage).addSnapshot(clientId, v3!, bytes("s"))).toEqual({ kind: "stored" });
   });
 
   it("reads no more versions than the verdict needs", async () => {
     const sync = server();
     const ids = await addChain(sync, 8);
     const counting = new HidingStorage(storage);
-    await server({}, counting).addSnapshot(clientId, ids[7]!, bytes("latest"));
+    await server({}, counting.storage).addSnapshot(clientId, ids[7]!, bytes("latest"));
     expect(counting.versionReads).toBe(0);
-    await server({}, counting).addSnapshot(clientId, ids[0]!, bytes("too old"));
+    await server({}, counting.storage).addSnapshot(clientId, ids[0]!, bytes("too old"));
     expect(counting.versionReads).toBeLessThanOrEqual(5);
   });
 
@@ -328,22 +329,19 @@ describe("GetSnapshot racing a replacement", () => {
     await sync.addSnapshot(clientId, v1!, bytes("old"));
     // The first data read misses (the snapshot moved on to v2 in between, as on DynamoDB).
     let replaced = false;
-    const racing: Storage = {
-      async txn(id) {
-        const txn = await storage.txn(id);
-        return Object.assign(Object.create(txn) as StorageTxn, {
-          async getSnapshotData(versionId: Uuid) {
-            if (!replaced) {
-              replaced = true;
-              await txn.setSnapshot({ versionId: v2!, timestamp: now, versionsSince: 0 }, bytes("new"));
-              return null;
-            }
-            return txn.getSnapshotData(versionId);
-          },
-        });
-      },
-      close: async () => {},
-    };
+    const racing = withTxn(storage, async (id) => {
+      const txn = await storage.txn(id);
+      return Object.assign(Object.create(txn) as StorageTxn, {
+        async getSnapshotData(versionId: Uuid) {
+          if (!replaced) {
+            replaced = true;
+            await txn.setSnapshot({ versionId: v2!, timestamp: now, versionsSince: 0 }, bytes("new"));
+            return null;
+          }
+          return txn.getSnapshotData(versionId);
+        },
+      });
+    });
     expect(await server({}, racing).getSnapshot(clientId)).toEqual({ kind: "found", versionId: v2, data: bytes("new") });
   });
 });
@@ -359,39 +357,32 @@ describe("allowlist", () => {
 });
 
 /** Passes through to a store, hiding one version (as if deleted) and counting version reads. */
-class HidingStorage implements Storage {
+class HidingStorage {
   versionReads = 0;
-  constructor(
-    private readonly inner: Storage,
-    private readonly hidden?: Uuid,
-  ) {}
-  async txn(id: Uuid): Promise<StorageTxn> {
-    const txn = await this.inner.txn(id);
-    const self = this;
-    return Object.assign(Object.create(txn) as StorageTxn, {
-      async getVersion(versionId: Uuid): Promise<Version | null> {
-        self.versionReads++;
-        return versionId === self.hidden ? null : txn.getVersion(versionId);
-      },
+  readonly storage: Storage;
+  constructor(inner: Storage, hidden?: Uuid) {
+    this.storage = withTxn(inner, async (id) => {
+      const txn = await inner.txn(id);
+      return Object.assign(Object.create(txn) as StorageTxn, {
+        getVersion: async (versionId: Uuid): Promise<Version | null> => {
+          this.versionReads++;
+          return versionId === hidden ? null : txn.getVersion(versionId);
+        },
+      });
     });
   }
-  async close() {}
 }
 
 /** Runs `between` after the first child lookup and before the client read of one transaction. */
-class RacingStorage implements Storage {
-  constructor(
-    private readonly inner: MemoryStorage,
-    private readonly between: () => Promise<void>,
-  ) {}
-  async txn(id: Uuid): Promise<StorageTxn> {
+/** A store whose child lookup lets `between` run before the client read, without the store's lock. */
+function racingStorage(inner: MemoryStorage, between: () => Promise<void>): Storage {
+  return withTxn(inner, async (id) => {
     // Read-only views without the store's lock, so the racing write can run in between.
-    const view = (): Promise<StorageTxn> => this.inner.txn(id);
-    const between = this.between;
+    const view = (): Promise<StorageTxn> => inner.txn(id);
     let lookups = 0;
     let raceDone!: () => void;
     const raced = new Promise<void>((resolve) => (raceDone = resolve));
-    return {
+    return txnOf({
       async getVersionByParent(parent: Uuid) {
         const t = await view();
         try {
@@ -410,15 +401,6 @@ class RacingStorage implements Storage {
           await t.release();
         }
       },
-      getVersion: () => Promise.reject(new Error("unused")),
-      getSnapshotData: () => Promise.reject(new Error("unused")),
-      newClient: () => Promise.reject(new Error("read only")),
-      setSnapshot: () => Promise.reject(new Error("read only")),
-      declineSnapshot: () => Promise.reject(new Error("read only")),
-      addVersion: () => Promise.reject(new Error("read only")),
-      commit: async () => {},
-      release: async () => {},
-    };
-  }
-  async close() {}
+    });
+  });
 }

@@ -228,6 +228,9 @@ describe("TransactionConflict", () => {
       "dynamodb:TransactWriteItems",
       "dynamodb:GetItem",
       "dynamodb:TransactWriteItems",
+      // Then an answer of urgency high is counted (the client has no snapshot).
+      "dynamodb:GetItem",
+      "dynamodb:UpdateItem",
     ]);
     const child = await healthy().sync.getChildVersion(clientId, v1);
     expect(child.kind === "found" && child.version.versionId).toBe(v2);
@@ -292,16 +295,40 @@ describe("two snapshots at once", () => {
 });
 
 describe("DynamoDB unavailable", () => {
-  test("the client read fails: 'unavailable', and the HTTP handler answers 503 with Retry-After", async () => {
-    const { clientId, v1, v1Object } = await clientWithOneVersion();
-    const { storage, sync, calls } = faulty(async (call, send) => {
+  test("the client read fails: reads answer 503 with Retry-After; an AddVersion, whose write needs no read, is added without a snapshot request", async () => {
+    const { clientId, v1 } = await clientWithOneVersion();
+    const { storage } = faulty(async (call, send) => {
       if (call.command === "GetItemCommand") throw sdkError(503, "ServiceUnavailable");
       return send();
     });
-    await expect(sync.addVersion(clientId, v1, BIG)).rejects.toBeInstanceOf(StorageUnavailableError);
-    expect(calls).toEqual(["dynamodb:GetItem"]);
-    await expectUnchanged(clientId, v1, v1Object);
+    const handler = createApp(
+      storage,
+      { rules: RULES, maxBodyBytes: 10_000_000 },
+      createLogger(() => {}),
+    );
+    const headers = { "x-client-id": clientId };
+    const read = await handler(httpEvent("GET", `/v1/client/get-child-version/${v1}`, { headers }));
+    expect(read.statusCode).toBe(503);
+    expect(Number(read.headers?.["retry-after"])).toBeGreaterThanOrEqual(1);
+    const response = await handler(
+      httpEvent("POST", `/v1/client/add-version/${v1}`, {
+        headers: { ...headers, "content-type": "application/vnd.taskchampion.history-segment" },
+        body: BIG,
+      }),
+    );
+    expect(response.statusCode).toBe(200);
+    expect(response.headers?.["x-snapshot-request"]).toBeUndefined();
+    const child = await healthy().sync.getChildVersion(clientId, v1);
+    expect(child.kind === "found" && child.version.versionId).toBe(response.headers?.["x-version-id"]);
+  });
 
+  test("the write fails: 'unavailable', and the HTTP handler answers 503 with Retry-After; nothing is written", async () => {
+    const { clientId, v1, v1Object } = await clientWithOneVersion();
+    const { storage, sync } = faulty(async (call, send) => {
+      if (call.command === "TransactWriteItemsCommand") throw sdkError(503, "ServiceUnavailable");
+      return send();
+    });
+    await expect(sync.addVersion(clientId, v1, BIG)).rejects.toBeInstanceOf(StorageUnavailableError);
     const handler = createApp(
       storage,
       { rules: RULES, maxBodyBytes: 10_000_000 },
@@ -315,6 +342,9 @@ describe("DynamoDB unavailable", () => {
     );
     expect(response.statusCode).toBe(503);
     expect(Number(response.headers?.["retry-after"])).toBeGreaterThanOrEqual(1);
+    // The write's outcome is unknown: its upload stays (an orphan for the sweep); no version.
+    expect((await healthy().sync.getChildVersion(clientId, v1)).kind).toBe("up-to-date");
+    expect(await objects(clientId)).toContain(v1Object);
   });
 
   test("throttling after the SDK's retries: 'unavailable' with a longer Retry-After", async () => {

@@ -131,10 +131,12 @@ describe("DynamoStorage specifics", () => {
       const big = await item(clientId, SK.child(v1));
       expect(big?.[ATTR.segment]).toBeUndefined();
       const key = big?.[ATTR.segmentKey]?.S;
-      expect(key).toMatch(new RegExp(`^${S3_PREFIX}${clientId}/segments/${v2}/[0-9a-f]{16}$`));
+      // Keyed by its parent too: the sweep finds the one item that can reference it in one read.
+      expect(key).toMatch(new RegExp(`^${S3_PREFIX}${clientId}/segments/${v1}/${v2}/[0-9a-f]{16}$`));
       expect(big?.[ATTR.segmentSize]?.N).toBe(String(limit + 1));
       expect(await objects(clientId)).toEqual([key]);
-      expect((await item(clientId, SK.version(v2)))?.[ATTR.parentId]?.S).toBe(v1);
+      // No index item by id (0.1.0 wrote one): the client item's slots find the newest by id.
+      expect(await item(clientId, SK.version(v2))).toBeUndefined();
 
       await read(s, clientId, async (txn) => {
         same((await txn.getVersion(v2))!.historySegment, over);
@@ -272,24 +274,46 @@ describe("DynamoStorage specifics", () => {
   });
 
   describe("calls per protocol operation (the benchmark's targets)", () => {
-    test("AddVersion: GetItem + TransactWriteItems; a conflict: GetItem only", async () => {
+    test("AddVersion of an existing client: its read and its TransactWriteItems at once, one round trip; a conflict: the same, no more", async () => {
       const s = storage();
-      const calls = record(s);
       const sync = new SyncServer(s, RULES);
       const clientId = newUuid();
       const v1 = added(await sync.addVersion(clientId, NIL_UUID, bytes("v1")));
-      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand"]);
-      added(await sync.addVersion(clientId, v1, bytes("v2")));
-      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand"]);
-      expect((await sync.addVersion(clientId, v1, bytes("stale"))).kind).toBe("conflict");
-      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand"]);
+      expect(await sync.addSnapshot(clientId, v1, bytes("snapshot"))).toEqual({ kind: "stored" });
+      const calls = record(s, true);
+      const v2 = added(await sync.addVersion(clientId, v1, bytes("v2")));
+      // Both in flight together: the write did not wait for the read.
+      const inFlightTogether = (recorded: string[]) => {
+        expect(recorded.slice(0, 2).sort()).toEqual(["start dynamodb:GetItemCommand", "start dynamodb:TransactWriteItemsCommand"]);
+        expect(recorded.slice(2).sort()).toEqual(["end dynamodb:GetItemCommand", "end dynamodb:TransactWriteItemsCommand"]);
+      };
+      inFlightTogether(calls.splice(0));
+      // A stale parent: the refused write's ALL_OLD names the real latest, without another read.
+      expect(await sync.addVersion(clientId, v1, bytes("stale"))).toEqual({ kind: "conflict", latestVersionId: v2 });
+      inFlightTogether(calls.splice(0));
+    });
+
+    test("AddVersion of a new client: the refused write, then the client and its version in one write; then the count of the high urgency", async () => {
+      const s = storage();
+      const calls = record(s);
+      added(await new SyncServer(s, RULES).addVersion(newUuid(), NIL_UUID, bytes("v1")));
+      expect(calls).toEqual([
+        ...["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand"].sort(),
+        "dynamodb:TransactWriteItemsCommand",
+        "dynamodb:GetItemCommand",
+        "dynamodb:UpdateItemCommand",
+      ]);
     });
 
     test("AddVersion with a big segment: + one S3 put before the transaction", async () => {
       const s = storage({ inlineSegmentMaxBytes: 10 });
+      const sync = new SyncServer(s, RULES);
+      const clientId = newUuid();
+      const v1 = added(await sync.addVersion(clientId, NIL_UUID, bytes("v1")));
+      expect(await sync.addSnapshot(clientId, v1, bytes("snapshot"))).toEqual({ kind: "stored" });
       const calls = record(s);
-      added(await new SyncServer(s, RULES).addVersion(newUuid(), NIL_UUID, new Uint8Array(11)));
-      expect(calls).toEqual(["dynamodb:GetItemCommand", "s3:PutObjectCommand", "dynamodb:TransactWriteItemsCommand"]);
+      added(await sync.addVersion(clientId, v1, new Uint8Array(11)));
+      expect(calls.sort()).toEqual(["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand", "s3:PutObjectCommand"]);
     });
 
     test("GetChildVersion: two GetItems in one round trip", async () => {

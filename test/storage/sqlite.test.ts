@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { SyncServer } from "../../lambda/core/sync.ts";
 import { ChainMovedError, StorageUnavailableError } from "../../lambda/storage/errors.ts";
-import { SqliteStorage } from "../../lambda/storage/sqlite.ts";
+import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
 import type { Storage, StorageTxn } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { storageConformance } from "./conformance.ts";
@@ -98,6 +98,7 @@ describe("SqliteStorage specifics", () => {
           latestVersionId: v2,
           snapshot: { versionId: v1, timestamp, versionsSince: 1 },
           snapshotDeclined: null,
+          highUrgencyRequests: 0,
         });
         expect(await txn.getVersion(v1)).toEqual({ versionId: v1, parentVersionId: NIL_UUID, historySegment: segment });
         expect((await txn.getVersionByParent(v1))?.historySegment).toEqual(new Uint8Array([1, 2, 3]));
@@ -298,6 +299,7 @@ describe("SqliteStorage specifics", () => {
         latestVersionId: NIL_UUID,
         snapshot: null,
         snapshotDeclined: null,
+        highUrgencyRequests: 0,
       });
     });
   });

@@ -10,6 +10,8 @@ import { empty, text } from "../responses.ts";
  * snapshot is wanted; empty body.
  * 409: `X-Parent-Version-Id` = the client's latest version; empty body; nothing stored.
  * 404: the client does not exist and client creation is off.
+ * 507: the version would take the client past its stored-bytes quota (MAX_CLIENT_BYTES);
+ * `text/plain` reason; nothing stored.
  * 400 bad client id, parent id, content type or empty body; 403 not allowed;
  * 413 a body over MAX_BODY_BYTES.
  */
@@ -34,5 +36,10 @@ export const addVersion: Route = async (request, log, context) => {
       return empty(409, { [HEADER.parentVersionId]: outcome.latestVersionId });
     case "unknown-client":
       return text(404, "unknown client id, and this server does not create clients");
+    case "quota-exceeded":
+      return text(
+        507,
+        `this client stores ${outcome.storedBytes} bytes; with this version it would pass its quota of ${outcome.maxClientBytes} bytes`,
+      );
   }
 };

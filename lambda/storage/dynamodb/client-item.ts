@@ -3,9 +3,9 @@
  * reads (`ClientState`), what the core sees (`Client`), and the attributes a write sets.
  */
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
-import { type Client, RECENT_CHAIN_LENGTH } from "../types.ts";
 import { parseUuid, type Uuid } from "../../uuid.ts";
-import { ATTR } from "./layout.ts";
+import { type Client, RECENT_CHAIN_LENGTH } from "../types.ts";
+import { ATTR, NO_SLOT, RECENT_SLOTS } from "./layout.ts";
 
 export interface SnapshotState {
   versionId: Uuid;
@@ -14,13 +14,26 @@ export interface SnapshotState {
   at: number;
   /** Its S3 object; undefined only for a snapshot of this transaction not uploaded yet. */
   key: string | undefined;
+  /** Its length in bytes (0 for a snapshot stored by 0.1.0, which did not record it). */
+  size: number;
 }
 
 /** The client item, or this transaction's view of it. */
 export interface ClientState {
   latest: Uuid;
-  recent: Uuid[] | undefined;
+  /**
+   * The newest versions, newest first, each the child of the next: up to RECENT_SLOTS ids,
+   * ending with the chain's start when the chain is shorter than that.
+   */
+  tail: Uuid[];
+  /** The parent of the oldest stored version; null without versions; undefined for an item of 0.1.0 that never recorded it. */
+  base: Uuid | null | undefined;
   versionCount: number;
+  pruned: number;
+  /** Undefined for an item of 0.1.0 that never recorded it. */
+  bytes: number | undefined;
+  lastAddedMs: number | null;
+  high: number;
   snapshot: SnapshotState | null;
   /** A declined snapshot since the snapshot: when, and versionCount then. */
   declined: { timeMs: number; at: number } | null;
@@ -32,30 +45,64 @@ export function storedUuid(value: AttributeValue | undefined, what: string): Uui
   return id;
 }
 
+function number(value: AttributeValue | undefined): number | undefined {
+  return value?.N === undefined ? undefined : Number(value.N);
+}
+
+/** The recent slots, or 0.1.0's list of recent ids. */
+function tailOf(item: Record<string, AttributeValue>): Uuid[] {
+  const tail: Uuid[] = [];
+  if (item[ATTR.slot(0)] === undefined) {
+    for (const value of item[ATTR.legacyRecent]?.L ?? []) tail.push(storedUuid(value, ATTR.legacyRecent));
+    return tail;
+  }
+  for (let i = 0; i < RECENT_SLOTS; i++) {
+    const text = item[ATTR.slot(i)]?.S;
+    if (text === undefined || text === NO_SLOT) break;
+    tail.push(storedUuid(item[ATTR.slot(i)], ATTR.slot(i)));
+  }
+  return tail;
+}
+
 export function parseClient(item: Record<string, AttributeValue> | undefined): ClientState | null {
   if (!item) return null;
-  const recent = item[ATTR.recent]?.L?.map((value) => storedUuid(value, ATTR.recent));
-  const versionCount = Number(item[ATTR.versionCount]?.N ?? "0");
   const snapVersion = item[ATTR.snapVersion];
-  const declTime = item[ATTR.declTime]?.N;
+  const declTime = number(item[ATTR.declTime]);
+  const versionCount = number(item[ATTR.versionCount]) ?? 0;
   return {
     latest: storedUuid(item[ATTR.latest], ATTR.latest),
-    recent,
+    tail: tailOf(item),
+    base: item[ATTR.base] ? storedUuid(item[ATTR.base], ATTR.base) : versionCount === 0 ? null : undefined,
     versionCount,
-    declined: declTime === undefined ? null : { timeMs: Number(declTime), at: Number(item[ATTR.declAt]?.N ?? "0") },
+    pruned: number(item[ATTR.pruned]) ?? 0,
+    bytes: number(item[ATTR.bytes]) ?? (versionCount === 0 && !snapVersion ? 0 : undefined),
+    lastAddedMs: number(item[ATTR.lastAdded]) ?? null,
+    high: number(item[ATTR.high]) ?? 0,
+    declined: declTime === undefined ? null : { timeMs: declTime, at: number(item[ATTR.declAt]) ?? 0 },
     snapshot: snapVersion
       ? {
           versionId: storedUuid(snapVersion, ATTR.snapVersion),
-          timeMs: Number(item[ATTR.snapTime]?.N ?? "0"),
-          at: Number(item[ATTR.snapAt]?.N ?? "0"),
+          timeMs: number(item[ATTR.snapTime]) ?? 0,
+          at: number(item[ATTR.snapAt]) ?? 0,
           key: item[ATTR.snapKey]?.S,
+          size: number(item[ATTR.snapSize]) ?? 0,
         }
       : null,
   };
 }
 
+/** Whether the item was written by 0.1.0 and lacks what quotas and pruning need. */
+export function isLegacy(state: ClientState): boolean {
+  return state.base === undefined || state.bytes === undefined;
+}
+
+/** The ids of the stored versions among `tail`: the chain's start, when it is there, is not one. */
+export function recentVersionIds(state: ClientState): Uuid[] {
+  return state.tail.slice(0, Math.min(state.versionCount, RECENT_CHAIN_LENGTH));
+}
+
 export function toClient(state: ClientState): Client {
-  const client: Client = {
+  return {
     latestVersionId: state.latest,
     snapshot: state.snapshot && {
       versionId: state.snapshot.versionId,
@@ -66,16 +113,14 @@ export function toClient(state: ClientState): Client {
       timestamp: new Date(state.declined.timeMs),
       versionsSince: Math.max(0, state.versionCount - state.declined.at),
     },
+    recentVersionIds: recentVersionIds(state),
+    highUrgencyRequests: state.high,
   };
-  if (state.recent) client.recentVersionIds = [...state.recent];
-  return client;
 }
 
-/** `recent` after adding version V with parent P: [V, ...old] (old[0] is P), cut. */
-export function nextRecent(old: Uuid[] | undefined, versionId: Uuid, parentId: Uuid): Uuid[] | undefined {
-  if (!old) return undefined;
-  if (old.length > 0 && old[0] !== parentId) return undefined; // inconsistent: drop it, the core then walks the chain
-  return [versionId, ...old].slice(0, RECENT_CHAIN_LENGTH);
+/** The slots after adding versions (newest first) on top of `tail`, the first of them a child of `parentId`. */
+export function nextTail(tail: readonly Uuid[], added: readonly Uuid[], parentId: Uuid): Uuid[] {
+  return [...added, parentId, ...tail.slice(1)].slice(0, RECENT_SLOTS);
 }
 
 export function snapshotAttributes(snapshot: SnapshotState): Record<string, AttributeValue> {
@@ -85,9 +130,17 @@ export function snapshotAttributes(snapshot: SnapshotState): Record<string, Attr
     [ATTR.snapTime]: { N: String(snapshot.timeMs) },
     [ATTR.snapAt]: { N: String(snapshot.at) },
     [ATTR.snapKey]: { S: snapshot.key },
+    [ATTR.snapSize]: { N: String(snapshot.size) },
   };
 }
 
 export function declineAttributes(declined: { timeMs: number; at: number }): Record<string, AttributeValue> {
   return { [ATTR.declTime]: { N: String(declined.timeMs) }, [ATTR.declAt]: { N: String(declined.at) } };
+}
+
+/** Every slot's value for `tail`. */
+export function slotAttributes(tail: readonly Uuid[]): Record<string, AttributeValue> {
+  const attributes: Record<string, AttributeValue> = {};
+  for (let i = 0; i < RECENT_SLOTS; i++) attributes[ATTR.slot(i)] = { S: tail[i] ?? NO_SLOT };
+  return attributes;
 }

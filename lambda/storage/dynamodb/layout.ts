@@ -6,9 +6,9 @@
  *
  * | sk                    | item                          | attributes |
  * | --------------------- | ----------------------------- | ---------- |
- * | `CLIENT`              | the client                    | `latest`, `recent`, `versionCount`, `snapVersion`, `snapTime`, `snapAt`, `snapKey`, `declTime`, `declAt`, `created` |
+ * | `CLIENT`              | the client                    | `latest`, `r0`..`r5`, `base`, `versionCount`, `pruned`, `bytes`, `lastAdded`, `high`, `snapVersion`, `snapTime`, `snapAt`, `snapKey`, `snapSize`, `declTime`, `declAt`, `created` |
  * | `CHILD#<parentId>`    | the version whose parent is `<parentId>` | `versionId`, `parentId`, `segment` or `segmentKey`, `segmentSize`, `created` |
- * | `VERSION#<versionId>` | index by id: the version's parent | `parentId` |
+ * | `VERSION#<versionId>` | (written by 0.1.0 only) index by id: the version's parent | `parentId` |
  */
 import { parseUuid, type Uuid } from "../../uuid.ts";
 
@@ -37,24 +37,49 @@ export const TABLE: TableDefinition = {
   timeToLiveAttribute: undefined,
 };
 
-/** Sort keys of the three kinds of item. */
+/** Sort keys of the kinds of item. */
 export const SK = {
   client: "CLIENT",
   /** The version whose parent is `parentId` (the version item itself). */
   child: (parentId: Uuid): string => `CHILD#${parentId}`,
-  /** The index item of version `versionId`, pointing at its parent. */
+  /** The prefix of every version item. */
+  childPrefix: "CHILD#",
+  /** The index item of version `versionId`, pointing at its parent: 0.1.0 wrote one per version. */
   version: (versionId: Uuid): string => `VERSION#${versionId}`,
 } as const;
+
+/**
+ * How many `r<i>` slots the client item has: the ids of its newest versions, newest first, and
+ * after the last of them its parent. Slot i+1 is the parent of slot i, so the newest
+ * RECENT_CHAIN_LENGTH versions can be read by id (`CHILD#<slot i+1>`) without an index item.
+ * A slot past the chain's start holds NO_SLOT.
+ */
+export const RECENT_SLOTS = 6;
+
+/** The value of a slot that holds no id. */
+export const NO_SLOT = "-";
 
 /** Attribute names of the items (besides the keys `pk` and `sk`). */
 export const ATTR = {
   // the client item
   /** S: the latest version id (nil while the client has none). */
   latest: "latest",
-  /** L of S: the newest stored version ids, latest first (at most RECENT_CHAIN_LENGTH). */
-  recent: "recent",
+  /** S, i = 0..RECENT_SLOTS-1: the i-th newest version id, or the chain's start, or NO_SLOT. */
+  slot: (i: number): string => `r${i}`,
+  /** L of S: the newest version ids, latest first, as 0.1.0 wrote them (read only). */
+  legacyRecent: "recent",
+  /** S: the parent of the oldest stored version (where the stored chain starts); absent without versions. */
+  base: "base",
   /** N: how many versions were ever added. */
   versionCount: "versionCount",
+  /** N: how many versions were removed by pruning (stored versions = versionCount - pruned). */
+  pruned: "pruned",
+  /** N: the bytes of the stored history segments and of the snapshot (what the quota counts). */
+  bytes: "bytes",
+  /** N: when the latest version was added, milliseconds since the epoch. */
+  lastAdded: "lastAdded",
+  /** N: AddVersions answered with urgency high since the client last sent a snapshot. */
+  high: "high",
   /** S: the snapshot's version id; absent while there is no snapshot. */
   snapVersion: "snapVersion",
   /** N: when the snapshot was stored, milliseconds since the epoch. */
@@ -63,6 +88,8 @@ export const ATTR = {
   snapAt: "snapAt",
   /** S: the S3 key of the snapshot's bytes (unique per upload). */
   snapKey: "snapKey",
+  /** N: the snapshot's length in bytes. */
+  snapSize: "snapSize",
   /** N: when a snapshot too large to accept was declined, ms since the epoch; absent if none since the snapshot. */
   declTime: "declTime",
   /** N: `versionCount` when it was declined (its versions_since = versionCount - declAt). */
@@ -95,21 +122,49 @@ export function clientPrefix(clientId: Uuid): string {
 }
 
 /**
- * `clients/<client id>/<kind>/<version id>/<nonce>`: the nonce makes every upload's key its
+ * `clients/<client id>/snapshots/<version id>/<nonce>`: the nonce makes every upload's key its
  * own, so no upload ever overwrites or deletes another one's object.
  */
-export function objectKey(clientId: Uuid, kind: ObjectKind, versionId: Uuid, nonce: string): string {
-  return `${clientPrefix(clientId)}${kind}/${versionId}/${nonce}`;
+export function snapshotKey(clientId: Uuid, versionId: Uuid, nonce: string): string {
+  return `${clientPrefix(clientId)}${OBJECT_KIND.snapshot}/${versionId}/${nonce}`;
 }
 
-/** The parts of a key `objectKey` made, or undefined for any other key (not this storage's). */
-export function parseObjectKey(key: string): { clientId: Uuid; kind: ObjectKind; versionId: Uuid } | undefined {
-  const [root, clientText, kind, versionText, nonce, ...rest] = key.split("/");
-  if (`${root}/` !== S3_PREFIX || !nonce || rest.length > 0) return undefined;
-  if (kind !== OBJECT_KIND.segment && kind !== OBJECT_KIND.snapshot) return undefined;
-  const clientId = parseUuid(clientText ?? "");
-  const versionId = parseUuid(versionText ?? "");
-  // Canonical ids only: the storage writes no other form.
-  if (clientId === undefined || clientId !== clientText || versionId === undefined || versionId !== versionText) return undefined;
-  return { clientId, kind, versionId };
+/**
+ * `clients/<client id>/segments/<parent id>/<version id>/<nonce>`: the parent names the one item
+ * that can reference it (`CHILD#<parent id>`).
+ */
+export function segmentKey(clientId: Uuid, parentId: Uuid, versionId: Uuid, nonce: string): string {
+  return `${clientPrefix(clientId)}${OBJECT_KIND.segment}/${parentId}/${versionId}/${nonce}`;
+}
+
+export type ParsedObjectKey =
+  | { clientId: Uuid; kind: typeof OBJECT_KIND.snapshot; versionId: Uuid }
+  /** `parentId` is undefined in the keys 0.1.0 wrote: `segments/<version id>/<nonce>`. */
+  | { clientId: Uuid; kind: typeof OBJECT_KIND.segment; versionId: Uuid; parentId: Uuid | undefined };
+
+/** The parts of a key this storage wrote, or undefined for any other key. */
+export function parseObjectKey(key: string): ParsedObjectKey | undefined {
+  const [root, clientText, kind, ...rest] = key.split("/");
+  const clientId = canonical(clientText);
+  if (`${root}/` !== S3_PREFIX || clientId === undefined) return undefined;
+  if (kind === OBJECT_KIND.snapshot && rest.length === 2 && rest[1]) {
+    const versionId = canonical(rest[0]);
+    return versionId === undefined ? undefined : { clientId, kind, versionId };
+  }
+  if (kind === OBJECT_KIND.segment && rest.length === 3 && rest[2]) {
+    const parentId = canonical(rest[0]);
+    const versionId = canonical(rest[1]);
+    return parentId === undefined || versionId === undefined ? undefined : { clientId, kind, versionId, parentId };
+  }
+  if (kind === OBJECT_KIND.segment && rest.length === 2 && rest[1]) {
+    const versionId = canonical(rest[0]);
+    return versionId === undefined ? undefined : { clientId, kind, versionId, parentId: undefined };
+  }
+  return undefined;
+}
+
+/** `text` if it is a canonical UUID: the storage writes no other form. */
+function canonical(text: string | undefined): Uuid | undefined {
+  const id = parseUuid(text ?? "");
+  return id !== undefined && id === text ? id : undefined;
 }

@@ -13,11 +13,6 @@ import type { DynamoStorage } from "./storage.ts";
 
 /** Orphaned objects younger than this are left alone by the sweep (a transaction may own them). */
 export const DEFAULT_ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
-/**
- * Segment objects older than this are not looked at again: a segment is referenced from its
- * commit on or never, and daily sweeps have checked it several times by then.
- */
-export const SEGMENT_SWEEP_WINDOW_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** An object the sweep considers: old enough that no transaction can still commit it. */
 interface SweepCandidate {
@@ -200,9 +195,10 @@ export async function sweepAllOrphans(storage: DynamoStorage, options: SweepAllO
  * listing is seen), each with a strongly consistent read of the one item that would hold it,
  * so a client's sweep never reads its whole history:
  *  - a snapshot object is referenced only by the client item's `snapKey` (one read for all);
- *  - a segment object of version V only by `CHILD#<parent of V>` (reads of `VERSION#V`, then
- *    that item). A segment is referenced from its commit on and forever, or never: once a
- *    sweep has seen it past `SEGMENT_SWEEP_WINDOW_MS`, later sweeps leave it alone.
+ *  - a segment object only by `CHILD#<parent>`, the parent its key names (one read; for a key
+ *    of 0.1.0, which names only the version, its `VERSION#` index item first). Every segment
+ *    is checked on every sweep, whatever its age: one that a failed sweep left is found by the
+ *    next, however much later.
  * Keys of any other shape are not this storage's: they are left alone.
  */
 async function deleteUnreferenced(
@@ -214,20 +210,22 @@ async function deleteUnreferenced(
 ): Promise<void> {
   const orphans: string[] = [];
   let snapKey: string | undefined | null = null;
-  for (const { key, lastModifiedMs } of candidates) {
+  for (const { key } of candidates) {
     const parsed = parseObjectKey(key);
     if (parsed?.clientId !== clientId) continue;
     if (parsed.kind === OBJECT_KIND.snapshot) {
       if (snapKey === null) snapKey = (await calls.readClient(clientId))?.snapshot?.key;
       if (snapKey !== key) orphans.push(key);
-    } else if (Date.now() - lastModifiedMs < SEGMENT_SWEEP_WINDOW_MS) {
-      const index = await calls.getItem(clientId, SK.version(parsed.versionId), "read a version's index");
-      const version =
-        index?.[ATTR.parentId] === undefined
-          ? undefined
-          : await calls.getItem(clientId, SK.child(storedUuid(index[ATTR.parentId], ATTR.parentId)), "read a version");
-      if (version?.[ATTR.segmentKey]?.S !== key) orphans.push(key);
+      continue;
     }
+    let parentId = parsed.parentId;
+    if (parentId === undefined) {
+      const index = await calls.getItem(clientId, SK.version(parsed.versionId), "read a version's index", [ATTR.parentId]);
+      parentId = index?.[ATTR.parentId] === undefined ? undefined : storedUuid(index[ATTR.parentId], ATTR.parentId);
+    }
+    const version =
+      parentId === undefined ? undefined : await calls.getItem(clientId, SK.child(parentId), "read a version", [ATTR.segmentKey]);
+    if (version?.[ATTR.segmentKey]?.S !== key) orphans.push(key);
   }
   for (const key of orphans) {
     await calls.s3Send(new DeleteObjectCommand({ Bucket: storage.bucketName, Key: key }), "delete an orphan");

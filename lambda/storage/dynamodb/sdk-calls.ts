@@ -3,12 +3,14 @@ import {
   type AttributeValue,
   type DynamoDBClient,
   GetItemCommand,
+  QueryCommand,
   type ServiceInputTypes as DynamoInput,
   type ServiceOutputTypes as DynamoOutput,
 } from "@aws-sdk/client-dynamodb";
 import {
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   type S3Client,
   type ServiceInputTypes as S3Input,
@@ -56,12 +58,48 @@ export class SdkCalls {
     }
   }
 
-  async getItem(clientId: Uuid, sk: string, what: string): Promise<Record<string, AttributeValue> | undefined> {
+  /** A consistent read of one item; `attributes` limits what is returned (not what is read). */
+  async getItem(
+    clientId: Uuid,
+    sk: string,
+    what: string,
+    attributes?: readonly string[],
+  ): Promise<Record<string, AttributeValue> | undefined> {
     const result = await this.ddbSend(
-      new GetItemCommand({ TableName: this.tableName, Key: itemKey(clientId, sk), ConsistentRead: true }),
+      new GetItemCommand({ TableName: this.tableName, Key: itemKey(clientId, sk), ConsistentRead: true, ...projection(attributes) }),
       what,
     );
     return result.Item;
+  }
+
+  /** Every item of the client whose sort key starts with `prefix` ("": every item), a page at a time, consistently. */
+  async *queryItems(
+    clientId: Uuid,
+    prefix: string,
+    what: string,
+    attributes?: readonly string[],
+  ): AsyncGenerator<Record<string, AttributeValue>> {
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.ddbSend(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: prefix === "" ? "#pk = :pk" : "#pk = :pk AND begins_with(#sk, :prefix)",
+          ExpressionAttributeNames: {
+            "#pk": TABLE.partitionKey.name,
+            ...(prefix === "" ? {} : { "#sk": TABLE.sortKey.name }),
+            ...projection(attributes).ExpressionAttributeNames,
+          },
+          ExpressionAttributeValues: { ":pk": { S: clientId }, ...(prefix === "" ? {} : { ":prefix": { S: prefix } }) },
+          ...(attributes ? { ProjectionExpression: projection(attributes).ProjectionExpression } : {}),
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+        what,
+      );
+      yield* page.Items ?? [];
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
   }
 
   async readClient(clientId: Uuid): Promise<ClientState | null> {
@@ -92,17 +130,39 @@ export class SdkCalls {
     );
   }
 
-  /** Best effort: an object that stays is an orphan for the sweep, never an error of the request. */
+  /** The length of an object, or null when there is none. */
+  async objectSize(key: string, what: string): Promise<number | null> {
+    try {
+      return (await this.s3Send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }), what)).ContentLength ?? 0;
+    } catch (error) {
+      if (isNoSuchKey(error)) return null;
+      throw error;
+    }
+  }
+
+  /**
+   * Best effort: an object that stays is an orphan for the sweep, never an error of the
+   * request. Within the work's deadline (and 3 s): past it, the sweep deletes them.
+   */
   async deleteObjects(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0 || this.signal.aborted) return;
+    const signal = AbortSignal.any([this.signal, AbortSignal.timeout(3_000)]);
     await Promise.all(
       keys.map((key) =>
-        this.s3
-          // A fresh short budget: cleanup must run even after the transaction's deadline passed.
-          .send(new DeleteObjectCommand({ Bucket: this.bucketName, Key: key }), { abortSignal: AbortSignal.timeout(3_000) })
-          .catch(() => undefined),
+        this.s3.send(new DeleteObjectCommand({ Bucket: this.bucketName, Key: key }), { abortSignal: signal }).catch(() => undefined),
       ),
     );
   }
+}
+
+/** A projection of `attributes`, or nothing (every attribute). */
+function projection(attributes: readonly string[] | undefined): {
+  ProjectionExpression?: string;
+  ExpressionAttributeNames?: Record<string, string>;
+} {
+  if (!attributes) return {};
+  const names = Object.fromEntries(attributes.map((name, i) => [`#p${i}`, name]));
+  return { ProjectionExpression: Object.keys(names).join(", "), ExpressionAttributeNames: names };
 }
 
 /** The key of a client's item. */

@@ -4,7 +4,10 @@
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { S3Client } from "@aws-sdk/client-s3";
-import type { Storage, StorageTxn } from "../types.ts";
+import type { ClientImport, ClientSummary, Progress, Storage, StorageTxn } from "../types.ts";
+import { importClient } from "./client-import.ts";
+import { listClients } from "./client-listing.ts";
+import { removeClient } from "./client-removal.ts";
 import { canonicalUuid, type Uuid } from "../../uuid.ts";
 import { DEFAULT_DEADLINE_MS, DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./constants.ts";
 import { SdkCalls } from "./sdk-calls.ts";
@@ -46,6 +49,18 @@ export class DynamoStorage implements Storage {
 
   async txn(clientId: Uuid): Promise<StorageTxn> {
     return new DynamoTxn(this.calls(AbortSignal.timeout(this.deadlineMs)), canonicalUuid(clientId, "client id"));
+  }
+
+  listClients(): AsyncIterable<ClientSummary> {
+    return listClients(this.calls(new AbortController().signal));
+  }
+
+  removeClient(clientId: Uuid, onProgress?: Progress): Promise<boolean> {
+    return removeClient(this.calls(new AbortController().signal), canonicalUuid(clientId, "client id"), onProgress);
+  }
+
+  importClient(clientId: Uuid, client: ClientImport, onProgress?: Progress): Promise<void> {
+    return importClient(this.calls(new AbortController().signal), canonicalUuid(clientId, "client id"), client, onProgress);
   }
 
   async close(): Promise<void> {

@@ -2,20 +2,33 @@
  * A transaction of the DynamoDB + S3 storage (README.md in this folder: "A transaction",
  * "Writes", "Crash windows"). Reads go to DynamoDB at once, strongly consistent. Writes are
  * recorded (and visible to this transaction's own reads) until `commit`, which uploads the
- * payloads that live in S3, sends ONE conditional write, and then deletes the replaced
- * snapshot's object. `release` without `commit` has nothing to undo: nothing was written.
+ * payloads that live in S3, sends ONE conditional write, and then deletes the objects the
+ * write made unreferenced. `release` without `commit` has nothing to undo: nothing was written.
  */
 import { randomBytes } from "node:crypto";
 import { type AttributeValue, PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import { ChainMovedError, ClientExistsError, ClientNotFoundError, StorageUnavailableError } from "../errors.ts";
-import type { Client, Snapshot, StorageTxn, Version } from "../types.ts";
 import { canonicalUuid, NIL_UUID, type Uuid } from "../../uuid.ts";
-import { type ClientState, nextRecent, parseClient, storedUuid, toClient } from "./client-item.ts";
+import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededError, StorageUnavailableError } from "../errors.ts";
+import {
+  type AddVersionOptions,
+  type Client,
+  type ClientDetails,
+  MAX_REMOVED_VERSIONS,
+  type Snapshot,
+  type StorageTxn,
+  type Version,
+  type VersionMetadata,
+} from "../types.ts";
+import { type ClientState, isLegacy, nextTail, parseClient, storedUuid, toClient } from "./client-item.ts";
 import { MAX_INLINE_BYTES_PER_WRITE, MAX_WRITE_ATTEMPTS } from "./constants.ts";
-import { ATTR, OBJECT_KIND, objectKey, SK } from "./layout.ts";
+import { ATTR, SK, segmentKey, snapshotKey } from "./layout.ts";
+import { upgradeLegacyClient } from "./legacy.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
 import { isDefiniteRefusal, writeRefusal } from "./sdk-errors.ts";
-import { type PendingWrite, writeRequest } from "./write-request.ts";
+import { type PendingWrite, type RemovedVersion, writeRequest } from "./write-request.ts";
+
+/** What a version walk reads of each version item (never its inline segment). */
+const VERSION_METADATA = [ATTR.versionId, ATTR.parentId, ATTR.segmentSize, ATTR.created, ATTR.segmentKey];
 
 export class DynamoTxn implements StorageTxn {
   /** The client item as last read: undefined = not read yet, null = it does not exist. */
@@ -23,6 +36,7 @@ export class DynamoTxn implements StorageTxn {
   /** newClient(latest) of this transaction. */
   private create: Uuid | undefined;
   private writes: PendingWrite[] = [];
+  private storedBytesAtMost: number | undefined;
   /** Uploads of this commit that no write will reference any more (a snapshot that lost a race). */
   private dropped: string[] = [];
   private committed = false;
@@ -37,41 +51,107 @@ export class DynamoTxn implements StorageTxn {
     return this.create !== undefined || this.writes.length > 0;
   }
 
-  /** The client as this transaction sees it: the base plus its own writes. */
-  private view(base = this.base, create = this.create, writes = this.writes): ClientState | null {
+  /**
+   * The client as this transaction sees it: the base plus its own writes. Strict, a version
+   * that does not follow latest is the chain moving (ChainMovedError); lenient (for reads), it
+   * is left out: the commit will find out.
+   */
+  private view(strict = true): ClientState | null {
     let state: ClientState | null =
-      // A new client lists no versions: its given latest is not one of its stored versions.
-      create !== undefined ? { latest: create, recent: [], versionCount: 0, snapshot: null, declined: null } : (base ?? null);
+      this.create !== undefined
+        ? {
+            latest: this.create,
+            // A new client lists no versions: its given latest is not one of its stored versions.
+            tail: [],
+            base: null,
+            versionCount: 0,
+            pruned: 0,
+            bytes: 0,
+            lastAddedMs: null,
+            high: 0,
+            snapshot: null,
+            declined: null,
+          }
+        : (this.base ?? null);
     if (!state) return null;
-    state = { ...state, recent: state.recent && [...state.recent] };
-    for (const op of writes) {
-      if (op.kind === "version") {
-        if (state.latest !== NIL_UUID && state.latest !== op.parentId) throw new ChainMovedError(state.latest);
-        state.recent = nextRecent(state.recent, op.versionId, op.parentId);
-        state.latest = op.versionId;
-        state.versionCount += 1;
-      } else if (op.kind === "snapshot") {
-        state.snapshot = { versionId: op.snapshot.versionId, timeMs: op.snapshot.timestamp.getTime(), at: op.at, key: undefined };
-        state.declined = null;
-      } else {
-        state.declined = { timeMs: op.timeMs, at: op.at };
+    state = { ...state, tail: [...state.tail] };
+    for (const write of this.writes) {
+      switch (write.kind) {
+        case "version":
+          if (state.latest !== NIL_UUID && state.latest !== write.parentId) {
+            if (strict) throw new ChainMovedError(state.latest);
+            continue;
+          }
+          state.tail = nextTail(state.versionCount === 0 ? [] : state.tail, [write.versionId], write.parentId);
+          state.latest = write.versionId;
+          state.base = state.base === null ? write.parentId : state.base;
+          state.versionCount += 1;
+          state.bytes = state.bytes === undefined ? undefined : state.bytes + write.data.byteLength;
+          state.lastAddedMs = Date.now();
+          break;
+        case "snapshot":
+          state.bytes = state.bytes === undefined ? undefined : state.bytes - (state.snapshot?.size ?? 0) + write.data.byteLength;
+          state.snapshot = {
+            versionId: write.snapshot.versionId,
+            timeMs: write.snapshot.timestamp.getTime(),
+            at: write.at,
+            key: undefined,
+            size: write.data.byteLength,
+          };
+          state.declined = null;
+          state.high = 0;
+          break;
+        case "decline":
+          state.declined = { timeMs: write.timeMs, at: write.at };
+          state.high = 0;
+          break;
+        case "high-urgency":
+          state.high += 1;
+          break;
+        case "reset-high-urgency":
+          state.high = 0;
+          break;
+        case "remove-oldest":
+          state.base = write.versions.at(-1)?.versionId ?? state.base;
+          state.pruned += write.versions.length;
+          state.bytes = (state.bytes ?? 0) - write.versions.reduce((sum, version) => sum + version.bytes, 0);
+          break;
       }
     }
     return state;
   }
 
+  /** Reads the client item unless this transaction creates it or read it already. */
   private async ensureBase(): Promise<ClientState | null> {
     if (this.base === undefined && this.create === undefined) this.base = await this.calls.readClient(this.clientId);
     return this.view();
+  }
+
+  /** As `ensureBase`, with a 0.1.0 item first given what quotas and pruning need. */
+  private async ensureCurrentBase(): Promise<ClientState> {
+    let state = await this.ensureBase();
+    if (!state) throw new ClientNotFoundError();
+    if (this.create === undefined && this.base && isLegacy(this.base)) {
+      if (this.pending) throw new Error("a 0.1.0 client is upgraded before any write of the transaction");
+      this.base = await upgradeLegacyClient(this.calls, this.clientId, this.base);
+      state = this.view();
+      if (!state) throw new ClientNotFoundError();
+    }
+    return state;
   }
 
   private assertOpen(): void {
     if (this.ended || this.committed) throw new Error("the transaction has already ended");
   }
 
+  private assertNoRemoval(): void {
+    if (this.writes.some((write) => write.kind === "remove-oldest")) throw new Error("a removal of versions is a transaction's only write");
+  }
+
   async getClient(): Promise<Client | null> {
-    if (!this.pending) this.base = await this.calls.readClient(this.clientId);
-    const state = this.view();
+    // Pending versions need no read to be written: read now if nothing was read yet.
+    if (!this.pending || (this.base === undefined && this.create === undefined)) this.base = await this.calls.readClient(this.clientId);
+    const state = this.view(false);
     return state && toClient(state);
   }
 
@@ -85,9 +165,9 @@ export class DynamoTxn implements StorageTxn {
 
   async setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void> {
     this.assertOpen();
+    this.assertNoRemoval();
     const versionId = canonicalUuid(snapshot.versionId, "snapshot version id");
-    const state = await this.ensureBase();
-    if (!state) throw new ClientNotFoundError();
+    const state = await this.ensureCurrentBase();
     this.writes.push({
       kind: "snapshot",
       snapshot: { versionId, timestamp: new Date(snapshot.timestamp.getTime()), versionsSince: snapshot.versionsSince },
@@ -98,6 +178,7 @@ export class DynamoTxn implements StorageTxn {
 
   async declineSnapshot(timestamp: Date): Promise<void> {
     this.assertOpen();
+    this.assertNoRemoval();
     const timeMs = timestamp.getTime();
     if (!Number.isFinite(timeMs)) throw new TypeError("the decline's timestamp is not a valid date");
     const state = await this.ensureBase();
@@ -105,9 +186,25 @@ export class DynamoTxn implements StorageTxn {
     this.writes.push({ kind: "decline", timeMs, at: state.versionCount });
   }
 
+  async countHighUrgencyRequest(): Promise<number> {
+    this.assertOpen();
+    this.assertNoRemoval();
+    const state = await this.ensureBase();
+    if (!state) throw new ClientNotFoundError();
+    this.writes.push({ kind: "high-urgency" });
+    return state.high + 1;
+  }
+
+  async resetHighUrgencyRequests(): Promise<void> {
+    this.assertOpen();
+    this.assertNoRemoval();
+    if (!(await this.ensureBase())) throw new ClientNotFoundError();
+    this.writes.push({ kind: "reset-high-urgency" });
+  }
+
   async getSnapshotData(versionId: Uuid): Promise<Uint8Array | null> {
     const id = canonicalUuid(versionId, "snapshot version id");
-    const pendingSnapshot = this.writes.findLast((op) => op.kind === "snapshot");
+    const pendingSnapshot = this.writes.findLast((write) => write.kind === "snapshot");
     if (pendingSnapshot) return pendingSnapshot.snapshot.versionId === id ? copyBytes(pendingSnapshot.data) : null;
     if (this.create !== undefined) return null;
     if (this.base === undefined) this.base = await this.calls.readClient(this.clientId);
@@ -125,33 +222,53 @@ export class DynamoTxn implements StorageTxn {
 
   async getVersionByParent(parentVersionId: Uuid): Promise<Version | null> {
     const parentId = canonicalUuid(parentVersionId, "parent version id");
-    const own = this.writes.find((op) => op.kind === "version" && op.parentId === parentId);
+    const own = this.writes.find((write) => write.kind === "version" && write.parentId === parentId);
     if (own?.kind === "version") return { versionId: own.versionId, parentVersionId: own.parentId, historySegment: copyBytes(own.data) };
     const item = await this.calls.getItem(this.clientId, SK.child(parentId), "read the version by parent");
     return item ? this.versionFrom(item) : null;
   }
 
+  /**
+   * By id: one of the newest versions is one read (its parent is the next slot); an older one
+   * of a 0.1.0 client is found through its index item; any other through a query of the
+   * client's version items (a rare path: the protocol asks only for the newest).
+   */
   async getVersion(versionId: Uuid): Promise<Version | null> {
     const id = canonicalUuid(versionId, "version id");
-    const own = this.writes.find((op) => op.kind === "version" && op.versionId === id);
+    const own = this.writes.find((write) => write.kind === "version" && write.versionId === id);
     if (own?.kind === "version") return { versionId: own.versionId, parentVersionId: own.parentId, historySegment: copyBytes(own.data) };
+    if (this.base === undefined && this.create === undefined) this.base = await this.calls.readClient(this.clientId);
+    const tail = this.base?.tail ?? [];
+    const parentId = tail[tail.indexOf(id) + 1];
+    if (tail.includes(id) && parentId !== undefined) {
+      const item = await this.calls.getItem(this.clientId, SK.child(parentId), "read the version");
+      return item && storedUuid(item[ATTR.versionId], ATTR.versionId) === id ? this.versionFrom(item) : null;
+    }
     const index = await this.calls.getItem(this.clientId, SK.version(id), "read the version index");
-    if (!index) return null;
-    const parentId = storedUuid(index[ATTR.parentId], ATTR.parentId);
-    const item = await this.calls.getItem(this.clientId, SK.child(parentId), "read the version");
-    if (!item) return null;
-    const version = await this.versionFrom(item);
-    return version.versionId === id ? version : null;
+    if (index) {
+      const item = await this.calls.getItem(this.clientId, SK.child(storedUuid(index[ATTR.parentId], ATTR.parentId)), "read the version");
+      if (item && storedUuid(item[ATTR.versionId], ATTR.versionId) === id) return this.versionFrom(item);
+    }
+    for await (const item of this.calls.queryItems(this.clientId, SK.childPrefix, "look for a version by id", [
+      ATTR.versionId,
+      ATTR.parentId,
+    ])) {
+      if (item[ATTR.versionId]?.S === id) {
+        const found = await this.calls.getItem(this.clientId, SK.child(storedUuid(item[ATTR.parentId], ATTR.parentId)), "read the version");
+        return found ? this.versionFrom(found) : null;
+      }
+    }
+    return null;
   }
 
   private async versionFrom(item: Record<string, AttributeValue>): Promise<Version> {
     const versionId = storedUuid(item[ATTR.versionId], ATTR.versionId);
     const parentVersionId = storedUuid(item[ATTR.parentId], ATTR.parentId);
-    const segmentKey = item[ATTR.segmentKey]?.S;
+    const key = item[ATTR.segmentKey]?.S;
     let historySegment: Uint8Array;
-    if (segmentKey) {
-      const data = await this.calls.getObject(segmentKey, "read a history segment");
-      if (!data) throw new Error(`the segment object of version ${versionId} is missing: ${segmentKey}`);
+    if (key) {
+      const data = await this.calls.getObject(key, "read a history segment");
+      if (!data) throw new Error(`the segment object of version ${versionId} is missing: ${key}`);
       historySegment = data;
     } else {
       historySegment = item[ATTR.segment]?.B ?? new Uint8Array(0);
@@ -159,29 +276,110 @@ export class DynamoTxn implements StorageTxn {
     return { versionId, parentVersionId, historySegment };
   }
 
-  async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array): Promise<void> {
+  async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options: AddVersionOptions = {}): Promise<void> {
     this.assertOpen();
+    this.assertNoRemoval();
     const id = canonicalUuid(versionId, "version id");
     const parentId = canonicalUuid(parentVersionId, "parent version id");
-    const state = await this.ensureBase();
-    if (!state) throw new ClientNotFoundError();
-    if (state.latest !== NIL_UUID && state.latest !== parentId) throw new ChainMovedError(state.latest);
-    if (this.writes.some((op) => op.kind === "version" && (op.versionId === id || op.parentId === parentId))) {
+    // No read: the commit's condition is the chain's rule. What was read already is checked now.
+    if (this.create !== undefined || this.base !== undefined) {
+      const state = this.view();
+      if (!state) throw new ClientNotFoundError();
+      if (state.latest !== NIL_UUID && state.latest !== parentId) throw new ChainMovedError(state.latest);
+    }
+    if (this.writes.some((write) => write.kind === "version" && (write.versionId === id || write.parentId === parentId))) {
       throw new Error("the version already exists");
     }
+    const previous = this.writes.findLast((write) => write.kind === "version");
+    if (previous && previous.versionId !== parentId) throw new ChainMovedError(previous.versionId);
     this.writes.push({ kind: "version", versionId: id, parentId, data: copyBytes(historySegment) });
+    if (options.storedBytesAtMost !== undefined) {
+      this.storedBytesAtMost = Math.min(this.storedBytesAtMost ?? Number.POSITIVE_INFINITY, options.storedBytesAtMost);
+    }
+  }
+
+  async getClientDetails(): Promise<ClientDetails | null> {
+    if (this.base === undefined && this.create === undefined) this.base = await this.calls.readClient(this.clientId);
+    if (this.base === null && this.create === undefined) return null;
+    const state = await this.ensureCurrentBase();
+    const oldest =
+      state.base === null || state.base === undefined
+        ? undefined
+        : await this.calls.getItem(this.clientId, SK.child(state.base), "read the oldest version", [ATTR.versionId]);
+    return {
+      clientId: this.clientId,
+      latestVersionId: state.latest,
+      oldestVersion:
+        oldest && state.base ? { versionId: storedUuid(oldest[ATTR.versionId], ATTR.versionId), parentVersionId: state.base } : null,
+      versions: state.versionCount - state.pruned,
+      storedBytes: state.bytes ?? 0,
+      snapshot: toClient(state).snapshot,
+      latestAddedAt: state.lastAddedMs === null ? null : new Date(state.lastAddedMs),
+    };
+  }
+
+  async getOldestVersions(limit: number): Promise<VersionMetadata[]> {
+    return (await this.oldest(limit)).map(({ segmentKey: _, ...metadata }) => metadata);
+  }
+
+  /** Walks from the chain's start: one consistent read per version, never of its segment. */
+  private async oldest(limit: number): Promise<(VersionMetadata & { segmentKey: string | undefined })[]> {
+    if (this.base === undefined && this.create === undefined) this.base = await this.calls.readClient(this.clientId);
+    if (this.base === null && this.create === undefined) return [];
+    const state = await this.ensureCurrentBase();
+    const oldest: (VersionMetadata & { segmentKey: string | undefined })[] = [];
+    let parent = state.base ?? null;
+    while (parent !== null && oldest.length < limit) {
+      const item = await this.calls.getItem(this.clientId, SK.child(parent), "read an old version", VERSION_METADATA);
+      if (!item) break;
+      const versionId = storedUuid(item[ATTR.versionId], ATTR.versionId);
+      oldest.push({
+        versionId,
+        parentVersionId: parent,
+        addedAt: new Date(Number(item[ATTR.created]?.N ?? "0")),
+        bytes: Number(item[ATTR.segmentSize]?.N ?? "0"),
+        segmentKey: item[ATTR.segmentKey]?.S,
+      });
+      parent = versionId;
+    }
+    return oldest;
+  }
+
+  async removeOldestVersions(versionIds: readonly Uuid[]): Promise<void> {
+    this.assertOpen();
+    if (this.pending) throw new Error("a removal of versions is a transaction's only write");
+    if (versionIds.length === 0) return;
+    if (versionIds.length > MAX_REMOVED_VERSIONS) throw new RangeError(`at most ${MAX_REMOVED_VERSIONS} versions are removed at once`);
+    const oldest = await this.oldest(versionIds.length);
+    const state = this.view();
+    if (oldest.length !== versionIds.length || oldest.some((version, i) => version.versionId !== versionIds[i]) || !state?.base) {
+      throw new Error("these are not the client's oldest versions");
+    }
+    if (versionIds.includes(state.latest)) throw new Error("the latest version cannot be removed");
+    const versions: RemovedVersion[] = oldest.map((version) => ({
+      versionId: version.versionId,
+      parentId: version.parentVersionId,
+      bytes: version.bytes,
+      segmentKey: version.segmentKey,
+    }));
+    this.writes.push({ kind: "remove-oldest", expectedBase: state.base, versions });
   }
 
   async commit(): Promise<void> {
     this.assertOpen();
     this.committed = true;
     if (!this.pending) return;
+    // Ids are random UUIDs: only the newest, which the transaction may have read, are checked
+    // here (the key `CHILD#<parent>` is what keeps the chain from forking).
+    const tail = this.base?.tail ?? [];
+    if (this.writes.some((write) => write.kind === "version" && tail.includes(write.versionId)))
+      throw new Error("the version already exists");
     let uploads = new Map<PendingWrite, string>();
     try {
       uploads = await this.upload();
-      const replaced = await this.write(uploads);
-      // Committed: the replaced snapshot and any dropped upload are referenced by nothing.
-      await this.calls.deleteObjects([...(replaced ? [replaced] : []), ...this.dropped]);
+      const unreferenced = await this.write(uploads);
+      // Committed: what it replaced or removed, and any dropped upload, is referenced by nothing.
+      await this.calls.deleteObjects([...unreferenced, ...this.dropped]);
     } catch (error) {
       // Delete the uploads only when the write certainly did not commit; when its outcome is
       // unknown (timeout, 5xx) it may reference them: they stay, an orphan at worst.
@@ -197,24 +395,24 @@ export class DynamoTxn implements StorageTxn {
     this.ended = true;
   }
 
-  /** Uploads what lives in S3; returns op → key. On failure deletes what it uploaded. */
+  /** Uploads what lives in S3; returns write → key. On failure deletes what it uploaded. */
   private async upload(): Promise<Map<PendingWrite, string>> {
     const keys = new Map<PendingWrite & { data: Uint8Array }, string>();
     let inlineBytes = 0;
-    const lastSnapshot = this.writes.findLast((op) => op.kind === "snapshot");
-    for (const op of this.writes) {
-      if (op.kind === "version") {
-        const inline =
-          op.data.byteLength <= this.calls.inlineSegmentMaxBytes && inlineBytes + op.data.byteLength <= MAX_INLINE_BYTES_PER_WRITE;
-        if (inline) inlineBytes += op.data.byteLength;
-        else keys.set(op, objectKey(this.clientId, OBJECT_KIND.segment, op.versionId, nonce()));
-      } else if (op === lastSnapshot) {
-        keys.set(op, objectKey(this.clientId, OBJECT_KIND.snapshot, op.snapshot.versionId, nonce()));
+    const lastSnapshot = this.writes.findLast((write) => write.kind === "snapshot");
+    for (const write of this.writes) {
+      if (write.kind === "version") {
+        const size = write.data.byteLength;
+        const inline = size <= this.calls.inlineSegmentMaxBytes && inlineBytes + size <= MAX_INLINE_BYTES_PER_WRITE;
+        if (inline) inlineBytes += size;
+        else keys.set(write, segmentKey(this.clientId, write.parentId, write.versionId, nonce()));
+      } else if (write === lastSnapshot) {
+        keys.set(write, snapshotKey(this.clientId, write.snapshot.versionId, nonce()));
       }
     }
     const results = await Promise.allSettled(
-      [...keys].map(([op, key]) =>
-        this.calls.putObject(key, op.data, op.kind === "version" ? "upload a history segment" : "upload a snapshot"),
+      [...keys].map(([write, key]) =>
+        this.calls.putObject(key, write.data, write.kind === "version" ? "upload a history segment" : "upload a snapshot"),
       ),
     );
     const failure = results.find((result) => result.status === "rejected");
@@ -228,14 +426,12 @@ export class DynamoTxn implements StorageTxn {
 
   /**
    * Sends the conditional write, deciding lost races and conflicts; once it has committed,
-   * returns the key of the snapshot object it replaced, if any.
+   * returns the keys of the objects it made unreferenced (a replaced snapshot, removed segments).
    */
-  private async write(uploads: Map<PendingWrite, string>): Promise<string | undefined> {
+  private async write(uploads: Map<PendingWrite, string>): Promise<string[]> {
     for (let attempt = 1; ; attempt++) {
       const result = await this.send(uploads);
-      if (result.kind === "ok") {
-        return this.writes.some((op) => op.kind === "snapshot") ? this.base?.snapshot?.key : undefined;
-      }
+      if (result.kind === "ok") return this.unreferenced();
       let fresh: ClientState | null;
       if (result.kind === "conflict") {
         if (attempt >= MAX_WRITE_ATTEMPTS) {
@@ -247,12 +443,23 @@ export class DynamoTxn implements StorageTxn {
       }
       // "committed": our own write, seen by a retry; what it replaced is unknown now (the
       // sweep deletes it). "done": nothing is left to write.
-      if (this.decide(fresh, uploads) !== "retry") return undefined;
+      if ((await this.decide(fresh, uploads)) !== "retry") return [];
       if (attempt >= MAX_WRITE_ATTEMPTS) {
         throw new DefiniteError(new StorageUnavailableError("DynamoDB: the client changed under every attempt to write", 1));
       }
       if (result.kind === "conflict") await this.backoff(attempt);
     }
+  }
+
+  /** The objects a committed write made unreferenced. */
+  private unreferenced(): string[] {
+    const keys: string[] = [];
+    const replaced = this.writes.some((write) => write.kind === "snapshot") ? this.base?.snapshot?.key : undefined;
+    if (replaced) keys.push(replaced);
+    for (const write of this.writes) {
+      if (write.kind === "remove-oldest") for (const version of write.versions) if (version.segmentKey) keys.push(version.segmentKey);
+    }
+    return keys;
   }
 
   private async backoff(attempt: number): Promise<void> {
@@ -263,41 +470,52 @@ export class DynamoTxn implements StorageTxn {
 
   /**
    * After a failed condition or a conflict, with the client item as it is now: go again
-   * ("retry", with the base updated), or end ("done", "committed"), or throw ChainMovedError.
+   * ("retry", with the base updated), or end ("done", "committed"), or throw why not
+   * (ChainMovedError, QuotaExceededError, ...).
    */
-  private decide(fresh: ClientState | null, uploads: Map<PendingWrite, string>): "retry" | "done" | "committed" {
-    const lastVersion = this.writes.filter((op) => op.kind === "version").at(-1);
-    const snapshotOp = this.writes.findLast((op) => op.kind === "snapshot");
+  private async decide(fresh: ClientState | null, uploads: Map<PendingWrite, string>): Promise<"retry" | "done" | "committed"> {
+    const versions = this.writes.filter((write) => write.kind === "version");
+    const first = versions[0];
+    const last = versions.at(-1);
+    const snapshotWrite = this.writes.findLast((write) => write.kind === "snapshot");
     if (fresh === null) {
       if (this.create !== undefined) return "retry"; // a conflict while creating: try again
       throw new DefiniteError(new ClientNotFoundError());
     }
     // Our own write, committed by an attempt whose answer was lost (the SDK retried it). The
     // transaction's request token makes this unlikely for versions; a single-item write has none.
-    if (lastVersion && fresh.latest === lastVersion.versionId) return "committed";
-    if (!lastVersion && snapshotOp && uploads.has(snapshotOp) && fresh.snapshot?.key === uploads.get(snapshotOp)) return "committed";
+    if (last && fresh.latest === last.versionId) return "committed";
+    if (!last && snapshotWrite && uploads.has(snapshotWrite) && fresh.snapshot?.key === uploads.get(snapshotWrite)) return "committed";
     const expectedSnapKey = this.create !== undefined ? undefined : this.base?.snapshot?.key;
-    if (snapshotOp && fresh.snapshot?.key !== expectedSnapKey) {
+    if (this.create !== undefined) {
+      // newClient on a client that exists: without versions that is the interface's error; with
+      // versions they go onto the client as it is, if the chain allows (checked below).
+      if (!first) throw new DefiniteError(new ClientExistsError());
+      this.create = undefined;
+    }
+    if (first) {
+      if (fresh.latest !== NIL_UUID && fresh.latest !== first.parentId) throw new ChainMovedError(fresh.latest);
+      if (versions.some((version) => fresh?.tail.includes(version.versionId)))
+        throw new DefiniteError(new Error("the version already exists"));
+      if (isLegacy(fresh)) fresh = await upgradeLegacyClient(this.calls, this.clientId, fresh);
+      if (!fresh) throw new DefiniteError(new ClientNotFoundError());
+      if (this.storedBytesAtMost !== undefined && (fresh.bytes ?? 0) > this.storedBytesAtMost) {
+        throw new DefiniteError(new QuotaExceededError(fresh.bytes ?? 0));
+      }
+    }
+    if (snapshotWrite && fresh.snapshot?.key !== expectedSnapKey) {
       // Another snapshot was stored meanwhile: ours loses (see "known benign races").
-      this.writes = this.writes.filter((op) => op.kind !== "snapshot");
-      const key = uploads.get(snapshotOp);
+      this.writes = this.writes.filter((write) => write.kind !== "snapshot");
+      const key = uploads.get(snapshotWrite);
       if (key) this.dropped.push(key);
-      uploads.delete(snapshotOp);
+      uploads.delete(snapshotWrite);
     }
-    if (lastVersion) {
-      const baseLatest = this.create ?? this.base?.latest;
-      if (fresh.latest !== baseLatest) throw new ChainMovedError(fresh.latest);
-    } else if (this.create !== undefined) {
-      // newClient without versions on a client that exists: the interface's error.
-      throw new DefiniteError(new ClientExistsError());
-    } else if (this.writes.length === 0) {
-      return "done"; // the snapshot was dropped: nothing left to write
+    const removal = this.writes.find((write) => write.kind === "remove-oldest");
+    if (removal && fresh.base !== removal.expectedBase) {
+      throw new DefiniteError(new Error("these are not the client's oldest versions any more (another removal ran first)"));
     }
-    // Rebase on the item as it is now (its latest is what we read, or the client we wanted to
-    // create exists with that latest): the view re-checks the chain.
+    if (this.writes.length === 0) return "done"; // the snapshot was dropped: nothing left to write
     this.base = fresh;
-    this.create = undefined;
-    this.view();
     return "retry";
   }
 
@@ -305,19 +523,22 @@ export class DynamoTxn implements StorageTxn {
   private async send(
     uploads: Map<PendingWrite, string>,
   ): Promise<{ kind: "ok" } | { kind: "condition"; fresh: ClientState | null } | { kind: "conflict" }> {
-    const final = this.view();
-    if (!final) throw new DefiniteError(new ClientNotFoundError());
-    const snapshotWrite = this.writes.findLast((write) => write.kind === "snapshot");
-    if (final.snapshot && snapshotWrite) final.snapshot.key = uploads.get(snapshotWrite);
-    const base = this.create !== undefined ? null : this.base;
-    if (base === undefined) throw new DefiniteError(new ClientNotFoundError());
+    let created: ClientState | undefined;
+    if (this.create !== undefined) {
+      created = this.view() ?? undefined;
+      const snapshotWrite = this.writes.findLast((write) => write.kind === "snapshot");
+      if (created?.snapshot && snapshotWrite) created.snapshot.key = uploads.get(snapshotWrite);
+      // A new client's bytes are 0 before its versions.
+      if (this.storedBytesAtMost !== undefined && this.storedBytesAtMost < 0) throw new DefiniteError(new QuotaExceededError(0));
+    }
     const request = writeRequest({
       tableName: this.calls.tableName,
       clientId: this.clientId,
-      base,
-      final,
+      created,
+      base: this.base,
       writes: this.writes,
       uploads,
+      storedBytesAtMost: this.storedBytesAtMost,
       now: Date.now(),
     });
     try {
@@ -332,7 +553,7 @@ export class DynamoTxn implements StorageTxn {
           await this.calls.ddbSend(
             // The token makes the SDK's retry of a write that did commit succeed instead of failing its condition.
             new TransactWriteItemsCommand({ TransactItems: request.items, ClientRequestToken: `${nonce()}${nonce()}` }),
-            "add the version",
+            "write the client and its versions",
           );
           break;
       }
@@ -342,10 +563,9 @@ export class DynamoTxn implements StorageTxn {
       if (refusal === undefined) throw error;
       switch (refusal.kind) {
         case "condition":
-          return {
-            kind: "condition",
-            fresh: refusal.clientItem ? parseClient(refusal.clientItem) : await this.calls.readClient(this.clientId),
-          };
+          // Every client write asks for ALL_OLD: no item back means there is none. (Were that
+          // ever wrong, the create path's own condition would find the client, and rebase.)
+          return { kind: "condition", fresh: refusal.clientItem ? parseClient(refusal.clientItem) : null };
         case "conflict":
           return { kind: "conflict" };
         case "cancelled":
@@ -355,7 +575,9 @@ export class DynamoTxn implements StorageTxn {
             );
           }
           if (refusal.reason === "version-exists") {
-            throw new DefiniteError(new Error(`the version already exists (${refusal.codes})`, { cause: error }));
+            throw new DefiniteError(
+              new Error(`the version already exists, or is not there to remove (${refusal.codes})`, { cause: error }),
+            );
           }
           throw new DefiniteError(new Error(`DynamoDB cancelled the write (${refusal.codes})`, { cause: error }));
       }

@@ -1,35 +1,53 @@
 /**
  * The one conditional request a transaction's commit sends (README.md, "Writes"): from the
- * writes it recorded and the client item it read, a `PutItem` (a new client) or `UpdateItem`
- * (the client item alone) or a `TransactWriteItems` (the client item plus, per version, its
- * `CHILD#<parent>` item and its `VERSION#<id>` index item). Pure: it builds, it does not send.
+ * writes it recorded (and, for those that need it, the client item it read), a `PutItem` (a
+ * new client), an `UpdateItem` (the client item alone) or a `TransactWriteItems` (the client
+ * item plus each added version's `CHILD#<parent>` item, or each removed version's items). Pure:
+ * it builds, it does not send.
+ *
+ * Added versions need no earlier read: the update's condition is the chain's rule itself
+ * (latest is the first version's parent, or nil), the recent slots shift in the update
+ * expression (its right-hand sides read the item as it was), and the counters are added to.
  */
-import type { AttributeValue, Put, TransactWriteItem, Update } from "@aws-sdk/client-dynamodb";
+import type { AttributeValue, Delete, Put, TransactWriteItem, Update } from "@aws-sdk/client-dynamodb";
+import { NIL_UUID, type Uuid } from "../../uuid.ts";
 import type { Snapshot } from "../types.ts";
-import type { Uuid } from "../../uuid.ts";
-import { type ClientState, declineAttributes, snapshotAttributes } from "./client-item.ts";
-import { ATTR, SK, TABLE } from "./layout.ts";
+import { type ClientState, declineAttributes, slotAttributes, snapshotAttributes } from "./client-item.ts";
+import { ATTR, NO_SLOT, RECENT_SLOTS, SK, TABLE } from "./layout.ts";
 import { itemKey } from "./sdk-calls.ts";
 
 /** A write a transaction records until its commit. */
 export type PendingWrite =
   | { kind: "version"; versionId: Uuid; parentId: Uuid; data: Uint8Array }
   | { kind: "snapshot"; snapshot: Snapshot; data: Uint8Array; at: number }
-  | { kind: "decline"; timeMs: number; at: number };
+  | { kind: "decline"; timeMs: number; at: number }
+  | { kind: "high-urgency" }
+  | { kind: "reset-high-urgency" }
+  | { kind: "remove-oldest"; expectedBase: Uuid; versions: readonly RemovedVersion[] };
 
 export type VersionWrite = Extract<PendingWrite, { kind: "version" }>;
+
+export interface RemovedVersion {
+  versionId: Uuid;
+  parentId: Uuid;
+  bytes: number;
+  /** Its segment's S3 object, if it has one. */
+  segmentKey: string | undefined;
+}
 
 export interface WriteInput {
   tableName: string;
   clientId: Uuid;
-  /** The client item the transaction read, or null when it creates the client. */
-  base: ClientState | null;
-  /** The client item as it will be: the base with every pending write applied. */
-  final: ClientState;
+  /** The client item as it will be, when the transaction creates it (a Put); else undefined. */
+  created: ClientState | undefined;
+  /** The client item the transaction read, when one of its writes needs it. */
+  base: ClientState | null | undefined;
   writes: readonly PendingWrite[];
   /** The S3 key of each write whose payload was uploaded. */
   uploads: ReadonlyMap<PendingWrite, string>;
-  /** Milliseconds since the epoch, for `created`. */
+  /** The most stored bytes the client may have before its added versions (the quota). */
+  storedBytesAtMost: number | undefined;
+  /** Milliseconds since the epoch, for `created` and `lastAdded`. */
   now: number;
 }
 
@@ -39,101 +57,155 @@ export type WriteRequest =
   | { kind: "transaction"; items: TransactWriteItem[] };
 
 export function writeRequest(input: WriteInput): WriteRequest {
-  const client = clientWrite(input);
-  const versions = input.writes.filter((write) => write.kind === "version");
-  if (versions.length === 0) return "Put" in client ? { kind: "put", put: client.Put } : { kind: "update", update: client.Update };
-  return { kind: "transaction", items: [client, ...versions.flatMap((version) => versionItems(input, version))] };
+  const client: TransactWriteItem = input.created ? { Put: createClient(input, input.created) } : { Update: updateClient(input) };
+  const others = input.writes.flatMap((write): TransactWriteItem[] => {
+    if (write.kind === "version") return [versionItem(input, write)];
+    if (write.kind === "remove-oldest") return write.versions.flatMap((version) => removedItems(input, version));
+    return [];
+  });
+  if (others.length > 0) return { kind: "transaction", items: [client, ...others] };
+  if (client.Put) return { kind: "put", put: client.Put };
+  if (client.Update) return { kind: "update", update: client.Update };
+  throw new Error("no write of the client item");
 }
 
-/** The one write of the client item: a Put when it is created, else an Update. */
-function clientWrite({ tableName, clientId, base, final, writes, now }: WriteInput): { Put: Put } | { Update: Update } {
-  if (base === null) {
-    const item: Record<string, AttributeValue> = {
-      ...itemKey(clientId, SK.client),
-      [ATTR.latest]: { S: final.latest },
-      [ATTR.versionCount]: { N: String(final.versionCount) },
-      [ATTR.created]: { N: String(now) },
+/** A new client, with everything this transaction wrote. */
+function createClient({ tableName, clientId, now }: WriteInput, final: ClientState): Put {
+  const item: Record<string, AttributeValue> = {
+    ...itemKey(clientId, SK.client),
+    [ATTR.latest]: { S: final.latest },
+    ...slotAttributes(final.tail),
+    [ATTR.versionCount]: { N: String(final.versionCount) },
+    [ATTR.pruned]: { N: "0" },
+    [ATTR.bytes]: { N: String(final.bytes ?? 0) },
+    [ATTR.high]: { N: String(final.high) },
+    [ATTR.created]: { N: String(now) },
+  };
+  if (final.base) item[ATTR.base] = { S: final.base };
+  if (final.lastAddedMs !== null) item[ATTR.lastAdded] = { N: String(final.lastAddedMs) };
+  if (final.snapshot?.key) Object.assign(item, snapshotAttributes(final.snapshot));
+  if (final.declined) Object.assign(item, declineAttributes(final.declined));
+  return { TableName: tableName, Item: item, ...notExists() };
+}
+
+/** The update expression's parts, filled in by each kind of write. */
+class Expression {
+  readonly names: Record<string, string> = { "#pk": TABLE.partitionKey.name };
+  readonly values: Record<string, AttributeValue> = {};
+  readonly set: string[] = [];
+  readonly remove: string[] = [];
+  readonly add: string[] = [];
+  readonly conditions = ["attribute_exists(#pk)"];
+
+  name(attribute: string): string {
+    this.names[`#${attribute}`] = attribute;
+    return `#${attribute}`;
+  }
+
+  value(id: string, value: AttributeValue): string {
+    this.values[`:${id}`] = value;
+    return `:${id}`;
+  }
+
+  toUpdate(tableName: string, key: Record<string, AttributeValue>): Update {
+    const clauses = [
+      this.set.length > 0 ? `SET ${this.set.join(", ")}` : "",
+      this.remove.length > 0 ? `REMOVE ${this.remove.join(", ")}` : "",
+      this.add.length > 0 ? `ADD ${this.add.join(", ")}` : "",
+    ].filter((clause) => clause !== "");
+    // Nothing to change (should not happen): a no-op guarded write keeps one code path.
+    if (clauses.length === 0) clauses.push(`SET ${this.name(ATTR.latest)} = ${this.name(ATTR.latest)}`);
+    return {
+      TableName: tableName,
+      Key: key,
+      UpdateExpression: clauses.join(" "),
+      ConditionExpression: this.conditions.join(" AND "),
+      ExpressionAttributeNames: this.names,
+      ...(Object.keys(this.values).length > 0 ? { ExpressionAttributeValues: this.values } : {}),
+      ReturnValuesOnConditionCheckFailure: "ALL_OLD",
     };
-    if (final.recent) item[ATTR.recent] = { L: final.recent.map((id) => ({ S: id })) };
-    if (final.snapshot?.key) Object.assign(item, snapshotAttributes(final.snapshot));
-    if (final.declined) Object.assign(item, declineAttributes(final.declined));
-    return { Put: { TableName: tableName, Item: item, ...notExists() } };
   }
-  const names: Record<string, string> = { "#pk": TABLE.partitionKey.name };
-  const values: Record<string, AttributeValue> = {};
-  const set: string[] = [];
-  const remove: string[] = [];
-  const add: string[] = [];
-  const conditions = ["attribute_exists(#pk)"];
-  const versionCount = writes.filter((write) => write.kind === "version").length;
-  if (versionCount > 0) {
-    names["#latest"] = ATTR.latest;
-    names["#recent"] = ATTR.recent;
-    names["#count"] = ATTR.versionCount;
-    values[":latest"] = { S: final.latest };
-    values[":baseLatest"] = { S: base.latest };
-    values[":n"] = { N: String(versionCount) };
-    set.push("#latest = :latest");
-    if (final.recent) {
-      values[":recent"] = { L: final.recent.map((id) => ({ S: id })) };
-      set.push("#recent = :recent");
-    } else {
-      remove.push("#recent");
+}
+
+function updateClient(input: WriteInput): Update {
+  const { writes, base, now } = input;
+  const e = new Expression();
+  let bytesDelta = 0;
+  const versions = writes.filter((write) => write.kind === "version");
+  const first = versions[0];
+  if (first) {
+    // The chain's rule: latest is the first version's parent, or nil.
+    const latest = e.name(ATTR.latest);
+    e.conditions.push(`(${latest} = ${e.value("parent", { S: first.parentId })} OR ${latest} = ${e.value("nil", { S: NIL_UUID })})`);
+    // An item of 0.1.0 without a recorded start must be upgraded first (the `base` below would be wrong).
+    e.conditions.push(`(attribute_exists(${e.name(ATTR.base)}) OR ${latest} = :nil)`);
+    if (input.storedBytesAtMost !== undefined) {
+      const bytes = e.name(ATTR.bytes);
+      e.conditions.push(`(attribute_not_exists(${bytes}) OR ${bytes} <= ${e.value("atMost", { N: String(input.storedBytesAtMost) })})`);
     }
-    add.push("#count :n");
-    // The chain's guard: latest is still what this transaction read.
-    conditions.push("#latest = :baseLatest");
+    const added = versions.map((version) => version.versionId).reverse();
+    e.set.push(`${latest} = ${e.value("latest", { S: added[0] ?? first.versionId })}`);
+    // Shift the slots: the new ids, then the first one's parent, then the old slots after the
+    // old latest (a right-hand side reads the item as it was before this update).
+    for (let i = 0; i < RECENT_SLOTS; i++) {
+      const slot = e.name(ATTR.slot(i));
+      const newId = added[i];
+      if (newId !== undefined) e.set.push(`${slot} = ${e.value(`r${i}`, { S: newId })}`);
+      else if (i === added.length) e.set.push(`${slot} = :parent`);
+      else e.set.push(`${slot} = if_not_exists(${e.name(ATTR.slot(i - added.length))}, ${e.value("none", { S: NO_SLOT })})`);
+    }
+    e.set.push(`${e.name(ATTR.base)} = if_not_exists(#base, :parent)`);
+    e.set.push(`${e.name(ATTR.lastAdded)} = ${e.value("now", { N: String(now) })}`);
+    e.remove.push(e.name(ATTR.legacyRecent));
+    e.add.push(`${e.name(ATTR.versionCount)} ${e.value("count", { N: String(versions.length) })}`);
+    bytesDelta += versions.reduce((sum, version) => sum + version.data.byteLength, 0);
   }
-  if (writes.some((write) => write.kind === "snapshot") && final.snapshot?.key) {
-    for (const [name, value] of Object.entries(snapshotAttributes(final.snapshot))) {
-      names[`#${name}`] = name;
-      values[`:${name}`] = value;
-      set.push(`#${name} = :${name}`);
-    }
-    if (base.snapshot?.key) {
-      values[":baseSnapKey"] = { S: base.snapshot.key };
-      conditions.push(`#${ATTR.snapKey} = :baseSnapKey`);
-    } else {
-      conditions.push(`attribute_not_exists(#${ATTR.snapKey})`);
-    }
+  const snapshotWrite = writes.findLast((write) => write.kind === "snapshot");
+  if (snapshotWrite) {
+    const final = base?.snapshot;
+    if (!base) throw new Error("a snapshot write needs the client it replaces");
+    const key = input.uploads.get(snapshotWrite);
+    if (!key) throw new Error("the snapshot was not uploaded");
+    const snapshot = {
+      versionId: snapshotWrite.snapshot.versionId,
+      timeMs: snapshotWrite.snapshot.timestamp.getTime(),
+      at: snapshotWrite.at,
+      key,
+      size: snapshotWrite.data.byteLength,
+    };
+    for (const [name, value] of Object.entries(snapshotAttributes(snapshot))) e.set.push(`${e.name(name)} = ${e.value(name, value)}`);
+    const snapKey = e.name(ATTR.snapKey);
+    if (final?.key) e.conditions.push(`${snapKey} = ${e.value("baseSnapKey", { S: final.key })}`);
+    else e.conditions.push(`attribute_not_exists(${snapKey})`);
+    bytesDelta += snapshot.size - (final?.size ?? 0);
   }
   // A declined snapshot is recorded; a stored snapshot clears the record. Neither needs a
   // condition: a decline racing a snapshot at worst delays the next request for one.
-  if (writes.some((write) => write.kind === "snapshot" || write.kind === "decline")) {
-    names["#declTime"] = ATTR.declTime;
-    names["#declAt"] = ATTR.declAt;
-    if (final.declined) {
-      for (const [name, value] of Object.entries(declineAttributes(final.declined))) values[`:${name}`] = value;
-      set.push("#declTime = :declTime", "#declAt = :declAt");
-    } else {
-      remove.push("#declTime", "#declAt");
-    }
+  const declineWrite = writes.findLast((write) => write.kind === "decline");
+  if (declineWrite && !snapshotWrite) {
+    for (const [name, value] of Object.entries(declineAttributes(declineWrite))) e.set.push(`${e.name(name)} = ${e.value(name, value)}`);
+  } else if (snapshotWrite) {
+    e.remove.push(e.name(ATTR.declTime), e.name(ATTR.declAt));
   }
-  const clauses = [
-    set.length > 0 ? `SET ${set.join(", ")}` : "",
-    remove.length > 0 ? `REMOVE ${remove.join(", ")}` : "",
-    add.length > 0 ? `ADD ${add.join(", ")}` : "",
-  ].filter((clause) => clause !== "");
-  if (clauses.length === 0) {
-    // Nothing to change (should not happen): a no-op guarded write keeps one code path.
-    names["#latest"] = ATTR.latest;
-    clauses.push("SET #latest = #latest");
+  if (writes.some((write) => write.kind === "snapshot" || write.kind === "decline" || write.kind === "reset-high-urgency")) {
+    e.set.push(`${e.name(ATTR.high)} = ${e.value("zero", { N: "0" })}`);
+  } else if (writes.some((write) => write.kind === "high-urgency")) {
+    e.add.push(`${e.name(ATTR.high)} ${e.value("one", { N: "1" })}`);
   }
-  return {
-    Update: {
-      TableName: tableName,
-      Key: itemKey(clientId, SK.client),
-      UpdateExpression: clauses.join(" "),
-      ConditionExpression: conditions.join(" AND "),
-      ExpressionAttributeNames: names,
-      ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
-      ReturnValuesOnConditionCheckFailure: "ALL_OLD",
-    },
-  };
+  const removal = writes.find((write) => write.kind === "remove-oldest");
+  const last = removal?.versions.at(-1);
+  if (removal && last) {
+    e.conditions.push(`${e.name(ATTR.base)} = ${e.value("expectedBase", { S: removal.expectedBase })}`);
+    e.set.push(`#base = ${e.value("newBase", { S: last.versionId })}`);
+    e.add.push(`${e.name(ATTR.pruned)} ${e.value("removed", { N: String(removal.versions.length) })}`);
+    bytesDelta -= removal.versions.reduce((sum, version) => sum + version.bytes, 0);
+  }
+  if (bytesDelta !== 0) e.add.push(`${e.name(ATTR.bytes)} ${e.value("bytes", { N: String(bytesDelta) })}`);
+  return e.toUpdate(input.tableName, itemKey(input.clientId, SK.client));
 }
 
-/** A version's two items, each on the condition that it does not exist yet. */
-function versionItems({ tableName, clientId, uploads, now }: WriteInput, version: VersionWrite): TransactWriteItem[] {
+/** A version's item, on the condition that it does not exist yet. */
+function versionItem({ tableName, clientId, uploads, now }: WriteInput, version: VersionWrite): TransactWriteItem {
   const key = uploads.get(version);
   const item: Record<string, AttributeValue> = {
     ...itemKey(clientId, SK.child(version.parentId)),
@@ -144,8 +216,19 @@ function versionItems({ tableName, clientId, uploads, now }: WriteInput, version
   };
   if (key) item[ATTR.segmentKey] = { S: key };
   else if (version.data.byteLength > 0) item[ATTR.segment] = { B: version.data };
-  const index = { ...itemKey(clientId, SK.version(version.versionId)), [ATTR.parentId]: { S: version.parentId } };
-  return [{ Put: { TableName: tableName, Item: item, ...notExists() } }, { Put: { TableName: tableName, Item: index, ...notExists() } }];
+  return { Put: { TableName: tableName, Item: item, ...notExists() } };
+}
+
+/** A removed version's item (if it is still that version) and the index item 0.1.0 may have written for it. */
+function removedItems({ tableName, clientId }: WriteInput, version: RemovedVersion): TransactWriteItem[] {
+  const child: Delete = {
+    TableName: tableName,
+    Key: itemKey(clientId, SK.child(version.parentId)),
+    ConditionExpression: "#versionId = :versionId",
+    ExpressionAttributeNames: { "#versionId": ATTR.versionId },
+    ExpressionAttributeValues: { ":versionId": { S: version.versionId } },
+  };
+  return [{ Delete: child }, { Delete: { TableName: tableName, Key: itemKey(clientId, SK.version(version.versionId)) } }];
 }
 
 function notExists(): {

@@ -1,0 +1,132 @@
+/**
+ * Writes a whole client, for operators (an import): every version item first, each payload
+ * that does not fit an item to S3, and the client item LAST, on the condition that it does
+ * not exist. Until that last write the protocol sees no client, so an interrupted import is
+ * invisible, and a re-run writes the same version items again (a version item is only ever
+ * overwritten by the same version) and completes it. Uploads of an interrupted run are
+ * orphans for the sweep.
+ */
+import { randomBytes } from "node:crypto";
+import { type AttributeValue, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import type { Uuid } from "../../uuid.ts";
+import { ClientExistsError } from "../errors.ts";
+import type { ClientImport, Progress } from "../types.ts";
+import { declineAttributes, slotAttributes, snapshotAttributes } from "./client-item.ts";
+import { ATTR, RECENT_SLOTS, SK, segmentKey, snapshotKey, TABLE } from "./layout.ts";
+import { itemKey, type SdkCalls } from "./sdk-calls.ts";
+import { writeRefusal } from "./sdk-errors.ts";
+
+/** Version items written at once. */
+const CONCURRENT_WRITES = 16;
+
+export async function importClient(calls: SdkCalls, clientId: Uuid, client: ClientImport, onProgress: Progress = () => {}): Promise<void> {
+  if (await calls.readClient(clientId)) throw new ClientExistsError();
+  let base: Uuid | undefined;
+  let count = 0;
+  let bytes = 0;
+  let lastAddedMs: number | undefined;
+  /** The newest ids, newest first, and their start: what the client item's slots hold. */
+  let tail: Uuid[] = [];
+  const inFlight = new Set<Promise<void>>();
+  for await (const version of client.versions) {
+    base ??= version.parentVersionId;
+    count += 1;
+    bytes += version.historySegment.byteLength;
+    lastAddedMs = version.addedAt.getTime();
+    tail = [version.versionId, version.parentVersionId, ...tail.slice(1)].slice(0, RECENT_SLOTS);
+    const write = writeVersion(calls, clientId, version).then(() => {
+      inFlight.delete(write);
+      onProgress(count - inFlight.size);
+    });
+    inFlight.add(write);
+    if (inFlight.size >= CONCURRENT_WRITES) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  const item: Record<string, AttributeValue> = {
+    ...itemKey(clientId, SK.client),
+    [ATTR.latest]: { S: tail[0] ?? client.latestVersionId },
+    ...slotAttributes(tail),
+    [ATTR.versionCount]: { N: String(count) },
+    [ATTR.pruned]: { N: "0" },
+    [ATTR.high]: { N: "0" },
+    [ATTR.created]: { N: String(Date.now()) },
+  };
+  if (base) item[ATTR.base] = { S: base };
+  if (lastAddedMs !== undefined) item[ATTR.lastAdded] = { N: String(lastAddedMs) };
+  const snapshot = client.snapshot;
+  if (snapshot) {
+    const key = snapshotKey(clientId, snapshot.versionId, nonce());
+    await calls.putObject(key, snapshot.data, "upload the snapshot");
+    Object.assign(
+      item,
+      snapshotAttributes({
+        versionId: snapshot.versionId,
+        timeMs: snapshot.timestamp.getTime(),
+        at: count - snapshot.versionsSince,
+        key,
+        size: snapshot.data.byteLength,
+      }),
+    );
+    bytes += snapshot.data.byteLength;
+  }
+  if (client.declined)
+    Object.assign(item, declineAttributes({ timeMs: client.declined.timestamp.getTime(), at: count - client.declined.versionsSince }));
+  item[ATTR.bytes] = { N: String(bytes) };
+  try {
+    await calls.ddbSend(
+      new PutItemCommand({
+        TableName: calls.tableName,
+        Item: item,
+        ConditionExpression: "attribute_not_exists(#pk)",
+        ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name },
+      }),
+      "write the imported client",
+    );
+  } catch (error) {
+    if (writeRefusal(error)?.kind === "condition") throw new ClientExistsError();
+    throw error;
+  }
+}
+
+async function writeVersion(
+  calls: SdkCalls,
+  clientId: Uuid,
+  version: { versionId: Uuid; parentVersionId: Uuid; historySegment: Uint8Array; addedAt: Date },
+): Promise<void> {
+  const item: Record<string, AttributeValue> = {
+    ...itemKey(clientId, SK.child(version.parentVersionId)),
+    [ATTR.versionId]: { S: version.versionId },
+    [ATTR.parentId]: { S: version.parentVersionId },
+    [ATTR.segmentSize]: { N: String(version.historySegment.byteLength) },
+    [ATTR.created]: { N: String(version.addedAt.getTime()) },
+  };
+  if (version.historySegment.byteLength > calls.inlineSegmentMaxBytes) {
+    const key = segmentKey(clientId, version.parentVersionId, version.versionId, nonce());
+    await calls.putObject(key, version.historySegment, "upload a history segment");
+    item[ATTR.segmentKey] = { S: key };
+  } else if (version.historySegment.byteLength > 0) {
+    item[ATTR.segment] = { B: version.historySegment };
+  }
+  try {
+    await calls.ddbSend(
+      new PutItemCommand({
+        TableName: calls.tableName,
+        Item: item,
+        // Never over another version: only this one, written by an interrupted run of this import.
+        ConditionExpression: "attribute_not_exists(#pk) OR #versionId = :versionId",
+        ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#versionId": ATTR.versionId },
+        ExpressionAttributeValues: { ":versionId": { S: version.versionId } },
+      }),
+      "write an imported version",
+    );
+  } catch (error) {
+    if (writeRefusal(error)?.kind === "condition") {
+      throw new ClientExistsError();
+    }
+    throw error;
+  }
+}
+
+function nonce(): string {
+  return randomBytes(8).toString("hex");
+}

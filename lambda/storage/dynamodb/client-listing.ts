@@ -1,0 +1,44 @@
+/**
+ * Every client of the table, for operators: a paged, consistent `Scan` that keeps only the
+ * client items. It reads the whole table (every version item too): a listing costs read
+ * units in proportion to all that is stored, which is what keeps the protocol paths free of
+ * any index. Memory stays bounded: one page at a time.
+ */
+import { type AttributeValue, ScanCommand } from "@aws-sdk/client-dynamodb";
+import type { ClientSummary } from "../types.ts";
+import { type ClientState, parseClient, storedUuid, toClient } from "./client-item.ts";
+import { SK, TABLE } from "./layout.ts";
+import type { SdkCalls } from "./sdk-calls.ts";
+
+export async function* listClients(calls: SdkCalls): AsyncGenerator<ClientSummary> {
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await calls.ddbSend(
+      new ScanCommand({
+        TableName: calls.tableName,
+        FilterExpression: "#sk = :client",
+        ExpressionAttributeNames: { "#sk": TABLE.sortKey.name },
+        ExpressionAttributeValues: { ":client": { S: SK.client } },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+      "list the clients",
+    );
+    for (const item of page.Items ?? []) {
+      const state = parseClient(item);
+      if (state) yield summaryOf(storedUuid(item[TABLE.partitionKey.name], "the client id"), state);
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+}
+
+export function summaryOf(clientId: ClientSummary["clientId"], state: ClientState): ClientSummary {
+  return {
+    clientId,
+    latestVersionId: state.latest,
+    versions: state.versionCount - state.pruned,
+    storedBytes: state.bytes ?? null,
+    snapshot: toClient(state).snapshot,
+    latestAddedAt: state.lastAddedMs === null ? null : new Date(state.lastAddedMs),
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * Removes a client for good, for operators: the client item first (from then on the protocol
+ * answers "unknown client"), then every other item of its partition, then every object under
+ * its prefix. Each step finds what is left by itself, so a re-run after a crash finishes the job.
+ */
+import { type AttributeValue, BatchWriteItemCommand, DeleteItemCommand, type WriteRequest } from "@aws-sdk/client-dynamodb";
+import { DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import type { Uuid } from "../../uuid.ts";
+import type { Progress } from "../types.ts";
+import { clientPrefix, SK, TABLE } from "./layout.ts";
+import { itemKey, type SdkCalls } from "./sdk-calls.ts";
+
+/** DynamoDB's limit of one BatchWriteItem. */
+const BATCH_WRITE_ITEMS = 25;
+
+export async function removeClient(calls: SdkCalls, clientId: Uuid, onProgress: Progress = () => {}): Promise<boolean> {
+  const removed = await calls.ddbSend(
+    new DeleteItemCommand({ TableName: calls.tableName, Key: itemKey(clientId, SK.client), ReturnValues: "ALL_OLD" }),
+    "delete the client",
+  );
+  let found = removed.Attributes !== undefined;
+  let done = 0;
+  let batch: Record<string, AttributeValue>[] = [];
+  const flush = async () => {
+    await batchDelete(calls, batch);
+    done += batch.length;
+    batch = [];
+    onProgress(done);
+  };
+  for await (const item of calls.queryItems(clientId, "", "list the client's items", [TABLE.partitionKey.name, TABLE.sortKey.name])) {
+    batch.push(item);
+    if (batch.length === BATCH_WRITE_ITEMS) await flush();
+  }
+  if (batch.length > 0) await flush();
+  let continuationToken: string | undefined;
+  do {
+    const page = await calls.s3Send(
+      new ListObjectsV2Command({ Bucket: calls.bucketName, Prefix: clientPrefix(clientId), ContinuationToken: continuationToken }),
+      "list the client's objects",
+    );
+    for (const object of page.Contents ?? []) {
+      if (!object.Key) continue;
+      await calls.s3Send(new DeleteObjectCommand({ Bucket: calls.bucketName, Key: object.Key }), "delete an object of the client");
+      onProgress(++done);
+    }
+    continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (continuationToken);
+  found ||= done > 0;
+  return found;
+}
+
+/** Deletes the items by key, retrying what DynamoDB leaves unprocessed (throttling). */
+async function batchDelete(calls: SdkCalls, keys: readonly Record<string, AttributeValue>[]): Promise<void> {
+  let requests: WriteRequest[] = keys.map((key) => ({ DeleteRequest: { Key: key } }));
+  for (let attempt = 0; requests.length > 0; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt)));
+    const result = await calls.ddbSend(
+      new BatchWriteItemCommand({ RequestItems: { [calls.tableName]: requests } }),
+      "delete the client's items",
+    );
+    requests = result.UnprocessedItems?.[calls.tableName] ?? [];
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Client items written by 0.1.0 lack the chain's start (`base`) and the stored bytes
+ * (`bytes`, `snapSize`): the first write that needs them (an added version, a snapshot, a
+ * prune) or an operator's read fills them in once, from the client's version items. Until then
+ * the protocol reads them as they are (0.1.0's `recent` list, its `VERSION#` index items).
+ */
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { type Uuid } from "../../uuid.ts";
+import { type ClientState, isLegacy, storedUuid } from "./client-item.ts";
+import { ATTR, SK, TABLE } from "./layout.ts";
+import { itemKey, type SdkCalls } from "./sdk-calls.ts";
+import { writeRefusal } from "./sdk-errors.ts";
+
+/** The client item with `base` and `bytes` recorded (read again if another write won). */
+export async function upgradeLegacyClient(calls: SdkCalls, clientId: Uuid, state: ClientState): Promise<ClientState | null> {
+  if (!isLegacy(state)) return state;
+  const versionIds = new Set<string>();
+  const parentIds: Uuid[] = [];
+  let bytes = 0;
+  for await (const item of calls.queryItems(clientId, SK.childPrefix, "read the versions of a 0.1.0 client", [
+    ATTR.versionId,
+    ATTR.parentId,
+    ATTR.segmentSize,
+  ])) {
+    versionIds.add(storedUuid(item[ATTR.versionId], ATTR.versionId));
+    parentIds.push(storedUuid(item[ATTR.parentId], ATTR.parentId));
+    bytes += Number(item[ATTR.segmentSize]?.N ?? "0");
+  }
+  // The chain's start is the one parent that is not a version of the client.
+  const starts = parentIds.filter((id) => !versionIds.has(id));
+  if (starts.length !== 1 || !starts[0]) throw new Error(`the chain of a 0.1.0 client has ${starts.length} starts`);
+  const snapSize = state.snapshot?.key ? ((await calls.objectSize(state.snapshot.key, "measure a 0.1.0 snapshot")) ?? 0) : 0;
+  try {
+    await calls.ddbSend(
+      new UpdateItemCommand({
+        TableName: calls.tableName,
+        Key: itemKey(clientId, SK.client),
+        // Only over the item as read: a version added meanwhile would change what is counted.
+        ConditionExpression: "attribute_exists(#pk) AND #latest = :latest AND attribute_not_exists(#base)",
+        UpdateExpression: `SET #base = :base, #bytes = :bytes${state.snapshot ? ", #snapSize = :snapSize" : ""}`,
+        ExpressionAttributeNames: {
+          "#pk": TABLE.partitionKey.name,
+          "#latest": ATTR.latest,
+          "#base": ATTR.base,
+          "#bytes": ATTR.bytes,
+          ...(state.snapshot ? { "#snapSize": ATTR.snapSize } : {}),
+        },
+        ExpressionAttributeValues: {
+          ":latest": { S: state.latest },
+          ":base": { S: starts[0] },
+          ":bytes": { N: String(bytes + snapSize) },
+          ...(state.snapshot ? { ":snapSize": { N: String(snapSize) } } : {}),
+        },
+      }),
+      "record what a 0.1.0 client lacks",
+    );
+  } catch (error) {
+    if (writeRefusal(error)?.kind !== "condition") throw error;
+  }
+  return calls.readClient(clientId);
+}
