@@ -21,6 +21,7 @@ import { ChainMovedError, ClientExistsError, ClientNotFoundError } from "../../l
 import { RECENT_CHAIN_LENGTH, type Client, type Storage, type StorageTxn } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { inTxn as runInTxn } from "../support/txn.ts";
+import { operatorConformance } from "./conformance-operators.ts";
 
 export interface OpenedStorage {
   storage: Storage;
@@ -113,6 +114,8 @@ export function storageConformance(
         return ids;
       });
     }
+
+    describe("for operators and bounds", () => operatorConformance(() => storage));
 
     describe("clients", () => {
       test("an unknown client is null, and reads about it find nothing", async () => {
