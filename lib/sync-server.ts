@@ -32,8 +32,7 @@ import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
 import { ROUTES } from "../lambda/http/routes.ts";
-import { DEFAULT_DEADLINE_MS, S3_PREFIX } from "../lambda/storage/dynamodb.ts";
-import { TABLE, type KeyType, type TableDefinition } from "../lambda/storage/dynamodb-table.ts";
+import { DEFAULT_DEADLINE_MS, type KeyType, S3_PREFIX, TABLE, type TableDefinition } from "./storage-contract.ts";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
