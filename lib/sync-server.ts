@@ -12,7 +12,7 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Annotations, Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
+import { Annotations, Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from "aws-cdk-lib";
 import * as apigw from "aws-cdk-lib/aws-apigateway";
 import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
@@ -32,6 +32,12 @@ import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
 import { ROUTES } from "../lambda/http/routes.ts";
+import {
+  acknowledgeBucketWithoutAccessLogs,
+  acknowledgeObjectsUnderPrefix,
+  acknowledgeRouteWithoutAuthorizer,
+  NAG_REASONS,
+} from "./nag-acknowledgements.ts";
 import { DEFAULT_DEADLINE_MS, type KeyType, S3_PREFIX, TABLE, type TableDefinition } from "./storage-contract.ts";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -195,7 +201,7 @@ export class TaskChampionSyncServer extends Construct {
       // With DESTROY, the stack's deletion must be able to empty the bucket first.
       autoDeleteObjects: !retain,
     });
-    Validations.of(this.bucket).acknowledge({ id: "AwsSolutions-S1", reason: NAG_REASONS.bucketAccessLogs });
+    acknowledgeBucketWithoutAccessLogs(this.bucket);
 
     // ---- Function ---------------------------------------------------------------------------
     const functionLogGroup = new logs.LogGroup(this, "FunctionLogs", {
@@ -227,11 +233,7 @@ export class TaskChampionSyncServer extends Construct {
     });
 
     this.grantStorage(role);
-    const bucketLogicalId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket);
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${S3_PREFIX}*]`,
-      reason: NAG_REASONS.bucketObjects,
-    });
+    acknowledgeObjectsUnderPrefix(role, this.bucket, NAG_REASONS.bucketObjects);
 
     // ---- Orphan sweep ---------------------------------------------------------------------
     const sweepLogGroup = new logs.LogGroup(this, "SweepFunctionLogs", {
@@ -259,10 +261,7 @@ export class TaskChampionSyncServer extends Construct {
       retryAttempts: 0,
     });
     this.grantSweep(sweepRole);
-    Validations.of(sweepRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${S3_PREFIX}*]`,
-      reason: NAG_REASONS.sweepObjects,
-    });
+    acknowledgeObjectsUnderPrefix(sweepRole, this.bucket, NAG_REASONS.sweepObjects);
     this.sweepSchedule = new events.Rule(this, "SweepSchedule", {
       description: "Runs the TaskChampion sync server's orphan sweep",
       schedule: props.orphanSweepSchedule ?? ORPHAN_SWEEP.schedule,
@@ -283,7 +282,7 @@ export class TaskChampionSyncServer extends Construct {
     // without invoking (and paying for) the function.
     for (const route of ROUTES) {
       for (const httpRoute of this.api.addRoutes({ path: route.path, methods: [apigwv2.HttpMethod[route.method]], integration })) {
-        Validations.of(httpRoute).acknowledge({ id: "AwsSolutions-APIG4", reason: NAG_REASONS.apiAuthorization });
+        acknowledgeRouteWithoutAuthorizer(httpRoute);
       }
     }
 
@@ -516,28 +515,6 @@ export class TaskChampionSyncServer extends Construct {
     return dashboard;
   }
 }
-
-/** Why each cdk-nag AwsSolutions finding is acknowledged rather than fixed. */
-export const NAG_REASONS = {
-  apiAuthorization:
-    "The TaskChampion sync protocol has no authorization header that clients could send: a client proves nothing " +
-    "but its X-Client-Id, a random UUID that is the user's shared secret, and every payload is encrypted end to end " +
-    "by the replicas. Access is limited by the construct's clientIds allowlist (403 in the function), and unknown " +
-    "routes are rejected by API Gateway. An authorizer would lock out every Taskwarrior client.",
-  bucketObjects:
-    "Objects are keyed clients/<client id>/<kind>/<version id>/<random nonce>, created at run time, so no narrower " +
-    "resource than the storage's own prefix in this one bucket exists; the actions are limited to Get, Put and " +
-    "DeleteObject.",
-  sweepObjects:
-    "The orphan sweep deletes objects keyed clients/<client id>/<kind>/<version id>/<random nonce> that it finds " +
-    "by listing, so no narrower resource than the storage's own prefix in this one bucket exists; the only object " +
-    "action is DeleteObject, and the sweep deletes an object only when no item of the table references it.",
-  bucketAccessLogs:
-    "The bucket is private, reached only by this stack's function (IAM role scoped to its prefix) over TLS, and holds " +
-    "only client-side encrypted payloads; every request that leads to an S3 call is already in the API access logs " +
-    "and the function's logs. Server access logs would need a second bucket for no extra audit value here; enable " +
-    "CloudTrail S3 data events if your organisation requires object-level audit.",
-} as const;
 
 /** JSON access log lines. Headers are never logged: X-Client-Id is the user's credential. */
 export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
