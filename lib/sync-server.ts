@@ -30,7 +30,6 @@ import * as s3 from "aws-cdk-lib/aws-s3";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
-import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
 import { ROUTES } from "../lambda/http/routes.ts";
 import {
   acknowledgeBucketWithoutAccessLogs,
@@ -38,7 +37,8 @@ import {
   acknowledgeRouteWithoutAuthorizer,
   NAG_REASONS,
 } from "./nag-acknowledgements.ts";
-import { DEFAULT_DEADLINE_MS, type KeyType, S3_PREFIX, TABLE, type TableDefinition } from "./storage-contract.ts";
+import { functionEnvironment, ORPHAN_SWEEP, resolveSettings, storageEnvironment } from "./settings-helper.ts";
+import { type KeyType, S3_PREFIX, TABLE, type TableDefinition } from "./storage-contract.ts";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -51,35 +51,10 @@ export const SWEEP_ENTRY = join(REPO_ROOT, "lambda", "sweep.ts");
 export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 export const BUNDLE_TARGET = "node22";
 
-/** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
-export const API_GATEWAY_TIMEOUT_SECONDS = 30;
-
 /** The bundled handler file inside the asset (ESM output of NodejsFunction). */
 export const BUNDLE_FILE = "index.mjs";
 const ESM_REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
-
-export const DEFAULTS = {
-  throttlingRateLimit: 50,
-  throttlingBurstLimit: 100,
-  memorySize: 512,
-  logRetention: logs.RetentionDays.ONE_MONTH,
-  removalPolicy: RemovalPolicy.RETAIN,
-} as const;
-
-export const MIN_MEMORY_MB = 256;
-export const MAX_MEMORY_MB = 10_240;
-
-/**
- * The orphan sweep function: daily by default; it stops by itself 30 s before its timeout
- * (SWEEP_MARGIN_MS in lambda/sweep.ts), and the next run, starting at another random client,
- * goes on.
- */
-export const ORPHAN_SWEEP = {
-  schedule: events.Schedule.rate(Duration.days(1)),
-  timeout: Duration.minutes(10),
-  memorySize: MIN_MEMORY_MB,
-} as const;
 
 export interface CustomDomainProps {
   /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
@@ -215,21 +190,15 @@ export class TaskChampionSyncServer extends Construct {
       "TaskChampion sync server function: its own logs, its table, its bucket",
     );
 
-    const timeout = Duration.seconds(settings.timeoutSeconds);
-    const environment = {
-      ...functionEnvironment(settings),
-      [SETTINGS.tableName.name]: this.table.tableName,
-      [SETTINGS.bucketName.name]: this.bucket.bucketName,
-    };
-    checkEnvironmentSize(environment);
+    const storage = storageEnvironment(this.table.tableName, this.bucket.bucketName);
     this.function = bundledFunction(this, "Function", {
       entry: LAMBDA_ENTRY,
       memorySize: settings.memorySize,
-      timeout,
+      timeout: Duration.seconds(settings.timeoutSeconds),
       role,
       logGroup: functionLogGroup,
       description: "TaskChampion sync server: every route of the HTTP API",
-      environment,
+      environment: functionEnvironment(settings, storage),
     });
 
     this.grantStorage(role);
@@ -253,10 +222,7 @@ export class TaskChampionSyncServer extends Construct {
       role: sweepRole,
       logGroup: sweepLogGroup,
       description: "TaskChampion sync server: deletes the S3 objects that no item references (scheduled)",
-      environment: {
-        [SETTINGS.tableName.name]: this.table.tableName,
-        [SETTINGS.bucketName.name]: this.bucket.bucketName,
-      },
+      environment: storage,
       // A failed run is not retried: the next scheduled run sweeps again.
       retryAttempts: 0,
     });
@@ -535,113 +501,6 @@ export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
   error: "$context.error.message",
 };
 const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS));
-
-interface ResolvedSettings {
-  clientIds: readonly string[];
-  createClients: boolean;
-  snapshotVersions: number;
-  snapshotDays: number;
-  throttlingRateLimit: number;
-  throttlingBurstLimit: number;
-  memorySize: number;
-  timeoutSeconds: number;
-  logRetention: logs.RetentionDays;
-  removalPolicy: RemovalPolicy;
-}
-
-/** Props with defaults, checked with the very parsers the function uses at cold start. */
-function resolveSettings(props: TaskChampionSyncServerProps): ResolvedSettings {
-  const problems: string[] = [];
-  const clientIds = props.clientIds ?? [];
-  if (clientIds.length > 0 && SETTINGS.clientIdAllowlist.parse(clientIds.join(",")) === undefined) {
-    problems.push(`clientIds must be ${SETTINGS.clientIdAllowlist.accepted}, got ${JSON.stringify(clientIds)}`);
-  }
-  const count = (name: string, value: number | undefined, setting: typeof SETTINGS.snapshotDays): number => {
-    if (value === undefined) return setting.defaultValue;
-    if (setting.parse(String(value)) === undefined) problems.push(`${name} must be ${setting.accepted}, got ${value}`);
-    return value;
-  };
-  const positive = (name: string, value: number, max = Number.MAX_SAFE_INTEGER, min = 1): number => {
-    if (!Number.isInteger(value) || value < min || value > max) {
-      problems.push(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
-    }
-    return value;
-  };
-  const settings: ResolvedSettings = {
-    clientIds,
-    createClients: props.createClients ?? SETTINGS.createClients.defaultValue,
-    snapshotVersions: count("snapshotVersions", props.snapshotVersions, SETTINGS.snapshotVersions),
-    snapshotDays: count("snapshotDays", props.snapshotDays, SETTINGS.snapshotDays),
-    throttlingRateLimit: positive("throttlingRateLimit", props.throttlingRateLimit ?? DEFAULTS.throttlingRateLimit),
-    throttlingBurstLimit: positive("throttlingBurstLimit", props.throttlingBurstLimit ?? DEFAULTS.throttlingBurstLimit, 5000),
-    memorySize: positive("memorySize", props.memorySize ?? DEFAULTS.memorySize, MAX_MEMORY_MB, MIN_MEMORY_MB),
-    timeoutSeconds: functionTimeoutSeconds(),
-    logRetention: props.logRetention ?? DEFAULTS.logRetention,
-    removalPolicy: props.removalPolicy ?? DEFAULTS.removalPolicy,
-  };
-  if (settings.removalPolicy !== RemovalPolicy.RETAIN && settings.removalPolicy !== RemovalPolicy.DESTROY) {
-    problems.push(`removalPolicy must be RETAIN or DESTROY, got ${settings.removalPolicy}`);
-  }
-  if (problems.length > 0) {
-    throw new Error(`TaskChampionSyncServer: invalid settings:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-  }
-  return settings;
-}
-
-/**
- * The function's timeout: 2 s past the storage's own deadline (the storage gives up first and
- * the client gets a clean 503 instead of a killed invocation), under API Gateway's 30 s.
- */
-export function functionTimeoutSeconds(): number {
-  const seconds = Math.ceil(DEFAULT_DEADLINE_MS / 1000) + 2;
-  if (seconds >= API_GATEWAY_TIMEOUT_SECONDS) {
-    throw new Error(
-      `the storage's deadline (${DEFAULT_DEADLINE_MS} ms) leaves no room under API Gateway's ${API_GATEWAY_TIMEOUT_SECONDS} s`,
-    );
-  }
-  return seconds;
-}
-
-/** The server settings, under the names the function reads (SETTINGS). */
-function functionEnvironment(settings: ResolvedSettings): Record<string, string> {
-  const env: Record<string, string> = {
-    [SETTINGS.createClients.name]: String(settings.createClients),
-    [SETTINGS.snapshotVersions.name]: String(settings.snapshotVersions),
-    [SETTINGS.snapshotDays.name]: String(settings.snapshotDays),
-    [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
-  };
-  if (settings.clientIds.length > 0) env[SETTINGS.clientIdAllowlist.name] = settings.clientIds.join(",");
-  return env;
-}
-
-/** Lambda's limit on a function's environment: every name and value together. */
-export const LAMBDA_ENVIRONMENT_MAX_BYTES = 4 * 1024;
-
-/**
- * The longest value CloudFormation may fill in for a deploy-time token of the environment: a
- * table name (DynamoDB allows 255 characters; a bucket name is at most 63).
- */
-const TOKEN_VALUE_MAX_BYTES = 255;
-
-/**
- * Fails the synthesis when the function's environment could pass Lambda's 4 KB at deploy time
- * (the deploy would fail after CloudFormation has started). Values only known at deploy time
- * (the table and bucket names) are counted at their longest.
- */
-export function checkEnvironmentSize(environment: Readonly<Record<string, string>>): void {
-  let bytes = 0;
-  for (const [name, value] of Object.entries(environment)) {
-    bytes += Buffer.byteLength(name) + (Token.isUnresolved(value) ? TOKEN_VALUE_MAX_BYTES : Buffer.byteLength(value));
-  }
-  if (bytes > LAMBDA_ENVIRONMENT_MAX_BYTES) {
-    throw new Error(
-      `TaskChampionSyncServer: the function's environment would take up to ${bytes} bytes, over Lambda's ` +
-        `${LAMBDA_ENVIRONMENT_MAX_BYTES} (the deploy would fail). The clientIds allowlist is what grows it: ` +
-        "it holds about a hundred client ids at most. Register clients in the table instead (the client registry: " +
-        "createClients=false, then `npm run admin -- add-client` per user) and drop the allowlist.",
-    );
-  }
-}
 
 /**
  * A regional API domain serves only a certificate of its own region: a certificate from
