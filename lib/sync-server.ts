@@ -26,19 +26,15 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
-import * as s3 from "aws-cdk-lib/aws-s3";
+import type * as s3 from "aws-cdk-lib/aws-s3";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import { ROUTES } from "../lambda/http/routes.ts";
-import {
-  acknowledgeBucketWithoutAccessLogs,
-  acknowledgeObjectsUnderPrefix,
-  acknowledgeRouteWithoutAuthorizer,
-  NAG_REASONS,
-} from "./nag-acknowledgements.ts";
+import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
+import { acknowledgeObjectsUnderPrefix, acknowledgeRouteWithoutAuthorizer, NAG_REASONS } from "./nag-acknowledgements.ts";
 import { functionEnvironment, ORPHAN_SWEEP, resolveSettings, storageEnvironment } from "./settings-helper.ts";
-import { type KeyType, S3_PREFIX, TABLE, type TableDefinition } from "./storage-contract.ts";
+import { S3_PREFIX } from "./storage-contract.ts";
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -157,26 +153,10 @@ export class TaskChampionSyncServer extends Construct {
   constructor(scope: Construct, id: string, props: TaskChampionSyncServerProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
-    const retain = settings.removalPolicy === RemovalPolicy.RETAIN;
-    const dataRemovalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     // ---- Data -----------------------------------------------------------------------------
-    this.table = createSyncTable(this, "Table", {
-      removalPolicy: dataRemovalPolicy,
-      deletionProtection: retain,
-    });
-
-    this.bucket = new s3.Bucket(this, "Bucket", {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: bucketLifecycleRules(),
-      removalPolicy: dataRemovalPolicy,
-      // With DESTROY, the stack's deletion must be able to empty the bucket first.
-      autoDeleteObjects: !retain,
-    });
-    acknowledgeBucketWithoutAccessLogs(this.bucket);
+    this.table = createSyncTable(this, "Table", settings.removalPolicy);
+    this.bucket = createPayloadBucket(this, "Bucket", settings.removalPolicy);
 
     // ---- Function ---------------------------------------------------------------------------
     const functionLogGroup = new logs.LogGroup(this, "FunctionLogs", {
@@ -560,16 +540,6 @@ function accessLogGroupName(scope: Construct): string {
 }
 
 /**
- * What S3 itself can clean: uploads never completed. There is deliberately no expiration rule:
- * the storage keeps committed segments and snapshots under the same prefix as its orphans
- * (`clients/<id>/...`, objects never rewritten once referenced), so expiring by age would
- * delete committed data. Orphans are for the storage's sweep (the scheduled sweep function).
- */
-function bucketLifecycleRules(): s3.LifecycleRule[] {
-  return [{ id: "AbortIncompleteMultipartUploads", abortIncompleteMultipartUploadAfter: Duration.days(1) }];
-}
-
-/**
  * A function's own role. An explicit role: the managed AWSLambdaBasicExecutionRole would allow
  * writing to every log group of the account; this one writes to its own log group only.
  */
@@ -629,39 +599,4 @@ function bundledFunction(scope: Construct, id: string, props: BundledFunctionPro
       esbuildArgs: { "--tree-shaking": "true", "--legal-comments": "none" },
     },
   });
-}
-
-/** The table exactly as the shared definition (TABLE) describes it, with production settings. */
-function createSyncTable(
-  scope: Construct,
-  id: string,
-  options: { removalPolicy: RemovalPolicy; deletionProtection: boolean },
-): dynamodb.Table {
-  return new dynamodb.Table(scope, id, {
-    partitionKey: { name: TABLE.partitionKey.name, type: attributeType(TABLE.partitionKey.type) },
-    sortKey: { name: TABLE.sortKey.name, type: attributeType(TABLE.sortKey.type) },
-    billingMode: billingMode(TABLE.billingMode),
-    // The definition has no TTL, and no index of either kind (GSIs are eventually consistent).
-    timeToLiveAttribute: TABLE.timeToLiveAttribute,
-    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-    encryption: dynamodb.TableEncryption.AWS_MANAGED,
-    deletionProtection: options.deletionProtection,
-    removalPolicy: options.removalPolicy,
-  });
-}
-
-function attributeType(type: KeyType): dynamodb.AttributeType {
-  switch (type) {
-    case "S":
-      return dynamodb.AttributeType.STRING;
-    case "N":
-      return dynamodb.AttributeType.NUMBER;
-    case "B":
-      return dynamodb.AttributeType.BINARY;
-  }
-}
-
-function billingMode(mode: TableDefinition["billingMode"]): dynamodb.BillingMode {
-  if (mode !== "PAY_PER_REQUEST") throw new Error(`unsupported billing mode ${String(mode)}`);
-  return dynamodb.BillingMode.PAY_PER_REQUEST;
 }
