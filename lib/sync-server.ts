@@ -10,8 +10,6 @@
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
  * (SETTINGS), the routes from ROUTES, the table from TABLE: never retyped here.
  */
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Annotations, Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from "aws-cdk-lib";
 import * as apigw from "aws-cdk-lib/aws-apigateway";
 import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
@@ -23,8 +21,7 @@ import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
-import * as lambda from "aws-cdk-lib/aws-lambda";
-import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
+import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import * as sns from "aws-cdk-lib/aws-sns";
@@ -32,25 +29,9 @@ import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
 import { ROUTES } from "../lambda/http/routes.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
-import { acknowledgeObjectsUnderPrefix, acknowledgeRouteWithoutAuthorizer, NAG_REASONS } from "./nag-acknowledgements.ts";
+import { bundledFunction, grantSweep, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
+import { acknowledgeRouteWithoutAuthorizer } from "./nag-acknowledgements.ts";
 import { functionEnvironment, ORPHAN_SWEEP, resolveSettings, storageEnvironment } from "./settings-helper.ts";
-import { S3_PREFIX } from "./storage-contract.ts";
-
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-
-/** The Lambda entry: exports `handler`. */
-export const LAMBDA_ENTRY = join(REPO_ROOT, "lambda", "index.ts");
-/** The orphan sweep's Lambda entry: exports `handler`. */
-export const SWEEP_ENTRY = join(REPO_ROOT, "lambda", "sweep.ts");
-
-/** The newest Node.js runtime this aws-cdk-lib knows; the bundle targets the oldest we support. */
-export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-export const BUNDLE_TARGET = "node22";
-
-/** The bundled handler file inside the asset (ESM output of NodejsFunction). */
-export const BUNDLE_FILE = "index.mjs";
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
 export interface CustomDomainProps {
   /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
@@ -97,32 +78,6 @@ export interface TaskChampionSyncServerProps {
   readonly orphanSweepSchedule?: events.Schedule;
 }
 
-/**
- * The IAM actions of the storage's calls on a protocol path (lambda/storage/dynamodb.ts):
- * GetItem (consistent reads), PutItem and UpdateItem (alone, or as the Put and Update items of
- * a TransactWriteItems, which has no IAM action of its own), Get/Put/DeleteObject under the
- * storage's prefix. ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the
- * storage handles) instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix is not
- * run by this function: it is the sweep function's, under its own role (SWEEP_ACTIONS).
- */
-export const FUNCTION_ACTIONS = {
-  dynamodb: ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-  s3Objects: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-  s3Bucket: ["s3:ListBucket"],
-} as const;
-
-/**
- * The IAM actions of the orphan sweep (`sweepAllOrphans`): ListObjectsV2 (s3:ListBucket, only
- * under the storage's prefix) for every client's keys, GetItem (consistent reads of the one
- * item that would reference each candidate) and DeleteObject for the orphans under the
- * prefix. It reads no payload and writes no item.
- */
-export const SWEEP_ACTIONS = {
-  dynamodb: ["dynamodb:GetItem"],
-  s3Objects: ["s3:DeleteObject"],
-  s3Bucket: ["s3:ListBucket"],
-} as const;
-
 /** The operations the storage issues, for the DynamoDB alarms (Operation dimension). */
 const TABLE_OPERATIONS = [
   dynamodb.Operation.GET_ITEM,
@@ -158,56 +113,33 @@ export class TaskChampionSyncServer extends Construct {
     this.table = createSyncTable(this, "Table", settings.removalPolicy);
     this.bucket = createPayloadBucket(this, "Bucket", settings.removalPolicy);
 
-    // ---- Function ---------------------------------------------------------------------------
-    const functionLogGroup = new logs.LogGroup(this, "FunctionLogs", {
-      retention: settings.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    const role = functionRole(
-      this,
-      "FunctionRole",
-      functionLogGroup,
-      "TaskChampion sync server function: its own logs, its table, its bucket",
-    );
-
+    // ---- Functions --------------------------------------------------------------------------
     const storage = storageEnvironment(this.table.tableName, this.bucket.bucketName);
-    this.function = bundledFunction(this, "Function", {
+    const sync = bundledFunction(this, "Function", {
       entry: LAMBDA_ENTRY,
+      description: "TaskChampion sync server: every route of the HTTP API",
+      roleDescription: "TaskChampion sync server function: its own logs, its table, its bucket",
       memorySize: settings.memorySize,
       timeout: Duration.seconds(settings.timeoutSeconds),
-      role,
-      logGroup: functionLogGroup,
-      description: "TaskChampion sync server: every route of the HTTP API",
+      logRetention: settings.logRetention,
       environment: functionEnvironment(settings, storage),
     });
+    this.function = sync.function;
+    grantSync(sync.role, this.table, this.bucket);
 
-    this.grantStorage(role);
-    acknowledgeObjectsUnderPrefix(role, this.bucket, NAG_REASONS.bucketObjects);
-
-    // ---- Orphan sweep ---------------------------------------------------------------------
-    const sweepLogGroup = new logs.LogGroup(this, "SweepFunctionLogs", {
-      retention: settings.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    const sweepRole = functionRole(
-      this,
-      "SweepFunctionRole",
-      sweepLogGroup,
-      "TaskChampion sync server orphan sweep: its own logs, list and delete in its bucket, query its table",
-    );
-    this.sweepFunction = bundledFunction(this, "SweepFunction", {
+    const sweep = bundledFunction(this, "SweepFunction", {
       entry: SWEEP_ENTRY,
+      description: "TaskChampion sync server: deletes the S3 objects that no item references (scheduled)",
+      roleDescription: "TaskChampion sync server orphan sweep: its own logs, list and delete in its bucket, query its table",
       memorySize: ORPHAN_SWEEP.memorySize,
       timeout: ORPHAN_SWEEP.timeout,
-      role: sweepRole,
-      logGroup: sweepLogGroup,
-      description: "TaskChampion sync server: deletes the S3 objects that no item references (scheduled)",
+      logRetention: settings.logRetention,
       environment: storage,
       // A failed run is not retried: the next scheduled run sweeps again.
       retryAttempts: 0,
     });
-    this.grantSweep(sweepRole);
-    acknowledgeObjectsUnderPrefix(sweepRole, this.bucket, NAG_REASONS.sweepObjects);
+    this.sweepFunction = sweep.function;
+    grantSweep(sweep.role, this.table, this.bucket);
     this.sweepSchedule = new events.Rule(this, "SweepSchedule", {
       description: "Runs the TaskChampion sync server's orphan sweep",
       schedule: props.orphanSweepSchedule ?? ORPHAN_SWEEP.schedule,
@@ -278,43 +210,6 @@ export class TaskChampionSyncServer extends Construct {
     this.alarms = this.createAlarms();
     for (const alarm of this.alarms) alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
     this.dashboard = this.createDashboard();
-  }
-
-  /** Exactly what the storage does on a protocol path, on this table and this bucket only. */
-  private grantStorage(role: iam.Role): void {
-    this.grantActions(role, "Sync", FUNCTION_ACTIONS);
-  }
-
-  /** Exactly what the orphan sweep does, on this table and this bucket only; it lists only under the prefix. */
-  private grantSweep(role: iam.Role): void {
-    this.grantActions(role, "Sweep", SWEEP_ACTIONS, { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } });
-  }
-
-  /** Three statements: the table (it has no index: its ARN is the only resource), the payload objects under the storage's prefix, the bucket. */
-  private grantActions(
-    role: iam.Role,
-    sidPrefix: string,
-    actions: { readonly dynamodb: readonly string[]; readonly s3Objects: readonly string[]; readonly s3Bucket: readonly string[] },
-    listConditions?: Record<string, unknown>,
-  ): void {
-    role.addToPolicy(
-      new iam.PolicyStatement({ sid: `${sidPrefix}Table`, actions: [...actions.dynamodb], resources: [this.table.tableArn] }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: `${sidPrefix}BucketObjects`,
-        actions: [...actions.s3Objects],
-        resources: [this.bucket.arnForObjects(`${S3_PREFIX}*`)],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: `${sidPrefix}BucketList`,
-        actions: [...actions.s3Bucket],
-        resources: [this.bucket.bucketArn],
-        ...(listConditions ? { conditions: listConditions } : {}),
-      }),
-    );
   }
 
   private createAlarms(): cloudwatch.Alarm[] {
@@ -537,66 +432,4 @@ function allowAlarmsToPublish(topic: sns.Topic): void {
 /** `/aws/vendedlogs/apigateway/<stack>-<construct path>`: unique per construct, stable across deploys. */
 function accessLogGroupName(scope: Construct): string {
   return `/aws/vendedlogs/apigateway/${Names.uniqueResourceName(scope, { maxLength: 200, separator: "-" })}-access`;
-}
-
-/**
- * A function's own role. An explicit role: the managed AWSLambdaBasicExecutionRole would allow
- * writing to every log group of the account; this one writes to its own log group only.
- */
-function functionRole(scope: Construct, id: string, logGroup: logs.LogGroup, description: string): iam.Role {
-  const role = new iam.Role(scope, id, {
-    assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
-    description,
-  });
-  role.addToPolicy(
-    new iam.PolicyStatement({
-      sid: "OwnLogs",
-      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
-      resources: [logGroup.logGroupArn],
-    }),
-  );
-  return role;
-}
-
-/** What differs between the stack's functions; the runtime and the bundling are the same. */
-interface BundledFunctionProps {
-  entry: string;
-  description: string;
-  memorySize: number;
-  timeout: Duration;
-  role: iam.Role;
-  logGroup: logs.LogGroup;
-  environment: Record<string, string>;
-  retryAttempts?: number;
-}
-
-/** A Lambda entry of this repository (exporting `handler`), bundled locally by esbuild. */
-function bundledFunction(scope: Construct, id: string, props: BundledFunctionProps): nodejs.NodejsFunction {
-  return new nodejs.NodejsFunction(scope, id, {
-    ...props,
-    handler: "handler",
-    projectRoot: REPO_ROOT,
-    depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
-    runtime: LAMBDA_RUNTIME,
-    architecture: lambda.Architecture.ARM_64,
-    loggingFormat: lambda.LoggingFormat.JSON,
-    bundling: {
-      forceDockerBundling: false,
-      // Bundle the AWS SDK (pinned by package-lock.json) instead of the runtime's copy.
-      externalModules: [],
-      minify: true,
-      sourceMap: false,
-      target: BUNDLE_TARGET,
-      // index.mjs: ESM by its extension wherever the asset lies (a `.js` CJS bundle inside
-      // this "type": "module" repository, e.g. in cdk.out, would be loaded as ESM and break).
-      format: nodejs.OutputFormat.ESM,
-      // The SDK's few CommonJS dependencies call require(): give the ESM bundle one.
-      banner: ESM_REQUIRE_BANNER,
-      // ESM sources of the SDK tree-shake far better than its CJS builds.
-      mainFields: ["module", "main"],
-      charset: nodejs.Charset.UTF8,
-      logLevel: nodejs.LogLevel.WARNING,
-      esbuildArgs: { "--tree-shaking": "true", "--legal-comments": "none" },
-    },
-  });
 }
