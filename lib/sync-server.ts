@@ -10,11 +10,8 @@
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
  * (SETTINGS), the routes from ROUTES, the table from TABLE: never retyped here.
  */
-import { Annotations, Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from "aws-cdk-lib";
-import * as apigw from "aws-cdk-lib/aws-apigateway";
-import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
-import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
-import * as acm from "aws-cdk-lib/aws-certificatemanager";
+import { ArnFormat, Duration, type RemovalPolicy, Stack } from "aws-cdk-lib";
+import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
@@ -22,15 +19,14 @@ import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
-import * as logs from "aws-cdk-lib/aws-logs";
+import type * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import { Construct } from "constructs";
-import { ROUTES } from "../lambda/http/routes.ts";
+import { addCustomDomain, createSyncApi } from "./api-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
 import { bundledFunction, grantSweep, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
-import { acknowledgeRouteWithoutAuthorizer } from "./nag-acknowledgements.ts";
 import { functionEnvironment, ORPHAN_SWEEP, resolveSettings, storageEnvironment } from "./settings-helper.ts";
 
 export interface CustomDomainProps {
@@ -147,53 +143,13 @@ export class TaskChampionSyncServer extends Construct {
     });
 
     // ---- HTTP API -----------------------------------------------------------------------------
-    this.api = new apigwv2.HttpApi(this, "Api", {
-      description: "TaskChampion sync server",
-      // The stage is declared below: `$default` (no path prefix: Taskwarrior 3.0's
-      // sync.server.origin has no path) with throttling and access logs.
-      createDefaultStage: false,
-    });
-    const integration = new HttpLambdaIntegration("Lambda", this.function, {
-      payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
-    });
-    // Exactly the routes of the route table: anything else is rejected by API Gateway (404),
-    // without invoking (and paying for) the function.
-    for (const route of ROUTES) {
-      for (const httpRoute of this.api.addRoutes({ path: route.path, methods: [apigwv2.HttpMethod[route.method]], integration })) {
-        acknowledgeRouteWithoutAuthorizer(httpRoute);
-      }
-    }
-
-    const accessLogGroup = new logs.LogGroup(this, "AccessLogs", {
-      // Under /aws/vendedlogs/: log delivery then uses CloudWatch Logs' one wildcard entry for
-      // that prefix in the account's resource policy (5,120 characters, entries of deleted
-      // stacks included) instead of adding one per log group; when that policy is full, a
-      // stage with access logs to any other name fails to create.
-      logGroupName: accessLogGroupName(this),
-      retention: settings.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.stage = new apigwv2.HttpStage(this, "DefaultStage", {
-      httpApi: this.api,
-      stageName: "$default",
-      autoDeploy: true,
-      throttle: { rateLimit: settings.throttlingRateLimit, burstLimit: settings.throttlingBurstLimit },
-      accessLogSettings: {
-        destination: new apigwv2.LogGroupLogDestination(accessLogGroup),
-        format: ACCESS_LOG_FORMAT,
-      },
-    });
-
+    const http = createSyncApi(this, this.function, settings);
+    this.api = http.api;
+    this.stage = http.stage;
     this.apiEndpoint = this.api.apiEndpoint;
     this.url = this.apiEndpoint;
     if (props.customDomain) {
-      checkCertificateRegion(this, props.customDomain.certificateArn);
-      const domainName = new apigwv2.DomainName(this, "Domain", {
-        domainName: props.customDomain.domainName,
-        certificate: acm.Certificate.fromCertificateArn(this, "Certificate", props.customDomain.certificateArn),
-        securityPolicy: apigwv2.SecurityPolicy.TLS_1_2,
-      });
-      new apigwv2.ApiMapping(this, "DomainMapping", { api: this.api, domainName, stage: this.stage });
+      const domainName = addCustomDomain(this, this.api, this.stage, props.customDomain);
       this.customDomainTarget = domainName.regionalDomainName;
       this.url = `https://${props.customDomain.domainName}`;
     }
@@ -357,51 +313,6 @@ export class TaskChampionSyncServer extends Construct {
   }
 }
 
-/** JSON access log lines. Headers are never logged: X-Client-Id is the user's credential. */
-export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
-  requestId: "$context.requestId",
-  requestTime: "$context.requestTime",
-  sourceIp: "$context.identity.sourceIp",
-  userAgent: "$context.identity.userAgent",
-  method: "$context.httpMethod",
-  path: "$context.path",
-  routeKey: "$context.routeKey",
-  protocol: "$context.protocol",
-  status: "$context.status",
-  responseLength: "$context.responseLength",
-  responseLatency: "$context.responseLatency",
-  integrationStatus: "$context.integrationStatus",
-  integrationLatency: "$context.integrationLatency",
-  integrationError: "$context.integrationErrorMessage",
-  error: "$context.error.message",
-};
-const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS));
-
-/**
- * A regional API domain serves only a certificate of its own region: a certificate from
- * another region fails the deploy. Checked at synth when the stack's region is known, else a
- * warning says so.
- */
-function checkCertificateRegion(scope: Construct, certificateArn: string): void {
-  const stackRegion = Stack.of(scope).region;
-  if (Token.isUnresolved(certificateArn)) return;
-  const certificateRegion = Arn.split(certificateArn, ArnFormat.SLASH_RESOURCE_NAME).region;
-  if (Token.isUnresolved(stackRegion)) {
-    Annotations.of(scope).addWarningV2(
-      "taskchampion:certificateRegion",
-      `The custom domain's certificate is in ${certificateRegion ?? "an unknown region"}; it must be in the region the ` +
-        "stack is deployed to (a regional API domain), which this environment-agnostic stack does not know at synth.",
-    );
-    return;
-  }
-  if (certificateRegion !== stackRegion) {
-    throw new Error(
-      `TaskChampionSyncServer: the custom domain's certificate is in ${certificateRegion ?? "no region"}, but the stack ` +
-        `deploys to ${stackRegion}: a regional API domain needs an ACM certificate in its own region (${stackRegion}).`,
-    );
-  }
-}
-
 /**
  * `enforceSSL` gives the topic a policy of its own, which replaces SNS's default one, so
  * CloudWatch may no longer publish to it: allow the alarms of this account (and only those).
@@ -427,9 +338,4 @@ function allowAlarmsToPublish(topic: sns.Topic): void {
       },
     }),
   );
-}
-
-/** `/aws/vendedlogs/apigateway/<stack>-<construct path>`: unique per construct, stable across deploys. */
-function accessLogGroupName(scope: Construct): string {
-  return `/aws/vendedlogs/apigateway/${Names.uniqueResourceName(scope, { maxLength: 200, separator: "-" })}-access`;
 }
