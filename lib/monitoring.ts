@@ -1,0 +1,225 @@
+/**
+ * Operations: the SNS topic the alarms publish to, the alarms, and the dashboard.
+ */
+import { ArnFormat, Duration, Stack } from "aws-cdk-lib";
+import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as iam from "aws-cdk-lib/aws-iam";
+import type * as lambda from "aws-cdk-lib/aws-lambda";
+import * as sns from "aws-cdk-lib/aws-sns";
+import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
+import type { Construct } from "constructs";
+
+/** The operations the storage issues, for the DynamoDB alarms (Operation dimension). */
+const TABLE_OPERATIONS = [
+  dynamodb.Operation.GET_ITEM,
+  dynamodb.Operation.PUT_ITEM,
+  dynamodb.Operation.UPDATE_ITEM,
+  dynamodb.Operation.TRANSACT_WRITE_ITEMS,
+];
+
+/** What the alarms and the dashboard watch. */
+export interface MonitoredResources {
+  readonly function: lambda.IFunction;
+  readonly sweepFunction: lambda.IFunction;
+  readonly api: apigwv2.HttpApi;
+  readonly table: dynamodb.ITable;
+}
+
+/** The TLS-only topic the alarms publish to, with `alarmEmail` subscribed when given. */
+export function createAlarmTopic(scope: Construct, id: string, alarmEmail: string | undefined): sns.Topic {
+  const topic = new sns.Topic(scope, id, {
+    displayName: "TaskChampion sync server alarms",
+    enforceSSL: true,
+  });
+  allowAlarmsToPublish(topic);
+  if (alarmEmail) {
+    topic.addSubscription(new subscriptions.EmailSubscription(alarmEmail));
+  }
+  return topic;
+}
+
+/**
+ * `enforceSSL` gives the topic a policy of its own, which replaces SNS's default one, so
+ * CloudWatch may no longer publish to it: allow the alarms of this account (and only those).
+ */
+function allowAlarmsToPublish(topic: sns.Topic): void {
+  const stack = Stack.of(topic);
+  topic.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: "AllowCloudWatchAlarms",
+      principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+      actions: ["sns:Publish"],
+      resources: [topic.topicArn],
+      conditions: {
+        StringEquals: { "aws:SourceAccount": stack.account },
+        ArnLike: {
+          "aws:SourceArn": stack.formatArn({
+            service: "cloudwatch",
+            resource: "alarm",
+            resourceName: "*",
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+      },
+    }),
+  );
+}
+
+/** The alarms, each publishing to `topic`. */
+export function createAlarms(scope: Construct, resources: MonitoredResources, topic: sns.Topic): cloudwatch.Alarm[] {
+  const period = Duration.minutes(5);
+  const common = {
+    evaluationPeriods: 1,
+    threshold: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  };
+  const alarms = [
+    new cloudwatch.Alarm(scope, "FunctionErrorsAlarm", {
+      ...common,
+      alarmDescription: "The sync function failed (an unhandled error or a timeout).",
+      metric: resources.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+    }),
+    new cloudwatch.Alarm(scope, "SweepFunctionErrorsAlarm", {
+      ...common,
+      alarmDescription: "The orphan sweep failed (a client's sweep failed, an unhandled error or a timeout).",
+      metric: resources.sweepFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+    }),
+    new cloudwatch.Alarm(scope, "FunctionThrottlesAlarm", {
+      ...common,
+      alarmDescription: "The sync function was throttled (the account's concurrency is exhausted).",
+      metric: resources.function.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
+    }),
+    new cloudwatch.Alarm(scope, "Api5xxAlarm", {
+      ...common,
+      alarmDescription: "The API answered 5xx: the storage failed or the function did not answer.",
+      metric: resources.api.metricServerError({ period, statistic: cloudwatch.Stats.SUM }),
+    }),
+    new cloudwatch.Alarm(scope, "TableThrottlesAlarm", {
+      ...common,
+      alarmDescription: "DynamoDB throttled requests on the sync table.",
+      metric: tableOperationsSum(resources.table, "ThrottledRequests", "Throttled requests", period),
+    }),
+    new cloudwatch.Alarm(scope, "TableSystemErrorsAlarm", {
+      ...common,
+      alarmDescription: "DynamoDB answered with system errors (5xx) on the sync table.",
+      metric: tableOperationsSum(resources.table, "SystemErrors", "System errors", period),
+    }),
+  ];
+  for (const alarm of alarms) alarm.addAlarmAction(new cwActions.SnsAction(topic));
+  return alarms;
+}
+
+/**
+ * A per-operation DynamoDB metric summed over the storage's operations. Each term is FILLed
+ * with 0: these metrics only have data points when something went wrong, and a plain sum
+ * has no value where any term is missing (so it would almost never alarm).
+ */
+export function tableOperationsSum(table: dynamodb.ITable, metricName: string, label: string, period: Duration): cloudwatch.MathExpression {
+  const usingMetrics: Record<string, cloudwatch.IMetric> = {};
+  for (const operation of TABLE_OPERATIONS) {
+    usingMetrics[operation.toLowerCase()] = new cloudwatch.Metric({
+      namespace: "AWS/DynamoDB",
+      metricName,
+      dimensionsMap: { TableName: table.tableName, Operation: operation },
+      statistic: cloudwatch.Stats.SUM,
+      period,
+    });
+  }
+  return new cloudwatch.MathExpression({
+    expression: Object.keys(usingMetrics)
+      .map((id) => `FILL(${id}, 0)`)
+      .join(" + "),
+    usingMetrics,
+    label,
+    period,
+  });
+}
+
+/** One dashboard: the alarms' states, then the API, the sync function and the table. */
+export function createDashboard(
+  scope: Construct,
+  id: string,
+  resources: MonitoredResources,
+  alarms: readonly cloudwatch.Alarm[],
+): cloudwatch.Dashboard {
+  const period = Duration.minutes(5);
+  const sum = { period, statistic: cloudwatch.Stats.SUM };
+  const dashboard = new cloudwatch.Dashboard(scope, id, {
+    defaultInterval: Duration.days(7),
+  });
+  dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms: [...alarms], width: 24, height: 3 }));
+  dashboard.addWidgets(
+    new cloudwatch.GraphWidget({
+      title: "API requests",
+      left: [resources.api.metricCount(sum), resources.api.metricClientError(sum), resources.api.metricServerError(sum)],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "API latency (ms)",
+      left: [
+        resources.api.metricLatency({ period, statistic: cloudwatch.Stats.p(50) }),
+        resources.api.metricLatency({ period, statistic: cloudwatch.Stats.p(99) }),
+        resources.api.metricIntegrationLatency({ period, statistic: cloudwatch.Stats.p(99) }),
+      ],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "API data processed (bytes)",
+      left: [resources.api.metricDataProcessed(sum)],
+      width: 8,
+    }),
+  );
+  dashboard.addWidgets(
+    new cloudwatch.GraphWidget({
+      title: "Function invocations, errors, throttles",
+      left: [resources.function.metricInvocations(sum), resources.function.metricErrors(sum), resources.function.metricThrottles(sum)],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "Function duration (ms)",
+      left: [
+        resources.function.metricDuration({ period, statistic: cloudwatch.Stats.p(50) }),
+        resources.function.metricDuration({ period, statistic: cloudwatch.Stats.p(99) }),
+        resources.function.metricDuration({ period, statistic: cloudwatch.Stats.MAXIMUM }),
+      ],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "Function concurrency",
+      left: [resources.function.metric("ConcurrentExecutions", { period, statistic: cloudwatch.Stats.MAXIMUM })],
+      width: 8,
+    }),
+  );
+  dashboard.addWidgets(
+    new cloudwatch.GraphWidget({
+      title: "DynamoDB capacity consumed",
+      left: [resources.table.metricConsumedReadCapacityUnits(sum), resources.table.metricConsumedWriteCapacityUnits(sum)],
+      width: 6,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "DynamoDB throttled requests",
+      left: [tableOperationsSum(resources.table, "ThrottledRequests", "Throttled requests", period)],
+      width: 6,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "DynamoDB system errors",
+      left: [tableOperationsSum(resources.table, "SystemErrors", "System errors", period)],
+      width: 6,
+    }),
+    new cloudwatch.GraphWidget({
+      title: "DynamoDB latency (ms)",
+      left: TABLE_OPERATIONS.map((operation) =>
+        resources.table.metricSuccessfulRequestLatency({
+          period,
+          dimensionsMap: { TableName: resources.table.tableName, Operation: operation },
+        }),
+      ),
+      width: 6,
+    }),
+  );
+  return dashboard;
+}
