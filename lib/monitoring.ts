@@ -1,5 +1,6 @@
 /**
- * Operations: the SNS topic the alarms publish to, the alarms, and the dashboard.
+ * Operations: the SNS topic the alarms publish to, the alarms (a table: one row per alarm),
+ * and the dashboard.
  */
 import { ArnFormat, Duration, Stack } from "aws-cdk-lib";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
@@ -12,7 +13,7 @@ import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct } from "constructs";
 
-/** The operations the storage issues, for the DynamoDB alarms (Operation dimension). */
+/** The operations the storage issues, for the DynamoDB metrics (Operation dimension). */
 const TABLE_OPERATIONS = [
   dynamodb.Operation.GET_ITEM,
   dynamodb.Operation.PUT_ITEM,
@@ -68,49 +69,71 @@ function allowAlarmsToPublish(topic: sns.Topic): void {
   );
 }
 
-/** The alarms, each publishing to `topic`. */
+/** One alarm: its construct id, what it means when it fires, and the metric it watches. */
+interface AlarmDefinition {
+  readonly id: string;
+  readonly description: string;
+  readonly metric: (resources: MonitoredResources, period: Duration) => cloudwatch.IMetric;
+}
+
+/** The alarms, one row each; every one fires on the first occurrence (ALARM_CONDITION). */
+const ALARMS: readonly AlarmDefinition[] = [
+  {
+    id: "FunctionErrorsAlarm",
+    description: "The sync function failed (an unhandled error or a timeout).",
+    metric: (r, period) => r.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+  },
+  {
+    id: "SweepFunctionErrorsAlarm",
+    description: "The orphan sweep failed (a client's sweep failed, an unhandled error or a timeout).",
+    metric: (r, period) => r.sweepFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+  },
+  {
+    id: "FunctionThrottlesAlarm",
+    description: "The sync function was throttled (the account's concurrency is exhausted).",
+    metric: (r, period) => r.function.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
+  },
+  {
+    id: "Api5xxAlarm",
+    description: "The API answered 5xx: the storage failed or the function did not answer.",
+    metric: (r, period) => r.api.metricServerError({ period, statistic: cloudwatch.Stats.SUM }),
+  },
+  {
+    id: "TableThrottlesAlarm",
+    description: "DynamoDB throttled requests on the sync table.",
+    metric: (r, period) => tableOperationsSum(r.table, "ThrottledRequests", "Throttled requests", period),
+  },
+  {
+    id: "TableSystemErrorsAlarm",
+    description: "DynamoDB answered with system errors (5xx) on the sync table.",
+    metric: (r, period) => tableOperationsSum(r.table, "SystemErrors", "System errors", period),
+  },
+];
+
+const ALARM_PERIOD = Duration.minutes(5);
+
+/**
+ * At least 1 in one 5-minute period: none of these metrics counts anything in normal
+ * operation, so a single error, throttle or 5xx is worth a look; no data is not a problem.
+ */
+const ALARM_CONDITION = {
+  evaluationPeriods: 1,
+  threshold: 1,
+  comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+};
+
+/** The alarms of ALARMS, in `scope`, each publishing to `topic`. */
 export function createAlarms(scope: Construct, resources: MonitoredResources, topic: sns.Topic): cloudwatch.Alarm[] {
-  const period = Duration.minutes(5);
-  const common = {
-    evaluationPeriods: 1,
-    threshold: 1,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  };
-  const alarms = [
-    new cloudwatch.Alarm(scope, "FunctionErrorsAlarm", {
-      ...common,
-      alarmDescription: "The sync function failed (an unhandled error or a timeout).",
-      metric: resources.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
-    }),
-    new cloudwatch.Alarm(scope, "SweepFunctionErrorsAlarm", {
-      ...common,
-      alarmDescription: "The orphan sweep failed (a client's sweep failed, an unhandled error or a timeout).",
-      metric: resources.sweepFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
-    }),
-    new cloudwatch.Alarm(scope, "FunctionThrottlesAlarm", {
-      ...common,
-      alarmDescription: "The sync function was throttled (the account's concurrency is exhausted).",
-      metric: resources.function.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
-    }),
-    new cloudwatch.Alarm(scope, "Api5xxAlarm", {
-      ...common,
-      alarmDescription: "The API answered 5xx: the storage failed or the function did not answer.",
-      metric: resources.api.metricServerError({ period, statistic: cloudwatch.Stats.SUM }),
-    }),
-    new cloudwatch.Alarm(scope, "TableThrottlesAlarm", {
-      ...common,
-      alarmDescription: "DynamoDB throttled requests on the sync table.",
-      metric: tableOperationsSum(resources.table, "ThrottledRequests", "Throttled requests", period),
-    }),
-    new cloudwatch.Alarm(scope, "TableSystemErrorsAlarm", {
-      ...common,
-      alarmDescription: "DynamoDB answered with system errors (5xx) on the sync table.",
-      metric: tableOperationsSum(resources.table, "SystemErrors", "System errors", period),
-    }),
-  ];
-  for (const alarm of alarms) alarm.addAlarmAction(new cwActions.SnsAction(topic));
-  return alarms;
+  return ALARMS.map(({ id, description, metric }) => {
+    const alarm = new cloudwatch.Alarm(scope, id, {
+      ...ALARM_CONDITION,
+      alarmDescription: description,
+      metric: metric(resources, ALARM_PERIOD),
+    });
+    alarm.addAlarmAction(new cwActions.SnsAction(topic));
+    return alarm;
+  });
 }
 
 /**
