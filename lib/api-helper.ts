@@ -35,7 +35,7 @@ export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
 const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS));
 
 /** The API and its one stage. */
-export interface SyncApi {
+interface SyncApi {
   readonly api: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
 }

@@ -27,7 +27,7 @@ import type { Construct } from "constructs";
 import type { TaskChampionSyncServerProps } from "./sync-server.ts";
 
 /** The context keys this app reads: see the comment at the top. */
-export const CONTEXT_KEYS = [
+const CONTEXT_KEYS = [
   "stackName",
   "clientIds",
   "createClients",
@@ -43,7 +43,7 @@ export const CONTEXT_KEYS = [
   "alarmEmail",
   "nag",
 ] as const;
-export type ContextKey = (typeof CONTEXT_KEYS)[number];
+type ContextKey = (typeof CONTEXT_KEYS)[number];
 
 /** The server props given by CDK context; only the keys present. */
 export function serverPropsFromContext(scope: Construct): TaskChampionSyncServerProps {

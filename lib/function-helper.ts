@@ -25,8 +25,8 @@ export const LAMBDA_ENTRY = join(REPO_ROOT, "lambda", "index.ts");
 export const SWEEP_ENTRY = join(REPO_ROOT, "lambda", "sweep.ts");
 
 /** The newest Node.js runtime this aws-cdk-lib knows; the bundle targets the oldest we support. */
-export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-export const BUNDLE_TARGET = "node22";
+const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+const BUNDLE_TARGET = "node22";
 
 /** The bundled handler file inside the asset (ESM output of NodejsFunction). */
 export const BUNDLE_FILE = "index.mjs";
@@ -34,7 +34,7 @@ const ESM_REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
 /** What differs between the stack's functions; the runtime and the bundling are the same. */
-export interface BundledFunctionProps {
+interface BundledFunctionProps {
   readonly entry: string;
   readonly description: string;
   /** What the function's own role is for (its IAM description). */
@@ -47,7 +47,7 @@ export interface BundledFunctionProps {
 }
 
 /** A bundled function and its own role, for the grants. */
-export interface BundledFunction {
+interface BundledFunction {
   readonly function: nodejs.NodejsFunction;
   readonly role: iam.Role;
 }

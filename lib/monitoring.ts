@@ -22,7 +22,7 @@ const TABLE_OPERATIONS = [
 ];
 
 /** What the alarms and the dashboard watch. */
-export interface MonitoredResources {
+interface MonitoredResources {
   readonly function: lambda.IFunction;
   readonly sweepFunction: lambda.IFunction;
   readonly api: apigwv2.HttpApi;
@@ -141,7 +141,7 @@ export function createAlarms(scope: Construct, resources: MonitoredResources, to
  * with 0: these metrics only have data points when something went wrong, and a plain sum
  * has no value where any term is missing (so it would almost never alarm).
  */
-export function tableOperationsSum(table: dynamodb.ITable, metricName: string, label: string, period: Duration): cloudwatch.MathExpression {
+function tableOperationsSum(table: dynamodb.ITable, metricName: string, label: string, period: Duration): cloudwatch.MathExpression {
   const usingMetrics: Record<string, cloudwatch.IMetric> = {};
   for (const operation of TABLE_OPERATIONS) {
     usingMetrics[operation.toLowerCase()] = new cloudwatch.Metric({

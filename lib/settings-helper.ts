@@ -10,9 +10,9 @@ import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
 import { DEFAULT_DEADLINE_MS } from "./storage-contract.ts";
 
 /** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
-export const API_GATEWAY_TIMEOUT_SECONDS = 30;
+const API_GATEWAY_TIMEOUT_SECONDS = 30;
 
-export const DEFAULTS = {
+const DEFAULTS = {
   throttlingRateLimit: 50,
   throttlingBurstLimit: 100,
   memorySize: 512,
@@ -20,8 +20,8 @@ export const DEFAULTS = {
   removalPolicy: RemovalPolicy.RETAIN,
 } as const;
 
-export const MIN_MEMORY_MB = 256;
-export const MAX_MEMORY_MB = 10_240;
+const MIN_MEMORY_MB = 256;
+const MAX_MEMORY_MB = 10_240;
 
 /**
  * The orphan sweep function: daily by default; it stops by itself 30 s before its timeout
@@ -38,7 +38,7 @@ export const ORPHAN_SWEEP = {
  * The props these settings come from: TaskChampionSyncServerProps (documented there), typed
  * here again so that this file does not import the construct that imports it.
  */
-export interface SettingsProps {
+interface SettingsProps {
   readonly clientIds?: readonly string[];
   readonly createClients?: boolean;
   readonly snapshotVersions?: number;
@@ -106,7 +106,7 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
  * The function's timeout: 2 s past the storage's own deadline (the storage gives up first and
  * the client gets a clean 503 instead of a killed invocation), under API Gateway's 30 s.
  */
-export function functionTimeoutSeconds(): number {
+function functionTimeoutSeconds(): number {
   const seconds = Math.ceil(DEFAULT_DEADLINE_MS / 1000) + 2;
   if (seconds >= API_GATEWAY_TIMEOUT_SECONDS) {
     throw new Error(
@@ -139,7 +139,7 @@ export function functionEnvironment(settings: ResolvedSettings, storage: Readonl
 }
 
 /** Lambda's limit on a function's environment: every name and value together. */
-export const LAMBDA_ENVIRONMENT_MAX_BYTES = 4 * 1024;
+const LAMBDA_ENVIRONMENT_MAX_BYTES = 4 * 1024;
 
 /**
  * The longest value CloudFormation may fill in for a deploy-time token of the environment: a
@@ -152,7 +152,7 @@ const TOKEN_VALUE_MAX_BYTES = 255;
  * (the deploy would fail after CloudFormation has started). Values only known at deploy time
  * (the table and bucket names) are counted at their longest.
  */
-export function checkEnvironmentSize(environment: Readonly<Record<string, string>>): void {
+function checkEnvironmentSize(environment: Readonly<Record<string, string>>): void {
   let bytes = 0;
   for (const [name, value] of Object.entries(environment)) {
     bytes += Buffer.byteLength(name) + (Token.isUnresolved(value) ? TOKEN_VALUE_MAX_BYTES : Buffer.byteLength(value));

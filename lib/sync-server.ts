@@ -9,6 +9,13 @@
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
  * (SETTINGS), the routes from ROUTES, the table from TABLE: never retyped here.
+ *
+ * This file holds the props and the wiring; each kind of resource is built by a helper beside
+ * it (settings-helper, data-helper, function-helper, api-helper, monitoring,
+ * nag-acknowledgements). The public API is this file's `TaskChampionSyncServer`,
+ * `TaskChampionSyncServerProps` and `CustomDomainProps`, and sync-server-stack.ts's
+ * `SyncServerStack`, `SyncServerStackProps` and `buildApp`; the helpers' exports are internal
+ * (for this construct and its tests).
  */
 import { Duration, type RemovalPolicy } from "aws-cdk-lib";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
