@@ -12,6 +12,7 @@ import { DEFAULT_DEADLINE_MS } from "./storage-contract.ts";
 /** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
 const API_GATEWAY_TIMEOUT_SECONDS = 30;
 
+/** The defaults of the props that SETTINGS does not define: the infrastructure's own. */
 const DEFAULTS = {
   throttlingRateLimit: 50,
   throttlingBurstLimit: 100,

@@ -102,11 +102,11 @@ export class TaskChampionSyncServer extends Construct {
     super(scope, id);
     const settings = resolveSettings(props);
 
-    // ---- Data -----------------------------------------------------------------------------
+    // ---- Data ---------------------------------------------------------------------------------
     this.table = createSyncTable(this, "Table", settings.removalPolicy);
     this.bucket = createPayloadBucket(this, "Bucket", settings.removalPolicy);
 
-    // ---- Functions --------------------------------------------------------------------------
+    // ---- Functions ----------------------------------------------------------------------------
     const storage = storageEnvironment(this.table.tableName, this.bucket.bucketName);
     const sync = bundledFunction(this, "Function", {
       entry: LAMBDA_ENTRY,
@@ -151,7 +151,7 @@ export class TaskChampionSyncServer extends Construct {
       this.url = `https://${props.customDomain.domainName}`;
     }
 
-    // ---- Operations -------------------------------------------------------------------------
+    // ---- Operations ---------------------------------------------------------------------------
     this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail);
     const monitored = { function: this.function, sweepFunction: this.sweepFunction, api: this.api, table: this.table };
     this.alarms = createAlarms(this, monitored, this.alarmTopic);
