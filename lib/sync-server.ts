@@ -9,73 +9,30 @@
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
  * (SETTINGS), the routes from ROUTES, the table from TABLE: never retyped here.
+ *
+ * This file holds the props and the wiring; each kind of resource is built by a helper beside
+ * it (settings-helper, data-helper, function-helper, api-helper, monitoring,
+ * nag-acknowledgements). The public API is this file's `TaskChampionSyncServer`,
+ * `TaskChampionSyncServerProps` and `CustomDomainProps`, and sync-server-stack.ts's
+ * `SyncServerStack`, `SyncServerStackProps` and `buildApp`; the helpers' exports are internal
+ * (for this construct and its tests).
  */
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Annotations, Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack, Token, Validations } from "aws-cdk-lib";
-import * as apigw from "aws-cdk-lib/aws-apigateway";
-import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
-import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
-import * as acm from "aws-cdk-lib/aws-certificatemanager";
-import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
-import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
-import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import { Duration, type RemovalPolicy } from "aws-cdk-lib";
+import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
+import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
-import * as iam from "aws-cdk-lib/aws-iam";
-import * as lambda from "aws-cdk-lib/aws-lambda";
-import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
-import * as logs from "aws-cdk-lib/aws-logs";
-import * as s3 from "aws-cdk-lib/aws-s3";
-import * as sns from "aws-cdk-lib/aws-sns";
-import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
+import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
+import type * as logs from "aws-cdk-lib/aws-logs";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
-import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
-import { ROUTES } from "../lambda/http/routes.ts";
-import { DEFAULT_DEADLINE_MS } from "../lambda/storage/dynamodb/constants.ts";
-import { S3_PREFIX } from "../lambda/storage/dynamodb/layout.ts";
-import { TABLE, type KeyType, type TableDefinition } from "../lambda/storage/dynamodb/layout.ts";
-
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-
-/** The Lambda entry: exports `handler`. */
-export const LAMBDA_ENTRY = join(REPO_ROOT, "lambda", "index.ts");
-/** The orphan sweep's Lambda entry: exports `handler`. */
-export const SWEEP_ENTRY = join(REPO_ROOT, "lambda", "sweep.ts");
-
-/** The newest Node.js runtime this aws-cdk-lib knows; the bundle targets the oldest we support. */
-export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-export const BUNDLE_TARGET = "node22";
-
-/** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
-export const API_GATEWAY_TIMEOUT_SECONDS = 30;
-
-/** The bundled handler file inside the asset (ESM output of NodejsFunction). */
-export const BUNDLE_FILE = "index.mjs";
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
-
-export const DEFAULTS = {
-  throttlingRateLimit: 50,
-  throttlingBurstLimit: 100,
-  memorySize: 512,
-  logRetention: logs.RetentionDays.ONE_MONTH,
-  removalPolicy: RemovalPolicy.RETAIN,
-} as const;
-
-export const MIN_MEMORY_MB = 256;
-export const MAX_MEMORY_MB = 10_240;
-
-/**
- * The orphan sweep function: daily by default; it stops by itself 30 s before its timeout
- * (SWEEP_MARGIN_MS in lambda/sweep.ts), and the next run, starting at another random client,
- * goes on.
- */
-export const ORPHAN_SWEEP = {
-  schedule: events.Schedule.rate(Duration.days(1)),
-  timeout: Duration.minutes(10),
-  memorySize: MIN_MEMORY_MB,
-} as const;
+import { addCustomDomain, createSyncApi } from "./api-helper.ts";
+import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
+import { bundledFunction, grantSweep, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
+import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
+import { functionEnvironment, ORPHAN_SWEEP, resolveSettings, storageEnvironment } from "./settings-helper.ts";
 
 export interface CustomDomainProps {
   /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
@@ -122,41 +79,6 @@ export interface TaskChampionSyncServerProps {
   readonly orphanSweepSchedule?: events.Schedule;
 }
 
-/**
- * The IAM actions of the storage's calls on a protocol path (lambda/storage/dynamodb/):
- * GetItem (consistent reads), Query (within one client's partition: an old version by id, the
- * one-time upgrade of a client stored by 0.1.0), PutItem and UpdateItem (alone, or as the Put
- * and Update items of a TransactWriteItems, which has no IAM action of its own), Get/Put/DeleteObject under the
- * storage's prefix. ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the
- * storage handles) instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix is not
- * run by this function: it is the sweep function's, under its own role (SWEEP_ACTIONS).
- */
-export const FUNCTION_ACTIONS = {
-  dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-  s3Objects: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
-  s3Bucket: ["s3:ListBucket"],
-} as const;
-
-/**
- * The IAM actions of the orphan sweep (`sweepAllOrphans`): ListObjectsV2 (s3:ListBucket, only
- * under the storage's prefix) for every client's keys, GetItem (consistent reads of the one
- * item that would reference each candidate) and DeleteObject for the orphans under the
- * prefix. It reads no payload and writes no item.
- */
-export const SWEEP_ACTIONS = {
-  dynamodb: ["dynamodb:GetItem"],
-  s3Objects: ["s3:DeleteObject"],
-  s3Bucket: ["s3:ListBucket"],
-} as const;
-
-/** The operations the storage issues, for the DynamoDB alarms (Operation dimension). */
-const TABLE_OPERATIONS = [
-  dynamodb.Operation.GET_ITEM,
-  dynamodb.Operation.PUT_ITEM,
-  dynamodb.Operation.UPDATE_ITEM,
-  dynamodb.Operation.TRANSACT_WRITE_ITEMS,
-];
-
 export class TaskChampionSyncServer extends Construct {
   /** The base URL for clients, without a trailing slash (the custom domain's when there is one). */
   public readonly url: string;
@@ -179,93 +101,38 @@ export class TaskChampionSyncServer extends Construct {
   constructor(scope: Construct, id: string, props: TaskChampionSyncServerProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
-    const retain = settings.removalPolicy === RemovalPolicy.RETAIN;
-    const dataRemovalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
-    // ---- Data -----------------------------------------------------------------------------
-    this.table = createSyncTable(this, "Table", {
-      removalPolicy: dataRemovalPolicy,
-      deletionProtection: retain,
-    });
+    // ---- Data ---------------------------------------------------------------------------------
+    this.table = createSyncTable(this, "Table", settings.removalPolicy);
+    this.bucket = createPayloadBucket(this, "Bucket", settings.removalPolicy);
 
-    this.bucket = new s3.Bucket(this, "Bucket", {
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      lifecycleRules: bucketLifecycleRules(),
-      removalPolicy: dataRemovalPolicy,
-      // With DESTROY, the stack's deletion must be able to empty the bucket first.
-      autoDeleteObjects: !retain,
-    });
-    Validations.of(this.bucket).acknowledge({ id: "AwsSolutions-S1", reason: NAG_REASONS.bucketAccessLogs });
-
-    // ---- Function ---------------------------------------------------------------------------
-    const functionLogGroup = new logs.LogGroup(this, "FunctionLogs", {
-      retention: settings.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    const role = functionRole(
-      this,
-      "FunctionRole",
-      functionLogGroup,
-      "TaskChampion sync server function: its own logs, its table, its bucket",
-    );
-
-    const timeout = Duration.seconds(settings.timeoutSeconds);
-    const environment = {
-      ...functionEnvironment(settings),
-      [SETTINGS.tableName.name]: this.table.tableName,
-      [SETTINGS.bucketName.name]: this.bucket.bucketName,
-    };
-    checkEnvironmentSize(environment);
-    this.function = bundledFunction(this, "Function", {
+    // ---- Functions ----------------------------------------------------------------------------
+    const storage = storageEnvironment(this.table.tableName, this.bucket.bucketName);
+    const sync = bundledFunction(this, "Function", {
       entry: LAMBDA_ENTRY,
-      memorySize: settings.memorySize,
-      timeout,
-      role,
-      logGroup: functionLogGroup,
       description: "TaskChampion sync server: every route of the HTTP API",
-      environment,
+      roleDescription: "TaskChampion sync server function: its own logs, its table, its bucket",
+      memorySize: settings.memorySize,
+      timeout: Duration.seconds(settings.timeoutSeconds),
+      logRetention: settings.logRetention,
+      environment: functionEnvironment(settings, storage),
     });
+    this.function = sync.function;
+    grantSync(sync.role, this.table, this.bucket);
 
-    this.grantStorage(role);
-    const bucketLogicalId = Stack.of(this).getLogicalId(this.bucket.node.defaultChild as s3.CfnBucket);
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${S3_PREFIX}*]`,
-      reason: NAG_REASONS.bucketObjects,
-    });
-
-    // ---- Orphan sweep ---------------------------------------------------------------------
-    const sweepLogGroup = new logs.LogGroup(this, "SweepFunctionLogs", {
-      retention: settings.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    const sweepRole = functionRole(
-      this,
-      "SweepFunctionRole",
-      sweepLogGroup,
-      "TaskChampion sync server orphan sweep: its own logs, list and delete in its bucket, query its table",
-    );
-    this.sweepFunction = bundledFunction(this, "SweepFunction", {
+    const sweep = bundledFunction(this, "SweepFunction", {
       entry: SWEEP_ENTRY,
+      description: "TaskChampion sync server: deletes the S3 objects that no item references (scheduled)",
+      roleDescription: "TaskChampion sync server orphan sweep: its own logs, list and delete in its bucket, query its table",
       memorySize: ORPHAN_SWEEP.memorySize,
       timeout: ORPHAN_SWEEP.timeout,
-      role: sweepRole,
-      logGroup: sweepLogGroup,
-      description: "TaskChampion sync server: deletes the S3 objects that no item references (scheduled)",
-      environment: {
-        [SETTINGS.tableName.name]: this.table.tableName,
-        [SETTINGS.bucketName.name]: this.bucket.bucketName,
-      },
+      logRetention: settings.logRetention,
+      environment: storage,
       // A failed run is not retried: the next scheduled run sweeps again.
       retryAttempts: 0,
     });
-    this.grantSweep(sweepRole);
-    Validations.of(sweepRole).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${S3_PREFIX}*]`,
-      reason: NAG_REASONS.sweepObjects,
-    });
+    this.sweepFunction = sweep.function;
+    grantSweep(sweep.role, this.table, this.bucket);
     this.sweepSchedule = new events.Rule(this, "SweepSchedule", {
       description: "Runs the TaskChampion sync server's orphan sweep",
       schedule: props.orphanSweepSchedule ?? ORPHAN_SWEEP.schedule,
@@ -273,562 +140,21 @@ export class TaskChampionSyncServer extends Construct {
     });
 
     // ---- HTTP API -----------------------------------------------------------------------------
-    this.api = new apigwv2.HttpApi(this, "Api", {
-      description: "TaskChampion sync server",
-      // The stage is declared below: `$default` (no path prefix: Taskwarrior 3.0's
-      // sync.server.origin has no path) with throttling and access logs.
-      createDefaultStage: false,
-    });
-    const integration = new HttpLambdaIntegration("Lambda", this.function, {
-      payloadFormatVersion: apigwv2.PayloadFormatVersion.VERSION_2_0,
-    });
-    // Exactly the routes of the route table: anything else is rejected by API Gateway (404),
-    // without invoking (and paying for) the function.
-    for (const route of ROUTES) {
-      for (const httpRoute of this.api.addRoutes({ path: route.path, methods: [apigwv2.HttpMethod[route.method]], integration })) {
-        Validations.of(httpRoute).acknowledge({ id: "AwsSolutions-APIG4", reason: NAG_REASONS.apiAuthorization });
-      }
-    }
-
-    const accessLogGroup = new logs.LogGroup(this, "AccessLogs", {
-      // Under /aws/vendedlogs/: log delivery then uses CloudWatch Logs' one wildcard entry for
-      // that prefix in the account's resource policy (5,120 characters, entries of deleted
-      // stacks included) instead of adding one per log group; when that policy is full, a
-      // stage with access logs to any other name fails to create.
-      logGroupName: accessLogGroupName(this),
-      retention: settings.logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.stage = new apigwv2.HttpStage(this, "DefaultStage", {
-      httpApi: this.api,
-      stageName: "$default",
-      autoDeploy: true,
-      throttle: { rateLimit: settings.throttlingRateLimit, burstLimit: settings.throttlingBurstLimit },
-      accessLogSettings: {
-        destination: new apigwv2.LogGroupLogDestination(accessLogGroup),
-        format: ACCESS_LOG_FORMAT,
-      },
-    });
-
+    const http = createSyncApi(this, this.function, settings);
+    this.api = http.api;
+    this.stage = http.stage;
     this.apiEndpoint = this.api.apiEndpoint;
     this.url = this.apiEndpoint;
     if (props.customDomain) {
-      checkCertificateRegion(this, props.customDomain.certificateArn);
-      const domainName = new apigwv2.DomainName(this, "Domain", {
-        domainName: props.customDomain.domainName,
-        certificate: acm.Certificate.fromCertificateArn(this, "Certificate", props.customDomain.certificateArn),
-        securityPolicy: apigwv2.SecurityPolicy.TLS_1_2,
-      });
-      new apigwv2.ApiMapping(this, "DomainMapping", { api: this.api, domainName, stage: this.stage });
+      const domainName = addCustomDomain(this, this.api, this.stage, props.customDomain);
       this.customDomainTarget = domainName.regionalDomainName;
       this.url = `https://${props.customDomain.domainName}`;
     }
 
-    // ---- Operations -------------------------------------------------------------------------
-    this.alarmTopic = new sns.Topic(this, "AlarmTopic", {
-      displayName: "TaskChampion sync server alarms",
-      enforceSSL: true,
-    });
-    allowAlarmsToPublish(this.alarmTopic);
-    if (props.alarmEmail) {
-      this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
-    }
-    this.alarms = this.createAlarms();
-    for (const alarm of this.alarms) alarm.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
-    this.dashboard = this.createDashboard();
+    // ---- Operations ---------------------------------------------------------------------------
+    this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail);
+    const monitored = { function: this.function, sweepFunction: this.sweepFunction, api: this.api, table: this.table };
+    this.alarms = createAlarms(this, monitored, this.alarmTopic);
+    this.dashboard = createDashboard(this, "Dashboard", monitored, this.alarms);
   }
-
-  /** Exactly what the storage does on a protocol path, on this table and this bucket only. */
-  private grantStorage(role: iam.Role): void {
-    this.grantActions(role, "Sync", FUNCTION_ACTIONS);
-  }
-
-  /** Exactly what the orphan sweep does, on this table and this bucket only; it lists only under the prefix. */
-  private grantSweep(role: iam.Role): void {
-    this.grantActions(role, "Sweep", SWEEP_ACTIONS, { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } });
-  }
-
-  /** Three statements: the table (it has no index: its ARN is the only resource), the payload objects under the storage's prefix, the bucket. */
-  private grantActions(
-    role: iam.Role,
-    sidPrefix: string,
-    actions: { readonly dynamodb: readonly string[]; readonly s3Objects: readonly string[]; readonly s3Bucket: readonly string[] },
-    listConditions?: Record<string, unknown>,
-  ): void {
-    role.addToPolicy(
-      new iam.PolicyStatement({ sid: `${sidPrefix}Table`, actions: [...actions.dynamodb], resources: [this.table.tableArn] }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: `${sidPrefix}BucketObjects`,
-        actions: [...actions.s3Objects],
-        resources: [this.bucket.arnForObjects(`${S3_PREFIX}*`)],
-      }),
-    );
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: `${sidPrefix}BucketList`,
-        actions: [...actions.s3Bucket],
-        resources: [this.bucket.bucketArn],
-        ...(listConditions ? { conditions: listConditions } : {}),
-      }),
-    );
-  }
-
-  private createAlarms(): cloudwatch.Alarm[] {
-    const period = Duration.minutes(5);
-    const common = {
-      evaluationPeriods: 1,
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    };
-    return [
-      new cloudwatch.Alarm(this, "FunctionErrorsAlarm", {
-        ...common,
-        alarmDescription: "The sync function failed (an unhandled error or a timeout).",
-        metric: this.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
-      }),
-      new cloudwatch.Alarm(this, "SweepFunctionErrorsAlarm", {
-        ...common,
-        alarmDescription: "The orphan sweep failed (a client's sweep failed, an unhandled error or a timeout).",
-        metric: this.sweepFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
-      }),
-      new cloudwatch.Alarm(this, "FunctionThrottlesAlarm", {
-        ...common,
-        alarmDescription: "The sync function was throttled (the account's concurrency is exhausted).",
-        metric: this.function.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
-      }),
-      new cloudwatch.Alarm(this, "Api5xxAlarm", {
-        ...common,
-        alarmDescription: "The API answered 5xx: the storage failed or the function did not answer.",
-        metric: this.api.metricServerError({ period, statistic: cloudwatch.Stats.SUM }),
-      }),
-      new cloudwatch.Alarm(this, "TableThrottlesAlarm", {
-        ...common,
-        alarmDescription: "DynamoDB throttled requests on the sync table.",
-        metric: this.tableOperationsSum("ThrottledRequests", "Throttled requests", period),
-      }),
-      new cloudwatch.Alarm(this, "TableSystemErrorsAlarm", {
-        ...common,
-        alarmDescription: "DynamoDB answered with system errors (5xx) on the sync table.",
-        metric: this.tableOperationsSum("SystemErrors", "System errors", period),
-      }),
-    ];
-  }
-
-  /**
-   * A per-operation DynamoDB metric summed over the storage's operations. Each term is FILLed
-   * with 0: these metrics only have data points when something went wrong, and a plain sum
-   * has no value where any term is missing (so it would almost never alarm).
-   */
-  private tableOperationsSum(metricName: string, label: string, period: Duration): cloudwatch.MathExpression {
-    const usingMetrics: Record<string, cloudwatch.IMetric> = {};
-    for (const operation of TABLE_OPERATIONS) {
-      usingMetrics[operation.toLowerCase()] = new cloudwatch.Metric({
-        namespace: "AWS/DynamoDB",
-        metricName,
-        dimensionsMap: { TableName: this.table.tableName, Operation: operation },
-        statistic: cloudwatch.Stats.SUM,
-        period,
-      });
-    }
-    return new cloudwatch.MathExpression({
-      expression: Object.keys(usingMetrics)
-        .map((id) => `FILL(${id}, 0)`)
-        .join(" + "),
-      usingMetrics,
-      label,
-      period,
-    });
-  }
-
-  private createDashboard(): cloudwatch.Dashboard {
-    const period = Duration.minutes(5);
-    const sum = { period, statistic: cloudwatch.Stats.SUM };
-    const dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
-      defaultInterval: Duration.days(7),
-    });
-    dashboard.addWidgets(new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms: [...this.alarms], width: 24, height: 3 }));
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: "API requests",
-        left: [this.api.metricCount(sum), this.api.metricClientError(sum), this.api.metricServerError(sum)],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "API latency (ms)",
-        left: [
-          this.api.metricLatency({ period, statistic: cloudwatch.Stats.p(50) }),
-          this.api.metricLatency({ period, statistic: cloudwatch.Stats.p(99) }),
-          this.api.metricIntegrationLatency({ period, statistic: cloudwatch.Stats.p(99) }),
-        ],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "API data processed (bytes)",
-        left: [this.api.metricDataProcessed(sum)],
-        width: 8,
-      }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: "Function invocations, errors, throttles",
-        left: [this.function.metricInvocations(sum), this.function.metricErrors(sum), this.function.metricThrottles(sum)],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "Function duration (ms)",
-        left: [
-          this.function.metricDuration({ period, statistic: cloudwatch.Stats.p(50) }),
-          this.function.metricDuration({ period, statistic: cloudwatch.Stats.p(99) }),
-          this.function.metricDuration({ period, statistic: cloudwatch.Stats.MAXIMUM }),
-        ],
-        width: 8,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "Function concurrency",
-        left: [this.function.metric("ConcurrentExecutions", { period, statistic: cloudwatch.Stats.MAXIMUM })],
-        width: 8,
-      }),
-    );
-    dashboard.addWidgets(
-      new cloudwatch.GraphWidget({
-        title: "DynamoDB capacity consumed",
-        left: [this.table.metricConsumedReadCapacityUnits(sum), this.table.metricConsumedWriteCapacityUnits(sum)],
-        width: 6,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "DynamoDB throttled requests",
-        left: [this.tableOperationsSum("ThrottledRequests", "Throttled requests", period)],
-        width: 6,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "DynamoDB system errors",
-        left: [this.tableOperationsSum("SystemErrors", "System errors", period)],
-        width: 6,
-      }),
-      new cloudwatch.GraphWidget({
-        title: "DynamoDB latency (ms)",
-        left: TABLE_OPERATIONS.map((operation) =>
-          this.table.metricSuccessfulRequestLatency({ period, dimensionsMap: { TableName: this.table.tableName, Operation: operation } }),
-        ),
-        width: 6,
-      }),
-    );
-    return dashboard;
-  }
-}
-
-/** Why each cdk-nag AwsSolutions finding is acknowledged rather than fixed. */
-export const NAG_REASONS = {
-  apiAuthorization:
-    "The TaskChampion sync protocol has no authorization header that clients could send: a client proves nothing " +
-    "but its X-Client-Id, a random UUID that is the user's shared secret, and every payload is encrypted end to end " +
-    "by the replicas. Access is limited by the construct's clientIds allowlist (403 in the function), and unknown " +
-    "routes are rejected by API Gateway. An authorizer would lock out every Taskwarrior client.",
-  bucketObjects:
-    "Objects are keyed clients/<client id>/<kind>/<version id>/<random nonce>, created at run time, so no narrower " +
-    "resource than the storage's own prefix in this one bucket exists; the actions are limited to Get, Put and " +
-    "DeleteObject.",
-  sweepObjects:
-    "The orphan sweep deletes objects keyed clients/<client id>/<kind>/<version id>/<random nonce> that it finds " +
-    "by listing, so no narrower resource than the storage's own prefix in this one bucket exists; the only object " +
-    "action is DeleteObject, and the sweep deletes an object only when no item of the table references it.",
-  bucketAccessLogs:
-    "The bucket is private, reached only by this stack's function (IAM role scoped to its prefix) over TLS, and holds " +
-    "only client-side encrypted payloads; every request that leads to an S3 call is already in the API access logs " +
-    "and the function's logs. Server access logs would need a second bucket for no extra audit value here; enable " +
-    "CloudTrail S3 data events if your organisation requires object-level audit.",
-} as const;
-
-/** JSON access log lines. Headers are never logged: X-Client-Id is the user's credential. */
-export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
-  requestId: "$context.requestId",
-  requestTime: "$context.requestTime",
-  sourceIp: "$context.identity.sourceIp",
-  userAgent: "$context.identity.userAgent",
-  method: "$context.httpMethod",
-  path: "$context.path",
-  routeKey: "$context.routeKey",
-  protocol: "$context.protocol",
-  status: "$context.status",
-  responseLength: "$context.responseLength",
-  responseLatency: "$context.responseLatency",
-  integrationStatus: "$context.integrationStatus",
-  integrationLatency: "$context.integrationLatency",
-  integrationError: "$context.integrationErrorMessage",
-  error: "$context.error.message",
-};
-const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS));
-
-interface ResolvedSettings {
-  clientIds: readonly string[];
-  createClients: boolean;
-  snapshotVersions: number;
-  snapshotDays: number;
-  throttlingRateLimit: number;
-  throttlingBurstLimit: number;
-  memorySize: number;
-  timeoutSeconds: number;
-  logRetention: logs.RetentionDays;
-  removalPolicy: RemovalPolicy;
-}
-
-/** Props with defaults, checked with the very parsers the function uses at cold start. */
-function resolveSettings(props: TaskChampionSyncServerProps): ResolvedSettings {
-  const problems: string[] = [];
-  const clientIds = props.clientIds ?? [];
-  if (clientIds.length > 0 && SETTINGS.clientIdAllowlist.parse(clientIds.join(",")) === undefined) {
-    problems.push(`clientIds must be ${SETTINGS.clientIdAllowlist.accepted}, got ${JSON.stringify(clientIds)}`);
-  }
-  const count = (name: string, value: number | undefined, setting: typeof SETTINGS.snapshotDays): number => {
-    if (value === undefined) return setting.defaultValue;
-    if (setting.parse(String(value)) === undefined) problems.push(`${name} must be ${setting.accepted}, got ${value}`);
-    return value;
-  };
-  const positive = (name: string, value: number, max = Number.MAX_SAFE_INTEGER, min = 1): number => {
-    if (!Number.isInteger(value) || value < min || value > max) {
-      problems.push(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
-    }
-    return value;
-  };
-  const settings: ResolvedSettings = {
-    clientIds,
-    createClients: props.createClients ?? SETTINGS.createClients.defaultValue,
-    snapshotVersions: count("snapshotVersions", props.snapshotVersions, SETTINGS.snapshotVersions),
-    snapshotDays: count("snapshotDays", props.snapshotDays, SETTINGS.snapshotDays),
-    throttlingRateLimit: positive("throttlingRateLimit", props.throttlingRateLimit ?? DEFAULTS.throttlingRateLimit),
-    throttlingBurstLimit: positive("throttlingBurstLimit", props.throttlingBurstLimit ?? DEFAULTS.throttlingBurstLimit, 5000),
-    memorySize: positive("memorySize", props.memorySize ?? DEFAULTS.memorySize, MAX_MEMORY_MB, MIN_MEMORY_MB),
-    timeoutSeconds: functionTimeoutSeconds(),
-    logRetention: props.logRetention ?? DEFAULTS.logRetention,
-    removalPolicy: props.removalPolicy ?? DEFAULTS.removalPolicy,
-  };
-  if (settings.removalPolicy !== RemovalPolicy.RETAIN && settings.removalPolicy !== RemovalPolicy.DESTROY) {
-    problems.push(`removalPolicy must be RETAIN or DESTROY, got ${settings.removalPolicy}`);
-  }
-  if (problems.length > 0) {
-    throw new Error(`TaskChampionSyncServer: invalid settings:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-  }
-  return settings;
-}
-
-/**
- * The function's timeout: 2 s past the storage's own deadline (the storage gives up first and
- * the client gets a clean 503 instead of a killed invocation), under API Gateway's 30 s.
- */
-export function functionTimeoutSeconds(): number {
-  const seconds = Math.ceil(DEFAULT_DEADLINE_MS / 1000) + 2;
-  if (seconds >= API_GATEWAY_TIMEOUT_SECONDS) {
-    throw new Error(
-      `the storage's deadline (${DEFAULT_DEADLINE_MS} ms) leaves no room under API Gateway's ${API_GATEWAY_TIMEOUT_SECONDS} s`,
-    );
-  }
-  return seconds;
-}
-
-/** The server settings, under the names the function reads (SETTINGS). */
-function functionEnvironment(settings: ResolvedSettings): Record<string, string> {
-  const env: Record<string, string> = {
-    [SETTINGS.createClients.name]: String(settings.createClients),
-    [SETTINGS.snapshotVersions.name]: String(settings.snapshotVersions),
-    [SETTINGS.snapshotDays.name]: String(settings.snapshotDays),
-    [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
-  };
-  if (settings.clientIds.length > 0) env[SETTINGS.clientIdAllowlist.name] = settings.clientIds.join(",");
-  return env;
-}
-
-/** Lambda's limit on a function's environment: every name and value together. */
-export const LAMBDA_ENVIRONMENT_MAX_BYTES = 4 * 1024;
-
-/**
- * The longest value CloudFormation may fill in for a deploy-time token of the environment: a
- * table name (DynamoDB allows 255 characters; a bucket name is at most 63).
- */
-const TOKEN_VALUE_MAX_BYTES = 255;
-
-/**
- * Fails the synthesis when the function's environment could pass Lambda's 4 KB at deploy time
- * (the deploy would fail after CloudFormation has started). Values only known at deploy time
- * (the table and bucket names) are counted at their longest.
- */
-export function checkEnvironmentSize(environment: Readonly<Record<string, string>>): void {
-  let bytes = 0;
-  for (const [name, value] of Object.entries(environment)) {
-    bytes += Buffer.byteLength(name) + (Token.isUnresolved(value) ? TOKEN_VALUE_MAX_BYTES : Buffer.byteLength(value));
-  }
-  if (bytes > LAMBDA_ENVIRONMENT_MAX_BYTES) {
-    throw new Error(
-      `TaskChampionSyncServer: the function's environment would take up to ${bytes} bytes, over Lambda's ` +
-        `${LAMBDA_ENVIRONMENT_MAX_BYTES} (the deploy would fail). The clientIds allowlist is what grows it: ` +
-        "it holds about a hundred client ids at most. Register clients in the table instead (the client registry: " +
-        "createClients=false, then `npm run admin -- add-client` per user) and drop the allowlist.",
-    );
-  }
-}
-
-/**
- * A regional API domain serves only a certificate of its own region: a certificate from
- * another region fails the deploy. Checked at synth when the stack's region is known, else a
- * warning says so.
- */
-function checkCertificateRegion(scope: Construct, certificateArn: string): void {
-  const stackRegion = Stack.of(scope).region;
-  if (Token.isUnresolved(certificateArn)) return;
-  const certificateRegion = Arn.split(certificateArn, ArnFormat.SLASH_RESOURCE_NAME).region;
-  if (Token.isUnresolved(stackRegion)) {
-    Annotations.of(scope).addWarningV2(
-      "taskchampion:certificateRegion",
-      `The custom domain's certificate is in ${certificateRegion ?? "an unknown region"}; it must be in the region the ` +
-        "stack is deployed to (a regional API domain), which this environment-agnostic stack does not know at synth.",
-    );
-    return;
-  }
-  if (certificateRegion !== stackRegion) {
-    throw new Error(
-      `TaskChampionSyncServer: the custom domain's certificate is in ${certificateRegion ?? "no region"}, but the stack ` +
-        `deploys to ${stackRegion}: a regional API domain needs an ACM certificate in its own region (${stackRegion}).`,
-    );
-  }
-}
-
-/**
- * `enforceSSL` gives the topic a policy of its own, which replaces SNS's default one, so
- * CloudWatch may no longer publish to it: allow the alarms of this account (and only those).
- */
-function allowAlarmsToPublish(topic: sns.Topic): void {
-  const stack = Stack.of(topic);
-  topic.addToResourcePolicy(
-    new iam.PolicyStatement({
-      sid: "AllowCloudWatchAlarms",
-      principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-      actions: ["sns:Publish"],
-      resources: [topic.topicArn],
-      conditions: {
-        StringEquals: { "aws:SourceAccount": stack.account },
-        ArnLike: {
-          "aws:SourceArn": stack.formatArn({
-            service: "cloudwatch",
-            resource: "alarm",
-            resourceName: "*",
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        },
-      },
-    }),
-  );
-}
-
-/** `/aws/vendedlogs/apigateway/<stack>-<construct path>`: unique per construct, stable across deploys. */
-function accessLogGroupName(scope: Construct): string {
-  return `/aws/vendedlogs/apigateway/${Names.uniqueResourceName(scope, { maxLength: 200, separator: "-" })}-access`;
-}
-
-/**
- * What S3 itself can clean: uploads never completed. There is deliberately no expiration rule:
- * the storage keeps committed segments and snapshots under the same prefix as its orphans
- * (`clients/<id>/...`, objects never rewritten once referenced), so expiring by age would
- * delete committed data. Orphans are for the storage's sweep (the scheduled sweep function).
- */
-function bucketLifecycleRules(): s3.LifecycleRule[] {
-  return [{ id: "AbortIncompleteMultipartUploads", abortIncompleteMultipartUploadAfter: Duration.days(1) }];
-}
-
-/**
- * A function's own role. An explicit role: the managed AWSLambdaBasicExecutionRole would allow
- * writing to every log group of the account; this one writes to its own log group only.
- */
-function functionRole(scope: Construct, id: string, logGroup: logs.LogGroup, description: string): iam.Role {
-  const role = new iam.Role(scope, id, {
-    assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
-    description,
-  });
-  role.addToPolicy(
-    new iam.PolicyStatement({
-      sid: "OwnLogs",
-      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
-      resources: [logGroup.logGroupArn],
-    }),
-  );
-  return role;
-}
-
-/** What differs between the stack's functions; the runtime and the bundling are the same. */
-interface BundledFunctionProps {
-  entry: string;
-  description: string;
-  memorySize: number;
-  timeout: Duration;
-  role: iam.Role;
-  logGroup: logs.LogGroup;
-  environment: Record<string, string>;
-  retryAttempts?: number;
-}
-
-/** A Lambda entry of this repository (exporting `handler`), bundled locally by esbuild. */
-function bundledFunction(scope: Construct, id: string, props: BundledFunctionProps): nodejs.NodejsFunction {
-  return new nodejs.NodejsFunction(scope, id, {
-    ...props,
-    handler: "handler",
-    projectRoot: REPO_ROOT,
-    depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
-    runtime: LAMBDA_RUNTIME,
-    architecture: lambda.Architecture.ARM_64,
-    loggingFormat: lambda.LoggingFormat.JSON,
-    bundling: {
-      forceDockerBundling: false,
-      // Bundle the AWS SDK (pinned by package-lock.json) instead of the runtime's copy.
-      externalModules: [],
-      minify: true,
-      sourceMap: false,
-      target: BUNDLE_TARGET,
-      // index.mjs: ESM by its extension wherever the asset lies (a `.js` CJS bundle inside
-      // this "type": "module" repository, e.g. in cdk.out, would be loaded as ESM and break).
-      format: nodejs.OutputFormat.ESM,
-      // The SDK's few CommonJS dependencies call require(): give the ESM bundle one.
-      banner: ESM_REQUIRE_BANNER,
-      // ESM sources of the SDK tree-shake far better than its CJS builds.
-      mainFields: ["module", "main"],
-      charset: nodejs.Charset.UTF8,
-      logLevel: nodejs.LogLevel.WARNING,
-      esbuildArgs: { "--tree-shaking": "true", "--legal-comments": "none" },
-    },
-  });
-}
-
-/** The table exactly as the shared definition (TABLE) describes it, with production settings. */
-function createSyncTable(
-  scope: Construct,
-  id: string,
-  options: { removalPolicy: RemovalPolicy; deletionProtection: boolean },
-): dynamodb.Table {
-  return new dynamodb.Table(scope, id, {
-    partitionKey: { name: TABLE.partitionKey.name, type: attributeType(TABLE.partitionKey.type) },
-    sortKey: { name: TABLE.sortKey.name, type: attributeType(TABLE.sortKey.type) },
-    billingMode: billingMode(TABLE.billingMode),
-    // The definition has no TTL, and no index of either kind (GSIs are eventually consistent).
-    timeToLiveAttribute: TABLE.timeToLiveAttribute,
-    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-    encryption: dynamodb.TableEncryption.AWS_MANAGED,
-    deletionProtection: options.deletionProtection,
-    removalPolicy: options.removalPolicy,
-  });
-}
-
-function attributeType(type: KeyType): dynamodb.AttributeType {
-  switch (type) {
-    case "S":
-      return dynamodb.AttributeType.STRING;
-    case "N":
-      return dynamodb.AttributeType.NUMBER;
-    case "B":
-      return dynamodb.AttributeType.BINARY;
-  }
-}
-
-function billingMode(mode: TableDefinition["billingMode"]): dynamodb.BillingMode {
-  if (mode !== "PAY_PER_REQUEST") throw new Error(`unsupported billing mode ${String(mode)}`);
-  return dynamodb.BillingMode.PAY_PER_REQUEST;
 }

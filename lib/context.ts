@@ -1,0 +1,134 @@
+/**
+ * The CDK context keys the app reads (`npx cdk deploy -c key=value`, or "context" in
+ * cdk.json), parsed and checked here so that a wrong value fails the synthesis, naming its key.
+ * A context value overrides the stack's props, which override the construct's defaults:
+ *
+ *   stackName          the CloudFormation stack name              default TaskChampionSyncServer
+ *   clientIds          comma-separated client ids (UUIDs) allowed to sync (in cdk.json also a
+ *                      list); absent or empty = every client id may sync
+ *   createClients      true | false: AddVersion creates unknown clients        default true
+ *   snapshotVersions   versions after which a snapshot is requested            default 100
+ *   snapshotDays       days after which a snapshot is requested                default 14
+ *   throttleRate       API steady-state requests per second                    default 50
+ *   throttleBurst      API burst requests                                      default 100
+ *   memory             Lambda memory in MB, 256 or more                        default 512
+ *   logRetentionDays   days of function and access logs, one of CloudWatch's values
+ *                      (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)  default 30
+ *   removalPolicy      retain | destroy: what stack deletion does to the table and bucket
+ *                      (retain also turns on the table's deletion protection)  default retain
+ *   domainName         a custom domain for the API, e.g. tasks.example.com (with certificateArn)
+ *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)
+ *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
+ *   nag                true | false: run cdk-nag's AwsSolutions checks at synth  default true
+ */
+import { RemovalPolicy } from "aws-cdk-lib";
+import * as logs from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import type { TaskChampionSyncServerProps } from "./sync-server.ts";
+
+/** The context keys this app reads: see the comment at the top. */
+const CONTEXT_KEYS = [
+  "stackName",
+  "clientIds",
+  "createClients",
+  "snapshotVersions",
+  "snapshotDays",
+  "throttleRate",
+  "throttleBurst",
+  "memory",
+  "logRetentionDays",
+  "removalPolicy",
+  "domainName",
+  "certificateArn",
+  "alarmEmail",
+  "nag",
+] as const;
+type ContextKey = (typeof CONTEXT_KEYS)[number];
+
+/** The server props given by CDK context; only the keys present. */
+export function serverPropsFromContext(scope: Construct): TaskChampionSyncServerProps {
+  const props: { -readonly [K in keyof TaskChampionSyncServerProps]: TaskChampionSyncServerProps[K] } = {};
+  // `-c clientIds=a,b` on the command line; a list or a comma-separated string in cdk.json.
+  const rawClientIds: unknown = scope.node.tryGetContext("clientIds");
+  const clientIds = Array.isArray(rawClientIds) ? rawClientIds.map(String).join(",") : stringContext(scope, "clientIds");
+  if (clientIds !== undefined) {
+    props.clientIds = clientIds
+      .split(",")
+      .map((id) => id.trim())
+      .filter((id) => id !== "");
+  }
+  props.createClients = booleanContext(scope, "createClients");
+  props.snapshotVersions = numberContext(scope, "snapshotVersions");
+  props.snapshotDays = numberContext(scope, "snapshotDays");
+  props.throttlingRateLimit = numberContext(scope, "throttleRate");
+  props.throttlingBurstLimit = numberContext(scope, "throttleBurst");
+  props.memorySize = numberContext(scope, "memory");
+
+  const retention = numberContext(scope, "logRetentionDays");
+  if (retention !== undefined) {
+    if (!(Object.values(logs.RetentionDays) as number[]).includes(retention)) {
+      throw contextError("logRetentionDays", retention, "a CloudWatch Logs retention in days (1, 3, 5, 7, 14, 30, 60, 90, 365, ...)");
+    }
+    props.logRetention = retention as logs.RetentionDays;
+  }
+
+  const removal = stringContext(scope, "removalPolicy")?.toLowerCase();
+  if (removal !== undefined) {
+    if (removal !== "retain" && removal !== "destroy") throw contextError("removalPolicy", removal, "retain or destroy");
+    props.removalPolicy = removal === "retain" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+  }
+
+  const domainName = stringContext(scope, "domainName");
+  const certificateArn = stringContext(scope, "certificateArn");
+  if ((domainName === undefined) !== (certificateArn === undefined)) {
+    throw new Error("context domainName and certificateArn go together: give both or neither");
+  }
+  if (domainName !== undefined && certificateArn !== undefined) {
+    if (!/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/.test(certificateArn)) {
+      throw contextError("certificateArn", certificateArn, "an ACM certificate ARN");
+    }
+    props.customDomain = { domainName, certificateArn };
+  }
+
+  const alarmEmail = stringContext(scope, "alarmEmail");
+  if (alarmEmail !== undefined) {
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) throw contextError("alarmEmail", alarmEmail, "an e-mail address");
+    props.alarmEmail = alarmEmail;
+  }
+
+  for (const key of Object.keys(props) as (keyof TaskChampionSyncServerProps)[]) {
+    if (props[key] === undefined) delete props[key];
+  }
+  return props;
+}
+
+function contextError(key: ContextKey, value: unknown, expected: string): Error {
+  return new Error(`context ${key}=${JSON.stringify(value)} is not valid: expected ${expected}`);
+}
+
+/** A context value as text; absent and empty are both "not given". */
+export function stringContext(scope: Construct, key: ContextKey): string | undefined {
+  const value: unknown = scope.node.tryGetContext(key);
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string" && typeof value !== "number" && typeof value !== "boolean") {
+    throw contextError(key, value, "a string");
+  }
+  const text = String(value).trim();
+  return text === "" ? undefined : text;
+}
+
+/** A context value `true` or `false` (any case). */
+export function booleanContext(scope: Construct, key: ContextKey): boolean | undefined {
+  const text = stringContext(scope, key)?.toLowerCase();
+  if (text === undefined) return undefined;
+  if (text === "true") return true;
+  if (text === "false") return false;
+  throw contextError(key, text, "true or false");
+}
+
+function numberContext(scope: Construct, key: ContextKey): number | undefined {
+  const text = stringContext(scope, key);
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw contextError(key, text, "a whole number");
+  return Number(text);
+}

@@ -1,0 +1,68 @@
+/**
+ * The users' data: the DynamoDB table exactly as the shared definition (TABLE) describes it,
+ * and the S3 bucket for what does not fit in an item. Both follow the construct's removal
+ * policy, RETAIN or DESTROY (resolveSettings allows no other).
+ */
+import { Duration, RemovalPolicy } from "aws-cdk-lib";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import type { Construct } from "constructs";
+import { acknowledgeBucketWithoutAccessLogs } from "./nag-acknowledgements.ts";
+import { type KeyType, TABLE, type TableDefinition } from "./storage-contract.ts";
+
+/** The table with production settings; RETAIN also turns on its deletion protection. */
+export function createSyncTable(scope: Construct, id: string, removalPolicy: RemovalPolicy): dynamodb.Table {
+  return new dynamodb.Table(scope, id, {
+    partitionKey: { name: TABLE.partitionKey.name, type: attributeType(TABLE.partitionKey.type) },
+    sortKey: { name: TABLE.sortKey.name, type: attributeType(TABLE.sortKey.type) },
+    billingMode: billingMode(TABLE.billingMode),
+    // The definition has no TTL, and no index of either kind (GSIs are eventually consistent).
+    timeToLiveAttribute: TABLE.timeToLiveAttribute,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+    encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+    removalPolicy,
+  });
+}
+
+/** The private, TLS-only bucket of the payloads that do not fit in an item. */
+export function createPayloadBucket(scope: Construct, id: string, removalPolicy: RemovalPolicy): s3.Bucket {
+  const bucket = new s3.Bucket(scope, id, {
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    encryption: s3.BucketEncryption.S3_MANAGED,
+    enforceSSL: true,
+    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    lifecycleRules: bucketLifecycleRules(),
+    removalPolicy,
+    // With DESTROY, the stack's deletion must be able to empty the bucket first.
+    autoDeleteObjects: removalPolicy !== RemovalPolicy.RETAIN,
+  });
+  acknowledgeBucketWithoutAccessLogs(bucket);
+  return bucket;
+}
+
+/**
+ * What S3 itself can clean: uploads never completed. There is deliberately no expiration rule:
+ * the storage keeps committed segments and snapshots under the same prefix as its orphans
+ * (`clients/<id>/...`, objects never rewritten once referenced), so expiring by age would
+ * delete committed data. Orphans are for the storage's sweep (the scheduled sweep function).
+ */
+function bucketLifecycleRules(): s3.LifecycleRule[] {
+  return [{ id: "AbortIncompleteMultipartUploads", abortIncompleteMultipartUploadAfter: Duration.days(1) }];
+}
+
+function attributeType(type: KeyType): dynamodb.AttributeType {
+  switch (type) {
+    case "S":
+      return dynamodb.AttributeType.STRING;
+    case "N":
+      return dynamodb.AttributeType.NUMBER;
+    case "B":
+      return dynamodb.AttributeType.BINARY;
+  }
+}
+
+function billingMode(mode: TableDefinition["billingMode"]): dynamodb.BillingMode {
+  if (mode !== "PAY_PER_REQUEST") throw new Error(`unsupported billing mode ${String(mode)}`);
+  return dynamodb.BillingMode.PAY_PER_REQUEST;
+}

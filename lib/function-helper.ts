@@ -1,0 +1,188 @@
+/**
+ * The stack's Lambda functions: each is a Lambda entry of this repository bundled locally by
+ * esbuild, with its own log group and its own role, and the role may do exactly what that
+ * function's code does on the table and the bucket (least privilege, one statement per
+ * resource).
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Duration, RemovalPolicy } from "aws-cdk-lib";
+import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
+import * as logs from "aws-cdk-lib/aws-logs";
+import type * as s3 from "aws-cdk-lib/aws-s3";
+import type { Construct } from "constructs";
+import { acknowledgeObjectsUnderPrefix, NAG_REASONS } from "./nag-acknowledgements.ts";
+import { S3_PREFIX } from "./storage-contract.ts";
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/** The Lambda entry: exports `handler`. */
+export const LAMBDA_ENTRY = join(REPO_ROOT, "lambda", "index.ts");
+/** The orphan sweep's Lambda entry: exports `handler`. */
+export const SWEEP_ENTRY = join(REPO_ROOT, "lambda", "sweep.ts");
+
+/** The newest Node.js runtime this aws-cdk-lib knows; the bundle targets the oldest we support. */
+const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
+const BUNDLE_TARGET = "node22";
+
+/** The bundled handler file inside the asset (ESM output of NodejsFunction). */
+export const BUNDLE_FILE = "index.mjs";
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+
+/** What differs between the stack's functions; the runtime and the bundling are the same. */
+interface BundledFunctionProps {
+  readonly entry: string;
+  readonly description: string;
+  /** What the function's own role is for (its IAM description). */
+  readonly roleDescription: string;
+  readonly memorySize: number;
+  readonly timeout: Duration;
+  readonly logRetention: logs.RetentionDays;
+  readonly environment: Record<string, string>;
+  readonly retryAttempts?: number;
+}
+
+/** A bundled function and its own role, for the grants. */
+interface BundledFunction {
+  readonly function: nodejs.NodejsFunction;
+  readonly role: iam.Role;
+}
+
+/**
+ * A Lambda entry of this repository (exporting `handler`), bundled locally by esbuild, with
+ * its own log group (`<id>Logs`) and its own role (`<id>Role`), created in that order.
+ */
+export function bundledFunction(scope: Construct, id: string, props: BundledFunctionProps): BundledFunction {
+  const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
+    retention: props.logRetention,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  const role = functionRole(scope, `${id}Role`, logGroup, props.roleDescription);
+  const { entry, memorySize, timeout, description, environment, retryAttempts } = props;
+  const fn = new nodejs.NodejsFunction(scope, id, {
+    entry,
+    memorySize,
+    timeout,
+    role,
+    logGroup,
+    description,
+    environment,
+    // Passed only when given: the template's CDK metadata (Analytics) lists the props passed, in order.
+    ...(retryAttempts === undefined ? {} : { retryAttempts }),
+    handler: "handler",
+    projectRoot: REPO_ROOT,
+    depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
+    runtime: LAMBDA_RUNTIME,
+    architecture: lambda.Architecture.ARM_64,
+    loggingFormat: lambda.LoggingFormat.JSON,
+    bundling: {
+      forceDockerBundling: false,
+      // Bundle the AWS SDK (pinned by package-lock.json) instead of the runtime's copy.
+      externalModules: [],
+      minify: true,
+      sourceMap: false,
+      target: BUNDLE_TARGET,
+      // index.mjs: ESM by its extension wherever the asset lies (a `.js` CJS bundle inside
+      // this "type": "module" repository, e.g. in cdk.out, would be loaded as ESM and break).
+      format: nodejs.OutputFormat.ESM,
+      // The SDK's few CommonJS dependencies call require(): give the ESM bundle one.
+      banner: ESM_REQUIRE_BANNER,
+      // ESM sources of the SDK tree-shake far better than its CJS builds.
+      mainFields: ["module", "main"],
+      charset: nodejs.Charset.UTF8,
+      logLevel: nodejs.LogLevel.WARNING,
+      esbuildArgs: { "--tree-shaking": "true", "--legal-comments": "none" },
+    },
+  });
+  return { function: fn, role };
+}
+
+/**
+ * A function's own role. An explicit role: the managed AWSLambdaBasicExecutionRole would allow
+ * writing to every log group of the account; this one writes to its own log group only.
+ */
+function functionRole(scope: Construct, id: string, logGroup: logs.LogGroup, description: string): iam.Role {
+  const role = new iam.Role(scope, id, {
+    assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+    description,
+  });
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: "OwnLogs",
+      actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+      resources: [logGroup.logGroupArn],
+    }),
+  );
+  return role;
+}
+
+/**
+ * The IAM actions of the storage's calls on a protocol path (lambda/storage/dynamodb/):
+ * GetItem (consistent reads), Query (within one client's partition: an old version by id, the
+ * one-time upgrade of a client stored by 0.1.0), PutItem and UpdateItem (alone, or as the Put
+ * and Update items of a TransactWriteItems, which has no IAM action of its own),
+ * Get/Put/DeleteObject under the storage's prefix (GetObject also covers HeadObject).
+ * ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the storage handles)
+ * instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix is not run by this
+ * function: it is the sweep function's, under its own role (SWEEP_ACTIONS).
+ */
+export const FUNCTION_ACTIONS = {
+  dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+  s3Objects: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+  s3Bucket: ["s3:ListBucket"],
+} as const;
+
+/**
+ * The IAM actions of the orphan sweep (`sweepAllOrphans`): ListObjectsV2 (s3:ListBucket, only
+ * under the storage's prefix) for every client's keys, GetItem (consistent reads of the one
+ * item that would reference each candidate) and DeleteObject for the orphans under the
+ * prefix. It reads no payload and writes no item.
+ */
+export const SWEEP_ACTIONS = {
+  dynamodb: ["dynamodb:GetItem"],
+  s3Objects: ["s3:DeleteObject"],
+  s3Bucket: ["s3:ListBucket"],
+} as const;
+
+/** Exactly what the storage does on a protocol path, on this table and this bucket only. */
+export function grantSync(role: iam.Role, table: dynamodb.Table, bucket: s3.Bucket): void {
+  grantActions(role, table, bucket, "Sync", FUNCTION_ACTIONS);
+  acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.bucketObjects);
+}
+
+/** Exactly what the orphan sweep does, on this table and this bucket only; it lists only under the prefix. */
+export function grantSweep(role: iam.Role, table: dynamodb.Table, bucket: s3.Bucket): void {
+  grantActions(role, table, bucket, "Sweep", SWEEP_ACTIONS, { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } });
+  acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.sweepObjects);
+}
+
+/** Three statements: the table (it has no index: its ARN is the only resource), the payload objects under the storage's prefix, the bucket. */
+function grantActions(
+  role: iam.Role,
+  table: dynamodb.Table,
+  bucket: s3.Bucket,
+  sidPrefix: string,
+  actions: { readonly dynamodb: readonly string[]; readonly s3Objects: readonly string[]; readonly s3Bucket: readonly string[] },
+  listConditions?: Record<string, unknown>,
+): void {
+  role.addToPolicy(new iam.PolicyStatement({ sid: `${sidPrefix}Table`, actions: [...actions.dynamodb], resources: [table.tableArn] }));
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: `${sidPrefix}BucketObjects`,
+      actions: [...actions.s3Objects],
+      resources: [bucket.arnForObjects(`${S3_PREFIX}*`)],
+    }),
+  );
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      sid: `${sidPrefix}BucketList`,
+      actions: [...actions.s3Bucket],
+      resources: [bucket.bucketArn],
+      ...(listConditions ? { conditions: listConditions } : {}),
+    }),
+  );
+}

@@ -1,0 +1,169 @@
+/**
+ * The construct's settings: its props with their defaults, checked with the very parsers the
+ * function uses at cold start, and the function's environment built from them under the names
+ * the function reads (SETTINGS).
+ */
+import { Duration, RemovalPolicy, Token } from "aws-cdk-lib";
+import * as events from "aws-cdk-lib/aws-events";
+import * as logs from "aws-cdk-lib/aws-logs";
+import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
+import { DEFAULT_DEADLINE_MS } from "./storage-contract.ts";
+
+/** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
+const API_GATEWAY_TIMEOUT_SECONDS = 30;
+
+/** The defaults of the props that SETTINGS does not define: the infrastructure's own. */
+const DEFAULTS = {
+  throttlingRateLimit: 50,
+  throttlingBurstLimit: 100,
+  memorySize: 512,
+  logRetention: logs.RetentionDays.ONE_MONTH,
+  removalPolicy: RemovalPolicy.RETAIN,
+} as const;
+
+const MIN_MEMORY_MB = 256;
+const MAX_MEMORY_MB = 10_240;
+
+/**
+ * The orphan sweep function: daily by default; it stops by itself 30 s before its timeout
+ * (SWEEP_MARGIN_MS in lambda/sweep.ts), and the next run, starting at another random client,
+ * goes on.
+ */
+export const ORPHAN_SWEEP = {
+  schedule: events.Schedule.rate(Duration.days(1)),
+  timeout: Duration.minutes(10),
+  memorySize: MIN_MEMORY_MB,
+} as const;
+
+/**
+ * The props these settings come from: TaskChampionSyncServerProps (documented there), typed
+ * here again so that this file does not import the construct that imports it.
+ */
+interface SettingsProps {
+  readonly clientIds?: readonly string[];
+  readonly createClients?: boolean;
+  readonly snapshotVersions?: number;
+  readonly snapshotDays?: number;
+  readonly throttlingRateLimit?: number;
+  readonly throttlingBurstLimit?: number;
+  readonly memorySize?: number;
+  readonly logRetention?: logs.RetentionDays;
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+export interface ResolvedSettings {
+  clientIds: readonly string[];
+  createClients: boolean;
+  snapshotVersions: number;
+  snapshotDays: number;
+  throttlingRateLimit: number;
+  throttlingBurstLimit: number;
+  memorySize: number;
+  timeoutSeconds: number;
+  logRetention: logs.RetentionDays;
+  removalPolicy: RemovalPolicy;
+}
+
+/** Props with defaults, checked with the very parsers the function uses at cold start. */
+export function resolveSettings(props: SettingsProps): ResolvedSettings {
+  const problems: string[] = [];
+  const clientIds = props.clientIds ?? [];
+  if (clientIds.length > 0 && SETTINGS.clientIdAllowlist.parse(clientIds.join(",")) === undefined) {
+    problems.push(`clientIds must be ${SETTINGS.clientIdAllowlist.accepted}, got ${JSON.stringify(clientIds)}`);
+  }
+  const count = (name: string, value: number | undefined, setting: typeof SETTINGS.snapshotDays): number => {
+    if (value === undefined) return setting.defaultValue;
+    if (setting.parse(String(value)) === undefined) problems.push(`${name} must be ${setting.accepted}, got ${value}`);
+    return value;
+  };
+  const positive = (name: string, value: number, max = Number.MAX_SAFE_INTEGER, min = 1): number => {
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max}, got ${value}`);
+    }
+    return value;
+  };
+  const settings: ResolvedSettings = {
+    clientIds,
+    createClients: props.createClients ?? SETTINGS.createClients.defaultValue,
+    snapshotVersions: count("snapshotVersions", props.snapshotVersions, SETTINGS.snapshotVersions),
+    snapshotDays: count("snapshotDays", props.snapshotDays, SETTINGS.snapshotDays),
+    throttlingRateLimit: positive("throttlingRateLimit", props.throttlingRateLimit ?? DEFAULTS.throttlingRateLimit),
+    throttlingBurstLimit: positive("throttlingBurstLimit", props.throttlingBurstLimit ?? DEFAULTS.throttlingBurstLimit, 5000),
+    memorySize: positive("memorySize", props.memorySize ?? DEFAULTS.memorySize, MAX_MEMORY_MB, MIN_MEMORY_MB),
+    timeoutSeconds: functionTimeoutSeconds(),
+    logRetention: props.logRetention ?? DEFAULTS.logRetention,
+    removalPolicy: props.removalPolicy ?? DEFAULTS.removalPolicy,
+  };
+  if (settings.removalPolicy !== RemovalPolicy.RETAIN && settings.removalPolicy !== RemovalPolicy.DESTROY) {
+    problems.push(`removalPolicy must be RETAIN or DESTROY, got ${settings.removalPolicy}`);
+  }
+  if (problems.length > 0) {
+    throw new Error(`TaskChampionSyncServer: invalid settings:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  }
+  return settings;
+}
+
+/**
+ * The function's timeout: 2 s past the storage's own deadline (the storage gives up first and
+ * the client gets a clean 503 instead of a killed invocation), under API Gateway's 30 s.
+ */
+function functionTimeoutSeconds(): number {
+  const seconds = Math.ceil(DEFAULT_DEADLINE_MS / 1000) + 2;
+  if (seconds >= API_GATEWAY_TIMEOUT_SECONDS) {
+    throw new Error(
+      `the storage's deadline (${DEFAULT_DEADLINE_MS} ms) leaves no room under API Gateway's ${API_GATEWAY_TIMEOUT_SECONDS} s`,
+    );
+  }
+  return seconds;
+}
+
+/** The table's and the bucket's names, under the names both functions read (SETTINGS). */
+export function storageEnvironment(tableName: string, bucketName: string): Record<string, string> {
+  return { [SETTINGS.tableName.name]: tableName, [SETTINGS.bucketName.name]: bucketName };
+}
+
+/**
+ * The sync function's environment: the server settings under the names the function reads
+ * (SETTINGS), then the storage's names; checked against Lambda's 4 KB.
+ */
+export function functionEnvironment(settings: ResolvedSettings, storage: Readonly<Record<string, string>>): Record<string, string> {
+  const fromSettings: Record<string, string> = {
+    [SETTINGS.createClients.name]: String(settings.createClients),
+    [SETTINGS.snapshotVersions.name]: String(settings.snapshotVersions),
+    [SETTINGS.snapshotDays.name]: String(settings.snapshotDays),
+    [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
+  };
+  if (settings.clientIds.length > 0) fromSettings[SETTINGS.clientIdAllowlist.name] = settings.clientIds.join(",");
+  const environment = { ...fromSettings, ...storage };
+  checkEnvironmentSize(environment);
+  return environment;
+}
+
+/** Lambda's limit on a function's environment: every name and value together. */
+const LAMBDA_ENVIRONMENT_MAX_BYTES = 4 * 1024;
+
+/**
+ * The longest value CloudFormation may fill in for a deploy-time token of the environment: a
+ * table name (DynamoDB allows 255 characters; a bucket name is at most 63).
+ */
+const TOKEN_VALUE_MAX_BYTES = 255;
+
+/**
+ * Fails the synthesis when the function's environment could pass Lambda's 4 KB at deploy time
+ * (the deploy would fail after CloudFormation has started). Values only known at deploy time
+ * (the table and bucket names) are counted at their longest.
+ */
+function checkEnvironmentSize(environment: Readonly<Record<string, string>>): void {
+  let bytes = 0;
+  for (const [name, value] of Object.entries(environment)) {
+    bytes += Buffer.byteLength(name) + (Token.isUnresolved(value) ? TOKEN_VALUE_MAX_BYTES : Buffer.byteLength(value));
+  }
+  if (bytes > LAMBDA_ENVIRONMENT_MAX_BYTES) {
+    throw new Error(
+      `TaskChampionSyncServer: the function's environment would take up to ${bytes} bytes, over Lambda's ` +
+        `${LAMBDA_ENVIRONMENT_MAX_BYTES} (the deploy would fail). The clientIds allowlist is what grows it: ` +
+        "it holds about a hundred client ids at most. Register clients in the table instead (the client registry: " +
+        "createClients=false, then `npm run admin -- add-client` per user) and drop the allowlist.",
+    );
+  }
+}
