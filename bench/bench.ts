@@ -33,7 +33,7 @@ import {
   type Emulators,
   type SdkCall,
 } from "../scripts/emulators.ts";
-import { httpEvent } from "../test/support/events.ts";
+import { httpEvent } from "../dev/events.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Settings

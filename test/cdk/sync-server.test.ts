@@ -28,7 +28,7 @@ import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { ACCESS_LOG_FIELDS, BUNDLE_FILE, FUNCTION_ACTIONS, NAG_REASONS, SWEEP_ACTIONS } from "../../lib/sync-server.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
 import { createTableAndBucket, emulatorEnv, emulatorsFrom } from "../../scripts/emulators.ts";
-import { httpEvent } from "../support/events.ts";
+import { httpEvent } from "../../dev/events.ts";
 
 const REPO = new URL("../../", import.meta.url);
 const CDK_JSON = JSON.parse(readFileSync(new URL("cdk.json", REPO), "utf8")) as { app: string; context: Record<string, unknown> };

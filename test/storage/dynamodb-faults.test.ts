@@ -18,7 +18,7 @@ import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb
 import { ChainMovedError, StorageUnavailableError } from "../../lambda/storage/errors.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { emulatorClientOptions, emulatorsFrom, interceptCalls, sdkError, type SdkCall } from "../../scripts/emulators.ts";
-import { httpEvent } from "../support/events.ts";
+import { httpEvent } from "../../dev/events.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
