@@ -28,11 +28,10 @@ import {
   DYNAMODB_LOCAL_PACKAGE,
   DYNAMODB_LOCAL_PACKAGE_VERSION,
   emulatorClientOptions,
-  interceptCalls,
   startEmulators,
   type Emulators,
-  type SdkCall,
 } from "../scripts/emulators.ts";
+import { interceptCalls, type SdkCall } from "../dev/sdk-interception.ts";
 import { httpEvent } from "../dev/events.ts";
 
 // ---------------------------------------------------------------------------------------------

@@ -21,15 +21,8 @@ import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb
 import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { SEGMENT_SWEEP_WINDOW_MS, sweepAllOrphans, sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import {
-  createTableAndBucket,
-  emulatorClientOptions,
-  emulatorEnv,
-  emulatorsFrom,
-  interceptCalls,
-  sdkError,
-  type SdkCall,
-} from "../../scripts/emulators.ts";
+import { createTableAndBucket, emulatorClientOptions, emulatorEnv, emulatorsFrom } from "../../scripts/emulators.ts";
+import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
