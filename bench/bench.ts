@@ -24,13 +24,8 @@ import type { LogFields, Logger } from "../lambda/log.ts";
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../lambda/uuid.ts";
-import {
-  DYNAMODB_LOCAL_PACKAGE,
-  DYNAMODB_LOCAL_PACKAGE_VERSION,
-  emulatorClientOptions,
-  startEmulators,
-  type Emulators,
-} from "../scripts/emulators.ts";
+import { emulatorClientOptions, startEmulators, type Emulators } from "../scripts/emulators.ts";
+import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/dynamodb-local.ts";
 import { interceptCalls, type SdkCall } from "../dev/sdk-interception.ts";
 import { httpEvent } from "../dev/events.ts";
 
