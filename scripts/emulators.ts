@@ -15,24 +15,9 @@ import { join } from "node:path";
 import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { TABLE } from "../lambda/storage/dynamodb/layout.ts";
-import { type AwsClientOptions, createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
+import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { checkJava, fetchDynamoDbLocal } from "../dev/dynamodb-local.ts";
-
-/** s3rver's built-in credentials (it checks signatures); DynamoDB Local accepts any. */
-const ACCESS_KEY_ID = "S3RVER";
-const SECRET_ACCESS_KEY = "S3RVER";
-const REGION = "us-east-1";
-
-/** What tests need to reach the emulators; serializable (vitest `provide`). */
-export interface EmulatorEndpoints {
-  dynamodbEndpoint: string;
-  s3Endpoint: string;
-  region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-  tableName: string;
-  bucketName: string;
-}
+import { EMULATOR_CREDENTIALS, EMULATOR_REGION, emulatorClientOptions, type EmulatorEndpoints } from "../dev/emulator-endpoints.ts";
 
 export interface Emulators extends EmulatorEndpoints {
   /** Stops both emulators and removes their data. */
@@ -42,43 +27,6 @@ export interface Emulators extends EmulatorEndpoints {
 export interface StartedProcess {
   endpoint: string;
   stop(): Promise<void>;
-}
-
-/** The value of `inject("emulators")`, or an error saying how to get the emulators started. */
-export function emulatorsFrom(provided: EmulatorEndpoints | undefined): EmulatorEndpoints {
-  if (!provided?.dynamodbEndpoint) {
-    throw new Error('the AWS emulators are not running: vitest.config.ts needs globalSetup: ["test/support/emulator-setup.ts"]');
-  }
-  return provided;
-}
-
-/** SDK client options for the emulators (path-style S3, checksums s3rver understands). */
-export function emulatorClientOptions(e: EmulatorEndpoints): AwsClientOptions {
-  return {
-    region: e.region,
-    credentials: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
-    dynamodbEndpoint: e.dynamodbEndpoint,
-    s3Endpoint: e.s3Endpoint,
-    forcePathStyle: true,
-    checksums: "WHEN_REQUIRED",
-  };
-}
-
-/** The environment that points a server process (STORAGE=dynamodb) at the emulators. */
-export function emulatorEnv(e: EmulatorEndpoints): Record<string, string> {
-  return {
-    STORAGE: "dynamodb",
-    TABLE_NAME: e.tableName,
-    BUCKET_NAME: e.bucketName,
-    S3_FORCE_PATH_STYLE: "true",
-    AWS_REGION: e.region,
-    AWS_ACCESS_KEY_ID: e.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: e.secretAccessKey,
-    AWS_ENDPOINT_URL_DYNAMODB: e.dynamodbEndpoint,
-    AWS_ENDPOINT_URL_S3: e.s3Endpoint,
-    AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
-    AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
-  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,8 +134,8 @@ export async function startDynamoDbLocal(log: (line: string) => void = () => {})
   try {
     const client = new DynamoDBClient({
       endpoint,
-      region: REGION,
-      credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET_ACCESS_KEY },
+      region: EMULATOR_REGION,
+      credentials: EMULATOR_CREDENTIALS,
       maxAttempts: 1,
     });
     try {
@@ -246,7 +194,7 @@ export async function startS3rver(): Promise<StartedProcess> {
   }
 }
 
-/** Starts both emulators, creates the table (from dynamodb-table.ts) and the bucket. */
+/** Starts both emulators, creates the table (from `TABLE` in layout.ts) and the bucket. */
 export async function startEmulators(
   options: { tableName?: string; bucketName?: string; log?: (line: string) => void } = {},
 ): Promise<Emulators> {
@@ -264,9 +212,8 @@ export async function startEmulators(
   const endpoints: EmulatorEndpoints = {
     dynamodbEndpoint: dynamo.value.endpoint,
     s3Endpoint: s3.value.endpoint,
-    region: REGION,
-    accessKeyId: ACCESS_KEY_ID,
-    secretAccessKey: SECRET_ACCESS_KEY,
+    region: EMULATOR_REGION,
+    ...EMULATOR_CREDENTIALS,
     tableName,
     bucketName,
   };

@@ -15,7 +15,7 @@ import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
 import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, emulatorsFrom } from "../../scripts/emulators.ts";
+import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { interceptCalls, type SdkCall } from "../../dev/sdk-interception.ts";
 import { storageConformance } from "./conformance.ts";
 import type { StorageTxn } from "../../lambda/storage/types.ts";

@@ -7,7 +7,8 @@
  * If Java is missing the run fails here with how to install it; it does not skip.
  */
 import type { TestProject } from "vitest/node";
-import { startEmulators, type EmulatorEndpoints } from "../../scripts/emulators.ts";
+import { startEmulators } from "../../scripts/emulators.ts";
+import type { EmulatorEndpoints } from "../../dev/emulator-endpoints.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
