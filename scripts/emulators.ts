@@ -12,12 +12,10 @@ import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
-import { CreateBucketCommand } from "@aws-sdk/client-s3";
-import { TABLE } from "../lambda/storage/dynamodb/layout.ts";
-import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
+import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
 import { checkJava, fetchDynamoDbLocal } from "../dev/dynamodb-local.ts";
-import { EMULATOR_CREDENTIALS, EMULATOR_REGION, emulatorClientOptions, type EmulatorEndpoints } from "../dev/emulator-endpoints.ts";
+import { EMULATOR_CREDENTIALS, EMULATOR_REGION, type EmulatorEndpoints } from "../dev/emulator-endpoints.ts";
+import { createTableAndBucket } from "../dev/dynamodb-fixtures.ts";
 
 export interface Emulators extends EmulatorEndpoints {
   /** Stops both emulators and removes their data. */
@@ -224,34 +222,4 @@ export async function startEmulators(
     throw error;
   }
   return { ...endpoints, stop };
-}
-
-/** Creates the table and the bucket on the emulators (both must not exist yet). */
-export async function createTableAndBucket(
-  e: EmulatorEndpoints,
-  table: CreateTableCommandInput = createTableInput(e.tableName),
-): Promise<void> {
-  const { dynamodb, s3 } = createAwsClients(emulatorClientOptions(e));
-  try {
-    await Promise.all([dynamodb.send(new CreateTableCommand(table)), s3.send(new CreateBucketCommand({ Bucket: e.bucketName }))]);
-  } finally {
-    dynamodb.destroy();
-    s3.destroy();
-  }
-}
-
-/** The `CreateTable` request for `TABLE` under the given name (emulators, scripts). */
-export function createTableInput(tableName: string): CreateTableCommandInput {
-  return {
-    TableName: tableName,
-    BillingMode: TABLE.billingMode,
-    AttributeDefinitions: [
-      { AttributeName: TABLE.partitionKey.name, AttributeType: TABLE.partitionKey.type },
-      { AttributeName: TABLE.sortKey.name, AttributeType: TABLE.sortKey.type },
-    ],
-    KeySchema: [
-      { AttributeName: TABLE.partitionKey.name, KeyType: "HASH" },
-      { AttributeName: TABLE.sortKey.name, KeyType: "RANGE" },
-    ],
-  };
 }

@@ -27,7 +27,7 @@ import { DEFAULT_DEADLINE_MS } from "../../lambda/storage/dynamodb/constants.ts"
 import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { ACCESS_LOG_FIELDS, BUNDLE_FILE, FUNCTION_ACTIONS, NAG_REASONS, SWEEP_ACTIONS } from "../../lib/sync-server.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
-import { createTableAndBucket } from "../../scripts/emulators.ts";
+import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { httpEvent } from "../../dev/events.ts";
 

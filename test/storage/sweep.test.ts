@@ -21,7 +21,7 @@ import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb
 import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { SEGMENT_SWEEP_WINDOW_MS, sweepAllOrphans, sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { createTableAndBucket } from "../../scripts/emulators.ts";
+import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
 import { emulatorClientOptions, emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
 
