@@ -24,7 +24,7 @@ import type { LogFields, Logger } from "../lambda/log.ts";
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../lambda/uuid.ts";
-import { startEmulators, type Emulators } from "../scripts/emulators.ts";
+import { startEmulators, type Emulators } from "../dev/emulators.ts";
 import { emulatorClientOptions } from "../dev/emulator-endpoints.ts";
 import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/dynamodb-local.ts";
 import { interceptCalls, type SdkCall } from "../dev/sdk-interception.ts";

@@ -8,7 +8,7 @@ import { startServer } from "../bin/serve.ts";
 import { ConfigError } from "../lambda/config.ts";
 import { checkJava } from "../dev/dynamodb-local.ts";
 import { emulatorEnv } from "../dev/emulator-endpoints.ts";
-import { startEmulators } from "./emulators.ts";
+import { startEmulators } from "../dev/emulators.ts";
 
 checkJava();
 const emulators = await startEmulators({ log: (line) => process.stdout.write(`[emulators] ${line}\n`) });

@@ -11,10 +11,10 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
-import { checkJava, fetchDynamoDbLocal } from "../dev/dynamodb-local.ts";
-import { EMULATOR_CREDENTIALS, EMULATOR_REGION, type EmulatorEndpoints } from "../dev/emulator-endpoints.ts";
-import { createTableAndBucket } from "../dev/dynamodb-fixtures.ts";
-import { freePort, SUPERVISOR, spawnKept, stopChild, waitFor } from "../dev/processes.ts";
+import { checkJava, fetchDynamoDbLocal } from "./dynamodb-local.ts";
+import { EMULATOR_CREDENTIALS, EMULATOR_REGION, type EmulatorEndpoints } from "./emulator-endpoints.ts";
+import { createTableAndBucket } from "./dynamodb-fixtures.ts";
+import { freePort, SUPERVISOR, spawnKept, stopChild, waitFor } from "./processes.ts";
 
 export interface Emulators extends EmulatorEndpoints {
   /** Stops both emulators and removes their data. */
