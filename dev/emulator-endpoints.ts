@@ -2,11 +2,15 @@
  * How a test, the bench or a server process reaches the emulators that dev/emulators.ts starts:
  * their endpoints and credentials, as SDK client options and as a server's environment.
  */
+import { SETTINGS, type StorageKind } from "../lambda/config.ts";
 import type { AwsClientOptions } from "../lambda/storage/dynamodb/sdk-clients.ts";
+import { AWS_SDK_ENV } from "./aws-sdk-env.ts";
 
 /** s3rver's built-in credentials (it checks signatures); DynamoDB Local accepts any. */
 export const EMULATOR_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
 export const EMULATOR_REGION = "us-east-1";
+/** The SDK's checksum mode that s3rver understands (real S3 accepts both). */
+const EMULATOR_CHECKSUMS = "WHEN_REQUIRED" satisfies AwsClientOptions["checksums"];
 
 /** What tests need to reach the emulators; serializable (vitest `provide`). */
 export interface EmulatorEndpoints {
@@ -35,23 +39,24 @@ export function emulatorClientOptions(e: EmulatorEndpoints): AwsClientOptions {
     dynamodbEndpoint: e.dynamodbEndpoint,
     s3Endpoint: e.s3Endpoint,
     forcePathStyle: true,
-    checksums: "WHEN_REQUIRED",
+    checksums: EMULATOR_CHECKSUMS,
   };
 }
 
 /** The environment that points a server process (STORAGE=dynamodb) at the emulators. */
 export function emulatorEnv(e: EmulatorEndpoints): Record<string, string> {
+  const storage: StorageKind = "dynamodb";
   return {
-    STORAGE: "dynamodb",
-    TABLE_NAME: e.tableName,
-    BUCKET_NAME: e.bucketName,
-    S3_FORCE_PATH_STYLE: "true",
-    AWS_REGION: e.region,
-    AWS_ACCESS_KEY_ID: e.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: e.secretAccessKey,
-    AWS_ENDPOINT_URL_DYNAMODB: e.dynamodbEndpoint,
-    AWS_ENDPOINT_URL_S3: e.s3Endpoint,
-    AWS_REQUEST_CHECKSUM_CALCULATION: "WHEN_REQUIRED",
-    AWS_RESPONSE_CHECKSUM_VALIDATION: "WHEN_REQUIRED",
+    [SETTINGS.storage.name]: storage,
+    [SETTINGS.tableName.name]: e.tableName,
+    [SETTINGS.bucketName.name]: e.bucketName,
+    [SETTINGS.s3ForcePathStyle.name]: "true",
+    [AWS_SDK_ENV.region]: e.region,
+    [AWS_SDK_ENV.accessKeyId]: e.accessKeyId,
+    [AWS_SDK_ENV.secretAccessKey]: e.secretAccessKey,
+    [AWS_SDK_ENV.dynamodbEndpoint]: e.dynamodbEndpoint,
+    [AWS_SDK_ENV.s3Endpoint]: e.s3Endpoint,
+    [AWS_SDK_ENV.requestChecksumCalculation]: EMULATOR_CHECKSUMS,
+    [AWS_SDK_ENV.responseChecksumValidation]: EMULATOR_CHECKSUMS,
   };
 }
