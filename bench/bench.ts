@@ -29,6 +29,7 @@ import { emulatorClientOptions } from "../dev/emulator-endpoints.ts";
 import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/dynamodb-local.ts";
 import { interceptCalls, type SdkCall } from "../dev/sdk-interception.ts";
 import { httpEvent } from "../dev/events.ts";
+import { stopOnSignals } from "../dev/shutdown.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -964,23 +965,11 @@ function verdict(r: OpResult): string {
 // Main
 
 let emulators: Emulators | undefined;
-let stopping: Promise<void> | undefined;
-
-function stopEmulators(): Promise<void> {
-  if (!stopping)
-    stopping = emulators ? emulators.stop().catch((error) => console.error(`stopping the emulators: ${String(error)}`)) : Promise.resolve();
-  return stopping;
-}
-
-for (const [signal, code] of [
-  ["SIGINT", 130],
-  ["SIGTERM", 143],
-] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: stopping the emulators`);
-    void stopEmulators().finally(() => process.exit(code));
-  });
-}
+/** Stops the emulators once: on SIGINT or SIGTERM (then exits 130 or 143), or when the run ends. */
+const stopEmulators = stopOnSignals(
+  [async () => emulators?.stop().catch((error) => console.error(`stopping the emulators: ${String(error)}`))],
+  { announce: (signal) => console.error(`\n${signal}: stopping the emulators`) },
+);
 
 async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
