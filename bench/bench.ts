@@ -20,7 +20,6 @@ import { GetItemCommand, type AttributeValue, type DynamoDBClient } from "@aws-s
 import { createApp } from "../lambda/app.ts";
 import { LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
-import type { LogFields, Logger } from "../lambda/log.ts";
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../lambda/uuid.ts";
@@ -30,6 +29,7 @@ import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/d
 import { interceptCalls, type SdkCall } from "../dev/sdk-interception.ts";
 import { httpEvent } from "../dev/events.ts";
 import { stopOnSignals } from "../dev/shutdown.ts";
+import { type CallRecord, CallRecorder } from "./recorder.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -143,53 +143,7 @@ const TYPICAL_USER = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------
-// Recording the SDK calls of one request
-
-interface CallRecord {
-  service: SdkCall["service"];
-  /** Without the "Command" suffix: "GetItem", "PutObject". */
-  command: string;
-  input: Record<string, unknown>;
-  output: Record<string, unknown> | undefined;
-  failed: boolean;
-  /** performance.now() when the call entered the SDK and when its promise settled. */
-  start: number;
-  end: number;
-}
-
-/** Where the interceptor writes: the calls of the request being measured, or nowhere. */
-let recording: CallRecord[] | undefined;
-/** In the capacity-check pass: ask DynamoDB for ConsumedCapacity on every call. */
-let askCapacity = false;
-
-function record(call: SdkCall, send: () => Promise<unknown>): Promise<unknown> {
-  const calls = recording;
-  if (!calls) return send();
-  if (askCapacity && call.service === "dynamodb") call.input.ReturnConsumedCapacity = "TOTAL";
-  const entry: CallRecord = {
-    service: call.service,
-    command: call.command.replace(/Command$/, ""),
-    input: call.input,
-    output: undefined,
-    failed: false,
-    start: performance.now(),
-    end: Number.NaN,
-  };
-  calls.push(entry);
-  return send().then(
-    (result) => {
-      entry.end = performance.now();
-      entry.output = (result as { output?: Record<string, unknown> } | undefined)?.output;
-      return result;
-    },
-    (error: unknown) => {
-      entry.end = performance.now();
-      entry.failed = true;
-      entry.output = error as Record<string, unknown>;
-      throw error;
-    },
-  );
-}
+// Round trips
 
 /**
  * Sequential round trips on the critical path: the length of the longest chain of calls in
@@ -286,7 +240,7 @@ function estimateUnits(calls: readonly CallRecord[], after: ReadonlyMap<string, 
     const input = call.input as Record<string, any>;
     switch (call.command) {
       case "GetItem": {
-        const item = call.failed ? undefined : (call.output?.Item as Record<string, AttributeValue> | undefined);
+        const item = call.failed ? undefined : (call.output as { Item?: Record<string, AttributeValue> } | undefined)?.Item;
         const size = itemSize(item);
         before.set(keyOf(input.Key), size);
         const rru = Math.max(1, Math.ceil(size / CAPACITY.readStepBytes));
@@ -337,7 +291,8 @@ function reportedCapacity(calls: readonly CallRecord[]): { read: number; write: 
   let write = 0;
   for (const call of calls) {
     if (call.service !== "dynamodb" || call.failed) continue;
-    const consumed = call.output?.ConsumedCapacity as { CapacityUnits?: number } | Array<{ CapacityUnits?: number }> | undefined;
+    const consumed = (call.output as { ConsumedCapacity?: { CapacityUnits?: number } | Array<{ CapacityUnits?: number }> } | undefined)
+      ?.ConsumedCapacity;
     const total = (Array.isArray(consumed) ? consumed : consumed ? [consumed] : []).reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
     if (DDB_READS.has(call.command)) read += total;
     else write += total;
@@ -400,28 +355,18 @@ function latestOf(client: BenchClient): Uuid {
   return client.versions.at(-1) ?? NIL_UUID;
 }
 
-/** The handler's "request" log line of the last request (outcome, status). */
-let lastRequestLog: LogFields | undefined;
-const silentLogger: Logger = {
-  info: (msg, fields) => {
-    if (msg === "request") lastRequestLog = fields;
-  },
-  warn: () => {},
-  error: (msg, fields) => {
-    lastRequestLog = { ...fields, error: msg };
-  },
-};
-
-async function call(handler: Handler, event: HttpEvent, expectStatus: number, what: string): Promise<HttpResult> {
+async function call(handler: Handler, recorder: CallRecorder, event: HttpEvent, expectStatus: number, what: string): Promise<HttpResult> {
   const result = await handler(event);
   if ((result.statusCode ?? 200) !== expectStatus) {
-    throw new Error(`${what}: expected ${expectStatus}, got ${result.statusCode}: ${result.body ?? ""} ${JSON.stringify(lastRequestLog)}`);
+    throw new Error(
+      `${what}: expected ${expectStatus}, got ${result.statusCode}: ${result.body ?? ""} ${JSON.stringify(recorder.lastRequestLog)}`,
+    );
   }
   return result;
 }
 
-async function addVersion(handler: Handler, client: BenchClient, bytes: number): Promise<Uuid> {
-  const result = await call(handler, addVersionEvent(client.id, latestOf(client), payload(bytes)), 200, "setup AddVersion");
+async function addVersion(handler: Handler, recorder: CallRecorder, client: BenchClient, bytes: number): Promise<Uuid> {
+  const result = await call(handler, recorder, addVersionEvent(client.id, latestOf(client), payload(bytes)), 200, "setup AddVersion");
   const versionId = header(result, "x-version-id") as Uuid;
   client.versions.push(versionId);
   return versionId;
@@ -528,7 +473,7 @@ function problems(checks: Array<[boolean, string]>): string[] {
   return checks.filter(([ok]) => !ok).map(([, problem]) => problem);
 }
 
-function buildOperations(handler: Handler, clients: BenchClient[]): Operation[] {
+function buildOperations(handler: Handler, recorder: CallRecorder, clients: BenchClient[]): Operation[] {
   const pick = (i: number) => clients[i % clients.length]!;
   /** Versions with a 1 MB segment, from the AddVersion 1 MB operation: [client, parent, id]. */
   const bigVersions: Array<[BenchClient, Uuid, Uuid]> = [];
@@ -681,7 +626,7 @@ function buildOperations(handler: Handler, clients: BenchClient[]): Operation[] 
       prepare: async (i) => {
         // As Taskwarrior does it: a version is pushed, the server asks for a snapshot of it.
         const client = pick(i);
-        const versionId = await addVersion(handler, client, SMALL_SEGMENT_BYTES);
+        const versionId = await addVersion(handler, recorder, client, SMALL_SEGMENT_BYTES);
         return {
           event: addSnapshotEvent(client.id, versionId, payload(SNAPSHOT_BYTES)),
           check: () => void (client.snapshotVersion = versionId),
@@ -726,28 +671,18 @@ interface OpResult {
 async function measure(
   op: Operation,
   handler: Handler,
+  recorder: CallRecorder,
   raw: DynamoDBClient,
   tableName: string,
   count: number,
   offset: number,
   keep: boolean,
+  askCapacity = false,
 ): Promise<Sample[]> {
   const samples: Sample[] = [];
   for (let n = 0; n < count; n++) {
     const { event, check } = await op.prepare(offset + n);
-    const calls: CallRecord[] = [];
-    lastRequestLog = undefined;
-    recording = calls;
-    const started = performance.now();
-    let result: HttpResult;
-    try {
-      result = await handler(event);
-    } finally {
-      recording = undefined;
-    }
-    const ms = performance.now() - started;
-    // Set by the logger during the call (TypeScript cannot see that).
-    const logged = lastRequestLog as LogFields | undefined;
+    const { result, calls, ms, log: logged } = await recorder.record(() => handler(event), { askCapacity });
     if ((result.statusCode ?? 200) !== op.status || logged?.outcome !== op.outcome) {
       throw new Error(
         `${op.name}: expected ${op.status} ${op.outcome}, got ${result.statusCode} ${String(logged?.outcome)}: ${result.body ?? ""} ${JSON.stringify(logged)}`,
@@ -980,14 +915,15 @@ async function main(): Promise<number> {
   emulators = await startEmulators({ log });
   const clientOptions = emulatorClientOptions(emulators);
   const clients = createAwsClients(clientOptions);
-  interceptCalls(clients, record, "initialize");
+  const recorder = new CallRecorder();
+  interceptCalls(clients, recorder.intercept, "initialize");
   const raw = createAwsClients(clientOptions).dynamodb; // uncounted: item sizes after updates
   const storage = new DynamoStorage({ ...clients, tableName: emulators.tableName, bucketName: emulators.bucketName, ownsClients: true });
   const config: ServerConfig = {
     rules: { createClients: true, snapshotVersions: 100, snapshotDays: 14 },
     maxBodyBytes: LAMBDA_MAX_BODY_BYTES,
   };
-  const handler = createApp(storage, config, silentLogger);
+  const handler = createApp(storage, config, recorder.logger);
 
   try {
     log(
@@ -996,20 +932,20 @@ async function main(): Promise<number> {
     const benchClients: BenchClient[] = [];
     for (let c = 0; c < CLIENTS; c++) {
       const client: BenchClient = { id: newUuid(), versions: [], snapshotVersion: undefined };
-      for (let v = 0; v < INITIAL_CHAIN; v++) await addVersion(handler, client, SMALL_SEGMENT_BYTES);
+      for (let v = 0; v < INITIAL_CHAIN; v++) await addVersion(handler, recorder, client, SMALL_SEGMENT_BYTES);
       const at = client.versions[INITIAL_SNAPSHOT_AT]!;
-      await call(handler, addSnapshotEvent(client.id, at, payload(SNAPSHOT_BYTES)), 200, "setup AddSnapshot");
+      await call(handler, recorder, addSnapshotEvent(client.id, at, payload(SNAPSHOT_BYTES)), 200, "setup AddSnapshot");
       client.snapshotVersion = at;
       benchClients.push(client);
     }
 
-    const operations = buildOperations(handler, benchClients);
+    const operations = buildOperations(handler, recorder, benchClients);
     const results: OpResult[] = [];
     const samplesOf = new Map<string, Sample[]>();
     for (const op of operations) {
       const opStart = performance.now();
-      await measure(op, handler, raw, emulators.tableName, options.warmup, 0, false);
-      const samples = await measure(op, handler, raw, emulators.tableName, options.iterations, options.warmup, true);
+      await measure(op, handler, recorder, raw, emulators.tableName, options.warmup, 0, false);
+      const samples = await measure(op, handler, recorder, raw, emulators.tableName, options.iterations, options.warmup, true);
       samplesOf.set(op.key, samples);
       const stats = summarize(samples);
       const found = op.target.check(stats);
@@ -1021,22 +957,27 @@ async function main(): Promise<number> {
       // A separate, untimed pass: the same requests with ReturnConsumedCapacity added by the
       // interceptor, to compare the size-based estimate with DynamoDB Local's own accounting.
       log("capacity check: the same requests asking DynamoDB Local for ConsumedCapacity");
-      askCapacity = true;
       const checkSamples = 10;
-      try {
-        for (const r of results) {
-          const samples = await measure(r.op, handler, raw, emulators.tableName, checkSamples, options.warmup + options.iterations, true);
-          const reported = samples.map((s) => reportedCapacity(s.calls));
-          r.capacity = {
-            samples: samples.length,
-            estimatedRru: samples.reduce((sum, s) => sum + s.units.rru, 0) / samples.length,
-            estimatedWru: samples.reduce((sum, s) => sum + s.units.wru, 0) / samples.length,
-            reportedRead: reported.reduce((sum, c) => sum + c.read, 0) / samples.length,
-            reportedWrite: reported.reduce((sum, c) => sum + c.write, 0) / samples.length,
-          };
-        }
-      } finally {
-        askCapacity = false;
+      for (const r of results) {
+        const samples = await measure(
+          r.op,
+          handler,
+          recorder,
+          raw,
+          emulators.tableName,
+          checkSamples,
+          options.warmup + options.iterations,
+          true,
+          true,
+        );
+        const reported = samples.map((s) => reportedCapacity(s.calls));
+        r.capacity = {
+          samples: samples.length,
+          estimatedRru: samples.reduce((sum, s) => sum + s.units.rru, 0) / samples.length,
+          estimatedWru: samples.reduce((sum, s) => sum + s.units.wru, 0) / samples.length,
+          reportedRead: reported.reduce((sum, c) => sum + c.read, 0) / samples.length,
+          reportedWrite: reported.reduce((sum, c) => sum + c.write, 0) / samples.length,
+        };
       }
     }
 
