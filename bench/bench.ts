@@ -16,7 +16,7 @@ import { createRequire } from "node:module";
 import { cpus, arch, platform, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { GetItemCommand, type AttributeValue, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { GetItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createApp } from "../lambda/app.ts";
 import { LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
@@ -29,14 +29,23 @@ import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/d
 import { interceptCalls, type SdkCall } from "../dev/sdk-interception.ts";
 import { httpEvent } from "../dev/events.ts";
 import { stopOnSignals } from "../dev/shutdown.ts";
+import { GiB, KiB, MiB } from "./bytes.ts";
+import {
+  CAPACITY,
+  DDB_READS,
+  DDB_WRITES,
+  estimateUnits,
+  itemSize,
+  keyOf,
+  reportedCapacity,
+  transactionPutSizes,
+  type Units,
+  updatedKeys,
+} from "./capacity.ts";
 import { type CallRecord, CallRecorder } from "./recorder.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
 
 /** A typical small history segment (one sync's worth of edits, encrypted). */
 const SMALL_SEGMENT_BYTES = 2 * KiB;
@@ -120,18 +129,6 @@ const PRICES = {
   apiGatewayMeteringStepBytes: 512 * KiB,
 } as const;
 
-/** DynamoDB capacity units (on-demand request units). */
-const CAPACITY = {
-  /** A strongly consistent read: 1 RRU per started 4 KB of the item (a missing item: 1). */
-  readStepBytes: 4 * KiB,
-  /** A standard write: 1 WRU per started 1 KB of the item (larger of before and after, for updates). */
-  writeStepBytes: 1 * KiB,
-  /** A transactional write costs twice a standard one, per item. */
-  transactionalWriteFactor: 2,
-  /** DynamoDB's per-item storage overhead (index), bytes. */
-  storageOverheadBytesPerItem: 100,
-} as const;
-
 /** The at-rest assumption: a typical user. */
 const TYPICAL_USER = {
   /** Bytes of history segments kept (the server never deletes versions). */
@@ -162,142 +159,6 @@ function roundTrips(calls: readonly CallRecord[]): number {
     longest = Math.max(longest, d);
   });
   return longest;
-}
-
-// ---------------------------------------------------------------------------------------------
-// DynamoDB item sizes and capacity units
-
-/** DynamoDB's item size: attribute names plus values (numbers ~ 1 byte per 2 digits + 1). */
-function itemSize(item: Record<string, AttributeValue> | undefined): number {
-  if (!item) return 0;
-  let size = 0;
-  for (const [name, value] of Object.entries(item)) size += Buffer.byteLength(name) + valueSize(value);
-  return size;
-}
-
-function valueSize(value: AttributeValue): number {
-  if (value.S !== undefined) return Buffer.byteLength(value.S);
-  if (value.N !== undefined) return numberSize(value.N);
-  if (value.B !== undefined) return value.B.byteLength;
-  if (value.BOOL !== undefined || value.NULL !== undefined) return 1;
-  if (value.L !== undefined) return 3 + value.L.reduce((sum, v) => sum + 1 + valueSize(v), 0);
-  if (value.M !== undefined) return 3 + Object.entries(value.M).reduce((sum, [k, v]) => sum + 1 + Buffer.byteLength(k) + valueSize(v), 0);
-  if (value.SS !== undefined) return value.SS.reduce((sum, s) => sum + Buffer.byteLength(s), 0);
-  if (value.NS !== undefined) return value.NS.reduce((sum, n) => sum + numberSize(n), 0);
-  if (value.BS !== undefined) return value.BS.reduce((sum, b) => sum + b.byteLength, 0);
-  return 0;
-}
-
-function numberSize(text: string): number {
-  const digits = text.replace(/^[-+]/, "").replace(".", "").replace(/^0+/, "").replace(/0+$/, "");
-  return Math.ceil(Math.max(1, digits.length) / 2) + 1;
-}
-
-function keyOf(key: Record<string, AttributeValue> | undefined): string {
-  return `${key?.pk?.S ?? "?"}|${key?.sk?.S ?? "?"}`;
-}
-
-interface Units {
-  rru: number;
-  wru: number;
-  s3Put: number;
-  s3Get: number;
-  s3Delete: number;
-}
-
-const S3_PUT_CLASS = new Set([
-  "PutObject",
-  "CopyObject",
-  "ListObjectsV2",
-  "ListObjects",
-  "CreateMultipartUpload",
-  "UploadPart",
-  "CompleteMultipartUpload",
-]);
-const S3_GET_CLASS = new Set(["GetObject", "HeadObject"]);
-const DDB_READS = new Set(["GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"]);
-const DDB_WRITES = new Set(["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"]);
-
-/**
- * Request units of one request's calls, estimated from the item sizes:
- *  - GetItem (strongly consistent): ceil(size / 4 KB) RRU, at least 1 (also for a missing item);
- *  - PutItem: ceil(size / 1 KB) WRU; UpdateItem: ceil(max(before, after) / 1 KB) WRU;
- *  - TransactWriteItems: twice that, for each item it writes.
- * `before` of the client item is what this request's GetItem returned; `after` is read once
- * the request has finished (`after` map), outside the timed part.
- */
-function estimateUnits(calls: readonly CallRecord[], after: ReadonlyMap<string, number>): Units {
-  const units: Units = { rru: 0, wru: 0, s3Put: 0, s3Get: 0, s3Delete: 0 };
-  const before = new Map<string, number>();
-  const writeUnits = (size: number) => Math.max(1, Math.ceil(size / CAPACITY.writeStepBytes));
-  for (const call of [...calls].sort((a, b) => a.start - b.start)) {
-    if (call.service === "s3") {
-      if (S3_PUT_CLASS.has(call.command)) units.s3Put += 1;
-      else if (S3_GET_CLASS.has(call.command)) units.s3Get += 1;
-      else if (call.command === "DeleteObject") units.s3Delete += 1;
-      continue;
-    }
-    const input = call.input as Record<string, any>;
-    switch (call.command) {
-      case "GetItem": {
-        const item = call.failed ? undefined : (call.output as { Item?: Record<string, AttributeValue> } | undefined)?.Item;
-        const size = itemSize(item);
-        before.set(keyOf(input.Key), size);
-        const rru = Math.max(1, Math.ceil(size / CAPACITY.readStepBytes));
-        units.rru += input.ConsistentRead ? rru : rru / 2;
-        break;
-      }
-      case "PutItem":
-        units.wru += writeUnits(itemSize(input.Item));
-        break;
-      case "UpdateItem": {
-        const key = keyOf(input.Key);
-        units.wru += writeUnits(Math.max(before.get(key) ?? 0, after.get(key) ?? 0));
-        break;
-      }
-      case "TransactWriteItems":
-        for (const item of input.TransactItems as Array<Record<string, any>>) {
-          let size = 0;
-          if (item.Put) size = itemSize(item.Put.Item);
-          else if (item.Update) size = Math.max(before.get(keyOf(item.Update.Key)) ?? 0, after.get(keyOf(item.Update.Key)) ?? 0);
-          else if (item.Delete) size = before.get(keyOf(item.Delete.Key)) ?? 0;
-          else if (item.ConditionCheck) size = before.get(keyOf(item.ConditionCheck.Key)) ?? 0;
-          units.wru += CAPACITY.transactionalWriteFactor * writeUnits(size);
-        }
-        break;
-      default:
-        throw new Error(`no capacity estimate for DynamoDB ${call.command}: add it to estimateUnits`);
-    }
-  }
-  return units;
-}
-
-/** Keys of items this request updated (their size after the update is read afterwards). */
-function updatedKeys(calls: readonly CallRecord[]): Array<Record<string, AttributeValue>> {
-  const keys: Array<Record<string, AttributeValue>> = [];
-  for (const call of calls) {
-    const input = call.input as Record<string, any>;
-    if (call.command === "UpdateItem") keys.push(input.Key);
-    if (call.command === "TransactWriteItems") {
-      for (const item of input.TransactItems as Array<Record<string, any>>) if (item.Update) keys.push(item.Update.Key);
-    }
-  }
-  return keys;
-}
-
-/** What DynamoDB Local reported (capacity-check pass only). */
-function reportedCapacity(calls: readonly CallRecord[]): { read: number; write: number } {
-  let read = 0;
-  let write = 0;
-  for (const call of calls) {
-    if (call.service !== "dynamodb" || call.failed) continue;
-    const consumed = (call.output as { ConsumedCapacity?: { CapacityUnits?: number } | Array<{ CapacityUnits?: number }> } | undefined)
-      ?.ConsumedCapacity;
-    const total = (Array.isArray(consumed) ? consumed : consumed ? [consumed] : []).reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
-    if (DDB_READS.has(call.command)) read += total;
-    else write += total;
-  }
-  return { read, write };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -835,11 +696,7 @@ function syncCosts(costs: readonly OpCost[]) {
 /** Storage at rest of 1000 typical users, from the item sizes seen in AddVersion (2 KB). */
 function atRestCost(small: readonly Sample[]) {
   // The two items an inline AddVersion puts: CHILD#<parent> (with the segment) and VERSION#<id>.
-  const puts = small.flatMap((s) =>
-    s.calls
-      .filter((c) => c.command === "TransactWriteItems")
-      .flatMap((c) => ((c.input as any).TransactItems as Array<Record<string, any>>).filter((t) => t.Put).map((t) => itemSize(t.Put.Item))),
-  );
+  const puts = small.flatMap((s) => transactionPutSizes(s.calls));
   const childItem = Math.max(...puts);
   const indexItem = Math.min(...puts);
   const perVersionOverhead = childItem - SMALL_SEGMENT_BYTES + indexItem + 2 * CAPACITY.storageOverheadBytesPerItem;
