@@ -10,7 +10,6 @@
  * the SDK's retries), the sequential round trips on the critical path, the latency of the
  * whole handler call, and an estimate of DynamoDB capacity units from the item sizes seen.
  */
-import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { cpus, arch, platform, release, totalmem } from "node:os";
@@ -20,6 +19,7 @@ import { GetItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createApp } from "../lambda/app.ts";
 import { LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
+import { HEADER } from "../lambda/http/protocol.ts";
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../lambda/uuid.ts";
@@ -27,7 +27,6 @@ import { startEmulators, type Emulators } from "../dev/emulators.ts";
 import { emulatorClientOptions } from "../dev/emulator-endpoints.ts";
 import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/dynamodb-local.ts";
 import { interceptCalls, type SdkCall } from "../dev/sdk-interception.ts";
-import { httpEvent } from "../dev/events.ts";
 import { stopOnSignals } from "../dev/shutdown.ts";
 import { GiB, KiB, MiB } from "./bytes.ts";
 import {
@@ -43,6 +42,7 @@ import {
   updatedKeys,
 } from "./capacity.ts";
 import { type CallRecord, CallRecorder } from "./recorder.ts";
+import { addSnapshotEvent, addVersionEvent, bodyBytes, getChildEvent, getSnapshotEvent, header, payload } from "./requests.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -162,47 +162,7 @@ function roundTrips(calls: readonly CallRecord[]): number {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The protocol over the handler
-
-const SEGMENT_TYPE = "application/vnd.taskchampion.history-segment";
-const SNAPSHOT_TYPE = "application/vnd.taskchampion.snapshot";
-
-/** Random bytes: TaskChampion payloads are ChaCha20-Poly1305 ciphertext, incompressible too. */
-function payload(bytes: number): Uint8Array {
-  return new Uint8Array(randomBytes(bytes));
-}
-
-function addVersionEvent(clientId: Uuid, parent: Uuid, body: Uint8Array): HttpEvent {
-  return httpEvent("POST", `/v1/client/add-version/${parent}`, {
-    headers: { "x-client-id": clientId, "content-type": SEGMENT_TYPE, "content-length": String(body.byteLength) },
-    body,
-  });
-}
-
-function getChildEvent(clientId: Uuid, parent: Uuid): HttpEvent {
-  return httpEvent("GET", `/v1/client/get-child-version/${parent}`, { headers: { "x-client-id": clientId } });
-}
-
-function addSnapshotEvent(clientId: Uuid, versionId: Uuid, body: Uint8Array): HttpEvent {
-  return httpEvent("POST", `/v1/client/add-snapshot/${versionId}`, {
-    headers: { "x-client-id": clientId, "content-type": SNAPSHOT_TYPE, "content-length": String(body.byteLength) },
-    body,
-  });
-}
-
-function getSnapshotEvent(clientId: Uuid): HttpEvent {
-  return httpEvent("GET", "/v1/client/snapshot", { headers: { "x-client-id": clientId } });
-}
-
-function header(result: HttpResult, name: string): string | undefined {
-  const value = result.headers?.[name];
-  return value === undefined ? undefined : String(value);
-}
-
-function bodyBytes(result: HttpResult): number {
-  if (!result.body) return 0;
-  return result.isBase64Encoded ? Buffer.from(result.body, "base64").byteLength : Buffer.byteLength(result.body);
-}
+// The clients
 
 /** A client of the benchmark: its chain as the server has it. */
 interface BenchClient {
@@ -228,7 +188,7 @@ async function call(handler: Handler, recorder: CallRecorder, event: HttpEvent, 
 
 async function addVersion(handler: Handler, recorder: CallRecorder, client: BenchClient, bytes: number): Promise<Uuid> {
   const result = await call(handler, recorder, addVersionEvent(client.id, latestOf(client), payload(bytes)), 200, "setup AddVersion");
-  const versionId = header(result, "x-version-id") as Uuid;
+  const versionId = header(result, HEADER.versionId) as Uuid;
   client.versions.push(versionId);
   return versionId;
 }
@@ -339,7 +299,7 @@ function buildOperations(handler: Handler, recorder: CallRecorder, clients: Benc
   /** Versions with a 1 MB segment, from the AddVersion 1 MB operation: [client, parent, id]. */
   const bigVersions: Array<[BenchClient, Uuid, Uuid]> = [];
   const expectVersionId = (result: HttpResult) => {
-    const id = header(result, "x-version-id");
+    const id = header(result, HEADER.versionId);
     if (!id) throw new Error("200 without X-Version-Id");
     return id as Uuid;
   };
@@ -359,7 +319,7 @@ function buildOperations(handler: Handler, recorder: CallRecorder, clients: Benc
         return {
           event: getChildEvent(client.id, parent),
           check: (result) => {
-            if (header(result, "x-version-id") !== child || bodyBytes(result) !== SMALL_SEGMENT_BYTES) throw new Error("wrong child");
+            if (header(result, HEADER.versionId) !== child || bodyBytes(result) !== SMALL_SEGMENT_BYTES) throw new Error("wrong child");
           },
         };
       },
@@ -402,7 +362,7 @@ function buildOperations(handler: Handler, recorder: CallRecorder, clients: Benc
         return {
           event: addVersionEvent(client.id, stale, payload(SMALL_SEGMENT_BYTES)),
           check: (result) => {
-            if (header(result, "x-parent-version-id") !== latestOf(client)) throw new Error("409 does not name the latest version");
+            if (header(result, HEADER.parentVersionId) !== latestOf(client)) throw new Error("409 does not name the latest version");
           },
         };
       },
@@ -454,7 +414,7 @@ function buildOperations(handler: Handler, recorder: CallRecorder, clients: Benc
         return {
           event: getChildEvent(client.id, parent),
           check: (result) => {
-            if (header(result, "x-version-id") !== id || bodyBytes(result) !== BIG_SEGMENT_BYTES) throw new Error("wrong 1 MB child");
+            if (header(result, HEADER.versionId) !== id || bodyBytes(result) !== BIG_SEGMENT_BYTES) throw new Error("wrong 1 MB child");
           },
         };
       },
@@ -471,7 +431,7 @@ function buildOperations(handler: Handler, recorder: CallRecorder, clients: Benc
         return {
           event: getSnapshotEvent(client.id),
           check: (result) => {
-            if (header(result, "x-version-id") !== client.snapshotVersion || bodyBytes(result) !== SNAPSHOT_BYTES)
+            if (header(result, HEADER.versionId) !== client.snapshotVersion || bodyBytes(result) !== SNAPSHOT_BYTES)
               throw new Error("wrong snapshot");
           },
         };
