@@ -15,7 +15,6 @@ import { createRequire } from "node:module";
 import { cpus, arch, platform, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { GetItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { createApp } from "../lambda/app.ts";
 import { LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
@@ -26,22 +25,12 @@ import { NIL_UUID, newUuid, type Uuid } from "../lambda/uuid.ts";
 import { startEmulators, type Emulators } from "../dev/emulators.ts";
 import { emulatorClientOptions } from "../dev/emulator-endpoints.ts";
 import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/dynamodb-local.ts";
-import { interceptCalls, type SdkCall } from "../dev/sdk-interception.ts";
+import { interceptCalls } from "../dev/sdk-interception.ts";
 import { stopOnSignals } from "../dev/shutdown.ts";
 import { GiB, KiB, MiB } from "./bytes.ts";
-import {
-  CAPACITY,
-  DDB_READS,
-  DDB_WRITES,
-  estimateUnits,
-  itemSize,
-  keyOf,
-  reportedCapacity,
-  transactionPutSizes,
-  type Units,
-  updatedKeys,
-} from "./capacity.ts";
-import { type CallRecord, CallRecorder } from "./recorder.ts";
+import { CAPACITY, reportedCapacity, transactionPutSizes, type Units } from "./capacity.ts";
+import { CallRecorder } from "./recorder.ts";
+import { formatCalls, type MeasureContext, type MeasuredRequest, measure, type OpStats, type Sample, summarize } from "./measurement.ts";
 import { addSnapshotEvent, addVersionEvent, bodyBytes, getChildEvent, getSnapshotEvent, header, payload } from "./requests.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -140,28 +129,6 @@ const TYPICAL_USER = {
 } as const;
 
 // ---------------------------------------------------------------------------------------------
-// Round trips
-
-/**
- * Sequential round trips on the critical path: the length of the longest chain of calls in
- * which each call starts only after the previous one has ended. Calls that overlap in time
- * (sent together, `Promise.all`) can never be in one chain, so they count once; a call that
- * starts after another ended may depend on it, so it counts as the next round trip.
- */
-function roundTrips(calls: readonly CallRecord[]): number {
-  const sorted = [...calls].sort((a, b) => a.start - b.start);
-  const depth: number[] = [];
-  let longest = 0;
-  sorted.forEach((call, i) => {
-    let d = 1;
-    for (let j = 0; j < i; j++) if (sorted[j]!.end <= call.start) d = Math.max(d, depth[j]! + 1);
-    depth[i] = d;
-    longest = Math.max(longest, d);
-  });
-  return longest;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The clients
 
 /** A client of the benchmark: its chain as the server has it. */
@@ -196,41 +163,11 @@ async function addVersion(handler: Handler, recorder: CallRecorder, client: Benc
 // ---------------------------------------------------------------------------------------------
 // Operations and targets
 
-interface Prepared {
-  event: HttpEvent;
-  /** Checks the response (beyond its status) and updates the benchmark's state. */
-  check?: (result: HttpResult) => void;
-}
-
-interface Operation {
+interface Operation extends MeasuredRequest {
   key: string;
-  name: string;
-  status: number;
-  /** The handler's logged outcome the request must have (proves which path ran). */
-  outcome: string;
   /** Request body bytes (API Gateway metering). */
   requestBytes: number;
-  /** Builds the i-th request; may send unmeasured setup requests first. */
-  prepare: (i: number) => Promise<Prepared>;
   target: Target;
-}
-
-interface OpStats {
-  samples: number;
-  /** Calls per request: identical in every sample, or the worst (max) per command when not. */
-  dynamodb: Record<string, number>;
-  s3: Record<string, number>;
-  callsVary: boolean;
-  dynamodbCalls: number;
-  s3Calls: number;
-  clientReads: number;
-  walkBackReads: number;
-  dynamodbWrites: number;
-  roundTrips: number;
-  dynamodbRoundTrips: number;
-  latencyMs: { p50: number; p90: number; p99: number; max: number; mean: number };
-  units: Units;
-  responseBytes: number;
 }
 
 interface Target {
@@ -474,109 +411,12 @@ function buildOperations(handler: Handler, recorder: CallRecorder, clients: Benc
 // ---------------------------------------------------------------------------------------------
 // Running
 
-interface Sample {
-  ms: number;
-  calls: CallRecord[];
-  units: Units;
-  responseBytes: number;
-}
-
 interface OpResult {
   op: Operation;
   stats: OpStats;
   problems: string[];
   met: boolean;
   capacity?: { estimatedRru: number; estimatedWru: number; reportedRead: number; reportedWrite: number; samples: number };
-}
-
-async function measure(
-  op: Operation,
-  handler: Handler,
-  recorder: CallRecorder,
-  raw: DynamoDBClient,
-  tableName: string,
-  count: number,
-  offset: number,
-  keep: boolean,
-  askCapacity = false,
-): Promise<Sample[]> {
-  const samples: Sample[] = [];
-  for (let n = 0; n < count; n++) {
-    const { event, check } = await op.prepare(offset + n);
-    const { result, calls, ms, log: logged } = await recorder.record(() => handler(event), { askCapacity });
-    if ((result.statusCode ?? 200) !== op.status || logged?.outcome !== op.outcome) {
-      throw new Error(
-        `${op.name}: expected ${op.status} ${op.outcome}, got ${result.statusCode} ${String(logged?.outcome)}: ${result.body ?? ""} ${JSON.stringify(logged)}`,
-      );
-    }
-    const unfinished = calls.filter((c) => Number.isNaN(c.end));
-    if (unfinished.length > 0) throw new Error(`${op.name}: ${unfinished.length} call(s) still in flight after the handler returned`);
-    check?.(result);
-    if (!keep) continue;
-    // Outside the timed part: the size of each updated item after the update (for its WRU).
-    const after = new Map<string, number>();
-    for (const key of updatedKeys(calls)) {
-      const read = await raw.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
-      after.set(keyOf(key), itemSize(read.Item));
-    }
-    samples.push({ ms, calls, units: estimateUnits(calls, after), responseBytes: bodyBytes(result) });
-  }
-  return samples;
-}
-
-function summarize(samples: readonly Sample[]): OpStats {
-  const count = (calls: readonly CallRecord[], service: SdkCall["service"]) => {
-    const byCommand: Record<string, number> = {};
-    for (const c of calls) if (c.service === service) byCommand[c.command] = (byCommand[c.command] ?? 0) + 1;
-    return byCommand;
-  };
-  const signature = (s: Sample) => JSON.stringify([count(s.calls, "dynamodb"), count(s.calls, "s3")]);
-  const first = samples[0]!;
-  const callsVary = samples.some((s) => signature(s) !== signature(first));
-  const worst = (service: SdkCall["service"]) => {
-    const merged: Record<string, number> = {};
-    for (const s of samples) for (const [k, v] of Object.entries(count(s.calls, service))) merged[k] = Math.max(merged[k] ?? 0, v);
-    return merged;
-  };
-  const maxOf = (f: (s: Sample) => number) => Math.max(...samples.map(f));
-  const ddb = (s: Sample) => s.calls.filter((c) => c.service === "dynamodb");
-  const isClientRead = (c: CallRecord) => c.command === "GetItem" && (c.input as any).Key?.sk?.S === "CLIENT";
-  const sorted = samples.map((s) => s.ms).sort((a, b) => a - b);
-  const mean = (f: (s: Sample) => number) => samples.reduce((sum, s) => sum + f(s), 0) / samples.length;
-  return {
-    samples: samples.length,
-    dynamodb: worst("dynamodb"),
-    s3: worst("s3"),
-    callsVary,
-    dynamodbCalls: maxOf((s) => ddb(s).length),
-    s3Calls: maxOf((s) => s.calls.length - ddb(s).length),
-    clientReads: maxOf((s) => ddb(s).filter(isClientRead).length),
-    walkBackReads: maxOf((s) => ddb(s).filter((c) => DDB_READS.has(c.command) && !isClientRead(c)).length),
-    dynamodbWrites: maxOf((s) => ddb(s).filter((c) => DDB_WRITES.has(c.command)).length),
-    roundTrips: maxOf((s) => roundTrips(s.calls)),
-    dynamodbRoundTrips: maxOf((s) => roundTrips(ddb(s))),
-    latencyMs: {
-      p50: percentile(sorted, 50),
-      p90: percentile(sorted, 90),
-      p99: percentile(sorted, 99),
-      max: sorted.at(-1)!,
-      mean: mean((s) => s.ms),
-    },
-    units: {
-      rru: mean((s) => s.units.rru),
-      wru: mean((s) => s.units.wru),
-      s3Put: mean((s) => s.units.s3Put),
-      s3Get: mean((s) => s.units.s3Get),
-      s3Delete: mean((s) => s.units.s3Delete),
-    },
-    responseBytes: mean((s) => s.responseBytes),
-  };
-}
-
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: readonly number[], p: number): number {
-  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
-  return sorted[rank - 1]!;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -690,12 +530,6 @@ function atRestCost(small: readonly Sample[]) {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-function formatCalls(byCommand: Record<string, number>): string {
-  const entries = Object.entries(byCommand);
-  if (entries.length === 0) return "—";
-  return entries.map(([command, n]) => (n === 1 ? command : `${command} ×${n}`)).join(", ");
-}
-
 const ms = (value: number) => value.toFixed(1);
 const usd = (value: number) => (value >= 10 ? value.toFixed(2) : value >= 0.1 ? value.toFixed(3) : value.toFixed(4));
 const num = (value: number) => (Number.isInteger(value) ? String(value) : value.toFixed(2));
@@ -757,12 +591,13 @@ async function main(): Promise<number> {
     }
 
     const operations = buildOperations(handler, recorder, benchClients);
+    const context: MeasureContext = { handler, recorder, raw, tableName: emulators.tableName };
     const results: OpResult[] = [];
     const samplesOf = new Map<string, Sample[]>();
     for (const op of operations) {
       const opStart = performance.now();
-      await measure(op, handler, recorder, raw, emulators.tableName, options.warmup, 0, false);
-      const samples = await measure(op, handler, recorder, raw, emulators.tableName, options.iterations, options.warmup, true);
+      await measure(op, context, { count: options.warmup, offset: 0, keep: false });
+      const samples = await measure(op, context, { count: options.iterations, offset: options.warmup, keep: true });
       samplesOf.set(op.key, samples);
       const stats = summarize(samples);
       const found = op.target.check(stats);
@@ -776,17 +611,12 @@ async function main(): Promise<number> {
       log("capacity check: the same requests asking DynamoDB Local for ConsumedCapacity");
       const checkSamples = 10;
       for (const r of results) {
-        const samples = await measure(
-          r.op,
-          handler,
-          recorder,
-          raw,
-          emulators.tableName,
-          checkSamples,
-          options.warmup + options.iterations,
-          true,
-          true,
-        );
+        const samples = await measure(r.op, context, {
+          count: checkSamples,
+          offset: options.warmup + options.iterations,
+          keep: true,
+          askCapacity: true,
+        });
         const reported = samples.map((s) => reportedCapacity(s.calls));
         r.capacity = {
           samples: samples.length,
