@@ -21,7 +21,7 @@ export const CLIENTS = 10;
 /** Versions per client at the start (all small). */
 export const INITIAL_CHAIN = 12;
 /** The initial snapshot is of this version (0-based), so latest is a few versions past it. */
-export const INITIAL_SNAPSHOT_AT = 8;
+const INITIAL_SNAPSHOT_AT = 8;
 
 // ---------------------------------------------------------------------------------------------
 // The clients
@@ -34,7 +34,7 @@ export interface BenchClient {
   snapshotVersion: Uuid | undefined;
 }
 
-export function latestOf(client: BenchClient): Uuid {
+function latestOf(client: BenchClient): Uuid {
   return client.versions.at(-1) ?? NIL_UUID;
 }
 
