@@ -5,7 +5,7 @@
  *
  *   npx tsx scripts/fetch-dynamodb-local.ts
  */
-import { checkJava, fetchDynamoDbLocal } from "./emulators.ts";
+import { checkJava, fetchDynamoDbLocal } from "../dev/dynamodb-local.ts";
 
 const dir = await fetchDynamoDbLocal((line) => console.log(line));
 console.log(`DynamoDB Local: ${dir}`);

@@ -6,7 +6,10 @@
  */
 import { startServer } from "../bin/serve.ts";
 import { ConfigError } from "../lambda/config.ts";
-import { checkJava, emulatorEnv, startEmulators } from "./emulators.ts";
+import { checkJava } from "../dev/dynamodb-local.ts";
+import { emulatorEnv } from "../dev/emulator-endpoints.ts";
+import { startEmulators } from "../dev/emulators.ts";
+import { stopOnSignals } from "../dev/shutdown.ts";
 
 checkJava();
 const emulators = await startEmulators({ log: (line) => process.stdout.write(`[emulators] ${line}\n`) });
@@ -33,17 +36,7 @@ process.stdout.write(
   ].join("\n"),
 );
 
-let stopping = false;
-async function stop(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  process.stdout.write(`${signal}: stopping the server and the emulators\n`);
-  try {
-    await server.stop();
-  } finally {
-    await emulators.stop();
-  }
-  process.exit(0);
-}
-process.on("SIGINT", () => void stop("SIGINT"));
-process.on("SIGTERM", () => void stop("SIGTERM"));
+stopOnSignals([() => server.stop(), () => emulators.stop()], {
+  announce: (signal) => process.stdout.write(`${signal}: stopping the server and the emulators\n`),
+  exitCode: 0,
+});

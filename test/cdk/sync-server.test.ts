@@ -29,8 +29,9 @@ import { ACCESS_LOG_FIELDS } from "../../lib/api-helper.ts";
 import { BUNDLE_FILE, FUNCTION_ACTIONS, SWEEP_ACTIONS } from "../../lib/function-helper.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
-import { createTableAndBucket, emulatorEnv, emulatorsFrom } from "../../scripts/emulators.ts";
-import { httpEvent } from "../support/events.ts";
+import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
+import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
+import { httpEvent } from "../../dev/events.ts";
 
 const REPO = new URL("../../", import.meta.url);
 const CDK_JSON = JSON.parse(readFileSync(new URL("cdk.json", REPO), "utf8")) as { app: string; context: Record<string, unknown> };

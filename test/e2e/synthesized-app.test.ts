@@ -13,7 +13,8 @@ import { fileURLToPath } from "node:url";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runSmoke } from "../../bin/smoke.ts";
-import { createTableAndBucket, emulatorEnv, emulatorsFrom, type EmulatorEndpoints } from "../../scripts/emulators.ts";
+import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
+import { emulatorEnv, emulatorsFrom, type EmulatorEndpoints } from "../../dev/emulator-endpoints.ts";
 import { runConvergence } from "../support/replica-scenario.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));

@@ -11,7 +11,7 @@ import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { SERVER_NAME, SERVER_VERSION } from "../../lambda/version.ts";
-import { httpEvent, type EventOptions } from "../support/events.ts";
+import { type EventOptions, httpEvent } from "../../dev/events.ts";
 import { failingStorage } from "../support/storage-doubles.ts";
 import { inTxn } from "../support/txn.ts";
 

@@ -17,8 +17,9 @@ import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/d
 import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
 import { ChainMovedError, StorageUnavailableError } from "../../lambda/storage/errors.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, emulatorsFrom, interceptCalls, sdkError, type SdkCall } from "../../scripts/emulators.ts";
-import { httpEvent } from "../support/events.ts";
+import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
+import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
+import { httpEvent } from "../../dev/events.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };

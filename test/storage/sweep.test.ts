@@ -21,15 +21,9 @@ import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb
 import { S3_PREFIX, segmentKey, snapshotKey, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { sweepAllOrphans, sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import {
-  createTableAndBucket,
-  emulatorClientOptions,
-  emulatorEnv,
-  emulatorsFrom,
-  interceptCalls,
-  sdkError,
-  type SdkCall,
-} from "../../scripts/emulators.ts";
+import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
+import { emulatorClientOptions, emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
+import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };

@@ -1,5 +1,5 @@
 /**
- * vitest globalSetup: starts DynamoDB Local and s3rver once per test run (see scripts/emulators.ts),
+ * vitest globalSetup: starts DynamoDB Local and s3rver once per test run (see dev/emulators.ts),
  * creates the table and the bucket, hands their endpoints to the tests, and stops both at the
  * end. Tests read them with `inject("emulators")`.
  *
@@ -7,7 +7,8 @@
  * If Java is missing the run fails here with how to install it; it does not skip.
  */
 import type { TestProject } from "vitest/node";
-import { startEmulators, type EmulatorEndpoints } from "../../scripts/emulators.ts";
+import { startEmulators } from "../../dev/emulators.ts";
+import type { EmulatorEndpoints } from "../../dev/emulator-endpoints.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { inject } from "vitest";
 import { startServer, type RunningServer } from "../../bin/serve.ts";
 import type { StorageKind } from "../../lambda/config.ts";
-import { emulatorEnv, emulatorsFrom } from "../../scripts/emulators.ts";
+import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 
 /**
  * Starts the server on a free port: SQLite in a fresh temp directory, memory, or DynamoDB +

@@ -1,5 +1,5 @@
 /** Builds API Gateway HTTP API (payload format 2.0) events, as Lambda receives them. */
-import type { HttpEvent } from "../../lambda/http/handler.ts";
+import type { HttpEvent } from "../lambda/http/handler.ts";
 
 export interface EventOptions {
   headers?: Record<string, string>;

@@ -1,0 +1,30 @@
+/** The bench's options, from its arguments and environment. */
+
+/** The command line: `npm run bench -- [--iterations=N] [--warmup=N] [--strict] [--no-capacity-check]`. */
+export interface Options {
+  iterations: number;
+  warmup: number;
+  strict: boolean;
+  capacityCheck: boolean;
+}
+
+/** Reads the options from the arguments; BENCH_ITERATIONS and BENCH_WARMUP set the defaults. */
+export function parseArgs(argv: readonly string[]): Options {
+  const options: Options = {
+    iterations: Number(process.env.BENCH_ITERATIONS ?? 200),
+    warmup: Number(process.env.BENCH_WARMUP ?? 20),
+    strict: false,
+    capacityCheck: true,
+  };
+  for (const arg of argv) {
+    const [name, value] = arg.split("=", 2);
+    if (name === "--iterations") options.iterations = Number(value);
+    else if (name === "--warmup") options.warmup = Number(value);
+    else if (name === "--strict") options.strict = true;
+    else if (name === "--no-capacity-check") options.capacityCheck = false;
+    else throw new Error(`unknown argument ${arg} (known: --iterations=N --warmup=N --strict --no-capacity-check)`);
+  }
+  if (!Number.isInteger(options.iterations) || options.iterations < 1) throw new Error("--iterations must be a whole number >= 1");
+  if (!Number.isInteger(options.warmup) || options.warmup < 0) throw new Error("--warmup must be a whole number >= 0");
+  return options;
+}
