@@ -38,7 +38,7 @@ describe("Cryptor on TaskChampion's test vectors", () => {
 
   it("fails with the wrong secret or client id", () => {
     const good = vector("test-good.data");
-    expect(() => new Cryptor(CLIENT_ID, SECRET + "x").unseal(VERSION_ID, good)).toThrow();
+    expect(() => new Cryptor(CLIENT_ID, `${SECRET}x`).unseal(VERSION_ID, good)).toThrow();
     expect(() => new Cryptor(OTHER_VERSION_ID, SECRET).unseal(VERSION_ID, good)).toThrow();
   });
 });

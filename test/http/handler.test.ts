@@ -58,7 +58,7 @@ function state(id: Uuid = clientId): Promise<string> {
     const client = await txn.getClient();
     if (!client) return "none";
     const chain: string[] = [];
-    let parent = NIL_UUID as Uuid;
+    const parent = NIL_UUID as Uuid;
     for (let v = await txn.getVersionByParent(parent); v; v = await txn.getVersionByParent(v.versionId)) {
       chain.push(`${v.versionId}:${Buffer.from(v.historySegment).toString("hex")}`);
     }

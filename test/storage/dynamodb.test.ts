@@ -344,7 +344,10 @@ describe("DynamoStorage specifics", () => {
       const clientId = newUuid();
       const ids: Uuid[] = [];
       let latest = NIL_UUID;
-      for (let i = 0; i < 6; i++) ids.push((latest = added(await sync.addVersion(clientId, latest, bytes(`v${i}`)))));
+      for (let i = 0; i < 6; i++) {
+        latest = added(await sync.addVersion(clientId, latest, bytes(`v${i}`)));
+        ids.push(latest);
+      }
       const calls = record(s);
       // The 5th most recent: accepted from the client item's recent ids alone.
       expect(await sync.addSnapshot(clientId, ids[1]!, bytes("s1"))).toEqual({ kind: "stored" });

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { SyncServer } from "../../lambda/core/sync.ts";
 import { ChainMovedError, StorageUnavailableError } from "../../lambda/storage/errors.ts";
 import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
-import type { Storage, StorageTxn } from "../../lambda/storage/types.ts";
+import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { storageConformance } from "./conformance.ts";
 import { inTxn } from "../support/txn.ts";

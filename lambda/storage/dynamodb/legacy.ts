@@ -5,7 +5,7 @@
  * the protocol reads them as they are (0.1.0's `recent` list, its `VERSION#` index items).
  */
 import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import { type Uuid } from "../../uuid.ts";
+import type { Uuid } from "../../uuid.ts";
 import { type ClientState, isLegacy, storedUuid } from "./client-item.ts";
 import { ATTR, SK, TABLE } from "./layout.ts";
 import { itemKey, type SdkCalls } from "./sdk-calls.ts";
