@@ -15,7 +15,7 @@ import { emulatorClientOptions } from "../dev/emulator-endpoints.ts";
 import { interceptCalls } from "../dev/sdk-interception.ts";
 import { stopOnSignals } from "../dev/shutdown.ts";
 import { createApp } from "../lambda/app.ts";
-import { LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
+import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
 import { reportedCapacity } from "./capacity.ts";
@@ -47,7 +47,7 @@ async function main(): Promise<number> {
   const raw = createAwsClients(clientOptions).dynamodb; // uncounted: item sizes after updates
   const storage = new DynamoStorage({ ...clients, tableName: emulators.tableName, bucketName: emulators.bucketName, ownsClients: true });
   const config: ServerConfig = {
-    rules: { createClients: true, snapshotVersions: 100, snapshotDays: 14 },
+    rules: DEFAULT_SYNC_RULES,
     maxBodyBytes: LAMBDA_MAX_BODY_BYTES,
   };
   const handler = createApp(storage, config, recorder.logger);

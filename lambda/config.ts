@@ -38,6 +38,11 @@ function parseName(raw: string): string | undefined {
   return raw.trim() === "" ? undefined : raw.trim();
 }
 
+/** Bytes, up to 15 digits (a petabyte). */
+function parseByteCount(raw: string): number | undefined {
+  return /^\s*\d{1,15}\s*$/.test(raw) ? Number(raw) : undefined;
+}
+
 function parsePositiveCount(raw: string): number | undefined {
   const value = parseCount(raw);
   return value !== undefined && value > 0 ? value : undefined;
@@ -59,6 +64,22 @@ export type StorageKind = "sqlite" | "memory" | "dynamodb";
 /** The most a Lambda behind API Gateway carries: 6 MB of event, base64 costs a third. */
 export const LAMBDA_MAX_BODY_BYTES = 4_500_000;
 
+const MiB = 1024 * 1024;
+
+/**
+ * MAX_CLIENT_BYTES of the local server: 1 GiB. A year of a busy Taskwarrior database is a few
+ * MB of history, so this never stops a real user; it stops a runaway or hostile client before
+ * it fills the disk.
+ */
+export const LOCAL_MAX_CLIENT_BYTES = 1024 * MiB;
+
+/**
+ * MAX_CLIENT_BYTES of an AWS deployment (the construct's default): 100 MiB, some 20 to 50 times
+ * a heavy user's history, and about $0.03 a month of DynamoDB and S3 storage per client at the
+ * limit, so that an open server cannot be made to store without bound.
+ */
+export const AWS_MAX_CLIENT_BYTES = 100 * MiB;
+
 export const SETTINGS = {
   // `null` means "set but empty": treated like absent, everyone may sync.
   clientIdAllowlist: setting<ReadonlySet<Uuid> | null>(
@@ -71,6 +92,18 @@ export const SETTINGS = {
   snapshotVersions: setting("SNAPSHOT_VERSIONS", "a whole number of versions, 1 or more", 100, parsePositiveCount),
   snapshotDays: setting("SNAPSHOT_DAYS", "a whole number of days, 1 or more", 14, parsePositiveCount),
   maxBodyBytes: setting("MAX_BODY_BYTES", "a whole number of bytes, 1 or more", LAMBDA_MAX_BODY_BYTES, parsePositiveCount),
+  maxClientBytes: setting(
+    "MAX_CLIENT_BYTES",
+    "a whole number of bytes a client may store (history segments and snapshot); 0 for no limit",
+    LOCAL_MAX_CLIENT_BYTES,
+    parseByteCount,
+  ),
+  historyDays: setting(
+    "HISTORY_DAYS",
+    "a whole number of days after which versions before the snapshot are removed; 0 keeps every version",
+    180,
+    parseCount,
+  ),
   storage: setting<StorageKind>("STORAGE", "sqlite, memory or dynamodb", "sqlite", (raw) =>
     raw === "sqlite" || raw === "memory" || raw === "dynamodb" ? raw : undefined,
   ),
@@ -144,13 +177,18 @@ export interface ServerConfig {
 
 export function readServerConfig(reader: ConfigReader): ServerConfig {
   const allowlist = reader.get(SETTINGS.clientIdAllowlist);
+  const maxClientBytes = reader.get(SETTINGS.maxClientBytes);
   return {
     rules: {
       createClients: reader.get(SETTINGS.createClients),
       snapshotVersions: reader.get(SETTINGS.snapshotVersions),
       snapshotDays: reader.get(SETTINGS.snapshotDays),
       allowedClientIds: allowlist ?? undefined,
+      maxClientBytes: maxClientBytes === 0 ? undefined : maxClientBytes,
     },
     maxBodyBytes: reader.get(SETTINGS.maxBodyBytes),
   };
 }
+
+/** The rules every setting left at its default gives (what tests and the bench run under). */
+export const DEFAULT_SYNC_RULES: SyncRules = readServerConfig(new ConfigReader({})).rules;

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, ConfigReader, LAMBDA_MAX_BODY_BYTES, SETTINGS, readServerConfig, type Env } from "../lambda/config.ts";
+import {
+  ConfigError,
+  ConfigReader,
+  type Env,
+  LAMBDA_MAX_BODY_BYTES,
+  LOCAL_MAX_CLIENT_BYTES,
+  readServerConfig,
+  SETTINGS,
+} from "../lambda/config.ts";
 import { newUuid } from "../lambda/uuid.ts";
 
 function read(env: Env) {
@@ -24,7 +32,13 @@ function problems(env: Env): readonly string[] {
 describe("configuration", () => {
   it("has the documented defaults", () => {
     expect(read({})).toEqual({
-      rules: { createClients: true, snapshotVersions: 100, snapshotDays: 14, allowedClientIds: undefined },
+      rules: {
+        createClients: true,
+        snapshotVersions: 100,
+        snapshotDays: 14,
+        allowedClientIds: undefined,
+        maxClientBytes: LOCAL_MAX_CLIENT_BYTES,
+      },
       maxBodyBytes: LAMBDA_MAX_BODY_BYTES,
       listen: { host: "127.0.0.1", port: 8080 },
       storage: "sqlite",
@@ -40,12 +54,30 @@ describe("configuration", () => {
       SNAPSHOT_VERSIONS: "7",
       SNAPSHOT_DAYS: "3",
       MAX_BODY_BYTES: "1000",
+      MAX_CLIENT_BYTES: "123456789012",
       LISTEN: "[::1]:9000",
       STORAGE: "memory",
       DATA_DIR: "/var/lib/tc",
     });
-    expect(config.rules).toEqual({ createClients: false, snapshotVersions: 7, snapshotDays: 3, allowedClientIds: new Set([a, b]) });
+    expect(config.rules).toEqual({
+      createClients: false,
+      snapshotVersions: 7,
+      snapshotDays: 3,
+      allowedClientIds: new Set([a, b]),
+      maxClientBytes: 123_456_789_012,
+    });
     expect(config).toMatchObject({ maxBodyBytes: 1000, listen: { host: "::1", port: 9000 }, storage: "memory", dataDir: "/var/lib/tc" });
+  });
+
+  it("treats MAX_CLIENT_BYTES=0 as no quota, and reads HISTORY_DAYS (0 keeps everything)", () => {
+    expect(read({ MAX_CLIENT_BYTES: "0" }).rules.maxClientBytes).toBeUndefined();
+    const reader = new ConfigReader({ HISTORY_DAYS: "0" });
+    expect(reader.get(SETTINGS.historyDays)).toBe(0);
+    expect(new ConfigReader({}).get(SETTINGS.historyDays)).toBe(180);
+    expect(problems({ MAX_CLIENT_BYTES: "-1" })).toEqual([expect.stringContaining("MAX_CLIENT_BYTES")]);
+    const bad = new ConfigReader({ HISTORY_DAYS: "a week" });
+    bad.get(SETTINGS.historyDays);
+    expect(() => bad.check()).toThrow(/HISTORY_DAYS="a week" is not valid/);
   });
 
   it("treats an empty allowlist as none", () => {

@@ -1,4 +1,5 @@
 /** Every rule of the sync protocol's four transactions, at the core level, on the in-memory store. */
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { beforeEach, describe, expect, it } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
@@ -15,7 +16,7 @@ let now: Date;
 let clientId: Uuid;
 
 function server(rules: Partial<SyncRules> = {}, store: Storage = storage): SyncServer {
-  return new SyncServer(store, { createClients: true, snapshotDays: 14, snapshotVersions: 100, ...rules }, () => now);
+  return new SyncServer(store, { ...DEFAULT_SYNC_RULES, ...rules }, () => now);
 }
 
 /** Adds `count` versions on the chain's tip; returns their ids, oldest first. */

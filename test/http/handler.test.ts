@@ -1,4 +1,5 @@
 /** The HTTP edge on payload-2.0 events: statuses, headers, bodies, validation, logs. */
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { readFileSync } from "node:fs";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../lambda/app.ts";
@@ -28,7 +29,7 @@ function app(overrides: Partial<ServerConfig["rules"]> & { maxBodyBytes?: number
   const { maxBodyBytes = 1_000_000, ...rules } = overrides;
   return createApp(
     store,
-    { rules: { createClients: true, snapshotDays: 14, snapshotVersions: 100, ...rules }, maxBodyBytes },
+    { rules: { ...DEFAULT_SYNC_RULES, ...rules }, maxBodyBytes },
     createLogger((line) => logLines.push(line)),
   );
 }

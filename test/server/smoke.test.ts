@@ -1,4 +1,5 @@
 /** The operators' smoke test passes on a correct server and catches a deviating one. */
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runSmoke } from "../../bin/smoke.ts";
 import { serveHandler, type LocalHttpServer } from "../../bin/local-http.ts";
@@ -8,7 +9,7 @@ import { createLogger } from "../../lambda/log.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import { newUuid } from "../../lambda/uuid.ts";
 
-const rules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
+const rules = DEFAULT_SYNC_RULES;
 
 async function serve(wrap: (h: Handler) => Handler = (h) => h): Promise<LocalHttpServer> {
   const app = createApp(

@@ -13,6 +13,7 @@
  * transaction (beyond `newClient` followed by `addVersion`, which the core does), and any
  * particular error for misuse other than those the interface names.
  */
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
@@ -37,7 +38,7 @@ export interface ConformanceOptions {
   parallelClients: boolean;
 }
 
-const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
+const RULES: SyncRules = DEFAULT_SYNC_RULES;
 const MB = 1024 * 1024;
 
 export function storageConformance(

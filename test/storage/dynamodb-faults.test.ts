@@ -4,6 +4,7 @@
  * unavailable, answers lost after a commit, a server that never answers. Each test checks the
  * outcome the protocol needs AND what is left in the table and the bucket.
  */
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { createServer, type Server, type Socket } from "node:net";
 import { TransactionCanceledException, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
@@ -22,7 +23,7 @@ import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-intercepti
 import { httpEvent } from "../../dev/events.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
-const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
+const RULES: SyncRules = DEFAULT_SYNC_RULES;
 /** Segments above this go to S3 in these tests, so that small bodies exercise the S3 path. */
 const INLINE = 16;
 const BIG = new Uint8Array(4096).map((_, i) => (i * 7) % 256);

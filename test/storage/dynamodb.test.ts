@@ -4,6 +4,7 @@
  * DynamoDB + S3: payload placement, object lifecycle, UUID keys and the call counts per
  * protocol operation (the benchmark's targets).
  */
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { randomBytes } from "node:crypto";
 import { GetItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -22,7 +23,7 @@ import type { StorageTxn } from "../../lambda/storage/types.ts";
 import { inTxn, writeTxn } from "../support/txn.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
-const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
+const RULES: SyncRules = DEFAULT_SYNC_RULES;
 const MB = 1024 * 1024;
 
 function clients(): AwsClients {

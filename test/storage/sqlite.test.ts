@@ -1,3 +1,4 @@
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import Database from "better-sqlite3";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -251,7 +252,7 @@ describe("SqliteStorage specifics", () => {
     });
 
     test("20 concurrent AddVersions through two SyncServers: one added, the rest conflict naming it", async () => {
-      const rules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
+      const rules = DEFAULT_SYNC_RULES;
       const servers = [new SyncServer(openStorage(), rules), new SyncServer(openStorage(), rules)];
       const clientId = newUuid();
       const outcomes = await Promise.all(

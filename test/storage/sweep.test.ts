@@ -11,6 +11,7 @@
  * candidate by a cutoff in the future (a negative minimum age): then only the references
  * protect the committed objects, which is what is being tested.
  */
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { randomBytes } from "node:crypto";
 import { ListObjectsV2Command, PutObjectCommand, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, describe, expect, inject, test, vi } from "vitest";
@@ -26,7 +27,7 @@ import { emulatorClientOptions, emulatorEnv, emulatorsFrom } from "../../dev/emu
 import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
-const RULES: SyncRules = { createClients: true, snapshotDays: 14, snapshotVersions: 100 };
+const RULES: SyncRules = DEFAULT_SYNC_RULES;
 /** Segments over this go to S3. */
 const INLINE = 10;
 /** A cutoff a minute in the future: every object is a candidate, only references protect. */
