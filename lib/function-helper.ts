@@ -22,7 +22,7 @@ const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 /** The Lambda entry: exports `handler`. */
 export const LAMBDA_ENTRY = join(REPO_ROOT, "lambda", "index.ts");
 /** The orphan sweep's Lambda entry: exports `handler`. */
-export const SWEEP_ENTRY = join(REPO_ROOT, "lambda", "sweep.ts");
+export const SWEEP_ENTRY = join(REPO_ROOT, "lambda", "maintenance.ts");
 
 /** The newest Node.js runtime this aws-cdk-lib knows; the bundle targets the oldest we support. */
 const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;

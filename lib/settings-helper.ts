@@ -26,7 +26,7 @@ const MAX_MEMORY_MB = 10_240;
 
 /**
  * The orphan sweep function: daily by default; it stops by itself 30 s before its timeout
- * (SWEEP_MARGIN_MS in lambda/sweep.ts), and the next run, starting at another random client,
+ * (SWEEP_MARGIN_MS in lambda/maintenance.ts), and the next run, starting at another random client,
  * goes on.
  */
 export const ORPHAN_SWEEP = {

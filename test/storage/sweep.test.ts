@@ -1,6 +1,6 @@
 /**
  * The orphan sweep of every client (`sweepAllOrphans`) and its Lambda entry
- * (lambda/sweep.ts), on the emulators. Each test gets a table and a bucket of its own: a sweep
+ * (lambda/maintenance.ts), on the emulators. Each test gets a table and a bucket of its own: a sweep
  * of the shared bucket would race the other test files' transactions.
  *
  * S3's listing order and pages are applied over s3rver's answers (`asS3`).
@@ -392,7 +392,7 @@ describe("sweepAllOrphans", () => {
   });
 });
 
-describe("the sweep function (lambda/sweep.ts)", () => {
+describe("the sweep function (lambda/maintenance.ts)", () => {
   function capture(): { logger: Logger; lines: { level: string; msg: string; fields: LogFields }[] } {
     const lines: { level: string; msg: string; fields: LogFields }[] = [];
     const at =
@@ -415,7 +415,7 @@ describe("the sweep function (lambda/sweep.ts)", () => {
       written.push(String(chunk));
       return true;
     });
-    const { handler, SWEEP_MARGIN_MS } = await import("../../lambda/sweep.ts");
+    const { handler, SWEEP_MARGIN_MS } = await import("../../lambda/maintenance.ts");
     const result = await handler(
       { "detail-type": "Scheduled Event", source: "aws.events" },
       { getRemainingTimeInMillis: () => SWEEP_MARGIN_MS + 20_000 },
@@ -442,7 +442,7 @@ describe("the sweep function (lambda/sweep.ts)", () => {
   test("failed clients: logged by tag only, with the counts, and the invocation fails (the error alarm)", async () => {
     vi.stubEnv("TABLE_NAME", "unused");
     vi.stubEnv("BUCKET_NAME", "unused");
-    const { createSweepHandler } = await import("../../lambda/sweep.ts");
+    const { createSweepHandler } = await import("../../lambda/maintenance.ts");
     vi.unstubAllEnvs();
     const p = await place();
     const bad = newUuid();
