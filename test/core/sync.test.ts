@@ -132,6 +132,121 @@ describe("AddVersion", () => {
   });
 });
 
+describe("AddVersion's read of the client, alongside its write", () => {
+  it("takes the new version back out of versions_since when the read already sees it", async () => {
+    const sync = server({ snapshotVersions: 2 });
+    const [v1] = await addChain(sync, 1);
+    await sync.addSnapshot(clientId, v1!, bytes("snap"));
+    // The client is read only after the write committed, as on a store without locks.
+    const late = withTxn(storage, async (id) => {
+      const txn = await storage.txn(id);
+      let committed!: () => void;
+      const commit = new Promise<void>((resolve) => (committed = resolve));
+      return Object.assign(Object.create(txn) as StorageTxn, {
+        getClient: async () => {
+          await commit;
+          return txn.getClient();
+        },
+        commit: async () => {
+          await txn.commit();
+          committed();
+        },
+      });
+    });
+    const urgencies = [];
+    let parent = v1!;
+    for (let i = 0; i < 4; i++) {
+      const o = await server({ snapshotVersions: 2 }, late).addVersion(clientId, parent, bytes("x"));
+      if (o.kind !== "added") throw new Error(o.kind);
+      urgencies.push(o.snapshotUrgency);
+      parent = o.versionId;
+    }
+    // As when the read comes first: versions_since before each add is 0, 1, 2, 3.
+    expect(urgencies).toEqual(["none", "none", "low", "high"]);
+  });
+
+  it("answers added without a snapshot request when the read fails: the version is stored", async () => {
+    const [v1] = await addChain(server(), 1);
+    const failingRead = withTxn(storage, async (id) => {
+      const txn = await storage.txn(id);
+      return Object.assign(Object.create(txn) as StorageTxn, { getClient: () => Promise.reject(new Error("read failed")) });
+    });
+    const o = await server({}, failingRead).addVersion(clientId, v1!, bytes("x"));
+    expect(o).toMatchObject({ kind: "added", snapshotUrgency: "none" });
+    expect((await readClient())?.latestVersionId).toBe(o.kind === "added" ? o.versionId : undefined);
+  });
+});
+
+describe("the per-client quota (maxClientBytes)", () => {
+  it("refuses a version that would pass it, storing nothing; a version that fits exactly is added", async () => {
+    const sync = server({ maxClientBytes: 10 });
+    const [v1] = await addChain(sync, 1); // 2 bytes
+    expect(await sync.addVersion(clientId, v1!, bytes("123456789"))).toEqual({
+      kind: "quota-exceeded",
+      storedBytes: 2,
+      maxClientBytes: 10,
+    });
+    expect((await readClient())?.latestVersionId).toBe(v1);
+    expect(await sync.addVersion(clientId, v1!, bytes("12345678"))).toMatchObject({ kind: "added" });
+  });
+
+  it("refuses a new client's first version larger than the quota, creating no client", async () => {
+    expect(await server({ maxClientBytes: 3 }).addVersion(clientId, NIL_UUID, bytes("1234"))).toMatchObject({ kind: "quota-exceeded" });
+    expect(await readClient()).toBeNull();
+  });
+
+  it("checks the chain first: a stale parent is a conflict, not a quota refusal", async () => {
+    const sync = server({ maxClientBytes: 5 });
+    const [v1, v2] = await addChain(sync, 2);
+    expect(await sync.addVersion(clientId, v1!, bytes("123456"))).toEqual({ kind: "conflict", latestVersionId: v2 });
+  });
+
+  it("always accepts a snapshot (it is what lets history be pruned); it counts toward the quota", async () => {
+    const sync = server({ maxClientBytes: 10 });
+    const [v1] = await addChain(sync, 1);
+    expect(await sync.addSnapshot(clientId, v1!, bytes("a snapshot larger than the quota"))).toEqual({ kind: "stored" });
+    expect(await sync.addVersion(clientId, v1!, bytes("x"))).toMatchObject({ kind: "quota-exceeded" });
+  });
+
+  it("has no limit without maxClientBytes", async () => {
+    const sync = server({ maxClientBytes: undefined });
+    expect(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(5_000_000))).toMatchObject({ kind: "added" });
+  });
+});
+
+describe("snapshot requests that no snapshot answers", () => {
+  async function urgenciesOf(sync: SyncServer, count: number, from: Uuid): Promise<{ urgencies: string[]; latest: Uuid }> {
+    const urgencies: string[] = [];
+    let parent = from;
+    for (let i = 0; i < count; i++) {
+      const o = await sync.addVersion(clientId, parent, bytes("x"));
+      if (o.kind !== "added") throw new Error(o.kind);
+      urgencies.push(o.snapshotUrgency);
+      parent = o.versionId;
+    }
+    return { urgencies, latest: parent };
+  }
+
+  it("after three answers of urgency high with no AddSnapshot between them, the snapshot counts as declined", async () => {
+    const sync = server({ snapshotVersions: 2 });
+    const { urgencies } = await urgenciesOf(sync, 5, NIL_UUID);
+    // No snapshot: high, high, high; then declined, and asked again only a period later.
+    expect(urgencies).toEqual(["high", "high", "high", "none", "none"]);
+    expect((await readClient())?.snapshotDeclined).toEqual({ timestamp: now, versionsSince: 2 });
+  });
+
+  it("any AddSnapshot between them, even one not stored, starts the count again", async () => {
+    const sync = server();
+    const first = await urgenciesOf(sync, 2, NIL_UUID);
+    expect(await sync.addSnapshot(clientId, newUuid(), bytes("not of a recent version"))).toMatchObject({ kind: "ignored" });
+    const next = await urgenciesOf(sync, 2, first.latest);
+    expect([...first.urgencies, ...next.urgencies]).toEqual(["high", "high", "high", "high"]);
+    expect((await readClient())?.snapshotDeclined).toBeNull();
+    expect((await urgenciesOf(sync, 1, next.latest)).urgencies).toEqual(["high"]);
+    expect((await readClient())?.snapshotDeclined).toEqual({ timestamp: now, versionsSince: 0 });
+  });
+});
+
 describe("GetChildVersion", () => {
   it("answers unknown-client for an unknown client", async () => {
     expect(await server().getChildVersion(clientId, NIL_UUID)).toEqual({ kind: "unknown-client" });

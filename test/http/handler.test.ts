@@ -124,6 +124,32 @@ describe("AddVersion", () => {
     expect(await state()).toBe(before);
   });
 
+  it("answers 507 with a short text/plain reason when the version would pass the client's quota, storing nothing", async () => {
+    const h = app({ maxClientBytes: 20 });
+    const v1 = (await addVersion(NIL_UUID, "0123456789", {}, h)).headers!["x-version-id"] as string;
+    const before = await state();
+    const result = await addVersion(v1, "0123456789+", {}, h);
+    expect(result.statusCode).toBe(507);
+    expect(result.headers?.["content-type"]).toBe("text/plain; charset=utf-8");
+    expect(bodyOf(result).toString()).toMatch(/stores 10 bytes.*quota of 20 bytes/);
+    expect(await state()).toBe(before);
+    expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-version", status: 507, outcome: "quota-exceeded" });
+    // A snapshot is accepted whatever the quota; a version that fits still is.
+    expect((await addSnapshot(v1, "a snapshot", h)).statusCode).toBe(200);
+    expect((await getSnapshot(h)).statusCode).toBe(200);
+  });
+
+  it("stops asking for a snapshot after three requests of urgency high that no AddSnapshot answered", async () => {
+    const answers: unknown[] = [];
+    let parent = NIL_UUID as string;
+    for (let i = 0; i < 5; i++) {
+      const added = await addVersion(parent);
+      answers.push(added.headers?.["x-snapshot-request"]);
+      parent = added.headers!["x-version-id"] as string;
+    }
+    expect(answers).toEqual(["urgency=high", "urgency=high", "urgency=high", undefined, undefined]);
+  });
+
   it("answers 404 for an unknown client when client creation is off, creating nothing", async () => {
     const result = await addVersion(NIL_UUID, "x", {}, app({ createClients: false }));
     expect(result.statusCode).toBe(404);
