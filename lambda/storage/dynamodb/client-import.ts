@@ -14,6 +14,7 @@ import type { ClientImport, Progress } from "../types.ts";
 import { declineAttributes, slotAttributes, snapshotAttributes } from "./client-item.ts";
 import { ATTR, RECENT_SLOTS, SK, segmentKey, snapshotKey, TABLE } from "./layout.ts";
 import { itemKey, type SdkCalls } from "./sdk-calls.ts";
+import { versionItem } from "./version-item.ts";
 import { writeRefusal } from "./sdk-errors.ts";
 
 /** Version items written at once. */
@@ -72,20 +73,7 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
   if (client.declined)
     Object.assign(item, declineAttributes({ timeMs: client.declined.timestamp.getTime(), at: count - client.declined.versionsSince }));
   item[ATTR.bytes] = { N: String(bytes) };
-  try {
-    await calls.ddbSend(
-      new PutItemCommand({
-        TableName: calls.tableName,
-        Item: item,
-        ConditionExpression: "attribute_not_exists(#pk)",
-        ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name },
-      }),
-      "write the imported client",
-    );
-  } catch (error) {
-    if (writeRefusal(error)?.kind === "condition") throw new ClientExistsError();
-    throw error;
-  }
+  await putUnlessTaken(calls, item, { ConditionExpression: "attribute_not_exists(#pk)" }, "write the imported client");
 }
 
 async function writeVersion(
@@ -93,36 +81,54 @@ async function writeVersion(
   clientId: Uuid,
   version: { versionId: Uuid; parentVersionId: Uuid; historySegment: Uint8Array; addedAt: Date },
 ): Promise<void> {
-  const item: Record<string, AttributeValue> = {
-    ...itemKey(clientId, SK.child(version.parentVersionId)),
-    [ATTR.versionId]: { S: version.versionId },
-    [ATTR.parentId]: { S: version.parentVersionId },
-    [ATTR.segmentSize]: { N: String(version.historySegment.byteLength) },
-    [ATTR.created]: { N: String(version.addedAt.getTime()) },
-  };
+  let key: string | undefined;
   if (version.historySegment.byteLength > calls.inlineSegmentMaxBytes) {
-    const key = segmentKey(clientId, version.parentVersionId, version.versionId, nonce());
+    key = segmentKey(clientId, version.parentVersionId, version.versionId, nonce());
     await calls.putObject(key, version.historySegment, "upload a history segment");
-    item[ATTR.segmentKey] = { S: key };
-  } else if (version.historySegment.byteLength > 0) {
-    item[ATTR.segment] = { B: version.historySegment };
   }
+  const item = versionItem(clientId, {
+    versionId: version.versionId,
+    parentId: version.parentVersionId,
+    data: version.historySegment,
+    addedAtMs: version.addedAt.getTime(),
+    segmentKey: key,
+  });
+  // Never over another version: only this one, written by an interrupted run of this import.
+  await putUnlessTaken(
+    calls,
+    item,
+    {
+      ConditionExpression: "attribute_not_exists(#pk) OR #versionId = :versionId",
+      ExpressionAttributeNames: { "#versionId": ATTR.versionId },
+      ExpressionAttributeValues: { ":versionId": { S: version.versionId } },
+    },
+    "write an imported version",
+  );
+}
+
+/** A conditional put; its condition failing means the client is (being) stored by someone else. */
+async function putUnlessTaken(
+  calls: SdkCalls,
+  item: Record<string, AttributeValue>,
+  condition: {
+    ConditionExpression: string;
+    ExpressionAttributeNames?: Record<string, string>;
+    ExpressionAttributeValues?: Record<string, AttributeValue>;
+  },
+  what: string,
+): Promise<void> {
   try {
     await calls.ddbSend(
       new PutItemCommand({
         TableName: calls.tableName,
         Item: item,
-        // Never over another version: only this one, written by an interrupted run of this import.
-        ConditionExpression: "attribute_not_exists(#pk) OR #versionId = :versionId",
-        ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#versionId": ATTR.versionId },
-        ExpressionAttributeValues: { ":versionId": { S: version.versionId } },
+        ...condition,
+        ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, ...condition.ExpressionAttributeNames },
       }),
-      "write an imported version",
+      what,
     );
   } catch (error) {
-    if (writeRefusal(error)?.kind === "condition") {
-      throw new ClientExistsError();
-    }
+    if (writeRefusal(error)?.kind === "condition") throw new ClientExistsError();
     throw error;
   }
 }

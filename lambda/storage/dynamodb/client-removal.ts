@@ -4,7 +4,7 @@
  * its prefix. Each step finds what is left by itself, so a re-run after a crash finishes the job.
  */
 import { type AttributeValue, BatchWriteItemCommand, DeleteItemCommand, type WriteRequest } from "@aws-sdk/client-dynamodb";
-import { DeleteObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import type { Uuid } from "../../uuid.ts";
 import type { Progress } from "../types.ts";
 import { clientPrefix, SK, TABLE } from "./layout.ts";
@@ -32,19 +32,11 @@ export async function removeClient(calls: SdkCalls, clientId: Uuid, onProgress: 
     if (batch.length === BATCH_WRITE_ITEMS) await flush();
   }
   if (batch.length > 0) await flush();
-  let continuationToken: string | undefined;
-  do {
-    const page = await calls.s3Send(
-      new ListObjectsV2Command({ Bucket: calls.bucketName, Prefix: clientPrefix(clientId), ContinuationToken: continuationToken }),
-      "list the client's objects",
-    );
-    for (const object of page.Contents ?? []) {
-      if (!object.Key) continue;
-      await calls.s3Send(new DeleteObjectCommand({ Bucket: calls.bucketName, Key: object.Key }), "delete an object of the client");
-      onProgress(++done);
-    }
-    continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (continuationToken);
+  for await (const object of calls.listObjects(clientPrefix(clientId), "list the client's objects")) {
+    if (!object.Key) continue;
+    await calls.s3Send(new DeleteObjectCommand({ Bucket: calls.bucketName, Key: object.Key }), "delete an object of the client");
+    onProgress(++done);
+  }
   found ||= done > 0;
   return found;
 }

@@ -62,18 +62,10 @@ export async function sweepOrphans(storage: DynamoStorage, clientId: Uuid, minAg
   const calls = storage.calls(AbortSignal.timeout(Math.max(storage.deadlineMs, SWEEP_CLIENT_TIMEOUT_MS)));
   const cutoff = Date.now() - minAgeMs;
   const candidates: SweepCandidate[] = [];
-  let continuationToken: string | undefined;
-  do {
-    const page = await calls.s3Send(
-      new ListObjectsV2Command({ Bucket: storage.bucketName, Prefix: clientPrefix(clientId), ContinuationToken: continuationToken }),
-      "list objects",
-    );
-    for (const object of page.Contents ?? []) {
-      const lastModifiedMs = object.LastModified?.getTime();
-      if (object.Key && lastModifiedMs !== undefined && lastModifiedMs < cutoff) candidates.push({ key: object.Key, lastModifiedMs });
-    }
-    continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (continuationToken);
+  for await (const object of calls.listObjects(clientPrefix(clientId), "list objects")) {
+    const lastModifiedMs = object.LastModified?.getTime();
+    if (object.Key && lastModifiedMs !== undefined && lastModifiedMs < cutoff) candidates.push({ key: object.Key, lastModifiedMs });
+  }
   const deleted: string[] = [];
   await deleteUnreferenced(storage, clientId, candidates, calls, deleted);
   return deleted;

@@ -11,7 +11,9 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
+  type _Object,
   type S3Client,
   type ServiceInputTypes as S3Input,
   type ServiceOutputTypes as S3Output,
@@ -128,6 +130,19 @@ export class SdkCalls {
       }),
       what,
     );
+  }
+
+  /** Every object under `prefix`, a page at a time. */
+  async *listObjects(prefix: string, what: string): AsyncGenerator<_Object> {
+    let continuationToken: string | undefined;
+    do {
+      const page = await this.s3Send(
+        new ListObjectsV2Command({ Bucket: this.bucketName, Prefix: prefix, ContinuationToken: continuationToken }),
+        what,
+      );
+      yield* page.Contents ?? [];
+      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (continuationToken);
   }
 
   /** The length of an object, or null when there is none. */

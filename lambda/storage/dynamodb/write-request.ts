@@ -15,6 +15,7 @@ import type { Snapshot } from "../types.ts";
 import { type ClientState, declineAttributes, slotAttributes, snapshotAttributes } from "./client-item.ts";
 import { ATTR, NO_SLOT, RECENT_SLOTS, SK, TABLE } from "./layout.ts";
 import { itemKey } from "./sdk-calls.ts";
+import { versionItem } from "./version-item.ts";
 
 /** A write a transaction records until its commit. */
 export type PendingWrite =
@@ -59,7 +60,7 @@ export type WriteRequest =
 export function writeRequest(input: WriteInput): WriteRequest {
   const client: TransactWriteItem = input.created ? { Put: createClient(input, input.created) } : { Update: updateClient(input) };
   const others = input.writes.flatMap((write): TransactWriteItem[] => {
-    if (write.kind === "version") return [versionItem(input, write)];
+    if (write.kind === "version") return [addedVersionItem(input, write)];
     if (write.kind === "remove-oldest") return write.versions.flatMap((version) => removedItems(input, version));
     return [];
   });
@@ -205,17 +206,8 @@ function updateClient(input: WriteInput): Update {
 }
 
 /** A version's item, on the condition that it does not exist yet. */
-function versionItem({ tableName, clientId, uploads, now }: WriteInput, version: VersionWrite): TransactWriteItem {
-  const key = uploads.get(version);
-  const item: Record<string, AttributeValue> = {
-    ...itemKey(clientId, SK.child(version.parentId)),
-    [ATTR.versionId]: { S: version.versionId },
-    [ATTR.parentId]: { S: version.parentId },
-    [ATTR.segmentSize]: { N: String(version.data.byteLength) },
-    [ATTR.created]: { N: String(now) },
-  };
-  if (key) item[ATTR.segmentKey] = { S: key };
-  else if (version.data.byteLength > 0) item[ATTR.segment] = { B: version.data };
+function addedVersionItem({ tableName, clientId, uploads, now }: WriteInput, version: VersionWrite): TransactWriteItem {
+  const item = versionItem(clientId, { ...version, addedAtMs: now, segmentKey: uploads.get(version) });
   return { Put: { TableName: tableName, Item: item, ...notExists() } };
 }
 
