@@ -1,0 +1,193 @@
+/**
+ * Data written by 0.1.0 of this server (its client item with a `recent` list and no counters,
+ * a `VERSION#<id>` index item per version, segment keys without the parent) keeps working on
+ * DynamoDB Local + s3rver: the protocol reads it as it is, and the first write that needs what
+ * it lacks (the chain's start, the stored bytes) fills that in once.
+ */
+import { randomBytes } from "node:crypto";
+import { type AttributeValue, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { afterAll, describe, expect, inject, test } from "vitest";
+import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
+import { SyncServer } from "../../lambda/core/sync.ts";
+import { S3_PREFIX } from "../../lambda/storage/dynamodb/layout.ts";
+import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
+import { createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
+import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
+import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { inTxn, writeTxn } from "../support/txn.ts";
+
+const emulators = emulatorsFrom(inject("emulators"));
+const raw = createAwsClients(emulatorClientOptions(emulators));
+const storage = new DynamoStorage({
+  ...createAwsClients(emulatorClientOptions(emulators)),
+  tableName: emulators.tableName,
+  bucketName: emulators.bucketName,
+  ownsClients: true,
+});
+afterAll(async () => {
+  await storage.close();
+  raw.dynamodb.destroy();
+  raw.s3.destroy();
+});
+
+const segmentOf = (i: number) => new Uint8Array(randomBytes(100 + i));
+const nonce = () => randomBytes(8).toString("hex");
+
+interface LegacyClient {
+  clientId: Uuid;
+  ids: Uuid[];
+  segments: Uint8Array[];
+  snapshot: Uint8Array;
+  bigSegmentKey: string;
+}
+
+async function put(item: Record<string, AttributeValue>): Promise<void> {
+  await raw.dynamodb.send(new PutItemCommand({ TableName: emulators.tableName, Item: item }));
+}
+
+async function putObject(key: string, body: Uint8Array): Promise<void> {
+  await raw.s3.send(new PutObjectCommand({ Bucket: emulators.bucketName, Key: key, Body: body }));
+}
+
+/** A client as 0.1.0 wrote it: 7 versions (the 4th in S3 under a key without its parent) and a snapshot of the 6th. */
+async function legacyClient(): Promise<LegacyClient> {
+  const clientId = newUuid();
+  const ids = Array.from({ length: 7 }, () => newUuid());
+  const segments = ids.map((_, i) => segmentOf(i));
+  const created = { N: String(Date.now() - 1000) };
+  let bigSegmentKey = "";
+  for (const [i, versionId] of ids.entries()) {
+    const parentId = i === 0 ? NIL_UUID : ids[i - 1]!;
+    const segment = segments[i]!;
+    const item: Record<string, AttributeValue> = {
+      pk: { S: clientId },
+      sk: { S: `CHILD#${parentId}` },
+      versionId: { S: versionId },
+      parentId: { S: parentId },
+      segmentSize: { N: String(segment.byteLength) },
+      created,
+    };
+    if (i === 3) {
+      bigSegmentKey = `${S3_PREFIX}${clientId}/segments/${versionId}/${nonce()}`;
+      await putObject(bigSegmentKey, segment);
+      item.segmentKey = { S: bigSegmentKey };
+    } else {
+      item.segment = { B: segment };
+    }
+    await put(item);
+    await put({ pk: { S: clientId }, sk: { S: `VERSION#${versionId}` }, parentId: { S: parentId } });
+  }
+  const snapshot = new Uint8Array(randomBytes(300));
+  const snapKey = `${S3_PREFIX}${clientId}/snapshots/${ids[5]}/${nonce()}`;
+  await putObject(snapKey, snapshot);
+  await put({
+    pk: { S: clientId },
+    sk: { S: "CLIENT" },
+    latest: { S: ids[6]! },
+    recent: {
+      L: ids
+        .slice(2)
+        .reverse()
+        .map((id) => ({ S: id })),
+    },
+    versionCount: { N: "7" },
+    snapVersion: { S: ids[5]! },
+    snapTime: { N: String(Date.now() - 1000) },
+    snapAt: { N: "6" },
+    snapKey: { S: snapKey },
+    created,
+  });
+  return { clientId, ids, segments, snapshot, bigSegmentKey };
+}
+
+async function clientItem(clientId: Uuid): Promise<Record<string, AttributeValue> | undefined> {
+  return (
+    await raw.dynamodb.send(
+      new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: "CLIENT" } }, ConsistentRead: true }),
+    )
+  ).Item;
+}
+
+describe("a client stored by 0.1.0", () => {
+  test("syncs as it is: every version by parent and by id, the snapshot, its recent ids", async () => {
+    const legacy = await legacyClient();
+    const sync = new SyncServer(storage, DEFAULT_SYNC_RULES);
+    let parent = NIL_UUID;
+    for (const [i, id] of legacy.ids.entries()) {
+      const got = await sync.getChildVersion(legacy.clientId, parent);
+      if (got.kind !== "found") throw new Error(got.kind);
+      expect(got.version.versionId).toBe(id);
+      expect(Buffer.from(got.version.historySegment).equals(Buffer.from(legacy.segments[i]!))).toBe(true);
+      parent = id;
+    }
+    expect((await sync.getChildVersion(legacy.clientId, parent)).kind).toBe("up-to-date");
+    expect(await sync.getSnapshot(legacy.clientId)).toEqual({ kind: "found", versionId: legacy.ids[5], data: legacy.snapshot });
+    await inTxn(storage, legacy.clientId, async (txn) => {
+      expect((await txn.getClient())?.recentVersionIds).toEqual(legacy.ids.slice(2).reverse());
+      // An old version by id, through its index item.
+      expect((await txn.getVersion(legacy.ids[1]!))?.parentVersionId).toBe(legacy.ids[0]);
+    });
+  });
+
+  test("its first added version records the chain's start and the stored bytes, once; the chain goes on", async () => {
+    const legacy = await legacyClient();
+    const sync = new SyncServer(storage, DEFAULT_SYNC_RULES);
+    const next = await sync.addVersion(legacy.clientId, legacy.ids[6]!, new Uint8Array([1, 2, 3]));
+    expect(next).toMatchObject({ kind: "added" });
+    const item = await clientItem(legacy.clientId);
+    const segmentsBytes = legacy.segments.reduce((sum, s) => sum + s.byteLength, 0);
+    expect(item?.base?.S).toBe(NIL_UUID);
+    expect(Number(item?.bytes?.N)).toBe(segmentsBytes + legacy.snapshot.byteLength + 3);
+    expect(Number(item?.snapSize?.N)).toBe(legacy.snapshot.byteLength);
+    expect(item?.recent).toBeUndefined();
+    // A stale parent is still a conflict naming the latest.
+    expect(await sync.addVersion(legacy.clientId, legacy.ids[6]!, new Uint8Array([4]))).toEqual({
+      kind: "conflict",
+      latestVersionId: next.kind === "added" ? next.versionId : undefined,
+    });
+    expect(await inTxn(storage, legacy.clientId, (txn) => txn.getClientDetails())).toMatchObject({
+      versions: 8,
+      storedBytes: segmentsBytes + legacy.snapshot.byteLength + 3,
+      oldestVersion: { versionId: legacy.ids[0], parentVersionId: NIL_UUID },
+    });
+  });
+
+  test("takes a snapshot of one of its recent versions; operators see its details; its oldest versions can be removed", async () => {
+    const legacy = await legacyClient();
+    const sync = new SyncServer(storage, DEFAULT_SYNC_RULES);
+    expect(await sync.addSnapshot(legacy.clientId, legacy.ids[6]!, new Uint8Array(50))).toEqual({ kind: "stored" });
+    const segmentsBytes = legacy.segments.reduce((sum, s) => sum + s.byteLength, 0);
+    expect((await inTxn(storage, legacy.clientId, (txn) => txn.getClientDetails()))?.storedBytes).toBe(segmentsBytes + 50);
+    await writeTxn(storage, legacy.clientId, (txn) => txn.removeOldestVersions(legacy.ids.slice(0, 4)));
+    expect(await inTxn(storage, legacy.clientId, (txn) => txn.getClientDetails())).toMatchObject({
+      versions: 3,
+      storedBytes: legacy.segments.slice(4).reduce((sum, s) => sum + s.byteLength, 0) + 50,
+      oldestVersion: { versionId: legacy.ids[4], parentVersionId: legacy.ids[3] },
+    });
+    // The removed versions' index items and S3 object went with them.
+    const index = await raw.dynamodb.send(
+      new GetItemCommand({
+        TableName: emulators.tableName,
+        Key: { pk: { S: legacy.clientId }, sk: { S: `VERSION#${legacy.ids[0]}` } },
+        ConsistentRead: true,
+      }),
+    );
+    expect(index.Item).toBeUndefined();
+    const left = await raw.s3.send(
+      new ListObjectsV2Command({ Bucket: emulators.bucketName, Prefix: `${S3_PREFIX}${legacy.clientId}/segments/` }),
+    );
+    expect(left.Contents ?? []).toEqual([]);
+    expect((await sync.getChildVersion(legacy.clientId, legacy.ids[0]!)).kind).toBe("gone");
+  });
+
+  test("the sweep keeps its referenced objects, keyed the old way, and deletes its orphans", async () => {
+    const legacy = await legacyClient();
+    const orphan = `${S3_PREFIX}${legacy.clientId}/segments/${newUuid()}/${nonce()}`;
+    await putObject(orphan, new Uint8Array([9]));
+    expect(await sweepOrphans(storage, legacy.clientId, -60_000)).toEqual([orphan]);
+    const got = await new SyncServer(storage, DEFAULT_SYNC_RULES).getChildVersion(legacy.clientId, legacy.ids[2]!);
+    expect(got.kind === "found" && Buffer.from(got.version.historySegment).equals(Buffer.from(legacy.segments[3]!))).toBe(true);
+  });
+});
