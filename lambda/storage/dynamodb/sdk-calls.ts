@@ -7,20 +7,11 @@ import {
   type ServiceInputTypes as DynamoInput,
   type ServiceOutputTypes as DynamoOutput,
 } from "@aws-sdk/client-dynamodb";
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type _Object,
-  type S3Client,
-  type ServiceInputTypes as S3Input,
-  type ServiceOutputTypes as S3Output,
-} from "@aws-sdk/client-s3";
+import type { _Object, S3Client, ServiceInputTypes as S3Input, ServiceOutputTypes as S3Output } from "@aws-sdk/client-s3";
 import type { Uuid } from "../../uuid.ts";
 import { type ClientState, parseClient } from "./client-item.ts";
 import { SK, TABLE } from "./layout.ts";
+import { StorageUnavailableError } from "../errors.ts";
 import { asUnavailable, isNoSuchKey } from "./sdk-errors.ts";
 
 // The clients' own typed `send`, so that each wrapped call keeps its command's output type.
@@ -33,10 +24,15 @@ type S3Command<I extends S3Input, O extends S3Output> = Parameters<typeof s3Clie
  * The SDK calls of one unit of work (a transaction, one client's sweep), all sharing its
  * deadline through one abort signal; transient failures become StorageUnavailableError.
  */
+/** An S3 client, or the function that makes it on first use (see shared-clients.ts). */
+export type S3Source = S3Client | (() => Promise<S3Client>);
+
+type S3Objects = typeof import("./s3-objects.ts");
+
 export class SdkCalls {
   constructor(
     readonly dynamodb: DynamoDBClient,
-    readonly s3: S3Client,
+    readonly s3: S3Source,
     readonly tableName: string,
     readonly bucketName: string,
     readonly inlineSegmentMaxBytes: number,
@@ -53,8 +49,14 @@ export class SdkCalls {
   }
 
   async s3Send<I extends S3Input, O extends S3Output>(command: S3Command<I, O>, what: string): Promise<O> {
+    return this.s3Call((s3) => s3.send(command, { abortSignal: this.signal }), what);
+  }
+
+  /** An S3 operation on the client (made or loaded now if need be); transient failures become StorageUnavailableError. */
+  private async s3Call<T>(operation: (s3: S3Client, objects: S3Objects) => Promise<T>, what: string): Promise<T> {
     try {
-      return await this.s3.send(command, { abortSignal: this.signal });
+      const [s3, objects] = await Promise.all([typeof this.s3 === "function" ? this.s3() : this.s3, import("./s3-objects.ts")]);
+      return await operation(s3, objects);
     } catch (error) {
       throw asUnavailable(error, `S3: ${what}`) ?? error;
     }
@@ -108,49 +110,36 @@ export class SdkCalls {
     return parseClient(await this.getItem(clientId, SK.client, "read the client"));
   }
 
+  /** The object's bytes, or null when there is none. */
   async getObject(key: string, what: string): Promise<Uint8Array | null> {
     try {
-      const result = await this.s3Send(new GetObjectCommand({ Bucket: this.bucketName, Key: key }), what);
-      if (!result.Body) return new Uint8Array(0);
-      return await result.Body.transformToByteArray();
+      return await this.s3Call((s3, objects) => objects.getObject(s3, this.bucketName, key, this.signal), what);
     } catch (error) {
-      if (isNoSuchKey(error)) return null;
-      throw asUnavailable(error, `S3: ${what}`) ?? error;
+      if (isNoSuchKey(error instanceof StorageUnavailableError ? error.cause : error)) return null;
+      throw error;
     }
   }
 
   async putObject(key: string, data: Uint8Array, what: string): Promise<void> {
-    await this.s3Send(
-      new PutObjectCommand({
-        Bucket: this.bucketName,
-        Key: key,
-        Body: data,
-        ContentLength: data.byteLength,
-        ContentType: "application/octet-stream",
-      }),
-      what,
-    );
+    await this.s3Call((s3, objects) => objects.putObject(s3, this.bucketName, key, data, this.signal), what);
   }
 
   /** Every object under `prefix`, a page at a time. */
   async *listObjects(prefix: string, what: string): AsyncGenerator<_Object> {
-    let continuationToken: string | undefined;
-    do {
-      const page = await this.s3Send(
-        new ListObjectsV2Command({ Bucket: this.bucketName, Prefix: prefix, ContinuationToken: continuationToken }),
-        what,
-      );
-      yield* page.Contents ?? [];
-      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (continuationToken);
+    const pages = await this.s3Call(async (s3, objects) => objects.listObjects(s3, this.bucketName, prefix, this.signal), what);
+    try {
+      yield* pages;
+    } catch (error) {
+      throw asUnavailable(error, `S3: ${what}`) ?? error;
+    }
   }
 
   /** The length of an object, or null when there is none. */
   async objectSize(key: string, what: string): Promise<number | null> {
     try {
-      return (await this.s3Send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }), what)).ContentLength ?? 0;
+      return await this.s3Call((s3, objects) => objects.objectSize(s3, this.bucketName, key, this.signal), what);
     } catch (error) {
-      if (isNoSuchKey(error)) return null;
+      if (isNoSuchKey(error instanceof StorageUnavailableError ? error.cause : error)) return null;
       throw error;
     }
   }
@@ -162,11 +151,10 @@ export class SdkCalls {
   async deleteObjects(keys: readonly string[]): Promise<void> {
     if (keys.length === 0 || this.signal.aborted) return;
     const signal = AbortSignal.any([this.signal, AbortSignal.timeout(3_000)]);
-    await Promise.all(
-      keys.map((key) =>
-        this.s3.send(new DeleteObjectCommand({ Bucket: this.bucketName, Key: key }), { abortSignal: signal }).catch(() => undefined),
-      ),
-    );
+    await this.s3Call(
+      (s3, objects) => Promise.all(keys.map((key) => objects.deleteObject(s3, this.bucketName, key, signal).catch(() => undefined))),
+      "delete objects",
+    ).catch(() => undefined);
   }
 }
 

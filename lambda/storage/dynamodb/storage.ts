@@ -3,18 +3,18 @@
  * an item. How it keeps the chain linear, consistent and crash-safe: README.md in this folder.
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { S3Client } from "@aws-sdk/client-s3";
 import type { ClientImport, ClientSummary, Progress, Storage, StorageTxn } from "../types.ts";
-import { importClient } from "./client-import.ts";
-import { listClients } from "./client-listing.ts";
-import { removeClient } from "./client-removal.ts";
 import { canonicalUuid, type Uuid } from "../../uuid.ts";
 import { DEFAULT_DEADLINE_MS, DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./constants.ts";
-import { SdkCalls } from "./sdk-calls.ts";
-import { type AwsClientOptions, type AwsClients, sharedAwsClients } from "./sdk-clients.ts";
+import { type S3Source, SdkCalls } from "./sdk-calls.ts";
+import type { AwsClientOptions } from "./sdk-config.ts";
+import { sharedAwsClients } from "./shared-clients.ts";
 import { DynamoTxn } from "./transaction.ts";
 
-export interface DynamoStorageOptions extends AwsClients {
+export interface DynamoStorageOptions {
+  dynamodb: DynamoDBClient;
+  /** The S3 client, or the function that makes it when a request first needs it. */
+  s3: S3Source;
   tableName: string;
   bucketName: string;
   /** History segments up to this size stay in the item. Default DEFAULT_INLINE_SEGMENT_MAX_BYTES. */
@@ -31,7 +31,7 @@ export class DynamoStorage implements Storage {
   readonly inlineSegmentMaxBytes: number;
   readonly deadlineMs: number;
   private readonly dynamodb: DynamoDBClient;
-  private readonly s3: S3Client;
+  private readonly s3: S3Source;
   private readonly ownsClients: boolean;
 
   constructor(options: DynamoStorageOptions) {
@@ -51,22 +51,27 @@ export class DynamoStorage implements Storage {
     return new DynamoTxn(this.calls(AbortSignal.timeout(this.deadlineMs)), canonicalUuid(clientId, "client id"));
   }
 
-  listClients(): AsyncIterable<ClientSummary> {
-    return listClients(this.calls(new AbortController().signal));
+  // Operators' work: loaded when asked for, so that the functions never load it.
+
+  async *listClients(): AsyncIterable<ClientSummary> {
+    const { listClients } = await import("./client-listing.ts");
+    yield* listClients(this.calls(new AbortController().signal));
   }
 
-  removeClient(clientId: Uuid, onProgress?: Progress): Promise<boolean> {
+  async removeClient(clientId: Uuid, onProgress?: Progress): Promise<boolean> {
+    const { removeClient } = await import("./client-removal.ts");
     return removeClient(this.calls(new AbortController().signal), canonicalUuid(clientId, "client id"), onProgress);
   }
 
-  importClient(clientId: Uuid, client: ClientImport, onProgress?: Progress): Promise<void> {
+  async importClient(clientId: Uuid, client: ClientImport, onProgress?: Progress): Promise<void> {
+    const { importClient } = await import("./client-import.ts");
     return importClient(this.calls(new AbortController().signal), canonicalUuid(clientId, "client id"), client, onProgress);
   }
 
   async close(): Promise<void> {
     if (this.ownsClients) {
       this.dynamodb.destroy();
-      this.s3.destroy();
+      if (typeof this.s3 !== "function") this.s3.destroy();
     }
   }
 
