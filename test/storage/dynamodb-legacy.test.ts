@@ -142,6 +142,11 @@ describe("a client stored by 0.1.0", () => {
     expect(Number(item?.bytes?.N)).toBe(segmentsBytes + legacy.snapshot.byteLength + 3);
     expect(Number(item?.snapSize?.N)).toBe(legacy.snapshot.byteLength);
     expect(item?.recent).toBeUndefined();
+    // Its newest ids carry on in the slots, the new version first.
+    expect((await inTxn(storage, legacy.clientId, (txn) => txn.getClient()))?.recentVersionIds).toEqual([
+      next.kind === "added" ? next.versionId : undefined,
+      ...legacy.ids.slice(3).reverse(),
+    ]);
     // A stale parent is still a conflict naming the latest.
     expect(await sync.addVersion(legacy.clientId, legacy.ids[6]!, new Uint8Array([4]))).toEqual({
       kind: "conflict",

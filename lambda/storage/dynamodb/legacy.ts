@@ -6,7 +6,7 @@
  */
 import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import type { Uuid } from "../../uuid.ts";
-import { type ClientState, isLegacy, storedUuid } from "./client-item.ts";
+import { type ClientState, isLegacy, slotAttributes, storedUuid } from "./client-item.ts";
 import { ATTR, SK, TABLE } from "./layout.ts";
 import { itemKey, type SdkCalls } from "./sdk-calls.ts";
 import { writeRefusal } from "./sdk-errors.ts";
@@ -14,21 +14,23 @@ import { writeRefusal } from "./sdk-errors.ts";
 /** The client item with `base` and `bytes` recorded (read again if another write won). */
 export async function upgradeLegacyClient(calls: SdkCalls, clientId: Uuid, state: ClientState): Promise<ClientState | null> {
   if (!isLegacy(state)) return state;
-  const versionIds = new Set<string>();
-  const parentIds: Uuid[] = [];
+  const parentOf = new Map<Uuid, Uuid>();
   let bytes = 0;
   for await (const item of calls.queryItems(clientId, SK.childPrefix, "read the versions of a 0.1.0 client", [
     ATTR.versionId,
     ATTR.parentId,
     ATTR.segmentSize,
   ])) {
-    versionIds.add(storedUuid(item[ATTR.versionId], ATTR.versionId));
-    parentIds.push(storedUuid(item[ATTR.parentId], ATTR.parentId));
+    parentOf.set(storedUuid(item[ATTR.versionId], ATTR.versionId), storedUuid(item[ATTR.parentId], ATTR.parentId));
     bytes += Number(item[ATTR.segmentSize]?.N ?? "0");
   }
   // The chain's start is the one parent that is not a version of the client.
-  const starts = parentIds.filter((id) => !versionIds.has(id));
+  const starts = [...parentOf.values()].filter((id) => !parentOf.has(id));
   if (starts.length !== 1 || !starts[0]) throw new Error(`the chain of a 0.1.0 client has ${starts.length} starts`);
+  // The slots, from 0.1.0's list of the newest ids and the parent of the last of them.
+  const last = state.tail.at(-1);
+  const lastParent = last === undefined ? undefined : parentOf.get(last);
+  const slots = slotAttributes(lastParent === undefined ? state.tail : [...state.tail, lastParent]);
   const snapSize = state.snapshot?.key ? ((await calls.objectSize(state.snapshot.key, "measure a 0.1.0 snapshot")) ?? 0) : 0;
   try {
     await calls.ddbSend(
@@ -37,18 +39,23 @@ export async function upgradeLegacyClient(calls: SdkCalls, clientId: Uuid, state
         Key: itemKey(clientId, SK.client),
         // Only over the item as read: a version added meanwhile would change what is counted.
         ConditionExpression: "attribute_exists(#pk) AND #latest = :latest AND attribute_not_exists(#base)",
-        UpdateExpression: `SET #base = :base, #bytes = :bytes${state.snapshot ? ", #snapSize = :snapSize" : ""}`,
+        UpdateExpression: `SET #base = :base, #bytes = :bytes, ${Object.keys(slots)
+          .map((name) => `#${name} = :${name}`)
+          .join(", ")}${state.snapshot ? ", #snapSize = :snapSize" : ""} REMOVE #recent`,
         ExpressionAttributeNames: {
           "#pk": TABLE.partitionKey.name,
           "#latest": ATTR.latest,
           "#base": ATTR.base,
           "#bytes": ATTR.bytes,
+          "#recent": ATTR.legacyRecent,
+          ...Object.fromEntries(Object.keys(slots).map((name) => [`#${name}`, name])),
           ...(state.snapshot ? { "#snapSize": ATTR.snapSize } : {}),
         },
         ExpressionAttributeValues: {
           ":latest": { S: state.latest },
           ":base": { S: starts[0] },
           ":bytes": { N: String(bytes + snapSize) },
+          ...Object.fromEntries(Object.entries(slots).map(([name, value]) => [`:${name}`, value])),
           ...(state.snapshot ? { ":snapSize": { N: String(snapSize) } } : {}),
         },
       }),
