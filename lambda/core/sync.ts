@@ -66,29 +66,34 @@ export class SyncServer {
     const versionId = newUuid();
     const maxClientBytes = this.rules.maxClientBytes;
     const limits: AddVersionOptions = maxClientBytes === undefined ? {} : { storedBytesAtMost: maxClientBytes - historySegment.byteLength };
-    let written = await this.inTxn(clientId, async (txn) => {
-      // The write's own condition is the chain's rule, so it need not wait for a read: the
-      // client is read alongside, for the snapshot urgency only.
-      const [client, write] = await Promise.allSettled([
-        txn.getClient(),
-        txn.addVersion(versionId, parentVersionId, historySegment, limits).then(() => txn.commit()),
-      ]);
-      return write.status === "fulfilled" ? { client: client.status === "fulfilled" ? client.value : undefined } : { error: write.reason };
-    });
-    if ("error" in written && written.error instanceof ClientNotFoundError && this.rules.createClients) {
-      written = await this.inTxn(clientId, async (txn) => {
+    const write = () =>
+      this.inTxn(clientId, async (txn): Promise<Written> => {
+        // The write's own condition is the chain's rule, so it need not wait for a read: the
+        // client is read alongside, for the snapshot urgency only.
+        const [client, write] = await Promise.allSettled([
+          txn.getClient(),
+          txn.addVersion(versionId, parentVersionId, historySegment, limits).then(() => txn.commit()),
+        ]);
+        return write.status === "fulfilled"
+          ? { client: client.status === "fulfilled" ? client.value : undefined }
+          : { error: write.reason };
+      });
+    const create = () =>
+      this.inTxn(clientId, async (txn): Promise<Written> => {
         try {
           await txn.newClient(NIL_UUID);
           await txn.addVersion(versionId, parentVersionId, historySegment, limits);
           await txn.commit();
           return { client: null };
         } catch (error) {
-          // Created meanwhile by another request: it decides, as a conflict does.
-          if (error instanceof ClientExistsError)
-            return { error: new ChainMovedError((await txn.getClient())?.latestVersionId ?? NIL_UUID) };
           return { error };
         }
       });
+    let written = await write();
+    if ("error" in written && written.error instanceof ClientNotFoundError && this.rules.createClients) {
+      written = await create();
+      // Created meanwhile by another request: the version goes onto it as onto any client.
+      if ("error" in written && written.error instanceof ClientExistsError) written = await write();
     }
     if ("error" in written) {
       const { error } = written;
@@ -255,6 +260,9 @@ async function* recentChain(txn: StorageTxn, client: Client): AsyncGenerator<Uui
     if (current) yield id;
   }
 }
+
+/** What an AddVersion's write gave: the client as read alongside it (undefined if that read failed), or why it failed. */
+type Written = { client: Client | null | undefined } | { error: unknown };
 
 /** A client before its first version: no snapshot. */
 const NEW_CLIENT: Client = { latestVersionId: NIL_UUID, snapshot: null };

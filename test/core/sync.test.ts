@@ -60,6 +60,18 @@ describe("AddVersion", () => {
     expect(await readClient()).toBeNull();
   });
 
+  it("adds the version onto a client created meanwhile (as by an operator), between its refused write and its create", async () => {
+    let opened = 0;
+    const racing = withTxn(storage, async (id) => {
+      // The second transaction is the create: just before it, the client appears, empty.
+      if (++opened === 2) await inTxn(storage, id, (txn) => txn.newClient(NIL_UUID), true);
+      return storage.txn(id);
+    });
+    const outcome = await server({}, racing).addVersion(clientId, NIL_UUID, bytes("v1"));
+    expect(outcome).toMatchObject({ kind: "added" });
+    expect((await readClient())?.latestVersionId).toBe(outcome.kind === "added" ? outcome.versionId : undefined);
+  });
+
   it("accepts versions of an existing client when client creation is off", async () => {
     const [v1] = await addChain(server(), 1);
     const outcome = await server({ createClients: false }).addVersion(clientId, v1!, bytes("x"));
