@@ -7,7 +7,8 @@
  *
  *   npm run bench -- [--iterations=200] [--warmup=20] [--strict] [--no-capacity-check] [--only=operations,...]
  *
- * Sections: per operation (calls, round trips, latency, units, cost).
+ * Sections: per operation (calls, round trips, latency, units, cost), a client with 10,000
+ * versions against one with 10.
  */
 import { startEmulators, type Emulators } from "../dev/emulators.ts";
 import { emulatorClientOptions } from "../dev/emulator-endpoints.ts";
@@ -18,6 +19,7 @@ import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "..
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
 import type { BudgetResult } from "./budgets.ts";
+import { runHistory } from "./history.ts";
 import type { MeasureContext } from "./measurement.ts";
 import { parseArgs } from "./options.ts";
 import { runOperations } from "./per-operation.ts";
@@ -55,12 +57,17 @@ async function main(): Promise<number> {
       options,
       startedAt,
       operations: undefined,
+      history: undefined,
       budgets: [],
     };
     const budgets: BudgetResult[] = run.budgets;
     if (sections.has("operations")) {
       run.operations = await runOperations(context, rules, options, log);
       budgets.push(...run.operations.results.map((r) => r.budget), run.operations.syncBudget);
+    }
+    if (sections.has("history")) {
+      run.history = await runHistory(context, storage, rules, options, log);
+      budgets.push(run.history.budget);
     }
     console.log(markdownReport(run));
 

@@ -12,6 +12,7 @@ import { type BudgetResult, isMet } from "./budgets.ts";
 import { GiB } from "./bytes.ts";
 import { CAPACITY } from "./capacity.ts";
 import { PRICES } from "./cost.ts";
+import type { HistorySection } from "./history.ts";
 import { formatCalls } from "./measurement.ts";
 import { BIG_SEGMENT_BYTES, CLIENTS, INITIAL_CHAIN, SMALL_SEGMENT_BYTES, SNAPSHOT_BYTES } from "./operations.ts";
 import type { Options } from "./options.ts";
@@ -26,6 +27,7 @@ export interface BenchRun {
   options: Options;
   startedAt: Date;
   operations: OperationsSection | undefined;
+  history: HistorySection | undefined;
   /** Every budget checked. */
   budgets: BudgetResult[];
 }
@@ -206,6 +208,28 @@ function operationsReport(section: OperationsSection, options: Options): string[
   return out;
 }
 
+function historyReport(section: HistorySection): string[] {
+  return [
+    table(
+      ["Client", "Request", "DynamoDB calls", "Round trips (DynamoDB)", "RRU", "WRU", "p50", "p99"],
+      section.rows.map((r) => [
+        `${r.versions.toLocaleString("en-US")} versions`,
+        r.request,
+        formatCalls(r.stats.dynamodb),
+        `${r.stats.roundTrips} (${r.stats.dynamodbRoundTrips})`,
+        num(r.stats.units.rru),
+        num(r.stats.units.wru),
+        ms(r.stats.latencyMs.p50),
+        ms(r.stats.latencyMs.p99),
+      ]),
+      ["l", "l", "l", "r", "r", "r", "r", "r"],
+    ),
+    "",
+    `Both clients imported through the storage (${section.importSeconds.toFixed(1)} s), each with a fresh snapshot. ` +
+      `Budget (${section.budget.budget}): ${verdict(section.budget)}.`,
+  ];
+}
+
 /** The report printed on stdout. */
 export function markdownReport(run: BenchRun): string {
   const { options, startedAt } = run;
@@ -219,6 +243,7 @@ export function markdownReport(run: BenchRun): string {
   if (run.operations) {
     out.push("### Calls and latency per operation (through the HTTP handler)", "", ...operationsReport(run.operations, options), "");
   }
+  if (run.history) out.push("### A client with 10,000 versions against one with 10", "", ...historyReport(run.history), "");
   const accepted = run.budgets.filter((b) => !isMet(b) && b.acceptedMiss !== undefined && !options.strict);
   for (const b of accepted) out.push(`Accepted miss — ${b.subject}: ${b.problems.join(", ")}. ${b.acceptedMiss}`, "");
   const failed = failedBudgets(run);
@@ -267,6 +292,7 @@ export function resultsJson(run: BenchRun, durationSeconds: number) {
     cost: operations
       ? { prices: PRICES, capacity: CAPACITY, syncs: operations.syncs, syncItems: operations.syncItems, atRest: operations.atRest }
       : null,
+    history: run.history ?? null,
     budgets: run.budgets.map((b) => ({ ...b, met: isMet(b) })),
     budgetsMet: failedBudgets(run).length === 0,
   };
