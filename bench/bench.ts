@@ -8,7 +8,7 @@
  *   npm run bench -- [--iterations=200] [--warmup=20] [--strict] [--no-capacity-check] [--only=operations,...]
  *
  * Sections: per operation (calls, round trips, latency, units, cost), a client with 10,000
- * versions against one with 10.
+ * versions against one with 10, throughput under concurrency.
  */
 import { startEmulators, type Emulators } from "../dev/emulators.ts";
 import { emulatorClientOptions } from "../dev/emulator-endpoints.ts";
@@ -19,6 +19,7 @@ import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "..
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
 import type { BudgetResult } from "./budgets.ts";
+import { runConcurrency } from "./concurrency.ts";
 import { runHistory } from "./history.ts";
 import type { MeasureContext } from "./measurement.ts";
 import { parseArgs } from "./options.ts";
@@ -58,6 +59,7 @@ async function main(): Promise<number> {
       startedAt,
       operations: undefined,
       history: undefined,
+      concurrency: undefined,
       budgets: [],
     };
     const budgets: BudgetResult[] = run.budgets;
@@ -69,6 +71,7 @@ async function main(): Promise<number> {
       run.history = await runHistory(context, storage, rules, options, log);
       budgets.push(run.history.budget);
     }
+    if (sections.has("concurrency")) run.concurrency = await runConcurrency(handler, options.iterations, log);
     console.log(markdownReport(run));
 
     const durationSeconds = Math.round((performance.now() - t0) / 100) / 10;

@@ -11,6 +11,7 @@ import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/d
 import { type BudgetResult, isMet } from "./budgets.ts";
 import { GiB } from "./bytes.ts";
 import { CAPACITY } from "./capacity.ts";
+import type { LoadResult } from "./concurrency.ts";
 import { PRICES } from "./cost.ts";
 import type { HistorySection } from "./history.ts";
 import { formatCalls } from "./measurement.ts";
@@ -28,6 +29,7 @@ export interface BenchRun {
   startedAt: Date;
   operations: OperationsSection | undefined;
   history: HistorySection | undefined;
+  concurrency: LoadResult[] | undefined;
   /** Every budget checked. */
   budgets: BudgetResult[];
 }
@@ -230,6 +232,32 @@ function historyReport(section: HistorySection): string[] {
   ];
 }
 
+function concurrencyReport(results: readonly LoadResult[]): string[] {
+  return [
+    table(
+      ["Load", "Syncs / rounds", "Requests", "Statuses", "Requests/s", "p50", "p99", "AddVersion p50", "AddVersion p99"],
+      results.map((r) => [
+        r.name,
+        String(r.units),
+        String(r.requests),
+        Object.entries(r.statuses)
+          .sort(([a], [b]) => a.localeCompare(b))
+          .map(([status, n]) => `${status} ×${n}`)
+          .join(", "),
+        r.requestsPerSecond.toFixed(0),
+        ms(r.latencyMs.p50),
+        ms(r.latencyMs.p99),
+        ms(r.addVersionMs.p50),
+        ms(r.addVersionMs.p99),
+      ]),
+      ["l", "r", "r", "l", "r", "r", "r", "r", "r"],
+    ),
+    "",
+    "One process sends every request through the handler on the emulators, on this machine's cores: the emulators' figures, " +
+      "not AWS's (where each concurrent request has its own function instance). Compare rows with each other.",
+  ];
+}
+
 /** The report printed on stdout. */
 export function markdownReport(run: BenchRun): string {
   const { options, startedAt } = run;
@@ -244,12 +272,13 @@ export function markdownReport(run: BenchRun): string {
     out.push("### Calls and latency per operation (through the HTTP handler)", "", ...operationsReport(run.operations, options), "");
   }
   if (run.history) out.push("### A client with 10,000 versions against one with 10", "", ...historyReport(run.history), "");
+  if (run.concurrency) out.push("### Throughput and tail latency under concurrency", "", ...concurrencyReport(run.concurrency), "");
   const accepted = run.budgets.filter((b) => !isMet(b) && b.acceptedMiss !== undefined && !options.strict);
   for (const b of accepted) out.push(`Accepted miss — ${b.subject}: ${b.problems.join(", ")}. ${b.acceptedMiss}`, "");
   const failed = failedBudgets(run);
   const met = run.budgets.filter(isMet).length;
   out.push(
-    `Budgets: ${met} of ${run.budgets.length} met` +
+    (run.budgets.length === 0 ? "Budgets: none in the sections run" : `Budgets: ${met} of ${run.budgets.length} met`) +
       (accepted.length > 0
         ? `; ${accepted.length} accepted miss${accepted.length === 1 ? "" : "es"} (above; --strict fails on them)`
         : "") +
@@ -293,6 +322,7 @@ export function resultsJson(run: BenchRun, durationSeconds: number) {
       ? { prices: PRICES, capacity: CAPACITY, syncs: operations.syncs, syncItems: operations.syncItems, atRest: operations.atRest }
       : null,
     history: run.history ?? null,
+    concurrency: run.concurrency ?? null,
     budgets: run.budgets.map((b) => ({ ...b, met: isMet(b) })),
     budgetsMet: failedBudgets(run).length === 0,
   };
