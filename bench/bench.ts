@@ -1,14 +1,14 @@
 /**
  * `npm run bench`: what the server costs on the DynamoDB + S3 storage, measured through the
  * real HTTP handler (API Gateway payload 2.0 events) against DynamoDB Local and s3rver on
- * loopback. Not a test: it prints
+ * loopback, and on the synthesized function in its own process. Not a test: it prints
  * Markdown tables, writes `bench/results/latest.json`, and exits 1 when a budget is missed
  * (budgets.ts), 2 on an error (an unexpected status is one). See bench/README.md.
  *
  *   npm run bench -- [--iterations=200] [--warmup=20] [--strict] [--no-capacity-check] [--only=operations,...]
  *
  * Sections: per operation (calls, round trips, latency, units, cost), a client with 10,000
- * versions against one with 10, throughput under concurrency.
+ * versions against one with 10, throughput under concurrency, the function's peak memory.
  */
 import { startEmulators, type Emulators } from "../dev/emulators.ts";
 import { emulatorClientOptions } from "../dev/emulator-endpoints.ts";
@@ -18,19 +18,26 @@ import { createApp } from "../lambda/app.ts";
 import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
-import type { BudgetResult } from "./budgets.ts";
+import { type FunctionAsset, synthesizeFunction } from "./asset.ts";
+import { type BudgetResult, checkBudget, FUNCTION_MEMORY_BUDGET, PRICED_MEMORY_BUDGET } from "./budgets.ts";
 import { runConcurrency } from "./concurrency.ts";
+import { PRICES } from "./cost.ts";
 import { runHistory } from "./history.ts";
 import type { MeasureContext } from "./measurement.ts";
+import { runMemory } from "./memory.ts";
 import { parseArgs } from "./options.ts";
 import { runOperations } from "./per-operation.ts";
 import { CallRecorder } from "./recorder.ts";
 import { type BenchRun, failedBudgets, markdownReport, resultsJson, writeResults } from "./report.ts";
 
 let emulators: Emulators | undefined;
+let asset: FunctionAsset | undefined;
 /** Stops the emulators once: on SIGINT or SIGTERM (then exits 130 or 143), or when the run ends. */
 const stopEmulators = stopOnSignals(
-  [async () => emulators?.stop().catch((error) => console.error(`stopping the emulators: ${String(error)}`))],
+  [
+    async () => asset?.remove().catch((error) => console.error(`removing the synthesized app: ${String(error)}`)),
+    async () => emulators?.stop().catch((error) => console.error(`stopping the emulators: ${String(error)}`)),
+  ],
   { announce: (signal) => console.error(`\n${signal}: stopping the emulators`) },
 );
 
@@ -60,6 +67,8 @@ async function main(): Promise<number> {
       operations: undefined,
       history: undefined,
       concurrency: undefined,
+      memory: undefined,
+      asset: undefined,
       budgets: [],
     };
     const budgets: BudgetResult[] = run.budgets;
@@ -72,6 +81,19 @@ async function main(): Promise<number> {
       budgets.push(run.history.budget);
     }
     if (sections.has("concurrency")) run.concurrency = await runConcurrency(handler, options.iterations, log);
+    if (sections.has("memory")) {
+      log("synthesizing the app (cdk synth)");
+      asset = await synthesizeFunction();
+      run.asset = { bytes: asset.bytes, memoryMb: asset.memoryMb };
+      budgets.push(
+        checkBudget("the cost model's Lambda memory", PRICED_MEMORY_BUDGET, {
+          pricedMb: PRICES.lambdaMemoryMb,
+          deployedMb: asset.memoryMb,
+        }),
+      );
+      run.memory = await runMemory(asset, handler, emulators, log);
+      budgets.push(...run.memory.map((m) => checkBudget(`peak memory, ${m.name}`, FUNCTION_MEMORY_BUDGET, m.peakRssBytes)));
+    }
     console.log(markdownReport(run));
 
     const durationSeconds = Math.round((performance.now() - t0) / 100) / 10;

@@ -1,6 +1,6 @@
 /**
  * The budgets the bench holds the server to: per protocol operation (SDK calls and round
- * trips), per sync (write units), for the function's memory and its cold start. Each check
+ * trips), per sync (write units), for the function's memory. Each check
  * returns the problems it found; none means the budget is met. A miss that is known and
  * explained is "accepted": reported, but it fails the run only with --strict.
  */
@@ -153,4 +153,23 @@ export const SYNC_WRITE_UNITS_BUDGET: Budget<SyncWriteUnits> = {
         `DynamoDB Local reported ${w.dynamodbLocal?.reported} write units where the estimate's item sizes give ${w.dynamodbLocal?.predicted} by its rule`,
       ],
     ]),
+};
+
+// ---------------------------------------------------------------------------------------------
+// The function
+
+/** The least memory the construct allows a function (lib/settings-helper.ts), MB. */
+export const LEAST_FUNCTION_MEMORY_MB = 256;
+
+/** The function's peak RSS (bytes) handling the largest requests. */
+export const FUNCTION_MEMORY_BUDGET: Budget<number> = {
+  text: `peak RSS ≤ ${LEAST_FUNCTION_MEMORY_MB} MB, the least memory the construct allows`,
+  check: (peakBytes) => problems([[peakBytes <= LEAST_FUNCTION_MEMORY_MB * 2 ** 20, `peak RSS ${(peakBytes / 2 ** 20).toFixed(1)} MB`]]),
+};
+
+/** The cost model prices the function at the memory the construct gives it by default. */
+export const PRICED_MEMORY_BUDGET: Budget<{ pricedMb: number; deployedMb: number }> = {
+  text: "the cost model's Lambda memory is the synthesized function's MemorySize",
+  check: ({ pricedMb, deployedMb }) =>
+    problems([[pricedMb === deployedMb, `priced at ${pricedMb} MB, deployed with ${deployedMb} MB: update PRICES.lambdaMemoryMb`]]),
 };

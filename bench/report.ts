@@ -8,17 +8,18 @@ import { arch, cpus, platform, release, totalmem } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/dynamodb-local.ts";
-import { type BudgetResult, isMet } from "./budgets.ts";
+import { type BudgetResult, isMet, LEAST_FUNCTION_MEMORY_MB } from "./budgets.ts";
 import { GiB } from "./bytes.ts";
 import { CAPACITY } from "./capacity.ts";
 import type { LoadResult } from "./concurrency.ts";
 import { PRICES } from "./cost.ts";
 import type { HistorySection } from "./history.ts";
 import { formatCalls } from "./measurement.ts";
+import type { MemoryResult } from "./memory.ts";
 import { BIG_SEGMENT_BYTES, CLIENTS, INITIAL_CHAIN, SMALL_SEGMENT_BYTES, SNAPSHOT_BYTES } from "./operations.ts";
 import type { Options } from "./options.ts";
 import type { OperationsSection } from "./per-operation.ts";
-import { ms, num, table, usd } from "./report-format.ts";
+import { mb, ms, num, table, usd } from "./report-format.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const RESULTS_FILE = join(REPO_ROOT, "bench", "results", "latest.json");
@@ -30,6 +31,9 @@ export interface BenchRun {
   operations: OperationsSection | undefined;
   history: HistorySection | undefined;
   concurrency: LoadResult[] | undefined;
+  memory: MemoryResult[] | undefined;
+  /** The synthesized function, when the memory section ran. */
+  asset: { bytes: number; memoryMb: number } | undefined;
   /** Every budget checked. */
   budgets: BudgetResult[];
 }
@@ -258,6 +262,40 @@ function concurrencyReport(results: readonly LoadResult[]): string[] {
   ];
 }
 
+function memoryReport(results: readonly MemoryResult[], deployedMb: number | undefined): string[] {
+  const headroom = (peak: number, limitMb: number) => `${(limitMb - peak / 2 ** 20).toFixed(0)} MB`;
+  const first = results[0];
+  return [
+    table(
+      [
+        "Request (3 in one process)",
+        "Node alone",
+        "After import",
+        "Peak RSS",
+        "Peak heap used",
+        "Peak outside the heap",
+        `Headroom to ${LEAST_FUNCTION_MEMORY_MB} MB`,
+        `Headroom to ${deployedMb ?? "?"} MB (default)`,
+      ],
+      results.map((r) => [
+        r.name,
+        `${mb(r.report.startRssBytes)} MB`,
+        `${mb(r.report.importedRssBytes)} MB`,
+        `**${mb(r.peakRssBytes)} MB**`,
+        `${mb(Math.max(...r.report.requests.map((q) => q.heapUsedBytes)))} MB`,
+        `${mb(Math.max(...r.report.requests.map((q) => q.externalBytes)))} MB`,
+        headroom(r.peakRssBytes, LEAST_FUNCTION_MEMORY_MB),
+        deployedMb === undefined ? "—" : headroom(r.peakRssBytes, deployedMb),
+      ]),
+      ["l", "r", "r", "r", "r", "r", "r", "r"],
+    ),
+    "",
+    `The synthesized asset in its own \`node\` process, the template's environment pointed at the emulators; each event read ` +
+      `and parsed, and each result serialized, as Lambda's runtime does (an event of ${first ? mb((first.payloadBytes * 4) / 3) : "?"} MB ` +
+      "of base64). RSS is the process's VmHWM; heap and outside-the-heap figures are sampled every millisecond.",
+  ];
+}
+
 /** The report printed on stdout. */
 export function markdownReport(run: BenchRun): string {
   const { options, startedAt } = run;
@@ -273,6 +311,7 @@ export function markdownReport(run: BenchRun): string {
   }
   if (run.history) out.push("### A client with 10,000 versions against one with 10", "", ...historyReport(run.history), "");
   if (run.concurrency) out.push("### Throughput and tail latency under concurrency", "", ...concurrencyReport(run.concurrency), "");
+  if (run.memory) out.push("### Peak memory of the function", "", ...memoryReport(run.memory, run.asset?.memoryMb), "");
   const accepted = run.budgets.filter((b) => !isMet(b) && b.acceptedMiss !== undefined && !options.strict);
   for (const b of accepted) out.push(`Accepted miss — ${b.subject}: ${b.problems.join(", ")}. ${b.acceptedMiss}`, "");
   const failed = failedBudgets(run);
@@ -323,6 +362,8 @@ export function resultsJson(run: BenchRun, durationSeconds: number) {
       : null,
     history: run.history ?? null,
     concurrency: run.concurrency ?? null,
+    memory: run.memory ?? null,
+    asset: run.asset ?? null,
     budgets: run.budgets.map((b) => ({ ...b, met: isMet(b) })),
     budgetsMet: failedBudgets(run).length === 0,
   };
