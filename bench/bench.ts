@@ -8,7 +8,8 @@
  *   npm run bench -- [--iterations=200] [--warmup=20] [--strict] [--no-capacity-check] [--only=operations,...]
  *
  * Sections: per operation (calls, round trips, latency, units, cost), a client with 10,000
- * versions against one with 10, throughput under concurrency, the function's peak memory.
+ * versions against one with 10, throughput under concurrency, the function's peak memory and
+ * its cold start.
  */
 import { startEmulators, type Emulators } from "../dev/emulators.ts";
 import { emulatorClientOptions } from "../dev/emulator-endpoints.ts";
@@ -18,8 +19,9 @@ import { createApp } from "../lambda/app.ts";
 import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
-import { type FunctionAsset, synthesizeFunction } from "./asset.ts";
-import { type BudgetResult, checkBudget, FUNCTION_MEMORY_BUDGET, PRICED_MEMORY_BUDGET } from "./budgets.ts";
+import { type FunctionAsset, functionProcessEnv, synthesizeFunction } from "./asset.ts";
+import { type BudgetResult, COLD_START_BUDGET, checkBudget, FUNCTION_MEMORY_BUDGET, PRICED_MEMORY_BUDGET } from "./budgets.ts";
+import { runColdStart } from "./cold-start.ts";
 import { runConcurrency } from "./concurrency.ts";
 import { PRICES } from "./cost.ts";
 import { runHistory } from "./history.ts";
@@ -68,6 +70,7 @@ async function main(): Promise<number> {
       history: undefined,
       concurrency: undefined,
       memory: undefined,
+      coldStart: undefined,
       asset: undefined,
       budgets: [],
     };
@@ -81,7 +84,7 @@ async function main(): Promise<number> {
       budgets.push(run.history.budget);
     }
     if (sections.has("concurrency")) run.concurrency = await runConcurrency(handler, options.iterations, log);
-    if (sections.has("memory")) {
+    if (sections.has("memory") || sections.has("cold-start")) {
       log("synthesizing the app (cdk synth)");
       asset = await synthesizeFunction();
       run.asset = { bytes: asset.bytes, memoryMb: asset.memoryMb };
@@ -91,8 +94,15 @@ async function main(): Promise<number> {
           deployedMb: asset.memoryMb,
         }),
       );
-      run.memory = await runMemory(asset, handler, emulators, log);
-      budgets.push(...run.memory.map((m) => checkBudget(`peak memory, ${m.name}`, FUNCTION_MEMORY_BUDGET, m.peakRssBytes)));
+      if (sections.has("memory")) {
+        run.memory = await runMemory(asset, handler, emulators, log);
+        budgets.push(...run.memory.map((m) => checkBudget(`peak memory, ${m.name}`, FUNCTION_MEMORY_BUDGET, m.peakRssBytes)));
+      }
+      if (sections.has("cold-start")) {
+        log("cold start: whole node processes on the asset and on an empty module");
+        run.coldStart = await runColdStart(asset, functionProcessEnv(asset, emulators));
+        budgets.push(checkBudget("cold start", COLD_START_BUDGET, run.coldStart));
+      }
     }
     console.log(markdownReport(run));
 

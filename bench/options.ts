@@ -1,7 +1,7 @@
 /** The bench's options, from its arguments and environment. */
 
 /** The parts of the bench, in the order they run. */
-export const SECTIONS = ["operations", "history", "concurrency", "memory"] as const;
+export const SECTIONS = ["operations", "history", "concurrency", "memory", "cold-start"] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** The command line: `npm run bench -- [--iterations=N] [--warmup=N] [--strict] [--no-capacity-check] [--only=a,b]`. */

@@ -9,8 +9,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { DYNAMODB_LOCAL_PACKAGE, DYNAMODB_LOCAL_PACKAGE_VERSION } from "../dev/dynamodb-local.ts";
 import { type BudgetResult, isMet, LEAST_FUNCTION_MEMORY_MB } from "./budgets.ts";
-import { GiB } from "./bytes.ts";
+import { GiB, KiB } from "./bytes.ts";
 import { CAPACITY } from "./capacity.ts";
+import type { ColdStartResult } from "./cold-start.ts";
 import type { LoadResult } from "./concurrency.ts";
 import { PRICES } from "./cost.ts";
 import type { HistorySection } from "./history.ts";
@@ -32,7 +33,8 @@ export interface BenchRun {
   history: HistorySection | undefined;
   concurrency: LoadResult[] | undefined;
   memory: MemoryResult[] | undefined;
-  /** The synthesized function, when the memory section ran. */
+  coldStart: ColdStartResult | undefined;
+  /** The synthesized function, when the memory or cold-start section ran. */
   asset: { bytes: number; memoryMb: number } | undefined;
   /** Every budget checked. */
   budgets: BudgetResult[];
@@ -296,6 +298,27 @@ function memoryReport(results: readonly MemoryResult[], deployedMb: number | und
   ];
 }
 
+function coldStartReport(r: ColdStartResult, budget: BudgetResult | undefined): string[] {
+  return [
+    table(
+      ["Process", "Fastest of runs", "Bundle", "gzip"],
+      [
+        ["`node` on an empty module", `${ms(r.emptyMs)} ms`, "—", "—"],
+        [
+          "`node index.mjs` (the sync function)",
+          `${ms(r.assetMs)} ms`,
+          `${(r.bundleBytes / KiB).toFixed(0)} KiB`,
+          `${(r.bundleGzipBytes / KiB).toFixed(0)} KiB`,
+        ],
+      ],
+      ["l", "r", "r", "r"],
+    ),
+    "",
+    `Cold start: **${r.ratio.toFixed(2)}×** an empty module (fastest of ${r.runs} whole processes each, alternating)` +
+      (budget ? `; budget ${budget.budget}: ${verdict(budget)}.` : "."),
+  ];
+}
+
 /** The report printed on stdout. */
 export function markdownReport(run: BenchRun): string {
   const { options, startedAt } = run;
@@ -312,6 +335,10 @@ export function markdownReport(run: BenchRun): string {
   if (run.history) out.push("### A client with 10,000 versions against one with 10", "", ...historyReport(run.history), "");
   if (run.concurrency) out.push("### Throughput and tail latency under concurrency", "", ...concurrencyReport(run.concurrency), "");
   if (run.memory) out.push("### Peak memory of the function", "", ...memoryReport(run.memory, run.asset?.memoryMb), "");
+  if (run.coldStart) {
+    const budget = run.budgets.find((b) => b.subject === "cold start");
+    out.push("### Cold start of the sync function", "", ...coldStartReport(run.coldStart, budget), "");
+  }
   const accepted = run.budgets.filter((b) => !isMet(b) && b.acceptedMiss !== undefined && !options.strict);
   for (const b of accepted) out.push(`Accepted miss — ${b.subject}: ${b.problems.join(", ")}. ${b.acceptedMiss}`, "");
   const failed = failedBudgets(run);
@@ -363,6 +390,7 @@ export function resultsJson(run: BenchRun, durationSeconds: number) {
     history: run.history ?? null,
     concurrency: run.concurrency ?? null,
     memory: run.memory ?? null,
+    coldStart: run.coldStart ?? null,
     asset: run.asset ?? null,
     budgets: run.budgets.map((b) => ({ ...b, met: isMet(b) })),
     budgetsMet: failedBudgets(run).length === 0,
