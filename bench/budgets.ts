@@ -59,7 +59,7 @@ export const GET_CHILD_BUDGET: Budget<OpStats> = {
 export const GET_CHILD_GONE_BUDGET: Budget<OpStats> = {
   ...GET_CHILD_BUDGET,
   acceptedMiss:
-    "by design in lambda/core/sync.ts: the child lookup and the client read run in parallel; when they say " +
+    "By design in lambda/core/sync.ts: the child lookup and the client read run in parallel; when they say " +
     "'no child' and 'latest is not the parent', the core reads the child once more, ordered after the client " +
     "read, because a child committed between the two parallel reads would otherwise get a false 410 (final " +
     "for a replica). Only the rare 410 path pays it; found and up-to-date stay at 2 calls in 1 round trip.",
@@ -180,6 +180,6 @@ export const COLD_START_BUDGET: Budget<ColdStartResult> = {
   text: "≤ 1.5× the start of an empty Node module",
   check: (r) => problems([[r.ratio <= 1.5, `${r.ratio.toFixed(2)}×`]]),
   acceptedMiss:
-    "the bundle creates both SDK clients at import; loading the S3 client only when a request needs it is under way " +
-    "on another branch, and this section measures whatever the asset is, so it reports the change when it lands",
+    "The bundle creates both SDK clients at import; loading the S3 client only when a request needs it is under way " +
+    "on another branch, and this section measures whatever the asset is, so it reports the change when it lands.",
 };
