@@ -135,6 +135,8 @@ export async function parallelSyncs(handler: Handler, clients: number, syncs: nu
     }),
   );
   const elapsed = performance.now() - start;
+  // Each client has one replica: a pull that finds a version would be one nobody pushed.
+  if (log.statuses["GetChildVersion 200"]) throw new Error(`C = ${clients}: a pull found a version that no replica pushed`);
   return result("parallel", clients, `C = ${clients} client${clients === 1 ? "" : "s"} syncing`, perClient * clients, log, elapsed);
 }
 

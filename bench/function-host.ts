@@ -9,6 +9,7 @@
  */
 import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
+import type { Handler, HttpEvent } from "../lambda/http/handler.ts";
 
 /** What one request did to the process's memory. */
 export interface HostRequest {
@@ -37,11 +38,9 @@ function procStatus(field: "VmHWM" | "VmRSS"): number {
   return Number(match[1]) * 1024;
 }
 
-type Handler = (event: unknown) => Promise<{ statusCode?: number }>;
-
 /** Reads and parses one event: the text is dropped once parsed, as the runtime drops it. */
-function readEvent(file: string): unknown {
-  return JSON.parse(readFileSync(file, "utf8"));
+function readEvent(file: string): HttpEvent {
+  return JSON.parse(readFileSync(file, "utf8")) as HttpEvent;
 }
 
 async function main(): Promise<HostReport> {
