@@ -6,7 +6,8 @@
  *    exactly one gets 200 and the others 409; the others pull (the winner's version, then 404)
  *    and every replica pushes again on the new latest.
  * Every answer must be one the protocol allows at that point; any other status (a 5xx, a
- * second 200 in a round) fails the bench.
+ * second 200 in a round) fails the bench. The levels take turns in slices, so that a change of
+ * the machine's background load falls on all of them alike.
  */
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
 import { HEADER } from "../lambda/http/protocol.ts";
@@ -104,49 +105,53 @@ async function newReplica(handler: Handler): Promise<Replica> {
   return replica;
 }
 
-function result(kind: LoadResult["kind"], level: number, name: string, units: number, log: LoadLog, ms: number): LoadResult {
-  const sorted = (values: readonly number[]) => [...values].sort((a, b) => a - b);
-  const all = sorted(log.latencies);
-  const adds = sorted(log.addVersionLatencies);
-  return {
-    kind,
-    level,
-    name,
-    units,
-    requests: all.length,
-    seconds: ms / 1000,
-    requestsPerSecond: all.length / (ms / 1000),
-    latencyMs: { p50: percentile(all, 50), p99: percentile(all, 99) },
-    addVersionMs: { p50: percentile(adds, 50), p99: percentile(adds, 99) },
-    statuses: log.statuses,
-  };
+/** A level of load: its setup done, run in slices (`run`) so that the levels can take turns. */
+interface Load {
+  kind: LoadResult["kind"];
+  level: number;
+  name: string;
+  log: LoadLog;
+  /** Syncs or rounds done so far, and the time they took. */
+  units: number;
+  elapsedMs: number;
+  /** Runs about `units` more syncs or rounds. */
+  run(units: number): Promise<void>;
 }
 
-/** C clients syncing in parallel, `syncs` syncs in all (each client an equal share). */
-export async function parallelSyncs(handler: Handler, clients: number, syncs: number): Promise<LoadResult> {
+/** C clients syncing in parallel, each made with one version and a snapshot. */
+async function parallelSyncs(handler: Handler, clients: number): Promise<Load> {
   const replicas: Replica[] = [];
   for (let c = 0; c < clients; c++) replicas.push(await newReplica(handler));
-  const perClient = Math.ceil(syncs / clients);
-  const log = new LoadLog(handler);
-  const start = performance.now();
-  await Promise.all(
-    replicas.map(async (replica) => {
-      for (let s = 0; s < perClient; s++) await sync(log, replica);
-    }),
-  );
-  const elapsed = performance.now() - start;
-  // Each client has one replica: a pull that finds a version would be one nobody pushed.
-  if (log.statuses["GetChildVersion 200"]) throw new Error(`C = ${clients}: a pull found a version that no replica pushed`);
-  return result("parallel", clients, `C = ${clients} client${clients === 1 ? "" : "s"} syncing`, perClient * clients, log, elapsed);
+  const load: Load = {
+    kind: "parallel",
+    level: clients,
+    name: `C = ${clients} client${clients === 1 ? "" : "s"} syncing`,
+    log: new LoadLog(handler),
+    units: 0,
+    elapsedMs: 0,
+    run: async (syncs) => {
+      const perClient = Math.ceil(syncs / clients);
+      const start = performance.now();
+      await Promise.all(
+        replicas.map(async (replica) => {
+          for (let s = 0; s < perClient; s++) await sync(load.log, replica);
+        }),
+      );
+      load.elapsedMs += performance.now() - start;
+      load.units += perClient * clients;
+      // Each client has one replica: a pull that finds a version would be one nobody pushed.
+      if (load.log.statuses["GetChildVersion 200"]) throw new Error(`${load.name}: a pull found a version that no replica pushed`);
+    },
+  };
+  return load;
 }
 
-/** K replicas of one client pushing on the same parent, `rounds` times. */
-export async function contendingWriters(handler: Handler, writers: number, rounds: number): Promise<LoadResult> {
+/** K replicas of one client pushing on the same parent every round. */
+async function contendingWriters(handler: Handler, writers: number): Promise<Load> {
   const first = await newReplica(handler);
   const replicas: Replica[] = Array.from({ length: writers }, () => ({ ...first }));
   const log = new LoadLog(handler);
-  const start = performance.now();
-  for (let round = 0; round < rounds; round++) {
+  const round = async (n: number) => {
     const parent = first.latest;
     const answers = await Promise.all(
       replicas.map((replica) =>
@@ -155,10 +160,10 @@ export async function contendingWriters(handler: Handler, writers: number, round
     );
     const winners = answers.flatMap((answer, i) => (answer.statusCode === 200 ? [i] : []));
     const [winner] = winners;
-    if (winners.length !== 1 || winner === undefined) throw new Error(`round ${round}: ${winners.length} writers got 200, not exactly one`);
-    const winnerAnswer = answers[winner];
-    const winnerReplica = replicas[winner];
-    if (!winnerAnswer || !winnerReplica) throw new Error("the winner is missing");
+    const winnerAnswer = winner === undefined ? undefined : answers[winner];
+    if (winners.length !== 1 || winner === undefined || !winnerAnswer) {
+      throw new Error(`K = ${writers}, round ${n}: ${winners.length} writers got 200, not exactly one`);
+    }
     const latest = versionIdOf(winnerAnswer);
     await Promise.all(
       replicas.map(async (replica, i) => {
@@ -167,33 +172,65 @@ export async function contendingWriters(handler: Handler, writers: number, round
           await snapshotIfAsked(log, replica, winnerAnswer);
           return;
         }
-        if (header(answers[i] ?? {}, HEADER.parentVersionId) !== latest)
-          throw new Error(`round ${round}: a 409 does not name the winner's version`);
+        if (header(answers[i] ?? {}, HEADER.parentVersionId) !== latest) {
+          throw new Error(`K = ${writers}, round ${n}: a 409 does not name the winner's version`);
+        }
         // The loser pulls: the winner's version, then up to date; its change is pushed next round.
         const pulled = await log.send("GetChildVersion", getChildEvent(replica.clientId, parent), [200]);
-        if (versionIdOf(pulled) !== latest) throw new Error(`round ${round}: the pull did not return the winner's version`);
+        if (versionIdOf(pulled) !== latest) throw new Error(`K = ${writers}, round ${n}: the pull did not return the winner's version`);
         replica.latest = latest;
         await log.send("GetChildVersion", getChildEvent(replica.clientId, latest), [404]);
       }),
     );
     first.latest = latest;
-  }
-  const elapsed = performance.now() - start;
-  return result("contention", writers, `K = ${writers} writers on one client`, rounds, log, elapsed);
+  };
+  const load: Load = {
+    kind: "contention",
+    level: writers,
+    name: `K = ${writers} writers on one client`,
+    log,
+    units: 0,
+    elapsedMs: 0,
+    run: async (rounds) => {
+      const start = performance.now();
+      for (let r = 0; r < rounds; r++) await round(load.units + r);
+      load.elapsedMs += performance.now() - start;
+      load.units += rounds;
+    },
+  };
+  return load;
 }
 
-/** Every level: `work` syncs per level of C, and work / K rounds per level of K. */
+function resultOf(load: Load): LoadResult {
+  const sorted = (values: readonly number[]) => [...values].sort((a, b) => a - b);
+  const all = sorted(load.log.latencies);
+  const adds = sorted(load.log.addVersionLatencies);
+  return {
+    kind: load.kind,
+    level: load.level,
+    name: load.name,
+    units: load.units,
+    requests: all.length,
+    seconds: load.elapsedMs / 1000,
+    requestsPerSecond: all.length / (load.elapsedMs / 1000),
+    latencyMs: { p50: percentile(all, 50), p99: percentile(all, 99) },
+    addVersionMs: { p50: percentile(adds, 50), p99: percentile(adds, 99) },
+    statuses: load.log.statuses,
+  };
+}
+
+/** The levels take turns, a slice each, so that they see the same background load. */
+const SLICES = 5;
+
+/** Every level: `work` syncs per level of C, and work / K rounds (at least 5) per level of K. */
 export async function runConcurrency(handler: Handler, work: number, log: (line: string) => void): Promise<LoadResult[]> {
-  const results: LoadResult[] = [];
-  for (const clients of PARALLEL_CLIENTS) {
-    const r = await parallelSyncs(handler, clients, work);
-    log(`${r.name}: ${r.requestsPerSecond.toFixed(0)} requests/s, p99 ${r.latencyMs.p99.toFixed(1)} ms`);
-    results.push(r);
-  }
+  const loads: Array<{ load: Load; slice: number }> = [];
+  for (const clients of PARALLEL_CLIENTS) loads.push({ load: await parallelSyncs(handler, clients), slice: Math.ceil(work / SLICES) });
   for (const writers of CONTENDING_WRITERS) {
-    const r = await contendingWriters(handler, writers, Math.max(5, Math.ceil(work / writers)));
-    log(`${r.name}: ${r.requestsPerSecond.toFixed(0)} requests/s, p99 ${r.latencyMs.p99.toFixed(1)} ms`);
-    results.push(r);
+    loads.push({ load: await contendingWriters(handler, writers), slice: Math.ceil(Math.max(5, Math.ceil(work / writers)) / SLICES) });
   }
+  for (let s = 0; s < SLICES; s++) for (const { load, slice } of loads) await load.run(slice);
+  const results = loads.map(({ load }) => resultOf(load));
+  for (const r of results) log(`${r.name}: ${r.requestsPerSecond.toFixed(0)} requests/s, p99 ${r.latencyMs.p99.toFixed(1)} ms`);
   return results;
 }
