@@ -73,57 +73,146 @@ const S3_GET_CLASS: ReadonlySet<string> = new Set(["GetObject", "HeadObject"]);
 export const DDB_READS: ReadonlySet<string> = new Set(["GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"]);
 export const DDB_WRITES: ReadonlySet<string> = new Set(["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"]);
 
+/** What one item of one call costs: a read, or one item a write (or a transaction) wrote. */
+export interface ItemCharge {
+  /** Which of the request's calls (0-based, in the order they started). */
+  call: number;
+  /** The SDK command: "GetItem", "TransactWriteItems", ... */
+  command: string;
+  /** What the call did to the item. */
+  action: "read" | "put" | "update" | "delete" | "check";
+  /** The item by the kind of its sort key: "CLIENT", "CHILD#…". */
+  item: string;
+  /** The size the charge is computed from (for a write: the larger of before and after). */
+  bytes: number;
+  rru: number;
+  wru: number;
+  /** Written by a TransactWriteItems. */
+  transactional: boolean;
+  /** The write was refused (a failed condition): charged as if it had run (see README). */
+  refused: boolean;
+}
+
+/** An item's kind from its key: its sort key up to the `#`, e.g. "CHILD#…". */
+function itemKind(key: Item | undefined): string {
+  const sk = key?.[TABLE.sortKey.name]?.S ?? "?";
+  const hash = sk.indexOf("#");
+  return hash < 0 ? sk : `${sk.slice(0, hash + 1)}…`;
+}
+
+const writeUnits = (size: number) => Math.max(1, Math.ceil(size / CAPACITY.writeStepBytes));
+
 /**
- * Request units of one request's calls, estimated from the item sizes:
+ * What each item of one request's DynamoDB calls costs, estimated from the item sizes:
  *  - GetItem (strongly consistent): ceil(size / 4 KB) RRU, at least 1 (also for a missing item);
  *  - PutItem: ceil(size / 1 KB) WRU; UpdateItem: ceil(max(before, after) / 1 KB) WRU;
  *  - TransactWriteItems: twice that, for each item it writes.
- * `before` of the client item is what this request's GetItem returned; `after` is read once
- * the request has finished (`after` map), outside the timed part.
+ * `before` of an item is what this request's GetItem of it returned; `after` is read once the
+ * request has finished (`after` map), outside the timed part. A refused write is charged as if
+ * it had run: AWS's documentation does not say what a cancelled transaction costs, so this is
+ * the upper bound.
  */
-export function estimateUnits(calls: readonly CallRecord[], after: ReadonlyMap<string, number>): Units {
-  const units: Units = { rru: 0, wru: 0, s3Put: 0, s3Get: 0, s3Delete: 0 };
+export function itemCharges(calls: readonly CallRecord[], after: ReadonlyMap<string, number>): ItemCharge[] {
+  const charges: ItemCharge[] = [];
   const before = new Map<string, number>();
-  const writeUnits = (size: number) => Math.max(1, Math.ceil(size / CAPACITY.writeStepBytes));
-  for (const call of [...calls].sort((a, b) => a.start - b.start)) {
-    if (call.service === "s3") {
-      if (S3_PUT_CLASS.has(call.command)) units.s3Put += 1;
-      else if (S3_GET_CLASS.has(call.command)) units.s3Get += 1;
-      else if (call.command === "DeleteObject") units.s3Delete += 1;
-      continue;
-    }
+  const sizeOf = (key: Item | undefined) => Math.max(before.get(keyOf(key)) ?? 0, after.get(keyOf(key)) ?? 0);
+  for (const [index, call] of [...calls].sort((a, b) => a.start - b.start).entries()) {
+    if (call.service === "s3") continue;
     const typed = dynamoCall(call);
-    if (!typed) throw new Error(`no capacity estimate for DynamoDB ${call.command}: add it to estimateUnits`);
+    if (!typed) throw new Error(`no capacity estimate for DynamoDB ${call.command}: add it to itemCharges`);
+    const write = { call: index, command: typed.command, rru: 0, transactional: false, refused: typed.failed };
     switch (typed.command) {
       case "GetItem": {
         const size = itemSize(typed.output?.Item);
         before.set(keyOf(typed.input.Key), size);
         const rru = Math.max(1, Math.ceil(size / CAPACITY.readStepBytes));
-        units.rru += typed.input.ConsistentRead ? rru : rru / 2;
+        charges.push({
+          ...write,
+          action: "read",
+          item: itemKind(typed.input.Key),
+          bytes: size,
+          rru: typed.input.ConsistentRead ? rru : rru / 2,
+          wru: 0,
+        });
         break;
       }
-      case "PutItem":
-        units.wru += writeUnits(itemSize(typed.input.Item));
+      case "PutItem": {
+        const bytes = itemSize(typed.input.Item);
+        charges.push({ ...write, action: "put", item: itemKind(typed.input.Item), bytes, wru: writeUnits(bytes) });
         break;
+      }
       case "UpdateItem": {
-        const key = keyOf(typed.input.Key);
-        units.wru += writeUnits(Math.max(before.get(key) ?? 0, after.get(key) ?? 0));
+        const bytes = sizeOf(typed.input.Key);
+        charges.push({ ...write, action: "update", item: itemKind(typed.input.Key), bytes, wru: writeUnits(bytes) });
         break;
       }
       case "TransactWriteItems":
-        for (const item of typed.input.TransactItems ?? []) {
-          let size = 0;
-          if (item.Put) size = itemSize(item.Put.Item);
-          else if (item.Update) size = Math.max(before.get(keyOf(item.Update.Key)) ?? 0, after.get(keyOf(item.Update.Key)) ?? 0);
-          else if (item.Delete) size = before.get(keyOf(item.Delete.Key)) ?? 0;
-          else if (item.ConditionCheck) size = before.get(keyOf(item.ConditionCheck.Key)) ?? 0;
-          units.wru += CAPACITY.transactionalWriteFactor * writeUnits(size);
+        for (const entry of typed.input.TransactItems ?? []) {
+          const [action, key, bytes]: [ItemCharge["action"], Item | undefined, number] = entry.Put
+            ? ["put", entry.Put.Item, itemSize(entry.Put.Item)]
+            : entry.Update
+              ? ["update", entry.Update.Key, sizeOf(entry.Update.Key)]
+              : entry.Delete
+                ? ["delete", entry.Delete.Key, sizeOf(entry.Delete.Key)]
+                : ["check", entry.ConditionCheck?.Key, sizeOf(entry.ConditionCheck?.Key)];
+          charges.push({
+            ...write,
+            action,
+            item: itemKind(key),
+            bytes,
+            wru: CAPACITY.transactionalWriteFactor * writeUnits(bytes),
+            transactional: true,
+          });
         }
         break;
     }
   }
+  return charges;
+}
+
+/** Request units of one request's calls: its items' charges, and its S3 requests by price class. */
+export function estimateUnits(calls: readonly CallRecord[], after: ReadonlyMap<string, number>): Units {
+  const units: Units = { rru: 0, wru: 0, s3Put: 0, s3Get: 0, s3Delete: 0 };
+  for (const charge of itemCharges(calls, after)) {
+    units.rru += charge.rru;
+    units.wru += charge.wru;
+  }
+  for (const call of calls) {
+    if (call.service !== "s3") continue;
+    if (S3_PUT_CLASS.has(call.command)) units.s3Put += 1;
+    else if (S3_GET_CLASS.has(call.command)) units.s3Get += 1;
+    else if (call.command === "DeleteObject") units.s3Delete += 1;
+  }
   return units;
 }
+
+/**
+ * The write units DynamoDB Local reports for these charges, by its own rule (found by probing
+ * it, see bench/README.md): a single-item write as AWS documents it; a TransactWriteItems 4 per
+ * started KB of each item (twice AWS's documented 2), where items with the same figure count
+ * once; a refused write reports nothing. It checks that the item sizes behind the estimate
+ * are the sizes DynamoDB Local saw.
+ */
+export function dynamodbLocalWriteUnits(charges: readonly ItemCharge[]): number {
+  let units = 0;
+  /** Per transaction (by call), the distinct figures of its items. */
+  const transactions = new Map<number, Set<number>>();
+  for (const charge of charges) {
+    if (charge.action === "read" || charge.refused) continue;
+    if (!charge.transactional) {
+      units += charge.wru;
+      continue;
+    }
+    const figures = transactions.get(charge.call) ?? new Set<number>();
+    figures.add(DYNAMODB_LOCAL_TRANSACTION_UNITS_PER_KB * writeUnits(charge.bytes));
+    transactions.set(charge.call, figures);
+  }
+  for (const figures of transactions.values()) for (const figure of figures) units += figure;
+  return units;
+}
+
+/** DynamoDB Local's write units per started KB of an item in a TransactWriteItems. */
+const DYNAMODB_LOCAL_TRANSACTION_UNITS_PER_KB = 4;
 
 /** Keys of items this request updated (their size after the update is read afterwards). */
 export function updatedKeys(calls: readonly CallRecord[]): Item[] {
@@ -136,17 +225,6 @@ export function updatedKeys(calls: readonly CallRecord[]): Item[] {
     }
   }
   return keys;
-}
-
-/** The sizes of the items that this request's transactions put (new items). */
-export function transactionPutSizes(calls: readonly CallRecord[]): number[] {
-  const sizes: number[] = [];
-  for (const call of calls) {
-    const typed = dynamoCall(call);
-    if (typed?.command !== "TransactWriteItems") continue;
-    for (const item of typed.input.TransactItems ?? []) if (item.Put) sizes.push(itemSize(item.Put.Item));
-  }
-  return sizes;
 }
 
 /** What DynamoDB Local reported (capacity-check pass only). */

@@ -3,7 +3,7 @@
  * sync as Taskwarrior does it, and at rest for a typical user.
  */
 import { GiB, KiB, MiB } from "./bytes.ts";
-import { CAPACITY, transactionPutSizes, type Units } from "./capacity.ts";
+import { CAPACITY, type ItemCharge, type Units } from "./capacity.ts";
 import type { Sample } from "./measurement.ts";
 import { type OpResult, SMALL_SEGMENT_BYTES } from "./operations.ts";
 
@@ -32,8 +32,11 @@ export const PRICES = {
   lambdaArmUsdPerGbSecond: 0.0000133334,
   /** USD per million Lambda requests. */
   lambdaUsdPerMillionRequests: 0.2,
-  /** The function's memory (the CDK stack's setting), GB. */
-  lambdaMemoryGb: 256 / 1024,
+  /**
+   * The function's memory, MB: the construct's default (lib/settings-helper.ts; 256 is its
+   * least). The memory section checks it against the synthesized template.
+   */
+  lambdaMemoryMb: 512,
   /** Lambda bills duration in 1 ms steps. */
   lambdaBillingStepMs: 1,
   /** USD per million HTTP API requests (first 300 million per month). */
@@ -73,7 +76,8 @@ export function opCost(result: OpResult): OpCost {
   const s3 =
     (units.s3Put * PRICES.s3UsdPerThousandPut + units.s3Get * PRICES.s3UsdPerThousandGet + units.s3Delete * PRICES.s3UsdPerThousandDelete) *
     1000;
-  const lambda = PRICES.lambdaUsdPerMillionRequests + PRICES.lambdaMemoryGb * (billedMs / 1000) * PRICES.lambdaArmUsdPerGbSecond * 1e6;
+  const lambda =
+    PRICES.lambdaUsdPerMillionRequests + (PRICES.lambdaMemoryMb / 1024) * (billedMs / 1000) * PRICES.lambdaArmUsdPerGbSecond * 1e6;
   const apiGateway = apiRequests * PRICES.apiGatewayHttpUsdPerMillion;
   return {
     key: result.op.key,
@@ -131,15 +135,29 @@ export function syncCosts(costs: readonly OpCost[]) {
   });
 }
 
+/** The items one request of each of a sync's operations read and wrote, from its first sample. */
+export function syncItems(samplesOf: ReadonlyMap<string, readonly Sample[]>): Array<{ operation: string; charges: ItemCharge[] }> {
+  const sync = SYNCS.find((s) => s.key === "sync");
+  if (!sync) throw new Error("no sync defined");
+  return sync.operations.map((key) => {
+    const first = samplesOf.get(key)?.[0];
+    if (!first) throw new Error(`sync: no sample of ${key}`);
+    return { operation: key, charges: first.charges };
+  });
+}
+
 /** Storage at rest of 1000 typical users, from the item sizes seen in AddVersion (2 KB). */
 export function atRestCost(small: readonly Sample[]) {
-  // The two items an inline AddVersion puts: CHILD#<parent> (with the segment) and VERSION#<id>.
-  const puts = small.flatMap((s) => transactionPutSizes(s.calls));
-  const childItem = Math.max(...puts);
-  const indexItem = Math.min(...puts);
-  const perVersionOverhead = childItem - SMALL_SEGMENT_BYTES + indexItem + 2 * CAPACITY.storageOverheadBytesPerItem;
+  // An inline AddVersion writes one item per version, CHILD#<parent> with the segment, and
+  // updates the client item.
+  const charges = small.flatMap((s) => s.charges);
+  const versionItem = Math.max(...charges.filter((c) => c.action === "put").map((c) => c.bytes));
+  const clientItemSeen = Math.max(...charges.filter((c) => c.action === "update").map((c) => c.bytes));
+  if (!Number.isFinite(versionItem) || !Number.isFinite(clientItemSeen)) throw new Error("at rest: no version put or client update seen");
+  const perVersionOverhead = versionItem - SMALL_SEGMENT_BYTES + CAPACITY.storageOverheadBytesPerItem;
   const versions = Math.ceil(TYPICAL_USER.versionBytes / TYPICAL_USER.segmentBytes);
-  const clientItem = 512 + CAPACITY.storageOverheadBytesPerItem; // under 0.5 KB seen; rounded up
+  // The client item with its snapshot attributes (no bigger for a long history: its slots are fixed).
+  const clientItem = clientItemSeen + CAPACITY.storageOverheadBytesPerItem;
   const dynamodbBytesPerUser = TYPICAL_USER.versionBytes + versions * perVersionOverhead + clientItem;
   const s3BytesPerUser = TYPICAL_USER.snapshotBytes;
   const users = 1000;
@@ -148,11 +166,13 @@ export function atRestCost(small: readonly Sample[]) {
   return {
     assumption:
       `per user: ${TYPICAL_USER.versionBytes / MiB} MiB of history segments in ${versions} versions of ` +
-      `${TYPICAL_USER.segmentBytes / KiB} KiB (inline in DynamoDB: 2 items each, ${childItem} + ${indexItem} bytes seen, ` +
-      `+ ${CAPACITY.storageOverheadBytesPerItem} bytes of index overhead per item), one ${TYPICAL_USER.snapshotBytes / MiB} MiB snapshot in S3; ` +
-      `1 GB = 2^30 bytes; free tiers ignored`,
+      `${TYPICAL_USER.segmentBytes / KiB} KiB (inline in DynamoDB: 1 item each, ${versionItem} bytes seen, ` +
+      `+ ${CAPACITY.storageOverheadBytesPerItem} bytes of index overhead per item; the client item ${clientItemSeen} bytes), ` +
+      `one ${TYPICAL_USER.snapshotBytes / MiB} MiB snapshot in S3; 1 GB = 2^30 bytes; free tiers ignored`,
     users,
     versionsPerUser: versions,
+    versionItemBytes: versionItem,
+    clientItemBytes: clientItemSeen,
     dynamodbBytesPerUser,
     s3BytesPerUser,
     dynamodbGb,

@@ -7,7 +7,17 @@ import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { SdkCall } from "../dev/sdk-interception.ts";
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
 import { SK, TABLE } from "../lambda/storage/dynamodb/layout.ts";
-import { DDB_READS, DDB_WRITES, estimateUnits, itemSize, keyOf, type Units, updatedKeys } from "./capacity.ts";
+import {
+  DDB_READS,
+  DDB_WRITES,
+  estimateUnits,
+  type ItemCharge,
+  itemCharges,
+  itemSize,
+  keyOf,
+  type Units,
+  updatedKeys,
+} from "./capacity.ts";
 import { type CallRecord, type CallRecorder, dynamoCall } from "./recorder.ts";
 import { bodyBytes } from "./requests.ts";
 
@@ -39,6 +49,8 @@ export interface MeasureContext {
 export interface Sample {
   ms: number;
   calls: CallRecord[];
+  /** What each item read or written costs (the units are their sum, plus S3). */
+  charges: ItemCharge[];
   units: Units;
   responseBytes: number;
 }
@@ -91,7 +103,7 @@ export async function measure(
       const read = await raw.send(new GetItemCommand({ TableName: tableName, Key: key, ConsistentRead: true }));
       after.set(keyOf(key), itemSize(read.Item));
     }
-    samples.push({ ms, calls, units: estimateUnits(calls, after), responseBytes: bodyBytes(result) });
+    samples.push({ ms, calls, charges: itemCharges(calls, after), units: estimateUnits(calls, after), responseBytes: bodyBytes(result) });
   }
   return samples;
 }

@@ -1,12 +1,26 @@
 /**
  * The protocol operations the bench measures, the clients their requests rotate over, and
- * issue 3's target for each.
+ * the budget each is held to (budgets.ts).
  */
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
 import { HEADER } from "../lambda/http/protocol.ts";
+import type { SnapshotThresholds } from "../lambda/core/urgency.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../lambda/uuid.ts";
 import { KiB, MiB } from "./bytes.ts";
-import { formatCalls, type MeasuredRequest, type OpStats } from "./measurement.ts";
+import {
+  ADD_VERSION_BUDGET,
+  ADD_VERSION_CONFLICT_BUDGET,
+  ADD_VERSION_NEW_CLIENT_BUDGET,
+  ADD_VERSION_S3_BUDGET,
+  ADD_VERSION_URGENCY_HIGH_BUDGET,
+  addSnapshotBudget,
+  type Budget,
+  type BudgetResult,
+  GET_CHILD_BUDGET,
+  GET_CHILD_GONE_BUDGET,
+  GET_SNAPSHOT_BUDGET,
+} from "./budgets.ts";
+import type { MeasuredRequest, OpStats } from "./measurement.ts";
 import type { CallRecorder } from "./recorder.ts";
 import { addSnapshotEvent, addVersionEvent, bodyBytes, getChildEvent, getSnapshotEvent, header, payload } from "./requests.ts";
 
@@ -74,79 +88,48 @@ async function addVersion(handler: Handler, recorder: CallRecorder, client: Benc
   return versionId;
 }
 
+/** A client created by its first AddVersion (unmeasured): one version, no snapshot. */
+async function newClient(handler: Handler, recorder: CallRecorder): Promise<BenchClient> {
+  const client: BenchClient = { id: newUuid(), versions: [], snapshotVersion: undefined };
+  await addVersion(handler, recorder, client, SMALL_SEGMENT_BYTES);
+  return client;
+}
+
+function versionsSinceSnapshot(client: BenchClient): number {
+  return client.versions.length - 1 - client.versions.indexOf(snapshotOf(client));
+}
+
+/** Checks the snapshot urgency a 200 answer to AddVersion asked for. */
+function expectUrgency(result: HttpResult, expected: "high" | "not high"): void {
+  const urgency = /urgency=(\w+)/.exec(header(result, HEADER.snapshotRequest) ?? "")?.[1] ?? "none";
+  if ((urgency === "high") !== (expected === "high")) {
+    throw new Error(`AddVersion answered snapshot urgency ${urgency}, the bench expected ${expected}`);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
-// Operations and targets
+// Operations and budgets
 
 export interface Operation extends MeasuredRequest {
   key: string;
   /** Request body bytes (API Gateway metering). */
   requestBytes: number;
-  target: Target;
+  budget: Budget<OpStats>;
 }
 
-export interface Target {
-  /** Issue 3's wording. */
-  text: string;
-  check: (s: OpStats) => string[];
-  /**
-   * A miss that is known, explained and accepted: reported as NOT MET, but does not fail the
-   * run unless --strict.
-   */
-  acceptedMiss?: string;
-}
-
-const ADD_VERSION_TARGET: Target = {
-  text: "≤ 2 DynamoDB calls: 1 read, 1 transaction",
-  check: (s) =>
-    problems([
-      [s.dynamodbCalls <= 2, `${s.dynamodbCalls} DynamoDB calls`],
-      [(s.dynamodb.GetItem ?? 0) <= 1, `${s.dynamodb.GetItem} GetItem`],
-      [(s.dynamodb.TransactWriteItems ?? 0) <= 1, `${s.dynamodb.TransactWriteItems} TransactWriteItems`],
-      [
-        s.dynamodbCalls === (s.dynamodb.GetItem ?? 0) + (s.dynamodb.TransactWriteItems ?? 0),
-        `other DynamoDB calls: ${formatCalls(s.dynamodb)}`,
-      ],
-    ]),
-};
-
-const GET_CHILD_TARGET: Target = {
-  text: "≤ 2 DynamoDB calls in 1 round trip",
-  check: (s) =>
-    problems([
-      [s.dynamodbCalls <= 2, `${s.dynamodbCalls} DynamoDB calls`],
-      [s.dynamodbRoundTrips <= 1, `${s.dynamodbRoundTrips} DynamoDB round trips`],
-    ]),
-};
-
-const GET_SNAPSHOT_TARGET: Target = {
-  text: "1 DynamoDB + 1 S3 call",
-  check: (s) =>
-    problems([
-      [s.dynamodbCalls === 1, `${s.dynamodbCalls} DynamoDB calls`],
-      [s.s3Calls === 1, `${s.s3Calls} S3 calls`],
-    ]),
-};
-
-function addSnapshotTarget(stored: boolean): Target {
-  return {
-    text: stored ? "1 read, ≤ 5 walk-back reads, 1 S3 put, 1 write" : "1 read, ≤ 5 walk-back reads, no put, no write",
-    check: (s) =>
-      problems([
-        [s.clientReads === 1, `${s.clientReads} client reads`],
-        [s.walkBackReads <= 5, `${s.walkBackReads} walk-back reads`],
-        [(s.s3.PutObject ?? 0) === (stored ? 1 : 0), `${s.s3.PutObject ?? 0} S3 PutObject`],
-        [s.dynamodbWrites === (stored ? 1 : 0), `${s.dynamodbWrites} DynamoDB writes`],
-        [s.dynamodbCalls === s.clientReads + s.walkBackReads + s.dynamodbWrites, `other DynamoDB calls: ${formatCalls(s.dynamodb)}`],
-      ]),
-  };
-}
-
-function problems(checks: Array<[boolean, string]>): string[] {
-  return checks.filter(([ok]) => !ok).map(([, problem]) => problem);
-}
-
-export function buildOperations(handler: Handler, recorder: CallRecorder, clients: BenchClient[]): Operation[] {
+export function buildOperations(handler: Handler, recorder: CallRecorder, clients: BenchClient[], rules: SnapshotThresholds): Operation[] {
   const pick = (i: number) => nth(clients, i % clients.length);
+  /**
+   * Before a measured AddVersion: a snapshot of latest (unmeasured) once the versions since the
+   * snapshot reach the threshold, so that the measured request is never answered urgency high
+   * (and followed by its bookkeeping) however many iterations run.
+   */
+  const keepSnapshotFresh = async (client: BenchClient) => {
+    if (versionsSinceSnapshot(client) < rules.snapshotVersions) return;
+    const at = latestOf(client);
+    await call(handler, recorder, addSnapshotEvent(client.id, at, payload(SNAPSHOT_BYTES)), 200, "setup AddSnapshot");
+    client.snapshotVersion = at;
+  };
   /** Versions with a 1 MB segment, from the AddVersion 1 MB operation: [client, parent, id]. */
   const bigVersions: Array<[BenchClient, Uuid, Uuid]> = [];
   return [
@@ -156,7 +139,7 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       status: 200,
       outcome: "found",
       requestBytes: 0,
-      target: GET_CHILD_TARGET,
+      budget: GET_CHILD_BUDGET,
       prepare: async (i) => {
         const client = pick(i);
         const k = Math.floor(i / clients.length) % (INITIAL_CHAIN - 1);
@@ -176,7 +159,7 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       status: 404,
       outcome: "up-to-date",
       requestBytes: 0,
-      target: GET_CHILD_TARGET,
+      budget: GET_CHILD_BUDGET,
       prepare: async (i) => ({ event: getChildEvent(pick(i).id, latestOf(pick(i))) }),
     },
     {
@@ -185,14 +168,7 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       status: 410,
       outcome: "gone",
       requestBytes: 0,
-      target: {
-        ...GET_CHILD_TARGET,
-        acceptedMiss:
-          "by design in lambda/core/sync.ts: the child lookup and the client read run in parallel; when they say " +
-          "'no child' and 'latest is not the parent', the core reads the child once more, ordered after the client " +
-          "read, because a child committed between the two parallel reads would otherwise get a false 410 (final " +
-          "for a replica). Only the rare 410 path pays it; found and up-to-date stay at 2 calls in 1 round trip.",
-      },
+      budget: GET_CHILD_GONE_BUDGET,
       prepare: async (i) => ({ event: getChildEvent(pick(i).id, newUuid()) }),
     },
     {
@@ -201,7 +177,7 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       status: 409,
       outcome: "conflict",
       requestBytes: SMALL_SEGMENT_BYTES,
-      target: ADD_VERSION_TARGET,
+      budget: ADD_VERSION_CONFLICT_BUDGET,
       prepare: async (i) => {
         const client = pick(i);
         const stale = nth(client.versions, client.versions.length - 2);
@@ -219,12 +195,16 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       status: 200,
       outcome: "added",
       requestBytes: SMALL_SEGMENT_BYTES,
-      target: ADD_VERSION_TARGET,
+      budget: ADD_VERSION_BUDGET,
       prepare: async (i) => {
         const client = pick(i);
+        await keepSnapshotFresh(client);
         return {
           event: addVersionEvent(client.id, latestOf(client), payload(SMALL_SEGMENT_BYTES)),
-          check: (result) => void client.versions.push(versionIdOf(result)),
+          check: (result) => {
+            expectUrgency(result, "not high");
+            client.versions.push(versionIdOf(result));
+          },
         };
       },
     },
@@ -234,13 +214,15 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       status: 200,
       outcome: "added",
       requestBytes: BIG_SEGMENT_BYTES,
-      target: ADD_VERSION_TARGET,
+      budget: ADD_VERSION_S3_BUDGET,
       prepare: async (i) => {
         const client = pick(i);
+        await keepSnapshotFresh(client);
         const parent = latestOf(client);
         return {
           event: addVersionEvent(client.id, parent, payload(BIG_SEGMENT_BYTES)),
           check: (result) => {
+            expectUrgency(result, "not high");
             const id = versionIdOf(result);
             client.versions.push(id);
             bigVersions.push([client, parent, id]);
@@ -249,12 +231,41 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       },
     },
     {
+      key: "add-version-urgency-high",
+      name: "AddVersion accepted, urgency high (no snapshot)",
+      status: 200,
+      outcome: "added",
+      requestBytes: SMALL_SEGMENT_BYTES,
+      budget: ADD_VERSION_URGENCY_HIGH_BUDGET,
+      prepare: async () => {
+        // A client with one version and no snapshot: its second version is answered "high" and
+        // counted (the first was too; a decline is recorded only at the third in a row).
+        const client = await newClient(handler, recorder);
+        return {
+          event: addVersionEvent(client.id, latestOf(client), payload(SMALL_SEGMENT_BYTES)),
+          check: (result) => expectUrgency(result, "high"),
+        };
+      },
+    },
+    {
+      key: "add-version-new-client",
+      name: "AddVersion of a new client (first version)",
+      status: 200,
+      outcome: "added",
+      requestBytes: SMALL_SEGMENT_BYTES,
+      budget: ADD_VERSION_NEW_CLIENT_BUDGET,
+      prepare: async () => ({
+        event: addVersionEvent(newUuid(), NIL_UUID, payload(SMALL_SEGMENT_BYTES)),
+        check: (result) => expectUrgency(result, "high"),
+      }),
+    },
+    {
       key: "get-child-1mb",
       name: "GetChildVersion found (1 MB, S3)",
       status: 200,
       outcome: "found",
       requestBytes: 0,
-      target: GET_CHILD_TARGET,
+      budget: GET_CHILD_BUDGET,
       prepare: async (i) => {
         const [client, parent, id] = nth(bigVersions, i % bigVersions.length);
         return {
@@ -271,7 +282,7 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       status: 200,
       outcome: "found",
       requestBytes: 0,
-      target: GET_SNAPSHOT_TARGET,
+      budget: GET_SNAPSHOT_BUDGET,
       prepare: async (i) => {
         const client = pick(i);
         return {
@@ -289,7 +300,7 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       status: 200,
       outcome: "stored",
       requestBytes: SNAPSHOT_BYTES,
-      target: addSnapshotTarget(true),
+      budget: addSnapshotBudget(true),
       prepare: async (i) => {
         // As Taskwarrior does it: a version is pushed, the server asks for a snapshot of it.
         const client = pick(i);
@@ -308,7 +319,7 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       status: 200,
       outcome: "ignored:newer-snapshot-exists",
       requestBytes: SNAPSHOT_BYTES,
-      target: addSnapshotTarget(false),
+      budget: addSnapshotBudget(false),
       prepare: async (i) => {
         // A version just before the current snapshot: the walk from latest meets the snapshot first.
         const client = pick(i);
@@ -336,11 +347,18 @@ export async function setupClients(handler: Handler, recorder: CallRecorder, log
   return benchClients;
 }
 
-/** An operation measured, with its stats and how they compare with its target. */
+/** An operation measured, with its stats and how they compare with its budget. */
 export interface OpResult {
   op: Operation;
   stats: OpStats;
-  problems: string[];
-  met: boolean;
-  capacity?: { estimatedRru: number; estimatedWru: number; reportedRead: number; reportedWrite: number; samples: number };
+  budget: BudgetResult;
+  /** The capacity check: the estimate, DynamoDB Local's report, and its rule applied to the estimate's item sizes. */
+  capacity?: {
+    estimatedRru: number;
+    estimatedWru: number;
+    reportedRead: number;
+    reportedWrite: number;
+    predictedLocalWrite: number;
+    samples: number;
+  };
 }

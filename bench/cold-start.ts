@@ -1,0 +1,61 @@
+/**
+ * The cold start of the sync function: how long `node index.mjs` (the synthesized asset, its
+ * top level run: settings, SDK clients, the storage) takes as a whole process, against `node`
+ * on an empty module; the fastest of N runs of each, alternating, as a ratio. The ratio is
+ * what carries over to Lambda: both include Node's own start, which Lambda's runtime pays too.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import type { FunctionAsset } from "./asset.ts";
+
+/** Runs of each process. */
+export const COLD_START_RUNS = 20;
+
+export interface ColdStartResult {
+  runs: number;
+  /** The fastest whole `node` process on an empty module, and on the asset, ms. */
+  emptyMs: number;
+  assetMs: number;
+  ratio: number;
+  bundleBytes: number;
+  /** The bundle gzip-compressed: about what the deployment package weighs. */
+  bundleGzipBytes: number;
+}
+
+/** One whole process on `file`, wall time in ms. */
+function timeProcess(file: string, env: Record<string, string>): number {
+  const start = performance.now();
+  const run = spawnSync(process.execPath, [file], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const elapsed = performance.now() - start;
+  if (run.status !== 0) throw new Error(`node ${file} exited with ${run.status}: ${run.stderr.toString()}`);
+  return elapsed;
+}
+
+/** `env`: the function's environment (its import reads and checks its settings). */
+export async function runColdStart(asset: FunctionAsset, env: Record<string, string>, runs = COLD_START_RUNS): Promise<ColdStartResult> {
+  const dir = await mkdtemp(join(tmpdir(), "bench-cold-start-"));
+  try {
+    const empty = join(dir, "empty.mjs");
+    await writeFile(empty, "");
+    let emptyMs = Number.POSITIVE_INFINITY;
+    let assetMs = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < runs; i++) {
+      emptyMs = Math.min(emptyMs, timeProcess(empty, env));
+      assetMs = Math.min(assetMs, timeProcess(asset.file, env));
+    }
+    const bundle = await readFile(asset.file);
+    return {
+      runs,
+      emptyMs,
+      assetMs,
+      ratio: assetMs / emptyMs,
+      bundleBytes: bundle.byteLength,
+      bundleGzipBytes: gzipSync(bundle).byteLength,
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
