@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
+import { text } from "../lambda/http/responses.ts";
 
 export interface LocalHttpServer {
   server: Server;
@@ -50,9 +51,25 @@ export async function serveHandler(
 }
 
 async function handle(handler: Handler, maxBodyBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = requestTarget(req.url);
+  if (url === undefined) {
+    // Node's parser lets through absolute-form targets that are no URL (`http://[::1`): the
+    // client's mistake, so 400; the connection closes instead of reading the body.
+    writeResult(res, text(400, "malformed request target"), true);
+    return;
+  }
   const { body, truncated } = await readBody(req, maxBodyBytes + 1);
-  const result = await handler(toEvent(req, body));
+  const result = await handler(toEvent(req, url, body));
   writeResult(res, result, truncated);
+}
+
+/** The request target as a URL (origin-form or absolute-form), or undefined when it is none. */
+function requestTarget(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? "/", "http://localhost");
+  } catch {
+    return undefined;
+  }
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; truncated: boolean }> {
@@ -80,8 +97,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; 
   });
 }
 
-function toEvent(req: IncomingMessage, body: Buffer): HttpEvent {
-  const url = new URL(req.url ?? "/", "http://localhost");
+function toEvent(req: IncomingMessage, url: URL, body: Buffer): HttpEvent {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(",") : value;
