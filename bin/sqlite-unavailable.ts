@@ -19,7 +19,7 @@ export function sqliteUnavailableMessage(error: Error): string {
     `  ${error.message.split("\n")[0]}`,
     "It is an optional, native dependency of taskchampion-sync-server-aws, compiled when installed. Either:",
     "  - install it where this package is installed, letting its install script run:",
-    "      npm install better-sqlite3      (npm 11 with allowScripts: approve better-sqlite3 in package.json)",
+    "      npm install better-sqlite3      (if npm holds back install scripts: npm install-scripts approve better-sqlite3)",
     "  - or serve another storage: STORAGE=memory (lost on exit) or STORAGE=dynamodb (see the README).",
   ].join("\n");
 }

@@ -9,7 +9,18 @@
  * node_modules, the same versions an install would bring: extracting aws-cdk-lib takes minutes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -209,7 +220,7 @@ describe("the package's command", () => {
     expect(admin.stderr).not.toMatch(/\n\s+at /);
   });
 
-  describe("without better-sqlite3 (a deploy-only install)", () => {
+  describe("without a working better-sqlite3", () => {
     it("serve on SQLite says how to get it, and serve in memory needs none", async () => {
       const dataDir = mkdtempSync(join(tmpdir(), "tc-nosqlite-"));
       try {
@@ -226,6 +237,26 @@ describe("the package's command", () => {
         memory.child.kill("SIGTERM");
         expect(await stopped).toBe(0);
       } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    it("serve on SQLite with better-sqlite3 installed but not built (its install script not run) says the same", () => {
+      const stub = join(app, "node_modules", "better-sqlite3");
+      const dataDir = mkdtempSync(join(tmpdir(), "tc-unbuilt-"));
+      try {
+        // The package's JavaScript and its dependency, without build/ (what its install script makes).
+        for (const part of ["package.json", "lib"])
+          cpSync(join(root, "node_modules", "better-sqlite3", part), join(stub, part), { recursive: true });
+        symlinkSync(join(root, "node_modules", "bindings"), join(app, "node_modules", "bindings"));
+        const refused = run(command, ["serve"], { cwd: app, env: { DATA_DIR: dataDir, LISTEN: "127.0.0.1:0" } });
+        expect(refused.status).toBe(1);
+        expect(refused.stderr).toContain("Could not locate the bindings file");
+        expect(refused.stderr).toContain("npm install better-sqlite3");
+        expect(refused.stderr).not.toMatch(/\n\s+at /);
+      } finally {
+        rmSync(stub, { recursive: true, force: true });
+        rmSync(join(app, "node_modules", "bindings"), { force: true });
         rmSync(dataDir, { recursive: true, force: true });
       }
     });
