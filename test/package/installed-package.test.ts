@@ -24,12 +24,13 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { SQLITE_FILE_NAME } from "../../bin/serve.ts";
 import { SETTINGS } from "../../lambda/config.ts";
 import { ROUTES } from "../../lambda/http/routes.ts";
 import { TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { SERVER_NAME, SERVER_VERSION } from "../../lambda/version.ts";
+import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { httpEvent } from "../../dev/events.ts";
 import { exited, startServerProcess } from "../support/server-process.ts";
 import { stopWithRequestInFlight } from "../support/stop-in-flight.ts";
@@ -238,6 +239,22 @@ describe("the package's command", () => {
         expect(await stopped).toBe(0);
       } finally {
         rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    it("serve on DynamoDB + S3 (the emulators) needs only the package's own dependencies, and passes smoke", async () => {
+      const server = await startServerProcess(command, ["serve"], {
+        cwd: app,
+        env: { ...emulatorEnv(emulatorsFrom(inject("emulators"))), LISTEN: "127.0.0.1:0" },
+      });
+      try {
+        expect(server.output()).toMatch(/storage: DynamoDB/);
+        const smoke = run(command, ["smoke", "--url", server.url], { cwd: app });
+        expect(smoke.status, smoke.stdout + smoke.stderr).toBe(0);
+      } finally {
+        const stopped = exited(server.child);
+        server.child.kill("SIGTERM");
+        expect(await stopped).toBe(0);
       }
     });
 
