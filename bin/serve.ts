@@ -82,8 +82,22 @@ function taskConfigLines(url: string, env: Env): string {
 export const STOP_GRACE_MS = 20_000;
 
 /**
+ * Stops the server and closes its storage; in-flight requests get `graceMs` to finish, so that
+ * a stalled client cannot hold the stop, then their connections are cut.
+ */
+export async function stopGracefully(running: RunningServer, graceMs = STOP_GRACE_MS): Promise<void> {
+  const stopped = running.stop();
+  const cut = setTimeout(() => running.server.closeAllConnections(), graceMs);
+  try {
+    await stopped;
+  } finally {
+    clearTimeout(cut);
+  }
+}
+
+/**
  * Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests finish (for
- * STOP_GRACE_MS at most, so that a stalled client cannot hold the stop) and closes the storage.
+ * STOP_GRACE_MS at most) and closes the storage.
  * Resolves with the exit code: 0 after a clean stop, 1 if stopping failed, 2 for invalid
  * settings or arguments.
  */
@@ -108,17 +122,15 @@ export async function main(argv: readonly string[] = []): Promise<number> {
     `TaskChampion sync server listening on ${running.url}, storage: ${running.description}\n${taskConfigLines(running.url, process.env)}\n`,
   );
   const signal = await stopRequested;
-  const stopped = running.stop();
+  // Said once the listener is closed: whoever reads it finds new connections refused.
+  const stopped = stopGracefully(running);
   process.stdout.write(`${signal}: stopping\n`);
-  const cut = setTimeout(() => running.server.closeAllConnections(), STOP_GRACE_MS);
   try {
     await stopped;
     return 0;
   } catch (error) {
     process.stderr.write(`error while stopping: ${String(error)}\n`);
     return 1;
-  } finally {
-    clearTimeout(cut);
   }
 }
 
