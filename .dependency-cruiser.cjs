@@ -60,6 +60,6 @@ module.exports = {
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: { exportsFields: ["exports"], conditionNames: ["import", "require", "node", "default"] },
-    exclude: { path: "^(cdk\\.out|\\.cache)/" },
+    exclude: { path: "^(cdk\\.out|\\.cache|dist)/" },
   },
 };

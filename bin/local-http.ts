@@ -7,12 +7,16 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
+import { text } from "../lambda/http/responses.ts";
 
 export interface LocalHttpServer {
   server: Server;
   /** The base URL, e.g. http://127.0.0.1:8080 */
   url: string;
-  /** Stops accepting, lets in-flight requests finish, then resolves. */
+  /**
+   * Stops accepting, lets in-flight requests finish (their responses close their connections),
+   * then resolves. `server.closeAllConnections()` cuts the requests still running.
+   */
   close(): Promise<void>;
 }
 
@@ -24,8 +28,9 @@ export async function serveHandler(
   handler: Handler,
   options: { host: string; port: number; maxBodyBytes: number },
 ): Promise<LocalHttpServer> {
+  let closing = false;
   const server = createServer((req, res) => {
-    handle(handler, options.maxBodyBytes, req, res).catch((error: unknown) => {
+    handle(handler, options.maxBodyBytes, req, res, () => closing).catch((error: unknown) => {
       // The handler maps its own failures; this is the adapter failing, which never reaches a client as a trace.
       process.stderr.write(`local adapter error: ${error instanceof Error ? error.message : String(error)}\n`);
       if (!res.headersSent) res.writeHead(500, { "cache-control": "no-store, max-age=0" });
@@ -43,16 +48,40 @@ export async function serveHandler(
     url: `http://${host}:${address.port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         server.close(() => resolve());
         server.closeIdleConnections();
       }),
   };
 }
 
-async function handle(handler: Handler, maxBodyBytes: number, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  handler: Handler,
+  maxBodyBytes: number,
+  req: IncomingMessage,
+  res: ServerResponse,
+  closing: () => boolean,
+): Promise<void> {
+  const url = requestTarget(req.url);
+  if (url === undefined) {
+    // Node's parser lets through absolute-form targets that are no URL (`http://[::1`): the
+    // client's mistake, so 400; the connection closes instead of reading the body.
+    writeResult(res, text(400, "malformed request target"), true);
+    return;
+  }
   const { body, truncated } = await readBody(req, maxBodyBytes + 1);
-  const result = await handler(toEvent(req, body));
-  writeResult(res, result, truncated);
+  const result = await handler(toEvent(req, url, body));
+  // While the server closes, a kept-alive connection would hold the close for Node's keep-alive timeout.
+  writeResult(res, result, truncated || closing());
+}
+
+/** The request target as a URL (origin-form or absolute-form), or undefined when it is none. */
+function requestTarget(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? "/", "http://localhost");
+  } catch {
+    return undefined;
+  }
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; truncated: boolean }> {
@@ -80,8 +109,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; 
   });
 }
 
-function toEvent(req: IncomingMessage, body: Buffer): HttpEvent {
-  const url = new URL(req.url ?? "/", "http://localhost");
+function toEvent(req: IncomingMessage, url: URL, body: Buffer): HttpEvent {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (value !== undefined) headers[name.toLowerCase()] = Array.isArray(value) ? value.join(",") : value;
@@ -124,7 +152,7 @@ function writeResult(res: ServerResponse, result: HttpResult, closeAfter: boolea
   const headers: Record<string, string | number> = {};
   for (const [name, value] of Object.entries(result.headers ?? {})) headers[name] = String(value);
   headers["content-length"] = body.length;
-  // An upload that was cut short cannot continue on this connection.
+  // An upload cut short cannot continue on this connection, nor can anything once the server closes.
   if (closeAfter) headers.connection = "close";
   res.writeHead(result.statusCode ?? 200, headers);
   res.end(body);

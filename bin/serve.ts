@@ -1,17 +1,17 @@
 /**
- * The local server: `npm start`. The Lambda handler over Node's HTTP server, on SQLite under
- * DATA_DIR by default (STORAGE=memory or dynamodb otherwise). Prints where it listens and the
- * Taskwarrior configuration that points at it.
+ * The local server: `npm start`, or `taskchampion-sync-server-aws serve` from the package. The
+ * Lambda handler over Node's HTTP server, on SQLite under DATA_DIR by default (STORAGE=memory
+ * or dynamodb otherwise). Prints where it listens and the Taskwarrior configuration that
+ * points at it; stops cleanly on SIGINT or SIGTERM.
  */
-import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createApp } from "../lambda/app.ts";
 import { ConfigError, ConfigReader, SETTINGS, readServerConfig, type Env, type StorageKind } from "../lambda/config.ts";
 import { createLogger } from "../lambda/log.ts";
 import type { Storage } from "../lambda/storage/types.ts";
-import { newUuid } from "../lambda/uuid.ts";
 import { serveHandler, type LocalHttpServer } from "./local-http.ts";
+import { nextStopSignal } from "./stop-signal.ts";
 
 export const SQLITE_FILE_NAME = "taskchampion-sync-server.sqlite3";
 
@@ -62,53 +62,78 @@ export async function startServer(env: Env): Promise<RunningServer> {
   };
 }
 
+/**
+ * The lines that point Taskwarrior at the server. They name no credential: these lines end up
+ * in service logs, so an allowlisted client id is a placeholder and the secret a command.
+ */
 function taskConfigLines(url: string, env: Env): string {
-  const allowed =
-    env[SETTINGS.clientIdAllowlist.name]
-      ?.split(",")
-      .map((s) => s.trim())
-      .filter(Boolean) ?? [];
-  const clientId = allowed.length === 1 && allowed[0] !== undefined ? allowed[0] : newUuid();
+  const allowlisted = (env[SETTINGS.clientIdAllowlist.name] ?? "").split(",").some((id) => id.trim() !== "");
+  const clientId = allowlisted ? "<one of the client ids in CLIENT_ID>" : '"$(uuidgen)"';
   return [
     "Point Taskwarrior 3 at it (one client id and secret per user, the same on each of their replicas):",
     `  task config sync.server.url ${url}          # Taskwarrior 3.0: sync.server.origin`,
     `  task config sync.server.client_id ${clientId}`,
-    `  task config sync.encryption_secret ${randomBytes(24).toString("base64url")}`,
+    '  task config sync.encryption_secret "$(openssl rand -base64 24)"',
     "  task sync",
   ].join("\n");
 }
 
-async function main(): Promise<void> {
+/** How long in-flight requests may run once a stop is asked for; then their connections are cut. */
+export const STOP_GRACE_MS = 20_000;
+
+/**
+ * Stops the server and closes its storage; in-flight requests get `graceMs` to finish, so that
+ * a stalled client cannot hold the stop, then their connections are cut.
+ */
+export async function stopGracefully(running: RunningServer, graceMs = STOP_GRACE_MS): Promise<void> {
+  const stopped = running.stop();
+  const cut = setTimeout(() => running.server.closeAllConnections(), graceMs);
+  try {
+    await stopped;
+  } finally {
+    clearTimeout(cut);
+  }
+}
+
+/**
+ * Serves until SIGINT or SIGTERM, then stops accepting, lets in-flight requests finish (for
+ * STOP_GRACE_MS at most) and closes the storage.
+ * Resolves with the exit code: 0 after a clean stop, 1 if stopping failed, 2 for invalid
+ * settings or arguments.
+ */
+export async function main(argv: readonly string[] = []): Promise<number> {
+  if (argv.length > 0) {
+    process.stderr.write("usage: serve (no arguments: the settings are environment variables, see the README)\n");
+    return 2;
+  }
+  // Listening before the start: a signal during the start stops the server once it is up.
+  const stopRequested = nextStopSignal();
   let running: RunningServer;
   try {
     running = await startServer(process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
-      process.exit(2);
+      return 2;
     }
     throw error;
   }
   process.stdout.write(
     `TaskChampion sync server listening on ${running.url}, storage: ${running.description}\n${taskConfigLines(running.url, process.env)}\n`,
   );
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`${signal}: stopping\n`);
-    running.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`error while stopping: ${String(error)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  const signal = await stopRequested;
+  // Said once the listener is closed: whoever reads it finds new connections refused.
+  const stopped = stopGracefully(running);
+  process.stdout.write(`${signal}: stopping\n`);
+  try {
+    await stopped;
+    return 0;
+  } catch (error) {
+    process.stderr.write(`error while stopping: ${String(error)}\n`);
+    return 1;
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await main();
+  process.exit(await main(process.argv.slice(2)));
 }

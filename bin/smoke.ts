@@ -1,5 +1,6 @@
 /**
- * The operators' smoke test: `npm run smoke -- --url <deployed URL>`.
+ * The operators' smoke test: `npm run smoke -- --url <deployed URL>`, or
+ * `taskchampion-sync-server-aws smoke --url <deployed URL>` from the package.
  *
  * With a throwaway client id and TaskChampion's real encryption it runs every protocol call
  * (AddVersion, GetChildVersion, AddSnapshot, GetSnapshot, plus the conflict, up-to-date, gone
@@ -208,20 +209,31 @@ function decrypts(open: () => Uint8Array, expected: string): boolean {
   }
 }
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { url: { type: "string" }, "client-id": { type: "string" } } });
+/**
+ * `npm run smoke -- --url <url>`, `taskchampion-sync-server-aws smoke --url <url>`: resolves
+ * with the exit code (0 passed, 1 a deviation, 2 wrong arguments).
+ */
+export async function main(argv: readonly string[]): Promise<number> {
+  const usage = "usage: smoke --url <server URL> [--client-id <dedicated smoke-test client id>]\n";
+  let values: { url?: string | undefined; "client-id"?: string | undefined };
+  try {
+    ({ values } = parseArgs({ args: [...argv], options: { url: { type: "string" }, "client-id": { type: "string" } } }));
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${usage}`);
+    return 2;
+  }
   if (!values.url) {
-    process.stderr.write("usage: npm run smoke -- --url <server URL> [--client-id <dedicated smoke-test client id>]\n");
-    process.exit(2);
+    process.stderr.write(usage);
+    return 2;
   }
   if (values["client-id"] !== undefined && !parseUuid(values["client-id"])) {
     process.stderr.write("--client-id must be a UUID\n");
-    process.exit(2);
+    return 2;
   }
   const { ok } = await runSmoke({ url: values.url, ...(values["client-id"] ? { clientId: values["client-id"] } : {}) });
-  process.exit(ok ? 0 : 1);
+  return ok ? 0 : 1;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await main();
+  process.exit(await main(process.argv.slice(2)));
 }

@@ -1,11 +1,9 @@
 /**
- * The stack's Lambda functions: each is a Lambda entry of this repository bundled locally by
- * esbuild, with its own log group and its own role, and the role may do exactly what that
- * function's code does on the table and the bucket (least privilege, one statement per
- * resource).
+ * The stack's Lambda functions: each is a Lambda entry of this repository, bundled locally by
+ * esbuild or prebuilt into the package (function-code.ts), with its own log group and its own
+ * role, and the role may do exactly what that function's code does on the table and the
+ * bucket (least privilege, one statement per resource).
  */
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { type Duration, RemovalPolicy } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
@@ -14,24 +12,14 @@ import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
+import { functionCode } from "./function-code.ts";
 import { acknowledgeObjectsUnderPrefix, NAG_REASONS } from "./nag-acknowledgements.ts";
 import { S3_PREFIX } from "./storage-contract.ts";
 
-const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
-
-/** The Lambda entry: exports `handler`. */
-export const LAMBDA_ENTRY = join(REPO_ROOT, "lambda", "index.ts");
-/** The orphan sweep's Lambda entry: exports `handler`. */
-export const SWEEP_ENTRY = join(REPO_ROOT, "lambda", "maintenance.ts");
+export { BUNDLE_FILE, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-code.ts";
 
 /** The newest Node.js runtime this aws-cdk-lib knows; the bundle targets the oldest we support. */
-const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
-const BUNDLE_TARGET = "node22";
-
-/** The bundled handler file inside the asset (ESM output of NodejsFunction). */
-export const BUNDLE_FILE = "index.mjs";
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+export const LAMBDA_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 /** What differs between the stack's functions; the runtime and the bundling are the same. */
 interface BundledFunctionProps {
@@ -53,8 +41,9 @@ interface BundledFunction {
 }
 
 /**
- * A Lambda entry of this repository (exporting `handler`), bundled locally by esbuild, with
- * its own log group (`<id>Logs`) and its own role (`<id>Role`), created in that order.
+ * A Lambda entry of this repository (exporting `handler`), bundled locally by esbuild or
+ * prebuilt into the package, with its own log group (`<id>Logs`) and its own role
+ * (`<id>Role`), created in that order.
  */
 export function bundledFunction(scope: Construct, id: string, props: BundledFunctionProps): BundledFunction {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
@@ -64,7 +53,6 @@ export function bundledFunction(scope: Construct, id: string, props: BundledFunc
   const role = functionRole(scope, `${id}Role`, logGroup, props.roleDescription);
   const { entry, memorySize, timeout, description, environment, retryAttempts } = props;
   const fn = new nodejs.NodejsFunction(scope, id, {
-    entry,
     memorySize,
     timeout,
     role,
@@ -73,30 +61,10 @@ export function bundledFunction(scope: Construct, id: string, props: BundledFunc
     environment,
     // Passed only when given: the template's CDK metadata (Analytics) lists the props passed, in order.
     ...(retryAttempts === undefined ? {} : { retryAttempts }),
-    handler: "handler",
-    projectRoot: REPO_ROOT,
-    depsLockFilePath: join(REPO_ROOT, "package-lock.json"),
     runtime: LAMBDA_RUNTIME,
     architecture: lambda.Architecture.ARM_64,
     loggingFormat: lambda.LoggingFormat.JSON,
-    bundling: {
-      forceDockerBundling: false,
-      // Bundle the AWS SDK (pinned by package-lock.json) instead of the runtime's copy.
-      externalModules: [],
-      minify: true,
-      sourceMap: false,
-      target: BUNDLE_TARGET,
-      // index.mjs: ESM by its extension wherever the asset lies (a `.js` CJS bundle inside
-      // this "type": "module" repository, e.g. in cdk.out, would be loaded as ESM and break).
-      format: nodejs.OutputFormat.ESM,
-      // The SDK's few CommonJS dependencies call require(): give the ESM bundle one.
-      banner: ESM_REQUIRE_BANNER,
-      // ESM sources of the SDK tree-shake far better than its CJS builds.
-      mainFields: ["module", "main"],
-      charset: nodejs.Charset.UTF8,
-      logLevel: nodejs.LogLevel.WARNING,
-      esbuildArgs: { "--tree-shaking": "true", "--legal-comments": "none" },
-    },
+    ...functionCode(entry),
   });
   return { function: fn, role };
 }

@@ -1,48 +1,22 @@
-/** `npm start` as a process: what it prints, clean stops on signals, data kept across restarts. */
-import { spawn, type ChildProcess } from "node:child_process";
+/**
+ * `npm start` as a process, as the README runs it: what it prints, clean stops on signals sent
+ * to the process npm is (npm passes them on), data kept across restarts.
+ */
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SQLITE_FILE_NAME } from "../../bin/serve.ts";
 import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
 import { protocolClient } from "../support/http-client.ts";
+import { exited, startServerProcess } from "../support/server-process.ts";
+import { stopWithRequestInFlight } from "../support/stop-in-flight.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const tsx = join(root, "node_modules", ".bin", "tsx");
 
-interface Started {
-  child: ChildProcess;
-  url: string;
-  output: () => string;
-}
-
-/** Starts bin/serve.ts and waits for the line saying where it listens. */
-function start(env: Record<string, string>): Promise<Started> {
-  const child = spawn(tsx, ["bin/serve.ts"], { cwd: root, env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 20_000);
-    const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+),/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1]!, output: () => out });
-      }
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code}:\n${out}`));
-    });
-  });
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
-}
+const start = (env: Record<string, string>) => startServerProcess("npm", ["start"], { cwd: root, env });
 
 let dataDir: string;
 
@@ -54,18 +28,38 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-describe("the local server process", () => {
-  it("prints where it listens and the Taskwarrior configuration", async () => {
+describe("npm start", () => {
+  it("prints where it listens and the Taskwarrior configuration, without an allowlisted client id", async () => {
     const allowed = newUuid();
     const server = await start({ DATA_DIR: dataDir, LISTEN: "127.0.0.1:0", CLIENT_ID: allowed });
     const out = server.output();
-    expect(out).toContain(`storage: SQLite at ${join(dataDir, "taskchampion-sync-server.sqlite3")}`);
+    expect(out).toContain(`storage: SQLite at ${join(dataDir, SQLITE_FILE_NAME)}`);
     expect(out).toContain(`task config sync.server.url ${server.url}`);
-    expect(out).toContain(`task config sync.server.client_id ${allowed}`);
-    expect(out).toMatch(/task config sync\.encryption_secret \S{20,}/);
+    // A user's credential never goes to the log that a service's output becomes.
+    expect(out).not.toContain(allowed);
+    expect(out).toContain("task config sync.server.client_id <one of the client ids in CLIENT_ID>");
+    expect(out).toContain('task config sync.encryption_secret "$(openssl rand -base64 24)"');
     const stopped = exited(server.child);
     server.child.kill("SIGTERM");
     expect(await stopped).toBe(0);
+  });
+
+  it("without an allowlist, prints a command that makes a client id", async () => {
+    const server = await start({ DATA_DIR: dataDir, LISTEN: "127.0.0.1:0" });
+    expect(server.output()).toContain('task config sync.server.client_id "$(uuidgen)"');
+    const stopped = exited(server.child);
+    server.child.kill("SIGTERM");
+    expect(await stopped).toBe(0);
+  });
+
+  it("stops on SIGTERM to npm: the request in flight finishes, the database closes, exit 0, nothing left running", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "tc-stop-"));
+    try {
+      const server = await start({ DATA_DIR: dir, LISTEN: "127.0.0.1:0" });
+      await stopWithRequestInFlight(server, join(dir, SQLITE_FILE_NAME));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each(["SIGTERM", "SIGINT"] as const)("stops cleanly on %s and keeps committed data across a restart", async (signal) => {
@@ -88,9 +82,9 @@ describe("the local server process", () => {
   });
 
   it("refuses to start on invalid settings, naming each variable and its accepted form", async () => {
-    const child = spawn(tsx, ["bin/serve.ts"], {
+    const child = spawn("npm", ["start"], {
       cwd: root,
-      env: { PATH: process.env.PATH, DATA_DIR: dataDir, SNAPSHOT_DAYS: "soon", STORAGE: "floppy" },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: dataDir, SNAPSHOT_DAYS: "soon", STORAGE: "floppy" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let err = "";

@@ -1,57 +1,20 @@
 /** `npm run start:emulated`: the server on DynamoDB Local + S3 emulator, stopped by one signal. */
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runSmoke } from "../../bin/smoke.ts";
 import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
 import { protocolClient } from "../support/http-client.ts";
+import { descendants, survivors } from "../support/process-tree.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
-/** The processes below `root` (from /proc), with their command lines. */
-function descendants(root: number): Map<number, string> {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const found = new Map<number, string>();
-  const visit = (pid: number) => {
-    for (const child of children.get(pid) ?? []) {
-      try {
-        found.set(child, readFileSync(`/proc/${child}/cmdline`, "utf8").replaceAll("\0", " "));
-      } catch {
-        continue;
-      }
-      visit(child);
-    }
-  };
-  visit(root);
-  return found;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe("npm run start:emulated", () => {
   it("serves the protocol on the DynamoDB storage with the given settings, and one SIGTERM stops everything", async () => {
-    const child = spawn(join(root, "node_modules", ".bin", "tsx"), ["scripts/start-emulated.ts"], {
+    // As the README runs it: SIGTERM goes to npm, which passes it on.
+    const child = spawn("npm", ["run", "start:emulated"], {
       cwd: root,
-      env: { PATH: process.env.PATH, LISTEN: "127.0.0.1:0", SNAPSHOT_VERSIONS: "2" },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, LISTEN: "127.0.0.1:0", SNAPSHOT_VERSIONS: "2" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -71,7 +34,6 @@ describe("npm run start:emulated", () => {
       void exited.then((code) => reject(new Error(`exited with ${code}:\n${output}`)));
     });
     const started = [...descendants(child.pid!)];
-    const emulatorPids = started.filter(([, cmd]) => /DynamoDBLocal\.jar|s3rver/.test(cmd)).map(([pid]) => pid);
     try {
       expect(started.some(([, cmd]) => cmd.includes("DynamoDBLocal.jar"))).toBe(true);
       expect(started.some(([, cmd]) => cmd.includes("s3rver"))).toBe(true);
@@ -92,8 +54,7 @@ describe("npm run start:emulated", () => {
       child.kill("SIGTERM");
     }
     expect(await exited).toBe(0);
-    // Nothing it started outlives it.
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(emulatorPids.filter(alive)).toEqual([]);
+    // Nothing it started outlives it: the server, both emulators, their helpers.
+    expect(await survivors(started.map(([pid]) => pid))).toEqual([]);
   }, 90_000);
 });
