@@ -25,6 +25,7 @@ import {
 } from "./admin/command.ts";
 import { exportClientCommand } from "./admin/export-client.ts";
 import { importClientCommand } from "./admin/import-client.ts";
+import { importReferenceCommand } from "./admin/import-reference.ts";
 import { listClientsCommand } from "./admin/list-clients.ts";
 import { pruneCommand } from "./admin/prune.ts";
 import { removeClientCommand } from "./admin/remove-client.ts";
@@ -39,6 +40,7 @@ export const COMMANDS: readonly Command[] = [
   removeClientCommand,
   exportClientCommand,
   importClientCommand,
+  importReferenceCommand,
   pruneCommand,
 ];
 
