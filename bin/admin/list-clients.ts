@@ -12,10 +12,14 @@ export const listClientsCommand: Command = {
   async run(context) {
     const storage = await context.storage();
     const now = context.now();
-    if (!context.options.json) await context.print(clientTableHeader());
+    // The header only once the storage answered: a failure prints nothing on stdout.
+    let header = !context.options.json;
     for await (const client of listClients(storage)) {
+      if (header) await context.print(clientTableHeader());
+      header = false;
       await context.print(context.options.json ? JSON.stringify(clientJson(client)) : clientTableRow(client, now));
     }
+    if (header) await context.print(clientTableHeader());
     return EXIT.ok;
   },
 };
