@@ -253,6 +253,15 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
       expect(portable(after)).toEqual(portable(before));
       expect(after.client?.snapshotDeclined).toEqual({ timestamp: new Date(Date.UTC(2026, 0, 2)), versionsSince: 0 });
 
+      // On a terminal, progress goes to stderr (redrawn on one line); stdout stays the same.
+      const shown = await runAdmin(["export-client", clientId, "--out", join(work, "again.jsonl")], store.env, { stderrIsTTY: true });
+      expect(shown.code).toBe(0);
+      expect(shown.stderr).toMatch(/^\rexporting versions: \d+(\rexporting versions: \d+)*\n$/);
+      expect(shown.stderr).toMatch(/exporting versions: 9\n$/);
+      const loading = await runAdmin(["import-client", join(work, "again.jsonl"), "--replace"], store.env, { stderrIsTTY: true });
+      expect(loading.stderr).toMatch(/checking versions: 9\n[\s\S]*writing versions: 9\n$/);
+      expect(exported.stderr).toBe("");
+
       // --replace over itself: the same again.
       expect(JSON.parse((await runAdmin(["import-client", file, "--replace", "--json"], store.env)).stdout)).toMatchObject({
         replaced: true,
