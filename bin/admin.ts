@@ -153,10 +153,8 @@ export async function main(argv: string[], io: Partial<AdminIo> = {}): Promise<n
     return fail(...describeFailure(error));
   } finally {
     await target.close();
-    await storage?.then(
-      (s) => s.close(),
-      () => undefined,
-    );
+    // Closing is best effort: the command's outcome is already decided.
+    await storage?.then((s) => s.close()).catch(() => undefined);
   }
 }
 
@@ -176,6 +174,10 @@ async function sdkCloudFormation(region: string | undefined): Promise<CloudForma
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  // A reader that stops early (`| head`) ends the command quietly, as for any Unix filter.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  });
   const code = await main(process.argv.slice(2));
   process.exitCode = code;
   // A connection left open (an SDK socket, a database) must not keep a finished command alive.

@@ -106,11 +106,16 @@ async function readState(storage: Storage, clientId: Uuid): Promise<State> {
         (client.snapshot === null || snapshotData !== null);
       return settled ? { kind: "state", client, details, oldest, snapshotData } : null;
     });
-    if (state?.kind === "state" && state.client.snapshot && !state.oldest.some((v) => v.versionId === state.client.snapshot?.versionId)) {
+    if (state === null) {
+      if (attempt === STATE_ATTEMPTS) return { kind: "inconsistent", reason: "the client kept changing while it was read" };
+      continue;
+    }
+    // An import would refuse the file: say so now rather than write it.
+    const snapshotVersion = state.kind === "state" ? state.client.snapshot?.versionId : undefined;
+    if (state.kind === "state" && snapshotVersion !== undefined && !state.oldest.some((v) => v.versionId === snapshotVersion)) {
       return { kind: "inconsistent", reason: "the client's snapshot is not for one of its stored versions" };
     }
-    if (state) return state;
-    if (attempt === STATE_ATTEMPTS) return { kind: "inconsistent", reason: "the client kept changing while it was read" };
+    return state;
   }
 }
 

@@ -74,7 +74,7 @@ async function* versionsOf(
 ): AsyncGenerator<Version & { addedAt: Date }> {
   let count = 0;
   for (let r = await records.next(); !r.done; r = await records.next()) {
-    if (r.value.type !== "version") throw new ExportFileError(0, "expected a version line");
+    if (r.value.type !== "version") throw new Error("the export reader handed out a line out of order");
     yield r.value.version;
     onVersion(++count);
   }
