@@ -214,6 +214,43 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
     expect(await runAdmin(["remove-client", clientId, "--yes"], store.env)).toMatchObject({ code: 3 });
   });
 
+  test("remove-client after an interrupted removal finishes it", async () => {
+    const clientId = newUuid();
+    const server = await serve(store.open(), true);
+    try {
+      const replica = new Replica({ baseUrl: server.url, clientId, secret: "s", snapshotOnLowUrgency: true });
+      for (let i = 0; i < 5; i++) {
+        replica.updateTask(replica.createTask({ status: "pending" }), "description", "v".repeat(300 + i));
+        await replica.sync();
+      }
+    } finally {
+      await server.close();
+    }
+    // The removal stops at its first report of progress, which DynamoDB makes between its steps.
+    const interrupted = await storage
+      .removeClient(clientId, () => {
+        throw new Error("interrupted");
+      })
+      .then(
+        () => false,
+        () => true,
+      );
+    expect((await clientState(storage, clientId)).client).toBeNull();
+    if (!store.leftovers) {
+      // SQLite removes a client in one transaction: nothing is ever left half-removed.
+      expect(interrupted).toBe(false);
+      expect(await runAdmin(["remove-client", clientId, "--yes"], store.env)).toMatchObject({ code: 3 });
+      return;
+    }
+    expect(interrupted).toBe(true);
+    expect((await store.leftovers(clientId)).objects).toBeGreaterThan(0);
+    expect(await runAdmin(["remove-client", clientId, "--yes"], store.env)).toMatchObject({
+      code: 0,
+      stdout: `Removed client ${clientId}.\n`,
+    });
+    expect(await store.leftovers(clientId)).toEqual({ items: 0, objects: 0 });
+  });
+
   test("export then import: the client comes back identical, and its replicas carry on", async () => {
     const clientId = newUuid();
     const server = await serve(store.open(), true);
