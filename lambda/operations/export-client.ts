@@ -12,6 +12,8 @@ import { inTxn } from "./transaction.ts";
 /** Versions read in one transaction: at most this many, and this many bytes unless one alone is larger. */
 const BATCH_VERSIONS = 32;
 const BATCH_BYTES = 8 * 1024 * 1024;
+/** Version reads in flight at once. */
+const PARALLEL_READS = 8;
 /** Reads of the client's state before giving up when it keeps changing under them. */
 const STATE_ATTEMPTS = 3;
 
@@ -135,8 +137,12 @@ function batchEnd(oldest: readonly VersionMetadata[], start: number): number {
 /** The versions of `expected`, read by their parents; null if one of them is gone. */
 function readBatch(storage: Storage, clientId: Uuid, expected: readonly VersionMetadata[]): Promise<Version[] | null> {
   return inTxn(storage, clientId, async (txn) => {
-    // Each is found by the parent the first read gave it, so the reads may run at once.
-    const versions = await Promise.all(expected.map(({ parentVersionId }) => txn.getVersionByParent(parentVersionId)));
+    // Each is found by the parent the first read gave it, so the reads may overlap, a few at a time.
+    const versions: (Version | null)[] = [];
+    for (let i = 0; i < expected.length; i += PARALLEL_READS) {
+      const group = expected.slice(i, i + PARALLEL_READS);
+      versions.push(...(await Promise.all(group.map(({ parentVersionId }) => txn.getVersionByParent(parentVersionId)))));
+    }
     const intact = versions.filter((version, i): version is Version => version !== null && version.versionId === expected[i]?.versionId);
     return intact.length === expected.length ? intact : null;
   });

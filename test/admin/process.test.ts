@@ -13,6 +13,7 @@ import { SQLITE_FILE_NAME } from "../../bin/open-storage.ts";
 import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { clientState, portable } from "../support/client-state.ts";
+import { dynamoStore } from "../support/stores.ts";
 import { writeTxn } from "../support/txn.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -91,6 +92,32 @@ describe("npx tsx bin/admin.ts", () => {
       expect(exit.stdout, args.join(" ")).toBe("");
     }
     expect((await admin(["remove-client", clientId, "--yes"], env)).code).toBe(0);
+  }, 120_000);
+
+  test("on DynamoDB + S3: an import and an export of many versions print their result and nothing else", async () => {
+    const source = join(dir, "many");
+    const storage = new SqliteStorage(join(source, SQLITE_FILE_NAME));
+    const clientId = newUuid();
+    let parent: Uuid = NIL_UUID;
+    await writeTxn(storage, clientId, (txn) => txn.newClient(NIL_UUID));
+    for (let i = 0; i < 60; i++) {
+      const versionId = newUuid();
+      await writeTxn(storage, clientId, (txn) => txn.addVersion(versionId, parent, randomBytes(100 + i * 100)));
+      parent = versionId;
+    }
+    await storage.close();
+    const file = join(dir, "many.jsonl");
+    expect((await admin(["export-client", clientId, "--out", file], { DATA_DIR: source })).code).toBe(0);
+    const store = await dynamoStore("process", { inlineSegmentMaxBytes: 2000 });
+    try {
+      const imported = await admin(["import-client", file], store.env);
+      expect(imported).toMatchObject({ code: 0, stderr: "" });
+      expect(imported.stdout).toMatch(new RegExp(`^Imported client ${clientId}: 60 versions`));
+      const exported = await admin(["export-client", clientId, "--out", join(dir, "many-again.jsonl")], store.env);
+      expect(exported).toMatchObject({ code: 0, stderr: "" });
+    } finally {
+      await store.close();
+    }
   }, 120_000);
 
   test("a history much larger than the heap it may use is exported and imported in a stream", async () => {
