@@ -35,6 +35,22 @@ module.exports = {
       to: { path: "^lambda/(core|http|operations)/" },
     },
     {
+      name: "operations-use-the-interface",
+      comment: "Operator logic works through the storage interface, for every storage; implementations are chosen at the edges.",
+      severity: "error",
+      from: { path: "^lambda/operations/" },
+      to: {
+        path: [
+          "^lambda/storage/(memory|sqlite|dynamodb)",
+          "^lambda/http/",
+          "^lambda/(index|maintenance|app)\\.ts$",
+          "node_modules/@aws-sdk/",
+          "node_modules/better-sqlite3/",
+          "node_modules/pg/",
+        ],
+      },
+    },
+    {
       name: "lambda-stands-alone",
       comment: "Code that runs in the functions imports nothing from the edges, the bench, the tests or dev helpers.",
       severity: "error",

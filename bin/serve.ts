@@ -4,36 +4,15 @@
  * or dynamodb otherwise). Prints where it listens and the Taskwarrior configuration that
  * points at it; stops cleanly on SIGINT or SIGTERM.
  */
-import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createApp } from "../lambda/app.ts";
-import { ConfigError, ConfigReader, SETTINGS, readServerConfig, type Env, type StorageKind } from "../lambda/config.ts";
+import { ConfigError, ConfigReader, SETTINGS, readServerConfig, type Env } from "../lambda/config.ts";
 import { createLogger } from "../lambda/log.ts";
-import type { Storage } from "../lambda/storage/types.ts";
 import { serveHandler, type LocalHttpServer } from "./local-http.ts";
+import { openStorage } from "./open-storage.ts";
 import { nextStopSignal } from "./stop-signal.ts";
 
-export const SQLITE_FILE_NAME = "taskchampion-sync-server.sqlite3";
-
-/** Opens the storage STORAGE names; only the chosen implementation is loaded. */
-async function openStorage(kind: StorageKind, reader: ConfigReader): Promise<{ storage: Storage; description: string }> {
-  switch (kind) {
-    case "memory": {
-      const { MemoryStorage } = await import("../lambda/storage/memory.ts");
-      return { storage: new MemoryStorage(), description: "in memory (lost on exit)" };
-    }
-    case "sqlite": {
-      const path = join(reader.get(SETTINGS.dataDir), SQLITE_FILE_NAME);
-      reader.check();
-      const { SqliteStorage } = await import("../lambda/storage/sqlite/storage.ts");
-      return { storage: new SqliteStorage(path), description: `SQLite at ${path}` };
-    }
-    case "dynamodb": {
-      const { dynamoStorageFromEnv } = await import("../lambda/storage/dynamodb/from-env.ts");
-      return dynamoStorageFromEnv(reader);
-    }
-  }
-}
+export { SQLITE_FILE_NAME } from "./open-storage.ts";
 
 export interface RunningServer extends LocalHttpServer {
   /** Which storage it serves, for people. */

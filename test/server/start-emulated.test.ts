@@ -1,6 +1,12 @@
-/** `npm run start:emulated`: the server on DynamoDB Local + S3 emulator, stopped by one signal. */
-import { spawn } from "node:child_process";
+/**
+ * `npm run start:emulated`: the server on DynamoDB Local + S3 emulator, reachable from another
+ * shell through the `export` lines it prints, stopped by one signal.
+ */
+import { execFile, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { runSmoke } from "../../bin/smoke.ts";
 import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
@@ -40,7 +46,8 @@ describe("npm run start:emulated", () => {
       expect((await runSmoke({ url, log: () => {} })).ok).toBe(true);
 
       // SNAPSHOT_VERSIONS=2 reached the server: low urgency two versions after a snapshot.
-      const client = protocolClient(url, newUuid());
+      const clientId = newUuid();
+      const client = protocolClient(url, clientId);
       let parent = (await client.addVersion(NIL_UUID, "v1")).headers.get("x-version-id")!;
       expect((await client.addSnapshot(parent, "snapshot")).status).toBe(200);
       const urgencies: (string | null)[] = [];
@@ -50,6 +57,33 @@ describe("npm run start:emulated", () => {
         parent = r.headers.get("x-version-id")!;
       }
       expect(urgencies).toEqual([null, null, "urgency=low"]);
+
+      // Another shell: the printed export lines are all `npm run admin` needs to reach the same storage.
+      const exports = Object.fromEntries(
+        [...output.matchAll(/^export ([A-Z0-9_]+)=(\S+)$/gm)].map(([, name, value]) => [name!, value!.replace(/^'(.*)'$/, "$1")]),
+      );
+      expect(Object.keys(exports).sort()).toEqual(
+        [
+          "AWS_ACCESS_KEY_ID",
+          "AWS_ENDPOINT_URL_DYNAMODB",
+          "AWS_ENDPOINT_URL_S3",
+          "AWS_REGION",
+          "AWS_REQUEST_CHECKSUM_CALCULATION",
+          "AWS_RESPONSE_CHECKSUM_VALIDATION",
+          "AWS_SECRET_ACCESS_KEY",
+          "BUCKET_NAME",
+          "S3_FORCE_PATH_STYLE",
+          "STORAGE",
+          "TABLE_NAME",
+        ].sort(),
+      );
+      const admin = (...args: string[]) =>
+        promisify(execFile)(join(root, "node_modules", ".bin", "tsx"), ["bin/admin.ts", ...args], {
+          cwd: root,
+          env: { PATH: process.env.PATH, ...exports },
+        });
+      const listed = (await admin("list-clients", "--json")).stdout.split("\n").filter(Boolean);
+      expect(listed.map((line) => (JSON.parse(line) as { clientId: string }).clientId)).toContain(clientId);
     } finally {
       child.kill("SIGTERM");
     }

@@ -1,0 +1,21 @@
+/** `show-client UUID [--json]`: one client's counts, bytes, snapshot and the ends of its stored chain. */
+import { showClient } from "../../lambda/operations/show-client.ts";
+import { type Command, EXIT } from "./command.ts";
+import { clientDetailLines, clientDetailsJson } from "./format.ts";
+
+export const showClientCommand: Command = {
+  name: "show-client",
+  summary: "show one client, with its chain's first and latest versions",
+  usage: "UUID [--json]",
+  options: [],
+  args: ["UUID"],
+  async run(context) {
+    const clientId = context.uuid(context.args.UUID ?? "", "the client id");
+    if (!clientId) return EXIT.usage;
+    const details = await showClient(await context.storage(), clientId);
+    if (!details) return context.fail(EXIT.client, `there is no client ${clientId}`);
+    if (context.options.json) await context.print(JSON.stringify(clientDetailsJson(details)));
+    else for (const line of clientDetailLines(details, context.now())) await context.print(line);
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,14 @@
+/** Work in one storage transaction, as every operation does it: commit when asked, always release. */
+import type { Storage, StorageTxn } from "../storage/types.ts";
+import type { Uuid } from "../uuid.ts";
+
+export async function inTxn<T>(storage: Storage, clientId: Uuid, work: (txn: StorageTxn) => Promise<T>, commit = false): Promise<T> {
+  const txn = await storage.txn(clientId);
+  try {
+    const result = await work(txn);
+    if (commit) await txn.commit();
+    return result;
+  } finally {
+    await txn.release();
+  }
+}
