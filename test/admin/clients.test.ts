@@ -339,7 +339,7 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
     const whole = readFileSync(file, "utf8");
     const broken: Record<string, string> = {
       truncated: whole.slice(0, Math.floor(whole.length * 0.7)),
-      "without its trailer": whole.split("\n").slice(0, -2).join("\n") + "\n",
+      "without its trailer": `${whole.split("\n").slice(0, -2).join("\n")}\n`,
       altered: whole.replace(/"historySegment":"(.)/, (_m, c: string) => `"historySegment":"${c === "A" ? "B" : "A"}`),
       "missing a version": (() => {
         const lines = whole.split("\n");

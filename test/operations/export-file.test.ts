@@ -144,7 +144,7 @@ describe("the export file", () => {
     test("truncated: at a line's end (no trailer) or in the middle of one", async () => {
       const { text } = await sample();
       const lines = text.split("\n");
-      expect((await refusal(lines.slice(0, 4).join("\n") + "\n")).message).toMatch(/trailer line is missing: the file is truncated/);
+      expect((await refusal(`${lines.slice(0, 4).join("\n")}\n`)).message).toMatch(/trailer line is missing: the file is truncated/);
       expect((await refusal(text.slice(0, text.length - 30))).message).toMatch(/truncated/);
       expect((await refusal(text.slice(0, -1))).message).toMatch(/ends in the middle of a line/);
       expect((await refusal("")).message).toMatch(/empty/);

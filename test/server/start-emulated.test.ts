@@ -3,7 +3,6 @@
  * shell through the `export` lines it prints, stopped by one signal.
  */
 import { execFile, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
