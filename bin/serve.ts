@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 import { createApp } from "../lambda/app.ts";
 import { ConfigError, ConfigReader, SETTINGS, readServerConfig, type Env } from "../lambda/config.ts";
 import { createLogger } from "../lambda/log.ts";
+import { startHistoryRetention } from "./history-retention.ts";
 import { serveHandler, type LocalHttpServer } from "./local-http.ts";
 import { openStorage } from "./open-storage.ts";
 import { nextStopSignal } from "./stop-signal.ts";
@@ -26,15 +27,18 @@ export async function startServer(env: Env): Promise<RunningServer> {
   const config = readServerConfig(reader);
   const listen = reader.get(SETTINGS.listen);
   const storageKind = reader.get(SETTINGS.storage);
+  const historyDays = reader.get(SETTINGS.historyDays);
   reader.check();
   const { storage, description } = await openStorage(storageKind, reader);
   reader.check();
   const logger = createLogger();
   const http = await serveHandler(createApp(storage, config, logger), { ...listen, maxBodyBytes: config.maxBodyBytes });
+  const retention = startHistoryRetention(storage, historyDays, logger);
   return {
     ...http,
     stop: async () => {
       await http.close();
+      await retention.stop();
       await storage.close();
     },
     description,

@@ -1,25 +1,29 @@
 /**
- * The orphan sweep's Lambda entry, run on a schedule (EventBridge; see lib/sync-server.ts):
- * deletes the S3 objects that no item references (see "Crash windows" in
- * storage/dynamodb/README.md) for every client, within the invocation's time, and logs one JSON
- * line with the counts. The storage is built once per execution environment, from the same
- * settings as the sync function (storage/dynamodb-env.ts).
+ * The maintenance function's Lambda entry, run on a schedule (EventBridge; see
+ * lib/sync-server.ts). In one listing of the bucket it reaches every client with an object
+ * (every client with a snapshot) and, for each, deletes the S3 objects that no item references
+ * (storage/dynamodb/README.md, "Crash windows") and removes the history that HISTORY_DAYS no
+ * longer keeps (operations/prune.ts), within the invocation's time; then it logs one JSON line
+ * with the counts. The storage is built once per execution environment, from the same settings
+ * as the sync function (storage/dynamodb/from-env.ts).
  *
  * A run cut by its time budget ends normally (`stopped: true`): the next run goes on, from
- * another random point. A run where some client's sweep failed ends in an error after its log
- * line, so that the function's error alarm fires; it is not retried (the next run is).
+ * another random point, and each client's pruning resumes from its oldest version. A run where
+ * some client's work failed ends in an error after its log line, so that the function's error
+ * alarm fires; it is not retried (the next run is).
  */
 import type { Context } from "aws-lambda";
-import { ConfigReader } from "./config.ts";
-import { clientTag, createLogger, scrubIds, type Logger } from "./log.ts";
+import { ConfigReader, SETTINGS } from "./config.ts";
+import { clientTag, createLogger, type Logger, scrubIds } from "./log.ts";
+import { pruneClient } from "./operations/prune.ts";
 import { type SweepAllReport, sweepAllOrphans } from "./storage/dynamodb/orphan-sweep.ts";
-import type { DynamoStorage } from "./storage/dynamodb/storage.ts";
 import { dynamoStorageFromEnv } from "./storage/dynamodb/from-env.ts";
+import type { DynamoStorage } from "./storage/dynamodb/storage.ts";
 
-/** Left of the invocation's time when the sweep stops: enough to log and return. */
-export const SWEEP_MARGIN_MS = 30_000;
+/** Left of the invocation's time when the work stops: enough to log and return. */
+export const MAINTENANCE_MARGIN_MS = 30_000;
 /** The budget when there is no Lambda context (a local run). */
-export const DEFAULT_SWEEP_BUDGET_MS = 9 * 60_000;
+export const DEFAULT_MAINTENANCE_BUDGET_MS = 9 * 60_000;
 /** At most this many failed clients are logged one by one. */
 const MAX_LOGGED_FAILURES = 20;
 
@@ -28,44 +32,64 @@ function scrubbed(error: unknown): string {
   return scrubIds(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
 }
 
-export interface SweepHandlerOptions {
+export interface MaintenanceOptions {
   storage: DynamoStorage;
+  /** Versions before the snapshot added more than this many days ago are removed; 0 keeps them. */
+  historyDays: number;
   logger?: Logger;
   /** Objects younger than this are left alone. Default: the storage's (one hour). */
   minAgeMs?: number;
 }
 
-export type SweepHandler = (
-  event: unknown,
-  context?: Pick<Context, "getRemainingTimeInMillis">,
-) => Promise<Omit<SweepAllReport, "failures">>;
+/** What a run did: the sweep's counts and the pruning's. */
+export type MaintenanceReport = Omit<SweepAllReport, "failures"> & {
+  prunedClients: number;
+  removedVersions: number;
+  removedBytes: number;
+  /** Clients whose pruning kept being refused (other removals running): left for the next run. */
+  contended: number;
+};
 
-export function createSweepHandler(options: SweepHandlerOptions): SweepHandler {
+export type MaintenanceHandler = (event: unknown, context?: Pick<Context, "getRemainingTimeInMillis">) => Promise<MaintenanceReport>;
+
+export function createMaintenanceHandler(options: MaintenanceOptions): MaintenanceHandler {
   const logger = options.logger ?? createLogger();
   return async (_event, context) => {
     const started = Date.now();
-    const budget = context ? context.getRemainingTimeInMillis() - SWEEP_MARGIN_MS : DEFAULT_SWEEP_BUDGET_MS;
+    const now = new Date(started);
+    const budget = context ? context.getRemainingTimeInMillis() - MAINTENANCE_MARGIN_MS : DEFAULT_MAINTENANCE_BUDGET_MS;
+    const pruning = { prunedClients: 0, removedVersions: 0, removedBytes: 0, contended: 0 };
     const { failures, ...counts } = await sweepAllOrphans(options.storage, {
       stopAfterMs: Math.max(0, budget),
       ...(options.minAgeMs !== undefined ? { minAgeMs: options.minAgeMs } : {}),
+      eachClient: async (clientId, signal) => {
+        if (options.historyDays <= 0) return;
+        const result = await pruneClient(options.storage, clientId, { historyDays: options.historyDays, now, signal });
+        pruning.removedVersions += result.removedVersions;
+        pruning.removedBytes += result.removedBytes;
+        if (result.removedVersions > 0) pruning.prunedClients += 1;
+        if (result.status === "contended") pruning.contended += 1;
+      },
     });
     for (const { clientId, error } of failures.slice(0, MAX_LOGGED_FAILURES)) {
-      logger.warn("orphan sweep of a client failed", { client: clientTag(clientId), error: scrubbed(error) });
+      logger.warn("maintenance of a client failed", { client: clientTag(clientId), error: scrubbed(error) });
     }
-    const fields = { ...counts, durationMs: Date.now() - started };
-    if (counts.failed > 0) logger.error("orphan sweep", fields);
-    else logger.info("orphan sweep", fields);
-    if (counts.failed > 0) throw new Error(`the orphan sweep failed for ${counts.failed} client(s); see the log lines before`);
-    return counts;
+    const report: MaintenanceReport = { ...counts, ...pruning };
+    const fields = { ...report, historyDays: options.historyDays, durationMs: Date.now() - started };
+    if (counts.failed > 0) logger.error("maintenance", fields);
+    else logger.info("maintenance", fields);
+    if (counts.failed > 0) throw new Error(`the maintenance failed for ${counts.failed} client(s); see the log lines before`);
+    return report;
   };
 }
 
-function fromEnv(): SweepHandler {
+function fromEnv(): MaintenanceHandler {
   const reader = new ConfigReader(process.env);
   const { storage } = dynamoStorageFromEnv(reader);
+  const historyDays = reader.get(SETTINGS.historyDays);
   // Invalid settings fail the cold start with a message naming each variable.
   reader.check();
-  return createSweepHandler({ storage });
+  return createMaintenanceHandler({ storage, historyDays });
 }
 
 export const handler = fromEnv();

@@ -392,7 +392,7 @@ describe("sweepAllOrphans", () => {
   });
 });
 
-describe("the sweep function (lambda/maintenance.ts)", () => {
+describe("the maintenance function (lambda/maintenance.ts)", () => {
   function capture(): { logger: Logger; lines: { level: string; msg: string; fields: LogFields }[] } {
     const lines: { level: string; msg: string; fields: LogFields }[] = [];
     const at =
@@ -415,13 +415,14 @@ describe("the sweep function (lambda/maintenance.ts)", () => {
       written.push(String(chunk));
       return true;
     });
-    const { handler, SWEEP_MARGIN_MS } = await import("../../lambda/maintenance.ts");
+    const { handler, MAINTENANCE_MARGIN_MS } = await import("../../lambda/maintenance.ts");
     const result = await handler(
       { "detail-type": "Scheduled Event", source: "aws.events" },
-      { getRemainingTimeInMillis: () => SWEEP_MARGIN_MS + 20_000 },
+      { getRemainingTimeInMillis: () => MAINTENANCE_MARGIN_MS + 20_000 },
     );
     vi.unstubAllEnvs();
-    expect(result).toEqual({ clients: 1, deleted: 0, skipped: 0, failed: 0, stopped: false });
+    const pruned = { prunedClients: 0, removedVersions: 0, removedBytes: 0, contended: 0 };
+    expect(result).toEqual({ clients: 1, deleted: 0, skipped: 0, failed: 0, stopped: false, ...pruned });
     // The default minimum age (an hour): nothing young goes.
     expect(await p.keys()).toEqual(before);
     expect(before).toContain(young);
@@ -431,18 +432,28 @@ describe("the sweep function (lambda/maintenance.ts)", () => {
       .filter((line) => line !== "")
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: "info", msg: "orphan sweep", clients: 1, deleted: 0, skipped: 0, failed: 0, stopped: false });
+    expect(lines[0]).toMatchObject({
+      level: "info",
+      msg: "maintenance",
+      clients: 1,
+      deleted: 0,
+      skipped: 0,
+      failed: 0,
+      stopped: false,
+      historyDays: 180,
+      ...pruned,
+    });
     expect(typeof lines[0]!.durationMs).toBe("number");
     expect(written.join("")).not.toContain(client.clientId);
 
     // No time left in the invocation: it stops at once.
-    expect(await handler({}, { getRemainingTimeInMillis: () => SWEEP_MARGIN_MS - 1 })).toMatchObject({ clients: 0, stopped: true });
+    expect(await handler({}, { getRemainingTimeInMillis: () => MAINTENANCE_MARGIN_MS - 1 })).toMatchObject({ clients: 0, stopped: true });
   });
 
   test("failed clients: logged by tag only, with the counts, and the invocation fails (the error alarm)", async () => {
     vi.stubEnv("TABLE_NAME", "unused");
     vi.stubEnv("BUCKET_NAME", "unused");
-    const { createSweepHandler } = await import("../../lambda/maintenance.ts");
+    const { createMaintenanceHandler } = await import("../../lambda/maintenance.ts");
     vi.unstubAllEnvs();
     const p = await place();
     const bad = newUuid();
@@ -454,11 +465,11 @@ describe("the sweep function (lambda/maintenance.ts)", () => {
       return send();
     });
     const { logger, lines } = capture();
-    const handler = createSweepHandler({ storage, logger, minAgeMs: EVERY_OBJECT });
+    const handler = createMaintenanceHandler({ storage, historyDays: 180, logger, minAgeMs: EVERY_OBJECT });
     await expect(handler({}, { getRemainingTimeInMillis: () => 120_000 })).rejects.toThrow(/failed for 1 client/);
     expect(lines.map((l) => [l.level, l.msg])).toEqual([
-      ["warn", "orphan sweep of a client failed"],
-      ["error", "orphan sweep"],
+      ["warn", "maintenance of a client failed"],
+      ["error", "maintenance"],
     ]);
     expect(lines[0]!.fields.client).toBe(clientTag(bad));
     expect(lines[0]!.fields.error).toContain("AccessDenied");
@@ -466,5 +477,46 @@ describe("the sweep function (lambda/maintenance.ts)", () => {
     expect(lines[1]!.fields).toMatchObject({ clients: 0, deleted: 0, failed: 1, stopped: false });
     expect(JSON.stringify(lines)).not.toContain(bad);
     expect(await p.keys()).toEqual([orphan]);
+  });
+
+  test("removes the history HISTORY_DAYS no longer keeps, for every client with a snapshot, and the objects it referenced", async () => {
+    vi.stubEnv("TABLE_NAME", "unused");
+    vi.stubEnv("BUCKET_NAME", "unused");
+    const { createMaintenanceHandler } = await import("../../lambda/maintenance.ts");
+    vi.unstubAllEnvs();
+    const p = await place();
+    const storage = p.storage();
+    const day = 86_400_000;
+    // Ten versions, one a day from 60 days ago (less an hour; the third in S3), a snapshot of the seventh.
+    const clientId = newUuid();
+    const ids = Array.from({ length: 10 }, () => newUuid());
+    const segments = ids.map((_, i) => new Uint8Array(randomBytes(i === 2 ? 400 * 1024 : 100)));
+    await storage.importClient(clientId, {
+      latestVersionId: ids[9]!,
+      snapshot: { versionId: ids[6]!, timestamp: new Date(Date.now() - 54 * day), versionsSince: 3, data: bytes("snapshot") },
+      versions: (async function* () {
+        for (const [i, versionId] of ids.entries()) {
+          const parentVersionId = i === 0 ? NIL_UUID : ids[i - 1]!;
+          yield { versionId, parentVersionId, historySegment: segments[i]!, addedAt: new Date(Date.now() - (60 - i) * day + 3_600_000) };
+        }
+      })(),
+    });
+    const segmentObject = (await p.keys()).find((key) => key.includes("/segments/"));
+    expect(segmentObject).toBeDefined();
+    const { logger, lines } = capture();
+    // Kept: 55 days. Removed: the versions before the snapshot's and older than that (the first five).
+    const report = await createMaintenanceHandler({ storage, historyDays: 55, logger })({}, { getRemainingTimeInMillis: () => 120_000 });
+    expect(report).toMatchObject({ clients: 1, prunedClients: 1, removedVersions: 5, failed: 0 });
+    expect(report.removedBytes).toBe(segments.slice(0, 5).reduce((sum, s) => sum + s.byteLength, 0));
+    expect(lines.at(-1)).toMatchObject({ level: "info", msg: "maintenance", fields: { removedVersions: 5, historyDays: 55 } });
+    const sync = new SyncServer(storage, RULES);
+    // A replica whose base version went is told to start over; one from the snapshot catches up.
+    expect((await sync.getChildVersion(clientId, ids[2]!)).kind).toBe("gone");
+    expect((await sync.getChildVersion(clientId, ids[4]!)).kind).toBe("found");
+    expect(await sync.getSnapshot(clientId)).toMatchObject({ kind: "found", versionId: ids[6] });
+    expect(await p.keys()).not.toContain(segmentObject);
+    // 0 keeps everything.
+    const again = await createMaintenanceHandler({ storage, historyDays: 0, logger })({}, { getRemainingTimeInMillis: () => 120_000 });
+    expect(again.removedVersions).toBe(0);
   });
 });

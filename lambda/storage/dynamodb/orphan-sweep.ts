@@ -35,6 +35,12 @@ export interface SweepAllOptions {
   startAfter?: Uuid;
   /** Keys per listing page (MaxKeys). Default: S3's (1000). */
   pageSize?: number;
+  /**
+   * More work for each client the listing reaches (every client with an object: every client
+   * with a snapshot), after its sweep, within the same budget (`signal`). A failure counts as
+   * the client's. The maintenance function prunes history here.
+   */
+  eachClient?: (clientId: Uuid, signal: AbortSignal) => Promise<void>;
 }
 
 export interface SweepAllReport {
@@ -110,10 +116,13 @@ export async function sweepAllOrphans(storage: DynamoStorage, options: SweepAllO
     }
     const deleted: string[] = [];
     const calls = within(Math.max(storage.deadlineMs, SWEEP_CLIENT_TIMEOUT_MS));
-    const failure = await deleteUnreferenced(storage, done.clientId, done.candidates, calls, deleted).then(
-      () => undefined,
-      (error: unknown) => ({ error }),
-    );
+    const clientId = done.clientId;
+    const failure = await deleteUnreferenced(storage, clientId, done.candidates, calls, deleted)
+      .then(() => options.eachClient?.(clientId, budget))
+      .then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      );
     report.deleted += deleted.length;
     if (failure === undefined) {
       report.clients += 1;
