@@ -45,7 +45,7 @@ export function createPayloadBucket(scope: Construct, id: string, removalPolicy:
  * What S3 itself can clean: uploads never completed. There is deliberately no expiration rule:
  * the storage keeps committed segments and snapshots under the same prefix as its orphans
  * (`clients/<id>/...`, objects never rewritten once referenced), so expiring by age would
- * delete committed data. Orphans are for the storage's sweep (the scheduled sweep function).
+ * delete committed data. Orphans are for the storage's sweep (the scheduled maintenance function).
  */
 function bucketLifecycleRules(): s3.LifecycleRule[] {
   return [{ id: "AbortIncompleteMultipartUploads", abortIncompleteMultipartUploadAfter: Duration.days(1) }];

@@ -127,8 +127,9 @@ function functionRole(scope: Construct, id: string, logGroup: logs.LogGroup, des
  * and Update items of a TransactWriteItems, which has no IAM action of its own),
  * Get/Put/DeleteObject under the storage's prefix (GetObject also covers HeadObject).
  * ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the storage handles)
- * instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix is not run by this
- * function: it is the sweep function's, under its own role (SWEEP_ACTIONS).
+ * instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix and the pruning of old
+ * history are not run by this function: they are the maintenance function's, under its own
+ * role (MAINTENANCE_ACTIONS).
  */
 export const FUNCTION_ACTIONS = {
   dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
@@ -137,14 +138,19 @@ export const FUNCTION_ACTIONS = {
 } as const;
 
 /**
- * The IAM actions of the orphan sweep (`sweepAllOrphans`): ListObjectsV2 (s3:ListBucket, only
- * under the storage's prefix) for every client's keys, GetItem (consistent reads of the one
- * item that would reference each candidate) and DeleteObject for the orphans under the
- * prefix. It reads no payload and writes no item.
+ * The IAM actions of the maintenance function. The orphan sweep (`sweepAllOrphans`):
+ * ListObjectsV2 (s3:ListBucket, only under the storage's prefix) for every client's keys,
+ * GetItem (consistent reads of the one item that would reference each candidate) and
+ * DeleteObject for the orphans. The pruning of old history, through the storage's
+ * transaction: GetItem (the client, the walk from the chain's start), one TransactWriteItems
+ * of an Update of the client item and Deletes of the removed versions' items (UpdateItem,
+ * DeleteItem), DeleteObject of their segments; and, once for a client stored by 0.1.0, the
+ * upgrade (legacy.ts): Query of its versions, HeadObject of its snapshot (s3:GetObject), an
+ * UpdateItem. It reads no payload, puts no item and uploads nothing.
  */
-export const SWEEP_ACTIONS = {
-  dynamodb: ["dynamodb:GetItem"],
-  s3Objects: ["s3:DeleteObject"],
+export const MAINTENANCE_ACTIONS = {
+  dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+  s3Objects: ["s3:GetObject", "s3:DeleteObject"],
   s3Bucket: ["s3:ListBucket"],
 } as const;
 
@@ -154,10 +160,13 @@ export function grantSync(role: iam.Role, table: dynamodb.Table, bucket: s3.Buck
   acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.bucketObjects);
 }
 
-/** Exactly what the orphan sweep does, on this table and this bucket only; it lists only under the prefix. */
-export function grantSweep(role: iam.Role, table: dynamodb.Table, bucket: s3.Bucket): void {
-  grantActions(role, table, bucket, "Sweep", SWEEP_ACTIONS, { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } });
-  acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.sweepObjects);
+/**
+ * Exactly what the maintenance function does (the orphan sweep, the pruning), on this table and
+ * this bucket only; it lists only under the prefix.
+ */
+export function grantMaintenance(role: iam.Role, table: dynamodb.Table, bucket: s3.Bucket): void {
+  grantActions(role, table, bucket, "Maintenance", MAINTENANCE_ACTIONS, { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } });
+  acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.maintenanceObjects);
 }
 
 /** Three statements: the table (it has no index: its ARN is the only resource), the payload objects under the storage's prefix, the bucket. */

@@ -24,7 +24,7 @@ const TABLE_OPERATIONS = [
 /** What the alarms and the dashboard watch. */
 interface MonitoredResources {
   readonly function: lambda.IFunction;
-  readonly sweepFunction: lambda.IFunction;
+  readonly maintenanceFunction: lambda.IFunction;
   readonly api: apigwv2.HttpApi;
   readonly table: dynamodb.ITable;
 }
@@ -84,9 +84,9 @@ const ALARMS: readonly AlarmDefinition[] = [
     metric: (r, period) => r.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
   },
   {
-    id: "SweepFunctionErrorsAlarm",
-    description: "The orphan sweep failed (a client's sweep failed, an unhandled error or a timeout).",
-    metric: (r, period) => r.sweepFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+    id: "MaintenanceFunctionErrorsAlarm",
+    description: "The maintenance function failed (a client's sweep or pruning failed, an unhandled error or a timeout).",
+    metric: (r, period) => r.maintenanceFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
   },
   {
     id: "FunctionThrottlesAlarm",

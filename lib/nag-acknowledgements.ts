@@ -20,10 +20,11 @@ export const NAG_REASONS = {
     "Objects are keyed clients/<client id>/<kind>/<version id>/<random nonce>, created at run time, so no narrower " +
     "resource than the storage's own prefix in this one bucket exists; the actions are limited to Get, Put and " +
     "DeleteObject.",
-  sweepObjects:
-    "The orphan sweep deletes objects keyed clients/<client id>/<kind>/<version id>/<random nonce> that it finds " +
-    "by listing, so no narrower resource than the storage's own prefix in this one bucket exists; the only object " +
-    "action is DeleteObject, and the sweep deletes an object only when no item of the table references it.",
+  maintenanceObjects:
+    "The maintenance function deletes objects keyed clients/<client id>/<kind>/<version id>/<random nonce> that it " +
+    "finds by listing (the orphan sweep, only objects no item of the table references) or by reading the versions " +
+    "it prunes, and measures a 0.1.0 client's snapshot (HeadObject, s3:GetObject), so no narrower resource than the " +
+    "storage's own prefix in this one bucket exists; its object actions are GetObject and DeleteObject only.",
   bucketAccessLogs:
     "The bucket is private, reached only by this stack's function (IAM role scoped to its prefix) over TLS, and holds " +
     "only client-side encrypted payloads; every request that leads to an S3 call is already in the API access logs " +

@@ -25,11 +25,11 @@ const MIN_MEMORY_MB = 256;
 const MAX_MEMORY_MB = 10_240;
 
 /**
- * The orphan sweep function: daily by default; it stops by itself 30 s before its timeout
- * (SWEEP_MARGIN_MS in lambda/maintenance.ts), and the next run, starting at another random client,
- * goes on.
+ * The maintenance function (the orphan sweep, and the pruning of old history): daily by
+ * default; it stops by itself 30 s before its timeout (SWEEP_MARGIN_MS in
+ * lambda/maintenance.ts), and the next run, starting at another random client, goes on.
  */
-export const ORPHAN_SWEEP = {
+export const MAINTENANCE = {
   schedule: events.Schedule.rate(Duration.days(1)),
   timeout: Duration.minutes(10),
   memorySize: MIN_MEMORY_MB,

@@ -2,9 +2,9 @@
  * `TaskChampionSyncServer`: the whole sync server as one construct that a team can drop into
  * its own CDK app. An HTTP API (API Gateway v2) with exactly the routes of the route table,
  * one Lambda function bundled locally by esbuild, the DynamoDB table from the shared table
- * definition, an S3 bucket for what does not fit in an item, a second function on an
- * EventBridge schedule that sweeps the bucket's orphaned objects, least-privilege IAM for
- * each, alarms, an SNS topic and a dashboard.
+ * definition, an S3 bucket for what does not fit in an item, a maintenance function on an
+ * EventBridge schedule (it sweeps the bucket's orphaned objects and prunes old history),
+ * least-privilege IAM for each, alarms, an SNS topic and a dashboard.
  *
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
@@ -30,9 +30,9 @@ import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { addCustomDomain, createSyncApi } from "./api-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
-import { bundledFunction, grantSweep, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
+import { bundledFunction, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
 import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
-import { functionEnvironment, ORPHAN_SWEEP, resolveSettings, storageEnvironment } from "./settings-helper.ts";
+import { functionEnvironment, MAINTENANCE, resolveSettings, storageEnvironment } from "./settings-helper.ts";
 
 export interface CustomDomainProps {
   /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
@@ -75,8 +75,8 @@ export interface TaskChampionSyncServerProps {
   readonly customDomain?: CustomDomainProps;
   /** Alarms are sent to the SNS topic; this address is subscribed to it. @default - no subscription */
   readonly alarmEmail?: string;
-  /** When the orphan sweep function runs. @default daily (ORPHAN_SWEEP.schedule) */
-  readonly orphanSweepSchedule?: events.Schedule;
+  /** When the maintenance function (orphan sweep, pruning) runs. @default daily (MAINTENANCE.schedule) */
+  readonly maintenanceSchedule?: events.Schedule;
 }
 
 export class TaskChampionSyncServer extends Construct {
@@ -89,9 +89,9 @@ export class TaskChampionSyncServer extends Construct {
   public readonly api: apigwv2.HttpApi;
   public readonly stage: apigwv2.HttpStage;
   public readonly function: nodejs.NodejsFunction;
-  /** The orphan sweep, run by `sweepSchedule`. */
-  public readonly sweepFunction: nodejs.NodejsFunction;
-  public readonly sweepSchedule: events.Rule;
+  /** The maintenance function (the orphan sweep, the pruning of old history), run by `maintenanceSchedule`. */
+  public readonly maintenanceFunction: nodejs.NodejsFunction;
+  public readonly maintenanceSchedule: events.Rule;
   public readonly table: dynamodb.Table;
   public readonly bucket: s3.Bucket;
   public readonly alarmTopic: sns.Topic;
@@ -120,23 +120,23 @@ export class TaskChampionSyncServer extends Construct {
     this.function = sync.function;
     grantSync(sync.role, this.table, this.bucket);
 
-    const sweep = bundledFunction(this, "SweepFunction", {
+    const maintenance = bundledFunction(this, "MaintenanceFunction", {
       entry: SWEEP_ENTRY,
-      description: "TaskChampion sync server: deletes the S3 objects that no item references (scheduled)",
-      roleDescription: "TaskChampion sync server orphan sweep: its own logs, list and delete in its bucket, query its table",
-      memorySize: ORPHAN_SWEEP.memorySize,
-      timeout: ORPHAN_SWEEP.timeout,
+      description: "TaskChampion sync server maintenance (scheduled): deletes orphaned S3 objects, prunes old history",
+      roleDescription: "TaskChampion sync server maintenance: its own logs, its table's items, list and delete in its bucket",
+      memorySize: MAINTENANCE.memorySize,
+      timeout: MAINTENANCE.timeout,
       logRetention: settings.logRetention,
       environment: storage,
-      // A failed run is not retried: the next scheduled run sweeps again.
+      // A failed run is not retried: the next scheduled run goes on.
       retryAttempts: 0,
     });
-    this.sweepFunction = sweep.function;
-    grantSweep(sweep.role, this.table, this.bucket);
-    this.sweepSchedule = new events.Rule(this, "SweepSchedule", {
-      description: "Runs the TaskChampion sync server's orphan sweep",
-      schedule: props.orphanSweepSchedule ?? ORPHAN_SWEEP.schedule,
-      targets: [new targets.LambdaFunction(this.sweepFunction)],
+    this.maintenanceFunction = maintenance.function;
+    grantMaintenance(maintenance.role, this.table, this.bucket);
+    this.maintenanceSchedule = new events.Rule(this, "MaintenanceSchedule", {
+      description: "Runs the TaskChampion sync server's maintenance (orphan sweep, pruning)",
+      schedule: props.maintenanceSchedule ?? MAINTENANCE.schedule,
+      targets: [new targets.LambdaFunction(this.maintenanceFunction)],
     });
 
     // ---- HTTP API -----------------------------------------------------------------------------
@@ -153,7 +153,7 @@ export class TaskChampionSyncServer extends Construct {
 
     // ---- Operations ---------------------------------------------------------------------------
     this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail);
-    const monitored = { function: this.function, sweepFunction: this.sweepFunction, api: this.api, table: this.table };
+    const monitored = { function: this.function, maintenanceFunction: this.maintenanceFunction, api: this.api, table: this.table };
     this.alarms = createAlarms(this, monitored, this.alarmTopic);
     this.dashboard = createDashboard(this, "Dashboard", monitored, this.alarms);
   }

@@ -25,8 +25,10 @@ import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
 import { ROUTES } from "../../lambda/http/routes.ts";
 import { DEFAULT_DEADLINE_MS } from "../../lambda/storage/dynamodb/constants.ts";
 import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
+import { writeRequest } from "../../lambda/storage/dynamodb/write-request.ts";
+import type { Uuid } from "../../lambda/uuid.ts";
 import { ACCESS_LOG_FIELDS } from "../../lib/api-helper.ts";
-import { BUNDLE_FILE, FUNCTION_ACTIONS, SWEEP_ACTIONS } from "../../lib/function-helper.ts";
+import { BUNDLE_FILE, FUNCTION_ACTIONS, MAINTENANCE_ACTIONS } from "../../lib/function-helper.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
 import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
@@ -93,11 +95,11 @@ function syncFunction({ stack, template }: Pick<Synthesized, "stack" | "template
   return fn!;
 }
 
-/** The orphan sweep function. */
-function sweepFunction({ stack, template }: Pick<Synthesized, "stack" | "template">): Resource {
-  const logicalId = stack.getLogicalId(stack.server.sweepFunction.node.defaultChild as CfnElement);
+/** The maintenance function (orphan sweep, pruning). */
+function maintenanceFunction({ stack, template }: Pick<Synthesized, "stack" | "template">): Resource {
+  const logicalId = stack.getLogicalId(stack.server.maintenanceFunction.node.defaultChild as CfnElement);
   const fn = template.findResources("AWS::Lambda::Function")[logicalId] as Resource | undefined;
-  expect(fn, "the sweep function").toBeDefined();
+  expect(fn, "the maintenance function").toBeDefined();
   return fn!;
 }
 
@@ -173,9 +175,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     | "role"
     | "functionLogs"
     | "accessLogs"
-    | "sweep"
-    | "sweepRole"
-    | "sweepLogs"
+    | "maintenance"
+    | "maintenanceRole"
+    | "maintenanceLogs"
     | "schedule",
     string
   >;
@@ -187,7 +189,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     id.bucket = only(template, "AWS::S3::Bucket")[0];
     const logicalId = (construct: IConstruct) => synthesized.stack.getLogicalId(construct.node.defaultChild as CfnElement);
     id.function = logicalId(synthesized.stack.server.function);
-    id.sweep = logicalId(synthesized.stack.server.sweepFunction);
+    id.maintenance = logicalId(synthesized.stack.server.maintenanceFunction);
     id.api = only(template, "AWS::ApiGatewayV2::Api")[0];
     id.integration = only(template, "AWS::ApiGatewayV2::Integration")[0];
     id.topic = only(template, "AWS::SNS::Topic")[0];
@@ -195,9 +197,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     const fn = syncFunction(synthesized);
     id.role = fn.Properties.Role["Fn::GetAtt"][0];
     id.functionLogs = fn.Properties.LoggingConfig.LogGroup.Ref;
-    const sweep = sweepFunction(synthesized);
-    id.sweepRole = sweep.Properties.Role["Fn::GetAtt"][0];
-    id.sweepLogs = sweep.Properties.LoggingConfig.LogGroup.Ref;
+    const maintenance = maintenanceFunction(synthesized);
+    id.maintenanceRole = maintenance.Properties.Role["Fn::GetAtt"][0];
+    id.maintenanceLogs = maintenance.Properties.LoggingConfig.LogGroup.Ref;
     id.schedule = only(template, "AWS::Events::Rule")[0];
     const [, stage] = only(template, "AWS::ApiGatewayV2::Stage");
     id.accessLogs = stage.Properties.AccessLogSettings.DestinationArn["Fn::GetAtt"][0];
@@ -284,12 +286,12 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
   });
 
   describe("Lambda", () => {
-    it("is one of two functions (with the orphan sweep): arm64, Node.js 22 or newer, at least 256 MB, under API Gateway's 30 s", () => {
+    it("is one of two functions (with the maintenance function): arm64, Node.js 22 or newer, at least 256 MB, under API Gateway's 30 s", () => {
       expect(
         ofType(template, "AWS::Lambda::Function")
           .map(([logicalId]) => logicalId)
           .sort(),
-      ).toEqual([id.function, id.sweep].sort());
+      ).toEqual([id.function, id.maintenance].sort());
       const fn = syncFunction(synthesized);
       const runtime = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime as string);
       expect(Number(runtime?.[1])).toBeGreaterThanOrEqual(22);
@@ -308,7 +310,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         LoggingConfig: { LogFormat: "JSON", LogGroup: { Ref: id.functionLogs } },
       });
       expect(template.findResources("AWS::Logs::LogGroup")[id.functionLogs]?.Properties).toEqual({ RetentionInDays: 30 });
-      // Its own, the sweep function's, the API's access logs.
+      // Its own, the maintenance function's, the API's access logs.
       template.resourceCountIs("AWS::Logs::LogGroup", 3);
     });
 
@@ -425,7 +427,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         ofType(template, "AWS::IAM::Role")
           .map(([logicalId]) => logicalId)
           .sort(),
-      ).toEqual([id.role, id.sweepRole].sort());
+      ).toEqual([id.role, id.maintenanceRole].sort());
       for (const [, role] of ofType(template, "AWS::IAM::Role")) {
         expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
           { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } },
@@ -474,7 +476,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
 
     it("covers every call the storage makes on a protocol path, and nothing the function does not run", () => {
       // The SDK commands of the storage (lambda/storage/dynamodb/) and the IAM actions they
-      // need. The orphan sweep is the sweep function's, and listing, removing and importing
+      // need. The orphan sweep and the pruning are the maintenance function's, and listing, removing and importing
       // whole clients are the operators' (the admin command, with their own credentials).
       const needs: Record<string, string[]> = {
         GetItemCommand: ["dynamodb:GetItem"],
@@ -493,7 +495,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       const granted = new Set<string>(Object.values(FUNCTION_ACTIONS).flat());
       const needed = new Set([...used].flatMap((command) => needs[command] ?? []));
       expect([...granted].sort()).toEqual([...needed].sort());
-      // Nothing of the sweep's that the protocol path did not already need.
+      // Nothing of the maintenance function's that the protocol path did not already need.
       const mainActions = statementsOf(template, id.role).flatMap((s) => [s.Action].flat());
       // Query only within the one client's partition: the rare lookup of an old version by id,
       // and the one-time upgrade of a client stored by 0.1.0. Never a Scan of the table.
@@ -506,48 +508,106 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       ]);
     });
 
-    it("gives the sweep function exactly the sweep's calls: GetItem on this table, list and delete under the prefix of this bucket", () => {
-      const statements = statementsOf(template, id.sweepRole);
-      expect(statements).toEqual([
+    it("gives the maintenance function exactly what the orphan sweep and the pruning call, on this table and under the prefix of this bucket", () => {
+      const statements = statementsOf(template, id.maintenanceRole);
+      const sorted = (s: { Action: string | string[] }) => ({ ...s, Action: [s.Action].flat().sort() });
+      const objects = { "Fn::Join": ["", [{ "Fn::GetAtt": [id.bucket, "Arn"] }, `/${S3_PREFIX}*`]] };
+      expect(statements.map(sorted)).toEqual([
         {
           Sid: "OwnLogs",
           Effect: "Allow",
           Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-          Resource: { "Fn::GetAtt": [id.sweepLogs, "Arn"] },
-        },
-        { Sid: "SweepTable", Effect: "Allow", Action: "dynamodb:GetItem", Resource: { "Fn::GetAtt": [id.table, "Arn"] } },
-        {
-          Sid: "SweepBucketObjects",
-          Effect: "Allow",
-          Action: "s3:DeleteObject",
-          Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [id.bucket, "Arn"] }, `/${S3_PREFIX}*`]] },
+          Resource: { "Fn::GetAtt": [id.maintenanceLogs, "Arn"] },
         },
         {
-          Sid: "SweepBucketList",
+          Sid: "MaintenanceTable",
           Effect: "Allow",
-          Action: "s3:ListBucket",
+          Action: [...MAINTENANCE_ACTIONS.dynamodb].sort(),
+          Resource: { "Fn::GetAtt": [id.table, "Arn"] },
+        },
+        { Sid: "MaintenanceBucketObjects", Effect: "Allow", Action: [...MAINTENANCE_ACTIONS.s3Objects].sort(), Resource: objects },
+        {
+          Sid: "MaintenanceBucketList",
+          Effect: "Allow",
+          Action: ["s3:ListBucket"],
           Resource: { "Fn::GetAtt": [id.bucket, "Arn"] },
           Condition: { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } },
         },
       ]);
-      // The sweep's code makes exactly these calls.
+
+      // What the code calls, and the IAM action of each call.
+      const needs: Record<string, string[]> = {
+        ListObjectsV2Command: ["s3:ListBucket"],
+        GetItemCommand: ["dynamodb:GetItem"],
+        QueryCommand: ["dynamodb:Query"],
+        UpdateItemCommand: ["dynamodb:UpdateItem"],
+        DeleteObjectCommand: ["s3:DeleteObject"],
+        HeadObjectCommand: ["s3:GetObject"],
+      };
+      const calledThroughHelpers = (source: string, into: Set<string>) => {
+        if (/calls\.(getItem|readClient)\(/.test(source)) into.add("GetItemCommand");
+        if (/calls\.queryItems\(/.test(source)) into.add("QueryCommand");
+        if (/calls\.objectSize\(/.test(source)) into.add("HeadObjectCommand");
+        if (/calls\.deleteObjects\(/.test(source)) into.add("DeleteObjectCommand");
+        return into;
+      };
+      // The orphan sweep: its own listing and deletes, its reads through the storage's helpers.
       const sweepSource = storageSource((file) => file === "orphan-sweep.ts");
       expect(sweepSource.length).toBeGreaterThan(1000);
-      const needs: Record<string, string> = {
-        ListObjectsV2Command: "s3:ListBucket",
-        GetItemCommand: "dynamodb:GetItem",
-        DeleteObjectCommand: "s3:DeleteObject",
+      const sweep = calledThroughHelpers(sweepSource, commandsIn(sweepSource));
+      expect([...sweep].sort()).toEqual(["DeleteObjectCommand", "GetItemCommand", "ListObjectsV2Command"]);
+      // The pruning, through the storage's transaction (transaction.ts): it walks the oldest
+      // versions item by item, removes them in one write, then deletes their segments' objects;
+      // on the way a client stored by 0.1.0 is upgraded once (legacy.ts).
+      const transactionSource = storageSource((file) => file === "transaction.ts");
+      const removal = transactionSource.slice(transactionSource.indexOf("async removeOldestVersions("));
+      expect(removal).toMatch(/this\.oldest\(/);
+      expect(transactionSource).toMatch(/private async oldest\([\s\S]*?this\.calls\.getItem\(/);
+      const legacySource = storageSource((file) => file === "legacy.ts");
+      const prune = calledThroughHelpers(legacySource, commandsIn(legacySource));
+      calledThroughHelpers(transactionSource, new Set()).forEach((command) => {
+        if (command !== "QueryCommand" && command !== "HeadObjectCommand") prune.add(command);
+      });
+      expect([...prune].sort()).toEqual([
+        "DeleteObjectCommand",
+        "GetItemCommand",
+        "HeadObjectCommand",
+        "QueryCommand",
+        "UpdateItemCommand",
+      ]);
+      // The removal's one write: a TransactWriteItems whose items (from the storage's own request
+      // builder) need the actions of their kinds: Update of the client, Delete of version items.
+      const versionId = "5f1c0d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f" as Uuid;
+      const parentId = "0b6e1d2c-3b4a-4d5c-9e8f-0a1b2c3d4e5f" as Uuid;
+      const request = writeRequest({
+        tableName: "table",
+        clientId: CLIENT_A as Uuid,
+        created: undefined,
+        base: undefined,
+        writes: [{ kind: "remove-oldest", expectedBase: parentId, versions: [{ versionId, parentId, bytes: 10, segmentKey: undefined }] }],
+        uploads: new Map(),
+        storedBytesAtMost: undefined,
+        now: 0,
+      });
+      expect(request.kind).toBe("transaction");
+      const itemActions: Record<string, string> = {
+        Put: "dynamodb:PutItem",
+        Update: "dynamodb:UpdateItem",
+        Delete: "dynamodb:DeleteItem",
+        ConditionCheck: "dynamodb:ConditionCheckItem",
       };
-      // Its reads go through the storage's call helpers, which send GetItem.
-      const used = commandsIn(sweepSource);
-      if (/calls\.(getItem|readClient)\(/.test(sweepSource)) used.add("GetItemCommand");
-      expect([...used].sort()).toEqual(Object.keys(needs).sort());
-      expect(Object.values(SWEEP_ACTIONS).flat().sort()).toEqual(Object.values(needs).sort());
+      const transactWrite =
+        request.kind === "transaction" ? request.items.flatMap((item) => Object.keys(item).map((kind) => itemActions[kind]!)) : [];
+      expect(new Set(transactWrite)).toEqual(new Set(["dynamodb:UpdateItem", "dynamodb:DeleteItem"]));
+      expect(transactionSource).toMatch(/new TransactWriteItemsCommand\(/);
+
+      const needed = new Set([...sweep, ...prune].flatMap((command) => needs[command]!).concat(transactWrite));
+      expect(Object.values(MAINTENANCE_ACTIONS).flat().sort()).toEqual([...needed].sort());
     });
   });
 
   describe("operations", () => {
-    it("alarms on function errors and throttles, sweep errors, API 5xx, DynamoDB throttles and system errors, into the topic", () => {
+    it("alarms on function errors and throttles, maintenance errors, API 5xx, DynamoDB throttles and system errors, into the topic", () => {
       const alarms = ofType(template, "AWS::CloudWatch::Alarm").map(([, a]) => a.Properties);
       expect(alarms).toHaveLength(6);
       for (const alarm of alarms) {
@@ -562,7 +622,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
           `AWS/ApiGateway 5xx ${JSON.stringify([{ Name: "ApiId", Value: { Ref: id.api } }])}`,
           `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
           `AWS/Lambda Throttles ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
-          `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.sweep } }])}`,
+          `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.maintenance } }])}`,
         ].sort(),
       );
       const math = alarms.filter((a) => a.Metrics);
@@ -671,7 +731,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       expect(acks.get("AwsSolutions-APIG4")).toEqual(Array(ROUTES.length).fill(NAG_REASONS.apiAuthorization));
       expect(acks.get("AwsSolutions-S1")).toEqual([NAG_REASONS.bucketAccessLogs]);
       // One for each function's role: its object actions under the prefix.
-      expect(acks.get(bucketAck!)).toEqual([NAG_REASONS.bucketObjects, NAG_REASONS.sweepObjects]);
+      expect(acks.get(bucketAck!)).toEqual([NAG_REASONS.bucketObjects, NAG_REASONS.maintenanceObjects]);
       for (const reason of Object.values(NAG_REASONS)) {
         expect(reason.length).toBeGreaterThan(150);
         expect(reason).not.toMatch(/TODO|FIXME|not needed|n\/a/i);
@@ -756,22 +816,22 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     });
   });
 
-  describe("the orphan sweep", () => {
+  describe("the maintenance function", () => {
     it("runs daily by an EventBridge schedule, which alone may invoke it", () => {
       const [, rule] = only(template, "AWS::Events::Rule");
       expect(rule.Properties).toMatchObject({
         ScheduleExpression: "rate(1 day)",
         State: "ENABLED",
-        Targets: [{ Arn: { "Fn::GetAtt": [id.sweep, "Arn"] }, Id: expect.any(String) }],
+        Targets: [{ Arn: { "Fn::GetAtt": [id.maintenance, "Arn"] }, Id: expect.any(String) }],
       });
       expect(rule.Properties.Targets[0].Input).toBeUndefined();
       const permissions = ofType(template, "AWS::Lambda::Permission").filter(([, p]) =>
-        JSON.stringify(p.Properties.FunctionName).includes(id.sweep),
+        JSON.stringify(p.Properties.FunctionName).includes(id.maintenance),
       );
       expect(permissions.map(([, p]) => p.Properties)).toEqual([
         {
           Action: "lambda:InvokeFunction",
-          FunctionName: { "Fn::GetAtt": [id.sweep, "Arn"] },
+          FunctionName: { "Fn::GetAtt": [id.maintenance, "Arn"] },
           Principal: "events.amazonaws.com",
           SourceArn: { "Fn::GetAtt": [id.schedule, "Arn"] },
         },
@@ -779,18 +839,18 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     });
 
     it("is its own function: the sync function's runtime and architecture, 10 minutes, 256 MB, not retried", () => {
-      const sweep = sweepFunction(synthesized);
+      const maintenance = maintenanceFunction(synthesized);
       const sync = syncFunction(synthesized);
-      expect(sweep.Properties.Runtime).toBe(sync.Properties.Runtime);
-      expect(sweep.Properties.Architectures).toEqual(["arm64"]);
-      expect(sweep.Properties.Timeout).toBe(600);
-      expect(sweep.Properties.MemorySize).toBe(256);
-      expect(sweep.Properties.Handler).toBe("index.handler");
-      expect(sweep.Properties.Role).toEqual({ "Fn::GetAtt": [id.sweepRole, "Arn"] });
-      expect(sweep.Properties.Code.S3Key).not.toBe(sync.Properties.Code.S3Key);
-      // A failed run is not retried by Lambda: the next scheduled run sweeps again.
+      expect(maintenance.Properties.Runtime).toBe(sync.Properties.Runtime);
+      expect(maintenance.Properties.Architectures).toEqual(["arm64"]);
+      expect(maintenance.Properties.Timeout).toBe(600);
+      expect(maintenance.Properties.MemorySize).toBe(256);
+      expect(maintenance.Properties.Handler).toBe("index.handler");
+      expect(maintenance.Properties.Role).toEqual({ "Fn::GetAtt": [id.maintenanceRole, "Arn"] });
+      expect(maintenance.Properties.Code.S3Key).not.toBe(sync.Properties.Code.S3Key);
+      // A failed run is not retried by Lambda: the next scheduled run goes on.
       template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
-        FunctionName: { Ref: id.sweep },
+        FunctionName: { Ref: id.maintenance },
         MaximumRetryAttempts: 0,
         Qualifier: "$LATEST",
       });
@@ -798,13 +858,16 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     });
 
     it("logs JSON into its own log group with the same retention", () => {
-      expect(sweepFunction(synthesized).Properties.LoggingConfig).toEqual({ LogFormat: "JSON", LogGroup: { Ref: id.sweepLogs } });
-      expect(id.sweepLogs).not.toBe(id.functionLogs);
-      expect(template.findResources("AWS::Logs::LogGroup")[id.sweepLogs]?.Properties).toEqual({ RetentionInDays: 30 });
+      expect(maintenanceFunction(synthesized).Properties.LoggingConfig).toEqual({
+        LogFormat: "JSON",
+        LogGroup: { Ref: id.maintenanceLogs },
+      });
+      expect(id.maintenanceLogs).not.toBe(id.functionLogs);
+      expect(template.findResources("AWS::Logs::LogGroup")[id.maintenanceLogs]?.Properties).toEqual({ RetentionInDays: 30 });
     });
 
     it("reads the storage's settings under SETTINGS' names: this table, this bucket", () => {
-      expect(sweepFunction(synthesized).Properties.Environment.Variables).toEqual({
+      expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toEqual({
         [SETTINGS.tableName.name]: { Ref: id.table },
         [SETTINGS.bucketName.name]: { Ref: id.bucket },
       });
@@ -812,7 +875,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
 
     it("alarms into the topic when it fails", () => {
       const alarms = ofType(template, "AWS::CloudWatch::Alarm").filter(([, a]) =>
-        JSON.stringify(a.Properties.Dimensions ?? []).includes(id.sweep),
+        JSON.stringify(a.Properties.Dimensions ?? []).includes(id.maintenance),
       );
       expect(alarms.map(([, a]) => a.Properties)).toEqual([
         expect.objectContaining({
@@ -829,7 +892,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       let bundle: string;
 
       beforeAll(() => {
-        const zip = sweepFunction(synthesized).Properties.Code.S3Key as string;
+        const zip = maintenanceFunction(synthesized).Properties.Code.S3Key as string;
         bundle = join(synthesized.outdir, `asset.${zip.replace(/\.zip$/, "")}`, BUNDLE_FILE);
       });
 
@@ -1029,8 +1092,8 @@ describe("settings through props, and context over props", () => {
     expect(env(build({ clientIds: "" }))).not.toHaveProperty(SETTINGS.clientIdAllowlist.name);
   });
 
-  it("takes the orphan sweep's schedule", () => {
-    const { template } = synth({}, { server: { orphanSweepSchedule: events.Schedule.cron({ minute: "17", hour: "3" }) } });
+  it("takes the maintenance function's schedule", () => {
+    const { template } = synth({}, { server: { maintenanceSchedule: events.Schedule.cron({ minute: "17", hour: "3" }) } });
     template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "cron(17 3 * * ? *)" });
   });
 

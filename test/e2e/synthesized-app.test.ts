@@ -57,7 +57,7 @@ beforeAll(async () => {
   const resources = Object.entries(template.Resources);
   const [tableId, table] = resources.find(([, r]) => r.Type === "AWS::DynamoDB::Table")!;
   const [bucketId] = resources.find(([, r]) => r.Type === "AWS::S3::Bucket")!;
-  // The function behind the API's integration (the stack has a scheduled sweep function too).
+  // The function behind the API's integration (the stack has a scheduled maintenance function too).
   const [, integration] = resources.find(([, r]) => r.Type === "AWS::ApiGatewayV2::Integration")!;
   const fnId = (integration.Properties.IntegrationUri as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
   const fn = template.Resources[fnId]!;
