@@ -6,7 +6,7 @@
  *   stackName          the CloudFormation stack name              default TaskChampionSyncServer
  *   clientIds          comma-separated client ids (UUIDs) allowed to sync (in cdk.json also a
  *                      list); absent or empty = every client id may sync
- *   createClients      true | false: AddVersion creates unknown clients        default true
+ *   createClients      true | false: AddVersion creates unknown clients        default false
  *   snapshotVersions   versions after which a snapshot is requested            default 100
  *   snapshotDays       days after which a snapshot is requested                default 14
  *   throttleRate       API steady-state requests per second                    default 50

@@ -12,8 +12,17 @@ import { DEFAULT_DEADLINE_MS } from "./storage-contract.ts";
 /** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
 const API_GATEWAY_TIMEOUT_SECONDS = 30;
 
-/** The defaults of the props that SETTINGS does not define: the infrastructure's own. */
-const DEFAULTS = {
+/**
+ * The defaults of the props that SETTINGS does not define (the infrastructure's own), and of
+ * those whose default on AWS differs from the server's.
+ */
+export const DEFAULTS = {
+  /**
+   * Secure by default: a deployed server creates no client on its own (SETTINGS' default,
+   * true, suits a local server). Users are registered in the table (`npm run admin --
+   * add-client`); an open server lets anyone store data in the account.
+   */
+  createClients: false,
   throttlingRateLimit: 50,
   throttlingBurstLimit: 100,
   memorySize: 512,
@@ -84,7 +93,7 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
   };
   const settings: ResolvedSettings = {
     clientIds,
-    createClients: props.createClients ?? SETTINGS.createClients.defaultValue,
+    createClients: props.createClients ?? DEFAULTS.createClients,
     snapshotVersions: count("snapshotVersions", props.snapshotVersions, SETTINGS.snapshotVersions),
     snapshotDays: count("snapshotDays", props.snapshotDays, SETTINGS.snapshotDays),
     throttlingRateLimit: positive("throttlingRateLimit", props.throttlingRateLimit ?? DEFAULTS.throttlingRateLimit),

@@ -39,10 +39,19 @@ export class SyncServerStack extends Stack {
       value: `task config sync.server.origin ${url}`,
       description: "Taskwarrior 3.0 only (it reads sync.server.origin instead of sync.server.url)",
     });
-    new CfnOutput(this, "TaskConfigClient", {
-      value: "task config sync.server.client_id $(uuidgen) && task config sync.encryption_secret <a long random secret>",
-      description: "Once per user: every replica of one user shares the client id and the secret",
-    });
+    new CfnOutput(
+      this,
+      "TaskConfigClient",
+      this.server.createsClients
+        ? {
+            value: "task config sync.server.client_id $(uuidgen) && task config sync.encryption_secret <a long random secret>",
+            description: "Once per user: every replica of one user shares the client id and the secret",
+          }
+        : {
+            value: `npm run admin -- add-client --stack ${this.stackName}`,
+            description: "Once per user: registers a client id (the server creates none) and prints that user's task config lines",
+          },
+    );
     new CfnOutput(this, "TableName", { value: this.server.table.tableName, description: "The DynamoDB table" });
     new CfnOutput(this, "BucketName", { value: this.server.bucket.bucketName, description: "The S3 bucket" });
     new CfnOutput(this, "AlarmTopicArn", { value: this.server.alarmTopic.topicArn, description: "Alarms are sent here" });

@@ -48,8 +48,10 @@ export interface TaskChampionSyncServerProps {
    */
   readonly clientIds?: readonly string[];
   /**
-   * Whether AddVersion creates an unknown client. Off, only existing clients sync.
-   * @default true (SETTINGS.createClients)
+   * Whether AddVersion creates an unknown client. Off (the default), only the clients
+   * registered in the table sync (`npm run admin -- add-client`); on, anyone who can reach the
+   * URL can store data in your account (within `maxClientBytes` per client id).
+   * @default false
    */
   readonly createClients?: boolean;
   /** @default 100 (SETTINGS.snapshotVersions) */
@@ -86,6 +88,8 @@ export class TaskChampionSyncServer extends Construct {
   public readonly apiEndpoint: string;
   /** Where the custom domain's DNS record must point, when there is a custom domain. */
   public readonly customDomainTarget?: string;
+  /** Whether the function creates unknown clients (the resolved `createClients`). */
+  public readonly createsClients: boolean;
   public readonly api: apigwv2.HttpApi;
   public readonly stage: apigwv2.HttpStage;
   public readonly function: nodejs.NodejsFunction;
@@ -101,6 +105,7 @@ export class TaskChampionSyncServer extends Construct {
   constructor(scope: Construct, id: string, props: TaskChampionSyncServerProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
+    this.createsClients = settings.createClients;
 
     // ---- Data ---------------------------------------------------------------------------------
     this.table = createSyncTable(this, "Table", settings.removalPolicy);

@@ -317,7 +317,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     it("gets its settings under the names the function reads (SETTINGS), with their defaults", () => {
       const env = functionEnv(synthesized);
       expect(env).toEqual({
-        [SETTINGS.createClients.name]: String(SETTINGS.createClients.defaultValue),
+        // Secure by default on AWS: only the clients registered in the table sync.
+        [SETTINGS.createClients.name]: "false",
         [SETTINGS.snapshotVersions.name]: String(SETTINGS.snapshotVersions.defaultValue),
         [SETTINGS.snapshotDays.name]: String(SETTINGS.snapshotDays.defaultValue),
         [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
@@ -693,9 +694,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       template.hasOutput("Url", { Value: endpoint });
       template.hasOutput("TaskConfigUrl", { Value: { "Fn::Join": ["", ["task config sync.server.url ", endpoint]] } });
       template.hasOutput("TaskConfigOrigin", { Value: { "Fn::Join": ["", ["task config sync.server.origin ", endpoint]] } });
-      template.hasOutput("TaskConfigClient", {
-        Value: Match.stringLikeRegexp("task config sync.server.client_id .*sync.encryption_secret"),
-      });
+      // The server creates no client: each user is registered by the admin command, which prints their lines.
+      template.hasOutput("TaskConfigClient", { Value: `npm run admin -- add-client --stack ${DEFAULT_STACK_NAME}` });
       template.hasOutput("TableName", { Value: { Ref: id.table } });
       template.hasOutput("BucketName", { Value: { Ref: id.bucket } });
       expect(template.findOutputs("CustomDomainTarget")).toEqual({});
@@ -968,7 +968,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     synthesized = synth({
       stackName: "TeamTasks",
       clientIds: ` ${CLIENT_A},${CLIENT_B} `,
-      createClients: "false",
+      createClients: "true",
       snapshotVersions: "50",
       snapshotDays: "7",
       throttleRate: "10",
@@ -987,10 +987,16 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     expect(synthesized.stack.stackName).toBe("TeamTasks");
   });
 
+  it("createClients=true: an open server, whose outputs say to pick a client id", () => {
+    template.hasOutput("TaskConfigClient", {
+      Value: Match.stringLikeRegexp("task config sync.server.client_id .*sync.encryption_secret"),
+    });
+  });
+
   it("passes the server settings to the function under SETTINGS' names", () => {
     expect(functionEnv(synthesized)).toMatchObject({
       [SETTINGS.clientIdAllowlist.name]: `${CLIENT_A},${CLIENT_B}`,
-      [SETTINGS.createClients.name]: "false",
+      [SETTINGS.createClients.name]: "true",
       [SETTINGS.snapshotVersions.name]: "50",
       [SETTINGS.snapshotDays.name]: "7",
     });
