@@ -9,6 +9,8 @@
  *   createClients      true | false: AddVersion creates unknown clients        default false
  *   snapshotVersions   versions after which a snapshot is requested            default 100
  *   snapshotDays       days after which a snapshot is requested                default 14
+ *   maxClientBytes     bytes one client may store; 0 = no limit                default 104857600 (100 MiB)
+ *   historyDays        days of history kept before a client's snapshot; 0 = all default 180
  *   throttleRate       API steady-state requests per second                    default 50
  *   throttleBurst      API burst requests                                      default 100
  *   memory             Lambda memory in MB, 256 or more                        default 512
@@ -33,6 +35,8 @@ const CONTEXT_KEYS = [
   "createClients",
   "snapshotVersions",
   "snapshotDays",
+  "maxClientBytes",
+  "historyDays",
   "throttleRate",
   "throttleBurst",
   "memory",
@@ -60,6 +64,8 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
   props.createClients = booleanContext(scope, "createClients");
   props.snapshotVersions = numberContext(scope, "snapshotVersions");
   props.snapshotDays = numberContext(scope, "snapshotDays");
+  props.maxClientBytes = numberContext(scope, "maxClientBytes");
+  props.historyDays = numberContext(scope, "historyDays");
   props.throttlingRateLimit = numberContext(scope, "throttleRate");
   props.throttlingBurstLimit = numberContext(scope, "throttleBurst");
   props.memorySize = numberContext(scope, "memory");

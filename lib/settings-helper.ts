@@ -6,7 +6,7 @@
 import { Duration, RemovalPolicy, Token } from "aws-cdk-lib";
 import * as events from "aws-cdk-lib/aws-events";
 import * as logs from "aws-cdk-lib/aws-logs";
-import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
+import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, SETTINGS, type Setting } from "../lambda/config.ts";
 import { DEFAULT_DEADLINE_MS } from "./storage-contract.ts";
 
 /** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
@@ -23,6 +23,8 @@ export const DEFAULTS = {
    * add-client`); an open server lets anyone store data in the account.
    */
   createClients: false,
+  /** What one client may store on AWS (0: no limit): argued where it is defined. */
+  maxClientBytes: AWS_MAX_CLIENT_BYTES,
   throttlingRateLimit: 50,
   throttlingBurstLimit: 100,
   memorySize: 512,
@@ -53,6 +55,8 @@ interface SettingsProps {
   readonly createClients?: boolean;
   readonly snapshotVersions?: number;
   readonly snapshotDays?: number;
+  readonly maxClientBytes?: number;
+  readonly historyDays?: number;
   readonly throttlingRateLimit?: number;
   readonly throttlingBurstLimit?: number;
   readonly memorySize?: number;
@@ -65,6 +69,8 @@ export interface ResolvedSettings {
   createClients: boolean;
   snapshotVersions: number;
   snapshotDays: number;
+  maxClientBytes: number;
+  historyDays: number;
   throttlingRateLimit: number;
   throttlingBurstLimit: number;
   memorySize: number;
@@ -80,8 +86,8 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
   if (clientIds.length > 0 && SETTINGS.clientIdAllowlist.parse(clientIds.join(",")) === undefined) {
     problems.push(`clientIds must be ${SETTINGS.clientIdAllowlist.accepted}, got ${JSON.stringify(clientIds)}`);
   }
-  const count = (name: string, value: number | undefined, setting: typeof SETTINGS.snapshotDays): number => {
-    if (value === undefined) return setting.defaultValue;
+  const count = (name: string, value: number | undefined, setting: Setting<number>, defaultValue = setting.defaultValue): number => {
+    if (value === undefined) return defaultValue;
     if (setting.parse(String(value)) === undefined) problems.push(`${name} must be ${setting.accepted}, got ${value}`);
     return value;
   };
@@ -96,6 +102,8 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
     createClients: props.createClients ?? DEFAULTS.createClients,
     snapshotVersions: count("snapshotVersions", props.snapshotVersions, SETTINGS.snapshotVersions),
     snapshotDays: count("snapshotDays", props.snapshotDays, SETTINGS.snapshotDays),
+    maxClientBytes: count("maxClientBytes", props.maxClientBytes, SETTINGS.maxClientBytes, DEFAULTS.maxClientBytes),
+    historyDays: count("historyDays", props.historyDays, SETTINGS.historyDays),
     throttlingRateLimit: positive("throttlingRateLimit", props.throttlingRateLimit ?? DEFAULTS.throttlingRateLimit),
     throttlingBurstLimit: positive("throttlingBurstLimit", props.throttlingBurstLimit ?? DEFAULTS.throttlingBurstLimit, 5000),
     memorySize: positive("memorySize", props.memorySize ?? DEFAULTS.memorySize, MAX_MEMORY_MB, MIN_MEMORY_MB),
@@ -141,11 +149,20 @@ export function functionEnvironment(settings: ResolvedSettings, storage: Readonl
     [SETTINGS.snapshotVersions.name]: String(settings.snapshotVersions),
     [SETTINGS.snapshotDays.name]: String(settings.snapshotDays),
     [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
+    [SETTINGS.maxClientBytes.name]: String(settings.maxClientBytes),
   };
   if (settings.clientIds.length > 0) fromSettings[SETTINGS.clientIdAllowlist.name] = settings.clientIds.join(",");
   const environment = { ...fromSettings, ...storage };
   checkEnvironmentSize(environment);
   return environment;
+}
+
+/** The maintenance function's environment: the storage's names and how much history to keep. */
+export function maintenanceEnvironment(
+  settings: Pick<ResolvedSettings, "historyDays">,
+  storage: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return { [SETTINGS.historyDays.name]: String(settings.historyDays), ...storage };
 }
 
 /** Lambda's limit on a function's environment: every name and value together. */

@@ -32,7 +32,7 @@ import { addCustomDomain, createSyncApi } from "./api-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
 import { bundledFunction, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
 import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
-import { functionEnvironment, MAINTENANCE, resolveSettings, storageEnvironment } from "./settings-helper.ts";
+import { functionEnvironment, MAINTENANCE, maintenanceEnvironment, resolveSettings, storageEnvironment } from "./settings-helper.ts";
 
 export interface CustomDomainProps {
   /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
@@ -58,6 +58,18 @@ export interface TaskChampionSyncServerProps {
   readonly snapshotVersions?: number;
   /** @default 14 (SETTINGS.snapshotDays) */
   readonly snapshotDays?: number;
+  /**
+   * The most bytes one client may store (history segments and snapshot); AddVersion is refused
+   * beyond it. 0: no limit.
+   * @default 100 MiB (AWS_MAX_CLIENT_BYTES in lambda/config.ts)
+   */
+  readonly maxClientBytes?: number;
+  /**
+   * The maintenance function removes the versions older than this many days that lie before a
+   * client's snapshot (a replica never needs them). 0 keeps every version.
+   * @default 180 (SETTINGS.historyDays)
+   */
+  readonly historyDays?: number;
   /** Steady requests per second across the API. @default 50 */
   readonly throttlingRateLimit?: number;
   /** Burst of requests across the API. @default 100 */
@@ -132,7 +144,7 @@ export class TaskChampionSyncServer extends Construct {
       memorySize: MAINTENANCE.memorySize,
       timeout: MAINTENANCE.timeout,
       logRetention: settings.logRetention,
-      environment: storage,
+      environment: maintenanceEnvironment(settings, storage),
       // A failed run is not retried: the next scheduled run goes on.
       retryAttempts: 0,
     });

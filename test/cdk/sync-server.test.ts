@@ -21,7 +21,7 @@ import * as s3 from "aws-cdk-lib/aws-s3";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
+import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
 import { ROUTES } from "../../lambda/http/routes.ts";
 import { DEFAULT_DEADLINE_MS } from "../../lambda/storage/dynamodb/constants.ts";
 import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
@@ -322,6 +322,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         [SETTINGS.snapshotVersions.name]: String(SETTINGS.snapshotVersions.defaultValue),
         [SETTINGS.snapshotDays.name]: String(SETTINGS.snapshotDays.defaultValue),
         [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
+        // Bounded growth: AWS's own default, not the local server's.
+        [SETTINGS.maxClientBytes.name]: String(AWS_MAX_CLIENT_BYTES),
         [SETTINGS.tableName.name]: { Ref: id.table },
         [SETTINGS.bucketName.name]: { Ref: id.bucket },
       });
@@ -866,8 +868,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       expect(template.findResources("AWS::Logs::LogGroup")[id.maintenanceLogs]?.Properties).toEqual({ RetentionInDays: 30 });
     });
 
-    it("reads the storage's settings under SETTINGS' names: this table, this bucket", () => {
+    it("reads its settings under SETTINGS' names: this table, this bucket, the history to keep", () => {
       expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toEqual({
+        [SETTINGS.historyDays.name]: String(SETTINGS.historyDays.defaultValue),
         [SETTINGS.tableName.name]: { Ref: id.table },
         [SETTINGS.bucketName.name]: { Ref: id.bucket },
       });
@@ -971,6 +974,8 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       createClients: "true",
       snapshotVersions: "50",
       snapshotDays: "7",
+      maxClientBytes: "0",
+      historyDays: "0",
       throttleRate: "10",
       throttleBurst: "20",
       memory: "1024",
@@ -999,7 +1004,9 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       [SETTINGS.createClients.name]: "true",
       [SETTINGS.snapshotVersions.name]: "50",
       [SETTINGS.snapshotDays.name]: "7",
+      [SETTINGS.maxClientBytes.name]: "0",
     });
+    expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toMatchObject({ [SETTINGS.historyDays.name]: "0" });
     const allowlist = SETTINGS.clientIdAllowlist.parse(functionEnv(synthesized)[SETTINGS.clientIdAllowlist.name] as string);
     expect(allowlist && [...allowlist]).toEqual([CLIENT_A, CLIENT_B]);
   });
@@ -1073,6 +1080,8 @@ describe("settings through props, and context over props", () => {
           throttlingRateLimit: 5,
           throttlingBurstLimit: 10,
           snapshotDays: 30,
+          maxClientBytes: 5_000_000,
+          historyDays: 30,
         },
       },
     );
@@ -1086,7 +1095,12 @@ describe("settings through props, and context over props", () => {
     template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
       DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
     });
-    expect(functionEnv(synthesized)).toMatchObject({ [SETTINGS.clientIdAllowlist.name]: CLIENT_B, [SETTINGS.snapshotDays.name]: "30" });
+    expect(functionEnv(synthesized)).toMatchObject({
+      [SETTINGS.clientIdAllowlist.name]: CLIENT_B,
+      [SETTINGS.snapshotDays.name]: "30",
+      [SETTINGS.maxClientBytes.name]: "5000000",
+    });
+    expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toMatchObject({ [SETTINGS.historyDays.name]: "30" });
   });
 
   it("takes clientIds as a list too (cdk.json), and an empty value as no allowlist", () => {
@@ -1130,8 +1144,19 @@ describe("settings through props, and context over props", () => {
     [{ domainName: "tasks.example.com" }, /domainName and certificateArn go together/],
     [{ domainName: "tasks.example.com", certificateArn: "arn:nope" }, /context certificateArn="arn:nope" is not valid/],
     [{ alarmEmail: "ops" }, /context alarmEmail="ops" is not valid/],
+    [{ historyDays: "-1" }, /context historyDays="-1" is not valid/],
+    [{ maxClientBytes: "1e6" }, /context maxClientBytes="1e6" is not valid/],
   ])("rejects %j at synth time", (context, message) => {
     expect(() => build(context)).toThrow(message);
+  });
+
+  it.each([
+    [{ historyDays: -1 }, /historyDays must be a whole number of days after which versions before the snapshot are removed/],
+    [{ historyDays: 1.5 }, /historyDays must be/],
+    [{ maxClientBytes: 10 ** 16 }, /maxClientBytes must be a whole number of bytes a client may store/],
+    [{ maxClientBytes: -5 }, /maxClientBytes must be/],
+  ])("rejects the props %j with the function's own parsers", (server, message) => {
+    expect(() => build({}, { server })).toThrow(message);
   });
 
   it("fails at synth, not at deploy, when the allowlist would pass Lambda's 4 KB environment, pointing to the client registry", () => {
