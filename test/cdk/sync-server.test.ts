@@ -364,7 +364,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       template.hasResourceProperties("AWS::DynamoDB::Table", {
         BillingMode: TABLE.billingMode,
         ProvisionedThroughput: Match.absent(),
-        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true, RecoveryPeriodInDays: 35 },
         SSESpecification: { SSEEnabled: true, KMSMasterKeyId: Match.absent() },
         DeletionProtectionEnabled: true,
       });
@@ -416,6 +416,38 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         expect(rule).not.toHaveProperty("ExpirationInDays");
         expect(rule).not.toHaveProperty("ExpirationDate");
       }
+    });
+
+    it("keeps a deleted object's data longer than the table's point-in-time recovery window, then expires it and its delete marker", () => {
+      const [, bucket] = only(template, "AWS::S3::Bucket");
+      const [, table] = only(template, "AWS::DynamoDB::Table");
+      expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: "Enabled" });
+      const rules = bucket.Properties.LifecycleConfiguration.Rules as Record<string, TemplateJson>[];
+      const window = table.Properties.PointInTimeRecoverySpecification.RecoveryPeriodInDays as number;
+      const noncurrent = rules.filter((rule) => rule.NoncurrentVersionExpiration);
+      expect(noncurrent).toEqual([expect.objectContaining({ Status: "Enabled", NoncurrentVersionExpiration: { NoncurrentDays: 40 } })]);
+      // A table restored to the window's earliest point finds every object it references.
+      expect(noncurrent[0]!.NoncurrentVersionExpiration.NoncurrentDays).toBeGreaterThan(window);
+      expect(rules).toContainEqual(expect.objectContaining({ Status: "Enabled", ExpiredObjectDeleteMarker: true }));
+      // No rule filters by prefix or tag: every object of the bucket is covered.
+      for (const rule of rules) expect(rule.Prefix ?? rule.Filter).toBeUndefined();
+    });
+
+    it("lets the storage delete only by delete markers under versioning: the sweep, the pruning and client removal keep working", () => {
+      // DeleteObject without a version id adds a delete marker: the object disappears from
+      // every read and listing (ListObjectsV2 lists current objects only), its data stays for the
+      // restore window. No role may delete a version for good or change the bucket's rules.
+      for (const [roleId] of ofType(template, "AWS::IAM::Role")) {
+        const actions = statementsOf(template, roleId).flatMap((s) => [s.Action].flat());
+        expect(actions).toContain("s3:DeleteObject");
+        for (const action of actions) {
+          expect(action).not.toMatch(/^s3:(DeleteObjectVersion|PutBucketVersioning|PutLifecycleConfiguration|PutBucket|\*)/);
+        }
+      }
+      // The storage's deletes and listings name no version: its listings skip deleted objects.
+      const source = storageSource(() => true);
+      expect(source).toMatch(/new ListObjectsV2Command\(/);
+      expect(source).not.toMatch(/ListObjectVersions|DeleteObjectsCommand|[{,]\s*VersionId\s*:/);
     });
 
     it("is retained when the stack is deleted, and nothing empties it", () => {
