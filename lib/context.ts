@@ -18,13 +18,18 @@
  *                      (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)  default 30
  *   removalPolicy      retain | destroy: what stack deletion does to the table and bucket
  *                      (retain also turns on the table's deletion protection)  default retain
+ *   tableName          serve this existing table (e.g. restored by point-in-time recovery)
+ *                      instead of creating one
+ *   bucketName         serve this existing bucket instead of creating one
  *   domainName         a custom domain for the API, e.g. tasks.example.com (with certificateArn)
  *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)
  *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
  *   nag                true | false: run cdk-nag's AwsSolutions checks at synth  default true
  */
 import { RemovalPolicy } from "aws-cdk-lib";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as logs from "aws-cdk-lib/aws-logs";
+import * as s3 from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import type { TaskChampionSyncServerProps } from "./sync-server.ts";
 
@@ -42,6 +47,8 @@ const CONTEXT_KEYS = [
   "memory",
   "logRetentionDays",
   "removalPolicy",
+  "tableName",
+  "bucketName",
   "domainName",
   "certificateArn",
   "alarmEmail",
@@ -82,6 +89,18 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
   if (removal !== undefined) {
     if (removal !== "retain" && removal !== "destroy") throw contextError("removalPolicy", removal, "retain or destroy");
     props.removalPolicy = removal === "retain" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+  }
+
+  // An existing table or bucket, imported by name into the stack (`scope`).
+  const tableName = stringContext(scope, "tableName");
+  if (tableName !== undefined) {
+    if (!/^[A-Za-z0-9_.-]{3,255}$/.test(tableName)) throw contextError("tableName", tableName, "a DynamoDB table name");
+    props.existingTable = dynamodb.Table.fromTableName(scope, "ExistingTable", tableName);
+  }
+  const bucketName = stringContext(scope, "bucketName");
+  if (bucketName !== undefined) {
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) throw contextError("bucketName", bucketName, "an S3 bucket name");
+    props.existingBucket = s3.Bucket.fromBucketName(scope, "ExistingBucket", bucketName);
   }
 
   const domainName = stringContext(scope, "domainName");

@@ -55,6 +55,9 @@ export function createPayloadBucket(scope: Construct, id: string, removalPolicy:
     // With DESTROY, the stack's deletion must be able to empty the bucket first.
     autoDeleteObjects: removalPolicy !== RemovalPolicy.RETAIN,
   });
+  // The TLS-only policy is a resource of its own: it stays with a retained bucket, also when a
+  // later deployment serves that bucket as an existing one (and no longer declares it).
+  bucket.policy?.applyRemovalPolicy(removalPolicy);
   acknowledgeBucketWithoutAccessLogs(bucket);
   return bucket;
 }

@@ -155,7 +155,7 @@ export const MAINTENANCE_ACTIONS = {
 } as const;
 
 /** Exactly what the storage does on a protocol path, on this table and this bucket only. */
-export function grantSync(role: iam.Role, table: dynamodb.Table, bucket: s3.Bucket): void {
+export function grantSync(role: iam.Role, table: dynamodb.ITable, bucket: s3.IBucket): void {
   grantActions(role, table, bucket, "Sync", FUNCTION_ACTIONS);
   acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.bucketObjects);
 }
@@ -164,7 +164,7 @@ export function grantSync(role: iam.Role, table: dynamodb.Table, bucket: s3.Buck
  * Exactly what the maintenance function does (the orphan sweep, the pruning), on this table and
  * this bucket only; it lists only under the prefix.
  */
-export function grantMaintenance(role: iam.Role, table: dynamodb.Table, bucket: s3.Bucket): void {
+export function grantMaintenance(role: iam.Role, table: dynamodb.ITable, bucket: s3.IBucket): void {
   grantActions(role, table, bucket, "Maintenance", MAINTENANCE_ACTIONS, { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } });
   acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.maintenanceObjects);
 }
@@ -172,8 +172,8 @@ export function grantMaintenance(role: iam.Role, table: dynamodb.Table, bucket: 
 /** Three statements: the table (it has no index: its ARN is the only resource), the payload objects under the storage's prefix, the bucket. */
 function grantActions(
   role: iam.Role,
-  table: dynamodb.Table,
-  bucket: s3.Bucket,
+  table: dynamodb.ITable,
+  bucket: s3.IBucket,
   sidPrefix: string,
   actions: { readonly dynamodb: readonly string[]; readonly s3Objects: readonly string[]; readonly s3Bucket: readonly string[] },
   listConditions?: Record<string, unknown>,

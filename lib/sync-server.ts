@@ -79,6 +79,22 @@ export interface TaskChampionSyncServerProps {
   /** Retention of the function's logs and the API's access logs. @default one month */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * Serve an existing table instead of creating one: a table restored by point-in-time
+   * recovery, or the table of an earlier deployment. It must have the layout of the storage's
+   * table definition (TABLE). Its settings (point-in-time recovery, deletion protection,
+   * encryption) are its own: the construct changes nothing of it and only grants its functions
+   * their actions on it.
+   * @default - a new table
+   */
+  readonly existingTable?: dynamodb.ITable;
+  /**
+   * Serve an existing bucket instead of creating one (the bucket of an earlier deployment,
+   * which a restored table references). Its settings (versioning, lifecycle rules, policy) are
+   * its own.
+   * @default - a new bucket
+   */
+  readonly existingBucket?: s3.IBucket;
+  /**
    * What happens to the table and the bucket (the users' data) when the stack is deleted.
    * RETAIN (the default) keeps them, and the table has deletion protection on; DESTROY deletes
    * them, bucket contents included.
@@ -108,8 +124,10 @@ export class TaskChampionSyncServer extends Construct {
   /** The maintenance function (the orphan sweep, the pruning of old history), run by `maintenanceSchedule`. */
   public readonly maintenanceFunction: nodejs.NodejsFunction;
   public readonly maintenanceSchedule: events.Rule;
-  public readonly table: dynamodb.Table;
-  public readonly bucket: s3.Bucket;
+  /** The table the functions use: the construct's own, or `existingTable`. */
+  public readonly table: dynamodb.ITable;
+  /** The bucket the functions use: the construct's own, or `existingBucket`. */
+  public readonly bucket: s3.IBucket;
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: readonly cloudwatch.Alarm[];
   public readonly dashboard: cloudwatch.Dashboard;
@@ -120,8 +138,8 @@ export class TaskChampionSyncServer extends Construct {
     this.createsClients = settings.createClients;
 
     // ---- Data ---------------------------------------------------------------------------------
-    this.table = createSyncTable(this, "Table", settings.removalPolicy);
-    this.bucket = createPayloadBucket(this, "Bucket", settings.removalPolicy);
+    this.table = props.existingTable ?? createSyncTable(this, "Table", settings.removalPolicy);
+    this.bucket = props.existingBucket ?? createPayloadBucket(this, "Bucket", settings.removalPolicy);
 
     // ---- Functions ----------------------------------------------------------------------------
     const storage = storageEnvironment(this.table.tableName, this.bucket.bucketName);

@@ -13,8 +13,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { App, type CfnElement, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { App, type CfnElement, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
@@ -30,6 +31,7 @@ import type { Uuid } from "../../lambda/uuid.ts";
 import { ACCESS_LOG_FIELDS } from "../../lib/api-helper.ts";
 import { BUNDLE_FILE, FUNCTION_ACTIONS, MAINTENANCE_ACTIONS } from "../../lib/function-helper.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
+import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
 import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
@@ -450,8 +452,10 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       expect(source).not.toMatch(/ListObjectVersions|DeleteObjectsCommand|[{,]\s*VersionId\s*:/);
     });
 
-    it("is retained when the stack is deleted, and nothing empties it", () => {
+    it("is retained when the stack is deleted, with its TLS-only policy, and nothing empties it", () => {
       template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
+      // Also when a later deployment serves it as an existing bucket (and so stops declaring it).
+      template.hasResource("AWS::S3::BucketPolicy", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
       expect(template.findResources("Custom::S3AutoDeleteObjects")).toEqual({});
     });
   });
@@ -1060,6 +1064,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       Properties: Match.objectLike({ DeletionProtectionEnabled: false }),
     });
     template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Delete", UpdateReplacePolicy: "Delete" });
+    template.hasResource("AWS::S3::BucketPolicy", { DeletionPolicy: "Delete" });
     template.resourceCountIs("Custom::S3AutoDeleteObjects", 1);
   });
 
@@ -1096,6 +1101,82 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     const report = nagReport(synthesized.app);
     expect(report.errors).toEqual([]);
     expect(report.warnings).toEqual([]);
+  });
+});
+
+describe("serving an existing table and bucket (a restored table, the bucket of an earlier deployment)", () => {
+  const tableName = "TaskChampionSyncServer-restored-2025-06-01";
+  const bucketName = "taskchampionsyncserver-syncserverbucket-1a2b3c4d5e6f";
+
+  it("context tableName and bucketName: creates neither, and points the functions, their grants, the alarms and the outputs at them", () => {
+    const synthesized = synth({ tableName, bucketName });
+    const { template, stack } = synthesized;
+    template.resourceCountIs("AWS::DynamoDB::Table", 0);
+    template.resourceCountIs("AWS::S3::Bucket", 0);
+    template.resourceCountIs("AWS::S3::BucketPolicy", 0);
+    const storage = { [SETTINGS.tableName.name]: tableName, [SETTINGS.bucketName.name]: bucketName };
+    expect(functionEnv(synthesized)).toMatchObject(storage);
+    expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toMatchObject(storage);
+
+    const tableArn = {
+      "Fn::Join": [
+        "",
+        ["arn:", { Ref: "AWS::Partition" }, ":dynamodb:", { Ref: "AWS::Region" }, ":", { Ref: "AWS::AccountId" }, `:table/${tableName}`],
+      ],
+    };
+    const bucketArn = { "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:s3:::${bucketName}`]] };
+    const objectsArn = { "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:s3:::${bucketName}/${S3_PREFIX}*`]] };
+    for (const fn of [syncFunction(synthesized), maintenanceFunction(synthesized)]) {
+      const statements = statementsOf(template, fn.Properties.Role["Fn::GetAtt"][0]);
+      expect(statements.filter((st) => st.Sid?.endsWith("Table")).map((st) => st.Resource)).toEqual([tableArn]);
+      expect(statements.filter((st) => st.Sid?.endsWith("BucketObjects")).map((st) => st.Resource)).toEqual([objectsArn]);
+      expect(statements.filter((st) => st.Sid?.endsWith("BucketList")).map((st) => st.Resource)).toEqual([bucketArn]);
+    }
+    for (const [, alarm] of ofType(template, "AWS::CloudWatch::Alarm").filter(([, a]) => a.Properties.Metrics)) {
+      for (const term of (alarm.Properties.Metrics as TemplateJson[]).filter((m) => m.MetricStat)) {
+        expect(term.MetricStat.Metric.Dimensions).toContainEqual({ Name: "TableName", Value: tableName });
+      }
+    }
+    template.hasOutput("TableName", { Value: tableName });
+    template.hasOutput("BucketName", { Value: bucketName });
+    // cdk-nag: the acknowledgement of the objects under the prefix follows the bucket.
+    const report = nagReport(synthesized.app);
+    expect(report.errors).toEqual([]);
+    expect(report.warnings).toEqual([]);
+    expect(acknowledgements(stack).has(`AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucketName}/${S3_PREFIX}*]`)).toBe(true);
+  });
+
+  it("takes either one alone: a restored table with the bucket the stack already has", () => {
+    const { template } = synth({ tableName });
+    template.resourceCountIs("AWS::DynamoDB::Table", 0);
+    template.resourceCountIs("AWS::S3::Bucket", 1);
+  });
+
+  it("existingTable and existingBucket props: the construct in a team's own stack", () => {
+    const app = new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [] } });
+    const stack = new Stack(app, "TeamStack", { env: { account: "123456789012", region: "eu-west-1" } });
+    const table = dynamodb.Table.fromTableArn(stack, "Restored", `arn:aws:dynamodb:eu-west-1:123456789012:table/${tableName}`);
+    const bucket = s3.Bucket.fromBucketName(stack, "Kept", bucketName);
+    const server = new TaskChampionSyncServer(stack, "Tasks", { existingTable: table, existingBucket: bucket });
+    expect(server.table).toBe(table);
+    expect(server.bucket).toBe(bucket);
+    const template = Template.fromStack(stack);
+    template.resourceCountIs("AWS::DynamoDB::Table", 0);
+    template.resourceCountIs("AWS::S3::Bucket", 0);
+    template.hasResourceProperties("AWS::IAM::Policy", {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Sid: "SyncTable", Resource: `arn:aws:dynamodb:eu-west-1:123456789012:table/${tableName}` }),
+        ]),
+      },
+    });
+  });
+
+  it.each([
+    [{ tableName: "a" }, /context tableName="a" is not valid/],
+    [{ bucketName: "Not_A_Bucket" }, /context bucketName="Not_A_Bucket" is not valid/],
+  ])("rejects %j at synth time", (context, message) => {
+    expect(() => build(context)).toThrow(message);
   });
 });
 
