@@ -24,6 +24,7 @@
  *   domainName         a custom domain for the API, e.g. tasks.example.com (with certificateArn)
  *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)
  *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
+ *   dashboard          true | false: a CloudWatch dashboard ($3 a month)       default false
  *   nag                true | false: run cdk-nag's AwsSolutions checks at synth  default true
  */
 import { RemovalPolicy } from "aws-cdk-lib";
@@ -52,6 +53,7 @@ const CONTEXT_KEYS = [
   "domainName",
   "certificateArn",
   "alarmEmail",
+  "dashboard",
   "nag",
 ] as const;
 type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -120,6 +122,8 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
     if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) throw contextError("alarmEmail", alarmEmail, "an e-mail address");
     props.alarmEmail = alarmEmail;
   }
+
+  props.dashboard = booleanContext(scope, "dashboard");
 
   for (const key of Object.keys(props) as (keyof TaskChampionSyncServerProps)[]) {
     if (props[key] === undefined) delete props[key];

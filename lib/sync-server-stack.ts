@@ -55,7 +55,9 @@ export class SyncServerStack extends Stack {
     new CfnOutput(this, "TableName", { value: this.server.table.tableName, description: "The DynamoDB table" });
     new CfnOutput(this, "BucketName", { value: this.server.bucket.bucketName, description: "The S3 bucket" });
     new CfnOutput(this, "AlarmTopicArn", { value: this.server.alarmTopic.topicArn, description: "Alarms are sent here" });
-    new CfnOutput(this, "DashboardName", { value: this.server.dashboard.dashboardName, description: "CloudWatch dashboard" });
+    if (this.server.dashboard !== undefined) {
+      new CfnOutput(this, "DashboardName", { value: this.server.dashboard.dashboardName, description: "CloudWatch dashboard" });
+    }
     if (this.server.customDomainTarget !== undefined) {
       new CfnOutput(this, "ApiEndpoint", { value: this.server.apiEndpoint, description: "The execute-api URL" });
       new CfnOutput(this, "CustomDomainTarget", {

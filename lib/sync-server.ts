@@ -4,7 +4,7 @@
  * one Lambda function bundled locally by esbuild, the DynamoDB table from the shared table
  * definition, an S3 bucket for what does not fit in an item, a maintenance function on an
  * EventBridge schedule (it sweeps the bucket's orphaned objects and prunes old history),
- * least-privilege IAM for each, alarms, an SNS topic and a dashboard.
+ * least-privilege IAM for each, alarms, an SNS topic and, on request, a dashboard.
  *
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
@@ -105,6 +105,13 @@ export interface TaskChampionSyncServerProps {
   readonly customDomain?: CustomDomainProps;
   /** Alarms are sent to the SNS topic; this address is subscribed to it. @default - no subscription */
   readonly alarmEmail?: string;
+  /**
+   * A CloudWatch dashboard of the API, the function and the table. Off by default: it costs $3 a
+   * month beyond an account's first three, the largest fixed cost of an idle deployment; the
+   * alarms and the saved Logs Insights queries cost nothing while idle.
+   * @default false
+   */
+  readonly dashboard?: boolean;
   /** When the maintenance function (orphan sweep, pruning) runs. @default daily (MAINTENANCE.schedule) */
   readonly maintenanceSchedule?: events.Schedule;
 }
@@ -130,7 +137,8 @@ export class TaskChampionSyncServer extends Construct {
   public readonly bucket: s3.IBucket;
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: readonly cloudwatch.Alarm[];
-  public readonly dashboard: cloudwatch.Dashboard;
+  /** The dashboard, when `dashboard` is on. */
+  public readonly dashboard?: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: TaskChampionSyncServerProps = {}) {
     super(scope, id);
@@ -190,6 +198,6 @@ export class TaskChampionSyncServer extends Construct {
     this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail);
     const monitored = { function: this.function, maintenanceFunction: this.maintenanceFunction, api: this.api, table: this.table };
     this.alarms = createAlarms(this, monitored, this.alarmTopic);
-    this.dashboard = createDashboard(this, "Dashboard", monitored, this.alarms);
+    if (props.dashboard) this.dashboard = createDashboard(this, "Dashboard", monitored, this.alarms);
   }
 }

@@ -723,8 +723,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       ]);
     });
 
-    it("has a dashboard", () => {
-      template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    it("has no dashboard unless asked: it is the largest fixed cost of an idle deployment", () => {
+      template.resourceCountIs("AWS::CloudWatch::Dashboard", 0);
+      expect(template.findOutputs("DashboardName")).toEqual({});
     });
 
     it("outputs the URL, the exact task config lines, the table and the bucket", () => {
@@ -1020,6 +1021,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       domainName: "tasks.example.com",
       certificateArn: CERTIFICATE_ARN,
       alarmEmail: "ops@example.com",
+      dashboard: "true",
     });
     template = synthesized.template;
   });
@@ -1086,6 +1088,20 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     template.hasOutput("TaskConfigUrl", { Value: "task config sync.server.url https://tasks.example.com" });
     template.hasOutput("TaskConfigOrigin", { Value: "task config sync.server.origin https://tasks.example.com" });
     template.hasOutput("CustomDomainTarget", { Value: { "Fn::GetAtt": [domainId, "RegionalDomainName"] } });
+  });
+
+  it("dashboard=true: a dashboard of the alarms, the API, the function and the table, and its name as an output", () => {
+    const [dashboardId, dashboard] = only(template, "AWS::CloudWatch::Dashboard");
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    const [apiId] = only(template, "AWS::ApiGatewayV2::Api");
+    const [tableId] = only(template, "AWS::DynamoDB::Table");
+    expect(body).toContain(`{"Ref":"${apiId}"}`);
+    expect(body).toContain(`{"Ref":"${tableId}"}`);
+    expect(body).toContain(
+      `{"Ref":"${synthesized.stack.getLogicalId(synthesized.stack.server.function.node.defaultChild as CfnElement)}"}`,
+    );
+    for (const [alarmId] of ofType(template, "AWS::CloudWatch::Alarm")) expect(body).toContain(`"${alarmId}","Arn"`);
+    template.hasOutput("DashboardName", { Value: { Ref: dashboardId } });
   });
 
   it("subscribes the alarm e-mail to the topic", () => {
