@@ -9,8 +9,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { App, type CfnElement, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
@@ -32,90 +31,31 @@ import { ACCESS_LOG_FIELDS } from "../../lib/api-helper.ts";
 import { BUNDLE_FILE, FUNCTION_ACTIONS, MAINTENANCE_ACTIONS } from "../../lib/function-helper.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
-import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
+import { DEFAULT_STACK_NAME, type SyncServerStack } from "../../lib/sync-server-stack.ts";
 import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
+import {
+  build,
+  CDK_JSON,
+  maintenanceFunction,
+  ofType,
+  only,
+  removeSynthOutputs,
+  type Resource,
+  statementsOf,
+  type Synthesized,
+  synth,
+  syncFunction,
+  type TemplateJson,
+} from "../support/cdk-app.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { httpEvent } from "../../dev/events.ts";
 
 const REPO = new URL("../../", import.meta.url);
-const CDK_JSON = JSON.parse(readFileSync(new URL("cdk.json", REPO), "utf8")) as { app: string; context: Record<string, unknown> };
 const MAX_ASSET_BYTES = 600 * 1000;
 
 const CLIENT_A = "0666d464-418a-4a08-ad53-6f15c78270cd";
 const CLIENT_B = "b0517957-f912-4d49-8330-f612e73030c4";
 const CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e";
-
-interface Synthesized {
-  app: App;
-  stack: SyncServerStack;
-  template: Template;
-  outdir: string;
-}
-
-const outdirs: string[] = [];
-
-/** The app as `cdk synth` builds it: cdk.json's context (feature flags) plus `context`. */
-function synth(context: Record<string, unknown> = {}, props?: SyncServerStackProps, bundle = false): Synthesized {
-  const outdir = mkdtempSync(join(tmpdir(), "cdk-sync-server-"));
-  outdirs.push(outdir);
-  const skipBundling = bundle ? {} : { "aws:cdk:bundling-stacks": [] };
-  const app = new App({ outdir, context: { ...CDK_JSON.context, ...skipBundling, ...context } });
-  const stack = buildApp(app, props);
-  // Synthesizes the whole app: the cdk-nag validation plugin fails this on any finding.
-  const template = Template.fromStack(stack);
-  return { app, stack, template, outdir };
-}
-
-function build(context: Record<string, unknown>, props?: SyncServerStackProps): SyncServerStack {
-  return buildApp(new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], ...context } }), props);
-}
-
-/**
- * Template JSON as the assertions read it: deep property paths into CloudFormation's untyped
- * output, where a path that is not there fails the assertion. The tests' one `any`, named here.
- */
-// biome-ignore lint/suspicious/noExplicitAny: see above
-type TemplateJson = any;
-type Resource = { Type: string; Properties: TemplateJson; DeletionPolicy?: string; UpdateReplacePolicy?: string; Metadata?: TemplateJson };
-
-/** The one resource of `type`: its logical id and body. */
-function only(template: Template, type: string): [string, Resource] {
-  const found = Object.entries(template.findResources(type)) as [string, Resource][];
-  expect(found, `exactly one ${type}`).toHaveLength(1);
-  return found[0]!;
-}
-
-function ofType(template: Template, type: string): [string, Resource][] {
-  return Object.entries(template.findResources(type)) as [string, Resource][];
-}
-
-/** The sync function (with DESTROY, the bucket's auto-delete provider is a function too). */
-function syncFunction({ stack, template }: Pick<Synthesized, "stack" | "template">): Resource {
-  const logicalId = stack.getLogicalId(stack.server.function.node.defaultChild as CfnElement);
-  const fn = template.findResources("AWS::Lambda::Function")[logicalId] as Resource | undefined;
-  expect(fn, "the sync function").toBeDefined();
-  return fn!;
-}
-
-/** The maintenance function (orphan sweep, pruning). */
-function maintenanceFunction({ stack, template }: Pick<Synthesized, "stack" | "template">): Resource {
-  const logicalId = stack.getLogicalId(stack.server.maintenanceFunction.node.defaultChild as CfnElement);
-  const fn = template.findResources("AWS::Lambda::Function")[logicalId] as Resource | undefined;
-  expect(fn, "the maintenance function").toBeDefined();
-  return fn!;
-}
-
-/** The statements of the one policy attached to `roleId`. */
-function statementsOf(
-  template: Template,
-  roleId: string,
-): { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
-  const policies = ofType(template, "AWS::IAM::Policy").filter(
-    ([, p]) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
-  );
-  expect(policies, `exactly one policy of ${roleId}`).toHaveLength(1);
-  return policies[0]![1].Properties.PolicyDocument.Statement;
-}
 
 /** The source of the DynamoDB storage's files that `include` picks. */
 function storageSource(include: (file: string) => boolean): string {
@@ -159,9 +99,7 @@ function acknowledgements(scope: IConstruct): Map<string, string[]> {
   return found;
 }
 
-afterAll(() => {
-  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(removeSynthOutputs);
 
 describe("the default stack (bundled, as `cdk synth` builds it)", () => {
   let synthesized: Synthesized;
