@@ -4,14 +4,15 @@
  * one Lambda function bundled locally by esbuild, the DynamoDB table from the shared table
  * definition, an S3 bucket for what does not fit in an item, a maintenance function on an
  * EventBridge schedule (it sweeps the bucket's orphaned objects and prunes old history),
- * least-privilege IAM for each, alarms, an SNS topic and, on request, a dashboard.
+ * least-privilege IAM for each, alarms, an SNS topic, saved Logs Insights queries and, on
+ * request, a dashboard.
  *
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
  * (SETTINGS), the routes from ROUTES, the table from TABLE: never retyped here.
  *
  * This file holds the props and the wiring; each kind of resource is built by a helper beside
- * it (settings-helper, data-helper, function-helper, api-helper, monitoring,
+ * it (settings-helper, data-helper, function-helper, api-helper, monitoring, log-queries,
  * nag-acknowledgements). The public API is this file's `TaskChampionSyncServer`,
  * `TaskChampionSyncServerProps` and `CustomDomainProps`, and sync-server-stack.ts's
  * `SyncServerStack`, `SyncServerStackProps` and `buildApp`; the helpers' exports are internal
@@ -31,6 +32,7 @@ import { Construct } from "constructs";
 import { addCustomDomain, createSyncApi } from "./api-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
 import { bundledFunction, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
+import { createLogQueries } from "./log-queries.ts";
 import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
 import { functionEnvironment, MAINTENANCE, maintenanceEnvironment, resolveSettings, storageEnvironment } from "./settings-helper.ts";
 
@@ -137,6 +139,8 @@ export class TaskChampionSyncServer extends Construct {
   public readonly bucket: s3.IBucket;
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: readonly cloudwatch.Alarm[];
+  /** Saved CloudWatch Logs Insights queries over the functions' logs (free). */
+  public readonly logQueries: readonly logs.QueryDefinition[];
   /** The dashboard, when `dashboard` is on. */
   public readonly dashboard?: cloudwatch.Dashboard;
 
@@ -198,6 +202,7 @@ export class TaskChampionSyncServer extends Construct {
     this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail);
     const monitored = { function: this.function, maintenanceFunction: this.maintenanceFunction, api: this.api, table: this.table };
     this.alarms = createAlarms(this, monitored, this.alarmTopic);
+    this.logQueries = createLogQueries(this, { function: this.function, maintenanceFunction: this.maintenanceFunction });
     if (props.dashboard) this.dashboard = createDashboard(this, "Dashboard", monitored, this.alarms);
   }
 }
