@@ -21,6 +21,8 @@
  *   tableName          serve this existing table (e.g. restored by point-in-time recovery)
  *                      instead of creating one
  *   bucketName         serve this existing bucket instead of creating one
+ *   corsOrigins        comma-separated origins (e.g. https://tasks.example.com, or *) whose
+ *                      web pages may call the API (CORS; in cdk.json also a list)  default none
  *   domainName         a custom domain for the API, e.g. tasks.example.com (with certificateArn)
  *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)
  *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
@@ -50,6 +52,7 @@ const CONTEXT_KEYS = [
   "removalPolicy",
   "tableName",
   "bucketName",
+  "corsOrigins",
   "domainName",
   "certificateArn",
   "alarmEmail",
@@ -61,15 +64,10 @@ type ContextKey = (typeof CONTEXT_KEYS)[number];
 /** The server props given by CDK context; only the keys present. */
 export function serverPropsFromContext(scope: Construct): TaskChampionSyncServerProps {
   const props: { -readonly [K in keyof TaskChampionSyncServerProps]: TaskChampionSyncServerProps[K] } = {};
-  // `-c clientIds=a,b` on the command line; a list or a comma-separated string in cdk.json.
-  const rawClientIds: unknown = scope.node.tryGetContext("clientIds");
-  const clientIds = Array.isArray(rawClientIds) ? rawClientIds.map(String).join(",") : stringContext(scope, "clientIds");
-  if (clientIds !== undefined) {
-    props.clientIds = clientIds
-      .split(",")
-      .map((id) => id.trim())
-      .filter((id) => id !== "");
-  }
+  const clientIds = listContext(scope, "clientIds");
+  if (clientIds !== undefined) props.clientIds = clientIds;
+  const corsOrigins = listContext(scope, "corsOrigins");
+  if (corsOrigins !== undefined) props.corsAllowedOrigins = corsOrigins;
   props.createClients = booleanContext(scope, "createClients");
   props.snapshotVersions = numberContext(scope, "snapshotVersions");
   props.snapshotDays = numberContext(scope, "snapshotDays");
@@ -144,6 +142,20 @@ export function stringContext(scope: Construct, key: ContextKey): string | undef
   }
   const text = String(value).trim();
   return text === "" ? undefined : text;
+}
+
+/**
+ * A list: `-c key=a,b` on the command line, a list or a comma-separated string in cdk.json.
+ * Empty items are dropped (an empty value is an empty list).
+ */
+function listContext(scope: Construct, key: ContextKey): string[] | undefined {
+  const raw: unknown = scope.node.tryGetContext(key);
+  const text = Array.isArray(raw) ? raw.map(String).join(",") : stringContext(scope, key);
+  if (text === undefined) return undefined;
+  return text
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
 }
 
 /** A context value `true` or `false` (any case). */

@@ -32,6 +32,12 @@ export const DEFAULTS = {
   removalPolicy: RemovalPolicy.RETAIN,
 } as const;
 
+/**
+ * An origin as a browser sends it (scheme, host, optional port; no path), where API Gateway
+ * allows `*` for any origin or as the leftmost labels of the host.
+ */
+const CORS_ORIGIN = /^(\*|https?:\/\/(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?)$/;
+
 const MIN_MEMORY_MB = 256;
 const MAX_MEMORY_MB = 10_240;
 
@@ -62,6 +68,7 @@ interface SettingsProps {
   readonly memorySize?: number;
   readonly logRetention?: logs.RetentionDays;
   readonly removalPolicy?: RemovalPolicy;
+  readonly corsAllowedOrigins?: readonly string[];
 }
 
 export interface ResolvedSettings {
@@ -77,6 +84,8 @@ export interface ResolvedSettings {
   timeoutSeconds: number;
   logRetention: logs.RetentionDays;
   removalPolicy: RemovalPolicy;
+  /** Empty: no CORS configuration (browsers may not call the API from other origins). */
+  corsAllowedOrigins: readonly string[];
 }
 
 /** Props with defaults, checked with the very parsers the function uses at cold start. */
@@ -110,7 +119,13 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
     timeoutSeconds: functionTimeoutSeconds(),
     logRetention: props.logRetention ?? DEFAULTS.logRetention,
     removalPolicy: props.removalPolicy ?? DEFAULTS.removalPolicy,
+    corsAllowedOrigins: props.corsAllowedOrigins ?? [],
   };
+  for (const origin of settings.corsAllowedOrigins) {
+    if (!CORS_ORIGIN.test(origin)) {
+      problems.push(`corsAllowedOrigins must be origins such as https://tasks.example.com (no path), or *, got ${JSON.stringify(origin)}`);
+    }
+  }
   if (settings.removalPolicy !== RemovalPolicy.RETAIN && settings.removalPolicy !== RemovalPolicy.DESTROY) {
     problems.push(`removalPolicy must be RETAIN or DESTROY, got ${settings.removalPolicy}`);
   }

@@ -103,6 +103,13 @@ export interface TaskChampionSyncServerProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Origins (e.g. `https://tasks.example.com`, or `*`) whose web pages may call the API: CORS
+   * for browser-based TaskChampion clients. API Gateway answers the preflight and exposes
+   * X-Version-Id, X-Parent-Version-Id and X-Snapshot-Request.
+   * @default - no CORS: browsers refuse other origins' calls
+   */
+  readonly corsAllowedOrigins?: readonly string[];
   /** Serve the API on a custom domain as well. @default - the execute-api URL only */
   readonly customDomain?: CustomDomainProps;
   /** Alarms are sent to the SNS topic; this address is subscribed to it. @default - no subscription */

@@ -22,6 +22,7 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
+import { HEADER } from "../../lambda/http/protocol.ts";
 import { ROUTES } from "../../lambda/http/routes.ts";
 import { DEFAULT_DEADLINE_MS } from "../../lambda/storage/dynamodb/constants.ts";
 import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
@@ -183,6 +184,11 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
           Principal: "apigateway.amazonaws.com",
         });
       }
+    });
+
+    it("has no CORS configuration unless origins are given", () => {
+      const [, api] = only(template, "AWS::ApiGatewayV2::Api");
+      expect(api.Properties.CorsConfiguration).toBeUndefined();
     });
 
     it("serves at the root of its URL: the $default stage, auto-deployed, throttled", () => {
@@ -960,6 +966,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       certificateArn: CERTIFICATE_ARN,
       alarmEmail: "ops@example.com",
       dashboard: "true",
+      corsOrigins: "https://tasks.example.com, https://*.example.org",
     });
     template = synthesized.template;
   });
@@ -1040,6 +1047,24 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     );
     for (const [alarmId] of ofType(template, "AWS::CloudWatch::Alarm")) expect(body).toContain(`"${alarmId}","Arn"`);
     template.hasOutput("DashboardName", { Value: { Ref: dashboardId } });
+  });
+
+  it("corsOrigins: browsers of those origins may call the routes, and read the protocol's headers; API Gateway answers the preflight", () => {
+    const [, api] = only(template, "AWS::ApiGatewayV2::Api");
+    expect(api.Properties.CorsConfiguration).toEqual({
+      AllowOrigins: ["https://tasks.example.com", "https://*.example.org"],
+      AllowMethods: [...new Set(ROUTES.map((route) => route.method))].sort(),
+      AllowHeaders: [HEADER.clientId, HEADER.contentType],
+      ExposeHeaders: [HEADER.versionId, HEADER.parentVersionId, HEADER.snapshotRequest],
+      AllowCredentials: false,
+      MaxAge: 86400,
+    });
+    expect(api.Properties.CorsConfiguration.ExposeHeaders).toEqual(["x-version-id", "x-parent-version-id", "x-snapshot-request"]);
+    // No route takes OPTIONS (nor $default): API Gateway answers every preflight itself, and
+    // the function is never invoked for one.
+    const routeKeys = ofType(template, "AWS::ApiGatewayV2::Route").map(([, r]) => r.Properties.RouteKey as string);
+    expect(routeKeys.sort()).toEqual(ROUTES.map((route) => `${route.method} ${route.path}`).sort());
+    expect(routeKeys.some((key) => key.startsWith("OPTIONS") || key.startsWith("ANY") || key === "$default")).toBe(false);
   });
 
   it("subscribes the alarm e-mail to the topic", () => {
@@ -1149,6 +1174,7 @@ describe("settings through props, and context over props", () => {
           snapshotDays: 30,
           maxClientBytes: 5_000_000,
           historyDays: 30,
+          corsAllowedOrigins: ["*"],
         },
       },
     );
@@ -1168,15 +1194,22 @@ describe("settings through props, and context over props", () => {
       [SETTINGS.maxClientBytes.name]: "5000000",
     });
     expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toMatchObject({ [SETTINGS.historyDays.name]: "30" });
+    template.hasResourceProperties("AWS::ApiGatewayV2::Api", { CorsConfiguration: Match.objectLike({ AllowOrigins: ["*"] }) });
   });
 
-  it("takes clientIds as a list too (cdk.json), and an empty value as no allowlist", () => {
+  it("takes clientIds and corsOrigins as lists too (cdk.json), and an empty value as none", () => {
     const fromList = build({ clientIds: [CLIENT_A, CLIENT_B] });
     const env = (stack: SyncServerStack) =>
       Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(stack.server.function.node.defaultChild as CfnElement)].Properties
         .Environment.Variables as Record<string, unknown>;
     expect(env(fromList)[SETTINGS.clientIdAllowlist.name]).toBe(`${CLIENT_A},${CLIENT_B}`);
     expect(env(build({ clientIds: "" }))).not.toHaveProperty(SETTINGS.clientIdAllowlist.name);
+    const cors = (stack: SyncServerStack) => only(Template.fromStack(stack), "AWS::ApiGatewayV2::Api")[1].Properties.CorsConfiguration;
+    expect(cors(build({ corsOrigins: ["https://a.example.com", "https://b.example.com"] })).AllowOrigins).toEqual([
+      "https://a.example.com",
+      "https://b.example.com",
+    ]);
+    expect(cors(build({ corsOrigins: "" }))).toBeUndefined();
   });
 
   it("takes the maintenance function's schedule", () => {
@@ -1211,6 +1244,8 @@ describe("settings through props, and context over props", () => {
     [{ domainName: "tasks.example.com" }, /domainName and certificateArn go together/],
     [{ domainName: "tasks.example.com", certificateArn: "arn:nope" }, /context certificateArn="arn:nope" is not valid/],
     [{ alarmEmail: "ops" }, /context alarmEmail="ops" is not valid/],
+    [{ corsOrigins: "https://tasks.example.com/app" }, /corsAllowedOrigins must be origins/],
+    [{ corsOrigins: "tasks.example.com" }, /corsAllowedOrigins must be origins/],
     [{ historyDays: "-1" }, /context historyDays="-1" is not valid/],
     [{ maxClientBytes: "1e6" }, /context maxClientBytes="1e6" is not valid/],
   ])("rejects %j at synth time", (context, message) => {
