@@ -27,6 +27,8 @@
  *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)
  *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
  *   dashboard          true | false: a CloudWatch dashboard ($3 a month)       default false
+ *   tags               key=value,key=value: tags for every resource (in cdk.json also an
+ *                      object)                                                  default none
  *   nag                true | false: run cdk-nag's AwsSolutions checks at synth  default true
  */
 import { RemovalPolicy } from "aws-cdk-lib";
@@ -57,6 +59,7 @@ const CONTEXT_KEYS = [
   "certificateArn",
   "alarmEmail",
   "dashboard",
+  "tags",
   "nag",
 ] as const;
 type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -122,11 +125,29 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
   }
 
   props.dashboard = booleanContext(scope, "dashboard");
+  props.tags = tagsContext(scope);
 
   for (const key of Object.keys(props) as (keyof TaskChampionSyncServerProps)[]) {
     if (props[key] === undefined) delete props[key];
   }
   return props;
+}
+
+/** `-c tags=team=tasks,cost-center=42` on the command line; an object or that string in cdk.json. */
+function tagsContext(scope: Construct): Record<string, string> | undefined {
+  const raw: unknown = scope.node.tryGetContext("tags");
+  if (typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
+    return Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, String(value)]));
+  }
+  const text = stringContext(scope, "tags");
+  if (text === undefined) return undefined;
+  const tags: Record<string, string> = {};
+  for (const pair of text.split(",").map((item) => item.trim())) {
+    const match = /^([^=]+)=(.*)$/.exec(pair);
+    if (!match?.[1] || match[2] === undefined) throw contextError("tags", text, "key=value pairs separated by commas");
+    tags[match[1].trim()] = match[2].trim();
+  }
+  return tags;
 }
 
 function contextError(key: ContextKey, value: unknown, expected: string): Error {

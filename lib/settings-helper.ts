@@ -38,6 +38,10 @@ export const DEFAULTS = {
  */
 const CORS_ORIGIN = /^(\*|https?:\/\/(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?)$/;
 
+/** What AWS accepts in a tag's key and value (the characters every tagging service allows). */
+const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
+const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
+
 const MIN_MEMORY_MB = 256;
 const MAX_MEMORY_MB = 10_240;
 
@@ -69,6 +73,7 @@ interface SettingsProps {
   readonly logRetention?: logs.RetentionDays;
   readonly removalPolicy?: RemovalPolicy;
   readonly corsAllowedOrigins?: readonly string[];
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 export interface ResolvedSettings {
@@ -86,6 +91,7 @@ export interface ResolvedSettings {
   removalPolicy: RemovalPolicy;
   /** Empty: no CORS configuration (browsers may not call the API from other origins). */
   corsAllowedOrigins: readonly string[];
+  tags: Readonly<Record<string, string>>;
 }
 
 /** Props with defaults, checked with the very parsers the function uses at cold start. */
@@ -120,7 +126,15 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
     logRetention: props.logRetention ?? DEFAULTS.logRetention,
     removalPolicy: props.removalPolicy ?? DEFAULTS.removalPolicy,
     corsAllowedOrigins: props.corsAllowedOrigins ?? [],
+    tags: props.tags ?? {},
   };
+  for (const [key, value] of Object.entries(settings.tags)) {
+    if (!TAG_KEY.test(key) || key.toLowerCase().startsWith("aws:") || !TAG_VALUE.test(value)) {
+      problems.push(
+        `tags must be AWS tags (a key of 1 to 128 characters, not aws:..., a value of up to 256), got ${JSON.stringify({ [key]: value })}`,
+      );
+    }
+  }
   for (const origin of settings.corsAllowedOrigins) {
     if (!CORS_ORIGIN.test(origin)) {
       problems.push(`corsAllowedOrigins must be origins such as https://tasks.example.com (no path), or *, got ${JSON.stringify(origin)}`);

@@ -18,7 +18,7 @@
  * `SyncServerStack`, `SyncServerStackProps` and `buildApp`; the helpers' exports are internal
  * (for this construct and its tests).
  */
-import { Duration, type RemovalPolicy } from "aws-cdk-lib";
+import { Duration, type RemovalPolicy, Tags } from "aws-cdk-lib";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
@@ -121,6 +121,12 @@ export interface TaskChampionSyncServerProps {
    * @default false
    */
   readonly dashboard?: boolean;
+  /**
+   * Tags for every resource of the construct (those CloudFormation can tag), beside any the
+   * app or the stack adds (`Tags.of(app).add(...)`, which reaches them too).
+   * @default - no tags of its own
+   */
+  readonly tags?: Readonly<Record<string, string>>;
   /** When the maintenance function (orphan sweep, pruning) runs. @default daily (MAINTENANCE.schedule) */
   readonly maintenanceSchedule?: events.Schedule;
 }
@@ -155,6 +161,7 @@ export class TaskChampionSyncServer extends Construct {
     super(scope, id);
     const settings = resolveSettings(props);
     this.createsClients = settings.createClients;
+    for (const [key, value] of Object.entries(settings.tags)) Tags.of(this).add(key, value);
 
     // ---- Data ---------------------------------------------------------------------------------
     this.table = props.existingTable ?? createSyncTable(this, "Table", settings.removalPolicy);

@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { App, type CfnElement, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { App, type CfnElement, CfnResource, RemovalPolicy, Stack, TagManager, Tags, Validations } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
@@ -32,7 +32,7 @@ import { ACCESS_LOG_FIELDS } from "../../lib/api-helper.ts";
 import { BUNDLE_FILE, FUNCTION_ACTIONS, MAINTENANCE_ACTIONS } from "../../lib/function-helper.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
-import { DEFAULT_STACK_NAME, type SyncServerStack } from "../../lib/sync-server-stack.ts";
+import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack } from "../../lib/sync-server-stack.ts";
 import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
 import {
   build,
@@ -1080,6 +1080,71 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     const report = nagReport(synthesized.app);
     expect(report.errors).toEqual([]);
     expect(report.warnings).toEqual([]);
+  });
+});
+
+describe("tags", () => {
+  /** Every resource of the stack that CloudFormation can tag: its logical id, type and tags as one map. */
+  function taggedResources(stack: SyncServerStack): { id: string; type: string; tags: Record<string, string> }[] {
+    const template = Template.fromStack(stack).toJSON().Resources as Record<string, Resource>;
+    return stack.node
+      .findAll()
+      .filter((node): node is CfnResource => CfnResource.isCfnResource(node))
+      .filter((node) => TagManager.isTaggable(node) || TagManager.isTaggableV2(node))
+      .map((node) => {
+        const id = stack.getLogicalId(node);
+        const tags = template[id]!.Properties?.Tags as { Key: string; Value: string }[] | Record<string, string> | undefined;
+        return {
+          id,
+          type: node.cfnResourceType,
+          tags: Array.isArray(tags) ? Object.fromEntries(tags.map((t) => [t.Key, t.Value])) : (tags ?? {}),
+        };
+      });
+  }
+
+  it("tags every resource that can be tagged, with the props' tags and the app's", () => {
+    const app = new App({
+      context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], dashboard: "true", alarmEmail: "ops@example.com" },
+    });
+    Tags.of(app).add("owner", "platform-team");
+    const stack = buildApp(app, { server: { tags: { project: "taskchampion", "cost-center": "42" } } });
+    const resources = taggedResources(stack);
+    expect(new Set(resources.map((r) => r.type))).toEqual(
+      new Set([
+        "AWS::DynamoDB::Table",
+        "AWS::S3::Bucket",
+        "AWS::Logs::LogGroup",
+        "AWS::IAM::Role",
+        "AWS::Lambda::Function",
+        "AWS::Events::Rule",
+        "AWS::ApiGatewayV2::Api",
+        "AWS::ApiGatewayV2::Stage",
+        "AWS::SNS::Topic",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+      ]),
+    );
+    for (const resource of resources) {
+      expect(resource.tags, `${resource.type} ${resource.id}`).toMatchObject({
+        project: "taskchampion",
+        "cost-center": "42",
+        owner: "platform-team",
+      });
+    }
+  });
+
+  it("takes them from context too: -c tags=key=value,... (an object in cdk.json)", () => {
+    for (const tags of ["team=tasks, env=prod", { team: "tasks", env: "prod" }]) {
+      for (const resource of taggedResources(build({ tags }))) expect(resource.tags).toMatchObject({ team: "tasks", env: "prod" });
+    }
+  });
+
+  it.each([
+    [{ tags: "team" }, /context tags="team" is not valid/],
+    [{ tags: "aws:owner=me" }, /tags must be AWS tags/],
+    [{ tags: `team=${"x".repeat(257)}` }, /tags must be AWS tags/],
+  ])("rejects %j at synth time", (context, message) => {
+    expect(() => build(context)).toThrow(message);
   });
 });
 
