@@ -14,8 +14,9 @@
  *   throttleRate       API steady-state requests per second                    default 50
  *   throttleBurst      API burst requests                                      default 100
  *   memory             Lambda memory in MB, 256 or more                        default 512
- *   logRetentionDays   days of function and access logs, one of CloudWatch's values
- *                      (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)  default 30
+ *   logRetentionDays   days of function and access logs: any value CloudWatch Logs accepts
+ *                      (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+ *                      1827, 2192, 2557, 2922, 3288, 3653), or infinite        default 30
  *   removalPolicy      retain | destroy: what stack deletion does to the table and bucket
  *                      (retain also turns on the table's deletion protection)  default retain
  *   tableName          serve this existing table (e.g. restored by point-in-time recovery)
@@ -80,13 +81,7 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
   props.throttlingBurstLimit = numberContext(scope, "throttleBurst");
   props.memorySize = numberContext(scope, "memory");
 
-  const retention = numberContext(scope, "logRetentionDays");
-  if (retention !== undefined) {
-    if (!(Object.values(logs.RetentionDays) as number[]).includes(retention)) {
-      throw contextError("logRetentionDays", retention, "a CloudWatch Logs retention in days (1, 3, 5, 7, 14, 30, 60, 90, 365, ...)");
-    }
-    props.logRetention = retention as logs.RetentionDays;
-  }
+  props.logRetention = retentionContext(scope);
 
   const removal = stringContext(scope, "removalPolicy")?.toLowerCase();
   if (removal !== undefined) {
@@ -148,6 +143,24 @@ function tagsContext(scope: Construct): Record<string, string> | undefined {
     tags[match[1].trim()] = match[2].trim();
   }
   return tags;
+}
+
+/** Every retention CloudWatch Logs accepts, in days (RetentionDays without INFINITE). */
+const RETENTION_DAYS = (Object.values(logs.RetentionDays).filter((v) => typeof v === "number") as number[])
+  .filter((days) => days !== logs.RetentionDays.INFINITE)
+  .sort((a, b) => a - b);
+
+/** `-c logRetentionDays=365`: one of CloudWatch Logs' retentions, or `infinite` (never expire). */
+function retentionContext(scope: Construct): logs.RetentionDays | undefined {
+  const text = stringContext(scope, "logRetentionDays")?.toLowerCase();
+  if (text === undefined) return undefined;
+  if (text === "infinite") return logs.RetentionDays.INFINITE;
+  const days = /^\d+$/.test(text) ? Number(text) : undefined;
+  const retention = Object.values(logs.RetentionDays).find((value) => value === days && days !== logs.RetentionDays.INFINITE);
+  if (typeof retention !== "number") {
+    throw contextError("logRetentionDays", text, `one of CloudWatch Logs' retentions in days (${RETENTION_DAYS.join(", ")}) or infinite`);
+  }
+  return retention;
 }
 
 function contextError(key: ContextKey, value: unknown, expected: string): Error {

@@ -1282,6 +1282,16 @@ describe("settings through props, and context over props", () => {
     template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "cron(17 3 * * ? *)" });
   });
 
+  it("takes any log retention CloudWatch Logs accepts, a year or more for compliance regimes, or infinite", () => {
+    const retentions = (context: Record<string, unknown>) =>
+      ofType(Template.fromStack(build(context)), "AWS::Logs::LogGroup").map(([, g]) => g.Properties?.RetentionInDays as number | undefined);
+    for (const days of [1, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]) {
+      expect(retentions({ logRetentionDays: String(days) })).toEqual([days, days, days]);
+    }
+    // Never expire: no retention at all on any log group.
+    expect(retentions({ logRetentionDays: "infinite" })).toEqual([undefined, undefined, undefined]);
+  });
+
   it("keeps RETAIN and deletion protection when asked explicitly", () => {
     const { template } = synth({ removalPolicy: "retain" }, { server: { removalPolicy: RemovalPolicy.DESTROY } });
     template.hasResource("AWS::DynamoDB::Table", {
@@ -1300,7 +1310,11 @@ describe("settings through props, and context over props", () => {
   it.each([
     [{ memory: "128" }, /memorySize must be a whole number from 256/],
     [{ memory: "lots" }, /context memory="lots" is not valid/],
-    [{ logRetentionDays: "31" }, /context logRetentionDays=31 is not valid/],
+    [
+      { logRetentionDays: "31" },
+      /context logRetentionDays="31" is not valid: expected one of .*1827, 2192, 2557, 2922, 3288, 3653\) or infinite/,
+    ],
+    [{ logRetentionDays: "9999" }, /context logRetentionDays="9999" is not valid/],
     [{ removalPolicy: "snapshot" }, /context removalPolicy="snapshot" is not valid/],
     [{ clientIds: "not-a-uuid" }, /clientIds must be a comma-separated list of client ids/],
     [{ createClients: "yes" }, /context createClients="yes" is not valid/],
