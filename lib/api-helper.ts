@@ -8,6 +8,7 @@ import * as apigw from "aws-cdk-lib/aws-apigateway";
 import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import * as acm from "aws-cdk-lib/aws-certificatemanager";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
@@ -50,6 +51,7 @@ export function createSyncApi(
   scope: Construct,
   handler: lambda.IFunction,
   settings: Pick<ResolvedSettings, "throttlingRateLimit" | "throttlingBurstLimit" | "logRetention" | "corsAllowedOrigins">,
+  logEncryptionKey?: kms.IKey,
 ): SyncApi {
   const corsPreflight = corsConfiguration(settings.corsAllowedOrigins);
   const api = new apigwv2.HttpApi(scope, "Api", {
@@ -77,6 +79,7 @@ export function createSyncApi(
     // stage with access logs to any other name fails to create.
     logGroupName: accessLogGroupName(scope),
     retention: settings.logRetention,
+    ...(logEncryptionKey ? { encryptionKey: logEncryptionKey } : {}),
     removalPolicy: RemovalPolicy.DESTROY,
   });
   const stage = new apigwv2.HttpStage(scope, "DefaultStage", {

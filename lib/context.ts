@@ -19,6 +19,8 @@
  *                      1827, 2192, 2557, 2922, 3288, 3653), or infinite        default 30
  *   removalPolicy      retain | destroy: what stack deletion does to the table and bucket
  *                      (retain also turns on the table's deletion protection)  default retain
+ *   customerManagedKey true | false: a KMS key of the stack's own for the table, bucket, logs
+ *                      and alarm topic ($1 a month)                             default false
  *   tableName          serve this existing table (e.g. restored by point-in-time recovery)
  *                      instead of creating one
  *   bucketName         serve this existing bucket instead of creating one
@@ -53,6 +55,7 @@ const CONTEXT_KEYS = [
   "memory",
   "logRetentionDays",
   "removalPolicy",
+  "customerManagedKey",
   "tableName",
   "bucketName",
   "corsOrigins",
@@ -120,6 +123,7 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
   }
 
   props.dashboard = booleanContext(scope, "dashboard");
+  props.customerManagedKey = booleanContext(scope, "customerManagedKey");
   props.tags = tagsContext(scope);
 
   for (const key of Object.keys(props) as (keyof TaskChampionSyncServerProps)[]) {

@@ -13,6 +13,7 @@
  */
 import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import { acknowledgeBucketWithoutAccessLogs } from "./nag-acknowledgements.ts";
@@ -27,8 +28,11 @@ export const PITR_WINDOW_DAYS = 35;
  */
 export const NONCURRENT_VERSION_DAYS = PITR_WINDOW_DAYS + 5;
 
-/** The table with production settings; RETAIN also turns on its deletion protection. */
-export function createSyncTable(scope: Construct, id: string, removalPolicy: RemovalPolicy): dynamodb.Table {
+/**
+ * The table with production settings; RETAIN also turns on its deletion protection. Encrypted
+ * with `key` when given, else with the AWS-managed key.
+ */
+export function createSyncTable(scope: Construct, id: string, removalPolicy: RemovalPolicy, key?: kms.IKey): dynamodb.Table {
   return new dynamodb.Table(scope, id, {
     partitionKey: { name: TABLE.partitionKey.name, type: attributeType(TABLE.partitionKey.type) },
     sortKey: { name: TABLE.sortKey.name, type: attributeType(TABLE.sortKey.type) },
@@ -36,17 +40,25 @@ export function createSyncTable(scope: Construct, id: string, removalPolicy: Rem
     // The definition has no TTL, and no index of either kind (GSIs are eventually consistent).
     timeToLiveAttribute: TABLE.timeToLiveAttribute,
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true, recoveryPeriodInDays: PITR_WINDOW_DAYS },
-    encryption: dynamodb.TableEncryption.AWS_MANAGED,
+    ...(key
+      ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: key }
+      : { encryption: dynamodb.TableEncryption.AWS_MANAGED }),
     deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
     removalPolicy,
   });
 }
 
-/** The private, TLS-only, versioned bucket of the payloads that do not fit in an item. */
-export function createPayloadBucket(scope: Construct, id: string, removalPolicy: RemovalPolicy): s3.Bucket {
+/**
+ * The private, TLS-only, versioned bucket of the payloads that do not fit in an item. Encrypted
+ * with `key` when given (with an S3 bucket key: S3 then asks KMS rarely, not once per object),
+ * else with S3-managed keys.
+ */
+export function createPayloadBucket(scope: Construct, id: string, removalPolicy: RemovalPolicy, key?: kms.IKey): s3.Bucket {
   const bucket = new s3.Bucket(scope, id, {
     blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-    encryption: s3.BucketEncryption.S3_MANAGED,
+    ...(key
+      ? { encryption: s3.BucketEncryption.KMS, encryptionKey: key, bucketKeyEnabled: true }
+      : { encryption: s3.BucketEncryption.S3_MANAGED }),
     enforceSSL: true,
     objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
     versioned: true,

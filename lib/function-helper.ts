@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { type Duration, RemovalPolicy } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
@@ -42,6 +43,8 @@ interface BundledFunctionProps {
   readonly memorySize: number;
   readonly timeout: Duration;
   readonly logRetention: logs.RetentionDays;
+  /** Encrypts the function's log group; CloudWatch Logs' default encryption without. */
+  readonly logEncryptionKey?: kms.IKey;
   readonly environment: Record<string, string>;
   readonly retryAttempts?: number;
 }
@@ -59,6 +62,7 @@ interface BundledFunction {
 export function bundledFunction(scope: Construct, id: string, props: BundledFunctionProps): BundledFunction {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     retention: props.logRetention,
+    ...(props.logEncryptionKey ? { encryptionKey: props.logEncryptionKey } : {}),
     removalPolicy: RemovalPolicy.DESTROY,
   });
   const role = functionRole(scope, `${id}Role`, logGroup, props.roleDescription);

@@ -8,6 +8,7 @@ import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
@@ -29,11 +30,15 @@ interface MonitoredResources {
   readonly table: dynamodb.ITable;
 }
 
-/** The TLS-only topic the alarms publish to, with `alarmEmail` subscribed when given. */
-export function createAlarmTopic(scope: Construct, id: string, alarmEmail: string | undefined): sns.Topic {
+/**
+ * The TLS-only topic the alarms publish to, with `alarmEmail` subscribed when given; encrypted
+ * with `key` when given.
+ */
+export function createAlarmTopic(scope: Construct, id: string, alarmEmail: string | undefined, key?: kms.IKey): sns.Topic {
   const topic = new sns.Topic(scope, id, {
     displayName: "TaskChampion sync server alarms",
     enforceSSL: true,
+    ...(key ? { masterKey: key } : {}),
   });
   allowAlarmsToPublish(topic);
   if (alarmEmail) {

@@ -54,6 +54,12 @@ export class SyncServerStack extends Stack {
     );
     new CfnOutput(this, "TableName", { value: this.server.table.tableName, description: "The DynamoDB table" });
     new CfnOutput(this, "BucketName", { value: this.server.bucket.bucketName, description: "The S3 bucket" });
+    if (this.server.encryptionKey !== undefined) {
+      new CfnOutput(this, "EncryptionKeyArn", {
+        value: this.server.encryptionKey.keyArn,
+        description: "The customer-managed KMS key of the data, logs and alarms (restore a table with it)",
+      });
+    }
     new CfnOutput(this, "AlarmTopicArn", { value: this.server.alarmTopic.topicArn, description: "Alarms are sent here" });
     if (this.server.dashboard !== undefined) {
       new CfnOutput(this, "DashboardName", { value: this.server.dashboard.dashboardName, description: "CloudWatch dashboard" });

@@ -12,8 +12,8 @@
  * (SETTINGS), the routes from ROUTES, the table from TABLE: never retyped here.
  *
  * This file holds the props and the wiring; each kind of resource is built by a helper beside
- * it (settings-helper, data-helper, function-helper, api-helper, monitoring, log-queries,
- * nag-acknowledgements). The public API is this file's `TaskChampionSyncServer`,
+ * it (settings-helper, data-helper, encryption-helper, function-helper, api-helper, monitoring,
+ * log-queries, nag-acknowledgements). The public API is this file's `TaskChampionSyncServer`,
  * `TaskChampionSyncServerProps` and `CustomDomainProps`, and sync-server-stack.ts's
  * `SyncServerStack`, `SyncServerStackProps` and `buildApp`; the helpers' exports are internal
  * (for this construct and its tests).
@@ -24,6 +24,7 @@ import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import type * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
@@ -31,6 +32,7 @@ import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { addCustomDomain, createSyncApi } from "./api-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
+import { allowFunctions, createEncryptionKey } from "./encryption-helper.ts";
 import { bundledFunction, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
 import { createLogQueries } from "./log-queries.ts";
 import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
@@ -110,6 +112,15 @@ export interface TaskChampionSyncServerProps {
    * @default - no CORS: browsers refuse other origins' calls
    */
   readonly corsAllowedOrigins?: readonly string[];
+  /**
+   * Encrypt the table, the bucket, the log groups and the alarm topic with a customer-managed
+   * KMS key the construct creates (rotated yearly, kept with the data on RETAIN), whose policy
+   * lets exactly those services, and the functions through DynamoDB and S3, use it. Off: AWS's
+   * own keys (free; a key costs $1 a month). An existing table or bucket keeps its own
+   * encryption.
+   * @default false
+   */
+  readonly customerManagedKey?: boolean;
   /** Serve the API on a custom domain as well. @default - the execute-api URL only */
   readonly customDomain?: CustomDomainProps;
   /** Alarms are sent to the SNS topic; this address is subscribed to it. @default - no subscription */
@@ -150,6 +161,8 @@ export class TaskChampionSyncServer extends Construct {
   public readonly table: dynamodb.ITable;
   /** The bucket the functions use: the construct's own, or `existingBucket`. */
   public readonly bucket: s3.IBucket;
+  /** The customer-managed key, when `customerManagedKey` is on. */
+  public readonly encryptionKey?: kms.Key;
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: readonly cloudwatch.Alarm[];
   /** Saved CloudWatch Logs Insights queries over the functions' logs (free). */
@@ -164,8 +177,10 @@ export class TaskChampionSyncServer extends Construct {
     for (const [key, value] of Object.entries(settings.tags)) Tags.of(this).add(key, value);
 
     // ---- Data ---------------------------------------------------------------------------------
-    this.table = props.existingTable ?? createSyncTable(this, "Table", settings.removalPolicy);
-    this.bucket = props.existingBucket ?? createPayloadBucket(this, "Bucket", settings.removalPolicy);
+    const key = props.customerManagedKey ? createEncryptionKey(this, "EncryptionKey", settings.removalPolicy) : undefined;
+    this.encryptionKey = key;
+    this.table = props.existingTable ?? createSyncTable(this, "Table", settings.removalPolicy, key);
+    this.bucket = props.existingBucket ?? createPayloadBucket(this, "Bucket", settings.removalPolicy, key);
 
     // ---- Functions ----------------------------------------------------------------------------
     const storage = storageEnvironment(this.table.tableName, this.bucket.bucketName);
@@ -176,6 +191,7 @@ export class TaskChampionSyncServer extends Construct {
       memorySize: settings.memorySize,
       timeout: Duration.seconds(settings.timeoutSeconds),
       logRetention: settings.logRetention,
+      logEncryptionKey: key,
       environment: functionEnvironment(settings, storage),
     });
     this.function = sync.function;
@@ -188,6 +204,7 @@ export class TaskChampionSyncServer extends Construct {
       memorySize: MAINTENANCE.memorySize,
       timeout: MAINTENANCE.timeout,
       logRetention: settings.logRetention,
+      logEncryptionKey: key,
       environment: maintenanceEnvironment(settings, storage),
       // A failed run is not retried: the next scheduled run goes on.
       retryAttempts: 0,
@@ -199,9 +216,10 @@ export class TaskChampionSyncServer extends Construct {
       schedule: props.maintenanceSchedule ?? MAINTENANCE.schedule,
       targets: [new targets.LambdaFunction(this.maintenanceFunction)],
     });
+    if (key) allowFunctions(key, [sync.role, maintenance.role]);
 
     // ---- HTTP API -----------------------------------------------------------------------------
-    const http = createSyncApi(this, this.function, settings);
+    const http = createSyncApi(this, this.function, settings, key);
     this.api = http.api;
     this.stage = http.stage;
     this.apiEndpoint = this.api.apiEndpoint;
@@ -213,7 +231,7 @@ export class TaskChampionSyncServer extends Construct {
     }
 
     // ---- Operations ---------------------------------------------------------------------------
-    this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail);
+    this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail, key);
     const monitored = { function: this.function, maintenanceFunction: this.maintenanceFunction, api: this.api, table: this.table };
     this.alarms = createAlarms(this, monitored, this.alarmTopic);
     this.logQueries = createLogQueries(this, { function: this.function, maintenanceFunction: this.maintenanceFunction });

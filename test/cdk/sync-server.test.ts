@@ -1083,6 +1083,124 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
   });
 });
 
+describe("a customer-managed KMS key (customerManagedKey)", () => {
+  let synthesized: Synthesized;
+  let template: Template;
+  let keyId: string;
+  let key: Resource;
+
+  beforeAll(() => {
+    synthesized = synth({ customerManagedKey: "true", alarmEmail: "ops@example.com" });
+    template = synthesized.template;
+    [keyId, key] = only(template, "AWS::KMS::Key");
+  });
+
+  it("is off by default: AWS's own keys, no key to pay for", () => {
+    const stack = build({});
+    const defaults = Template.fromStack(stack);
+    defaults.resourceCountIs("AWS::KMS::Key", 0);
+    for (const [, group] of ofType(defaults, "AWS::Logs::LogGroup")) expect(group.Properties?.KmsKeyId).toBeUndefined();
+    defaults.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: Match.absent() });
+    expect(defaults.findOutputs("EncryptionKeyArn")).toEqual({});
+  });
+
+  it("encrypts the table, the bucket (with a bucket key), every log group and the alarm topic", () => {
+    const keyArn = { "Fn::GetAtt": [keyId, "Arn"] };
+    template.hasResourceProperties("AWS::DynamoDB::Table", {
+      SSESpecification: { SSEEnabled: true, SSEType: "KMS", KMSMasterKeyId: keyArn },
+    });
+    template.hasResourceProperties("AWS::S3::Bucket", {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: keyArn } },
+        ],
+      },
+    });
+    const groups = ofType(template, "AWS::Logs::LogGroup");
+    expect(groups).toHaveLength(3);
+    for (const [, group] of groups) expect(group.Properties.KmsKeyId).toEqual(keyArn);
+    template.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: keyArn });
+    template.hasOutput("EncryptionKeyArn", { Value: keyArn });
+  });
+
+  it("rotates, and is kept with the data (RETAIN) unless the data is destroyed", () => {
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe("Retain");
+    expect(
+      only(Template.fromStack(build({ customerManagedKey: "true", removalPolicy: "destroy" })), "AWS::KMS::Key")[1].DeletionPolicy,
+    ).toBe("Delete");
+  });
+
+  it("lets exactly those services, and the functions through DynamoDB and S3, use it; the account only administers it", () => {
+    type Statement = { Sid: string; Effect: string; Principal: TemplateJson; Action: string | string[]; Condition?: TemplateJson };
+    const statements = key.Properties.KeyPolicy.Statement as Statement[];
+    const bySid = Object.fromEntries(statements.map((st) => [st.Sid, st]));
+    const account = { "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":iam::", { Ref: "AWS::AccountId" }, ":root"]] };
+    const region = (service: string) => ({ "Fn::Join": ["", [`${service}.`, { Ref: "AWS::Region" }, ".amazonaws.com"]] });
+    const use = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"].sort();
+    const roles = [syncFunction(synthesized), maintenanceFunction(synthesized)].map((fn) => fn.Properties.Role);
+
+    expect(Object.keys(bySid).sort()).toEqual(
+      [
+        "KeyAdministration",
+        "GrantsOnlyForAwsServices",
+        "AccountThroughDynamoDbAndS3",
+        "CloudWatchLogs",
+        "CloudWatchAlarmsToTopic",
+        "FunctionsThroughDynamoDbAndS3",
+      ].sort(),
+    );
+    // The account administers the key: no cryptographic action outside the services.
+    expect(bySid.KeyAdministration!.Principal).toEqual({ AWS: account });
+    for (const action of [bySid.KeyAdministration!.Action].flat()) expect(action).not.toMatch(/Encrypt|Decrypt|GenerateDataKey|kms:\*/);
+    // Only AWS services create grants (DynamoDB, for the table).
+    expect(bySid.GrantsOnlyForAwsServices).toMatchObject({
+      Effect: "Deny",
+      Principal: "*",
+      Action: "kms:CreateGrant",
+      Condition: { BoolIfExists: { "kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false" } },
+    });
+    // The account's principals (CloudFormation, operators) and the functions: through DynamoDB and S3 only.
+    expect(bySid.AccountThroughDynamoDbAndS3).toMatchObject({
+      Principal: { AWS: account },
+      Action: use,
+      Condition: { StringEquals: { "kms:ViaService": [region("dynamodb"), region("s3")], "kms:CallerAccount": { Ref: "AWS::AccountId" } } },
+    });
+    expect(bySid.FunctionsThroughDynamoDbAndS3).toMatchObject({
+      Principal: { AWS: roles },
+      Action: use,
+      Condition: { StringEquals: { "kms:ViaService": [region("dynamodb"), region("s3")] } },
+    });
+    // CloudWatch Logs for this account's log groups; CloudWatch alarms of this account to the topic.
+    expect(bySid.CloudWatchLogs).toMatchObject({
+      Principal: { Service: region("logs") },
+      Condition: { ArnLike: { "kms:EncryptionContext:aws:logs:arn": expect.objectContaining({ "Fn::Join": expect.any(Array) }) } },
+    });
+    expect(JSON.stringify(bySid.CloudWatchLogs!.Condition)).toContain(":log-group:*");
+    expect(bySid.CloudWatchAlarmsToTopic).toMatchObject({
+      Principal: { Service: "cloudwatch.amazonaws.com" },
+      Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+      Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+    });
+    // Every Allow that can encrypt or decrypt names a service: a condition on it, or its principal.
+    for (const st of statements.filter((s) => s.Effect === "Allow" && s.Sid !== "KeyAdministration")) {
+      const viaService = JSON.stringify(st.Condition ?? {}).includes("kms:ViaService");
+      expect(viaService || st.Principal.Service !== undefined, st.Sid).toBe(true);
+    }
+    // The functions' own policies stay as they were: the key policy is what lets them.
+    for (const role of roles) {
+      const actions = statementsOf(template, role["Fn::GetAtt"][0]).flatMap((st) => [st.Action].flat());
+      expect(actions.filter((action) => action.startsWith("kms:"))).toEqual([]);
+    }
+  });
+
+  it("is cdk-nag clean", () => {
+    const report = nagReport(synthesized.app);
+    expect(report.errors).toEqual([]);
+    expect(report.warnings).toEqual([]);
+  });
+});
+
 describe("tags", () => {
   /** Every resource of the stack that CloudFormation can tag: its logical id, type and tags as one map. */
   function taggedResources(stack: SyncServerStack): { id: string; type: string; tags: Record<string, string> }[] {
