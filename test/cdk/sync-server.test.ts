@@ -667,6 +667,35 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       ]);
     });
 
+    it("costs nothing while idle but its alarms and its storage: no resource billed by the hour or the month", () => {
+      // What each resource type of the default stack costs when nobody syncs.
+      const idleCost: Record<string, "nothing" | "storage" | "monthly"> = {
+        "AWS::ApiGatewayV2::Api": "nothing",
+        "AWS::ApiGatewayV2::Integration": "nothing",
+        "AWS::ApiGatewayV2::Route": "nothing",
+        "AWS::ApiGatewayV2::Stage": "nothing",
+        "AWS::Lambda::Function": "nothing",
+        "AWS::Lambda::Permission": "nothing",
+        "AWS::Lambda::EventInvokeConfig": "nothing",
+        "AWS::IAM::Role": "nothing",
+        "AWS::IAM::Policy": "nothing",
+        "AWS::Events::Rule": "nothing",
+        "AWS::SNS::Topic": "nothing",
+        "AWS::SNS::TopicPolicy": "nothing",
+        "AWS::S3::BucketPolicy": "nothing",
+        "AWS::Logs::QueryDefinition": "nothing",
+        "AWS::CDK::Metadata": "nothing",
+        "AWS::DynamoDB::Table": "storage",
+        "AWS::S3::Bucket": "storage",
+        "AWS::Logs::LogGroup": "storage",
+        "AWS::CloudWatch::Alarm": "monthly",
+      };
+      const types = Object.values(template.toJSON().Resources as Record<string, Resource>).map((r) => r.Type);
+      for (const type of new Set(types)) expect(idleCost, `the idle cost of ${type}`).toHaveProperty([type]);
+      // The only fixed monthly cost: the alarms, $0.10 a month each (no dashboard, no KMS key).
+      expect(types.filter((type) => idleCost[type] === "monthly")).toEqual(Array(6).fill("AWS::CloudWatch::Alarm"));
+    });
+
     it("has no dashboard unless asked: it is the largest fixed cost of an idle deployment", () => {
       template.resourceCountIs("AWS::CloudWatch::Dashboard", 0);
       expect(template.findOutputs("DashboardName")).toEqual({});
