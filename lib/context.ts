@@ -3,36 +3,42 @@
  * cdk.json), parsed and checked here so that a wrong value fails the synthesis, naming its key.
  * A context value overrides the stack's props, which override the construct's defaults:
  *
- *   stackName          the CloudFormation stack name              default TaskChampionSyncServer
+ *   stackName          the CloudFormation stack name                     default TaskChampionSyncServer
  *   clientIds          comma-separated client ids (UUIDs) allowed to sync (in cdk.json also a
- *                      list); absent or empty = every client id may sync
- *   createClients      true | false: AddVersion creates unknown clients        default false
- *   snapshotVersions   versions after which a snapshot is requested            default 100
- *   snapshotDays       days after which a snapshot is requested                default 14
- *   maxClientBytes     bytes one client may store; 0 = no limit                default 104857600 (100 MiB)
- *   historyDays        days of history kept before a client's snapshot; 0 = all default 180
- *   throttleRate       API steady-state requests per second                    default 50
- *   throttleBurst      API burst requests                                      default 100
- *   memory             Lambda memory in MB, 256 or more                        default 512
+ *                      list); absent or empty = every client id may sync (about 90 at most)
+ *   createClients      true | false: AddVersion creates unknown clients (an open server)
+ *                                                                        default false
+ *   snapshotVersions   versions after which a snapshot is requested      default 100
+ *   snapshotDays       days after which a snapshot is requested          default 14
+ *   maxClientBytes     bytes one client may store; 0 = no limit          default 104857600 (100 MiB)
+ *   historyDays        days after which versions before a client's snapshot are removed;
+ *                      0 = keep every version                            default 180
+ *   throttleRate       API steady-state requests per second              default 50
+ *   throttleBurst      API burst requests                                default 100
+ *   memory             Lambda memory in MB, 256 or more                  default 512
  *   logRetentionDays   days of function and access logs: any value CloudWatch Logs accepts
  *                      (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
- *                      1827, 2192, 2557, 2922, 3288, 3653), or infinite        default 30
+ *                      1827, 2192, 2557, 2922, 3288, 3653) or infinite   default 30
  *   removalPolicy      retain | destroy: what stack deletion does to the table and bucket
- *                      (retain also turns on the table's deletion protection)  default retain
- *   customerManagedKey true | false: a KMS key of the stack's own for the table, bucket, logs
- *                      and alarm topic ($1 a month)                             default false
+ *                      (retain also turns on the table's deletion protection)
+ *                                                                        default retain
  *   tableName          serve this existing table (e.g. restored by point-in-time recovery)
- *                      instead of creating one
+ *                      instead of creating one                           default none
  *   bucketName         serve this existing bucket instead of creating one
+ *                                                                        default none
+ *   customerManagedKey true | false: a KMS key of the stack's own for the table, the bucket,
+ *                      the log groups and the alarm topic ($1 a month)   default false
  *   corsOrigins        comma-separated origins (e.g. https://tasks.example.com, or *) whose
- *                      web pages may call the API (CORS; in cdk.json also a list)  default none
+ *                      web pages may call the API (in cdk.json also a list)
+ *                                                                        default none
  *   domainName         a custom domain for the API, e.g. tasks.example.com (with certificateArn)
  *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)
  *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
- *   dashboard          true | false: a CloudWatch dashboard ($3 a month)       default false
+ *   dashboard          true | false: a CloudWatch dashboard ($3 a month) default false
  *   tags               key=value,key=value: tags for every resource (in cdk.json also an
- *                      object)                                                  default none
- *   nag                true | false: run cdk-nag's AwsSolutions checks at synth  default true
+ *                      object)                                           default none
+ *   nag                true | false: run cdk-nag's AwsSolutions checks at synth
+ *                                                                        default true
  */
 import { RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
@@ -42,7 +48,7 @@ import type { Construct } from "constructs";
 import type { TaskChampionSyncServerProps } from "./sync-server.ts";
 
 /** The context keys this app reads: see the comment at the top. */
-const CONTEXT_KEYS = [
+export const CONTEXT_KEYS = [
   "stackName",
   "clientIds",
   "createClients",

@@ -30,6 +30,7 @@ import { writeRequest } from "../../lambda/storage/dynamodb/write-request.ts";
 import type { Uuid } from "../../lambda/uuid.ts";
 import { ACCESS_LOG_FIELDS } from "../../lib/api-helper.ts";
 import { BUNDLE_FILE, FUNCTION_ACTIONS, MAINTENANCE_ACTIONS } from "../../lib/function-helper.ts";
+import { CONTEXT_KEYS } from "../../lib/context.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack } from "../../lib/sync-server-stack.ts";
@@ -1531,6 +1532,24 @@ describe("settings through props, and context over props", () => {
       { env: { account: "123456789012", region: "eu-west-1" } },
     );
     expect(Annotations.fromStack(known).findWarning("*", Match.stringLikeRegexp("certificate"))).toEqual([]);
+  });
+
+  it("documents every context key, in lib/context.ts's comment and in the README's table", () => {
+    const source = readFileSync(new URL("lib/context.ts", REPO), "utf8");
+    const comment = source.slice(0, source.indexOf("*/"));
+    const readme = readFileSync(new URL("README.md", REPO), "utf8");
+    const table = readme
+      .slice(readme.indexOf("| context key (`-c key=value`)"))
+      .split("\n")
+      .filter((line, i, all) => line.startsWith("|") && all.slice(0, i).every((l) => l.startsWith("|")));
+    expect(table.length).toBeGreaterThan(CONTEXT_KEYS.length / 2);
+    for (const key of CONTEXT_KEYS) {
+      expect(comment, key).toMatch(new RegExp(`^ \\*   ${key} `, "m"));
+      expect(
+        table.some((row) => row.split("|")[1]!.includes(`\`${key}\``)),
+        key,
+      ).toBe(true);
+    }
   });
 
   it("cdk.json runs the app with tsx and writes to cdk.out", () => {
