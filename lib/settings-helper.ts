@@ -217,7 +217,7 @@ function checkEnvironmentSize(environment: Readonly<Record<string, string>>): vo
     throw new Error(
       `TaskChampionSyncServer: the function's environment would take up to ${bytes} bytes, over Lambda's ` +
         `${LAMBDA_ENVIRONMENT_MAX_BYTES} (the deploy would fail). The clientIds allowlist is what grows it: ` +
-        "it holds about a hundred client ids at most. Register clients in the table instead (the client registry: " +
+        "it holds about 90 client ids at most. Register clients in the table instead (the client registry: " +
         "createClients=false, then `npm run admin -- add-client` per user) and drop the allowlist.",
     );
   }
