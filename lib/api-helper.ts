@@ -1,15 +1,18 @@
 /**
  * The HTTP API (API Gateway v2): exactly the routes of the route table on the `$default`
- * stage, throttled, with JSON access logs; and the optional custom domain.
+ * stage, throttled, with JSON access logs; CORS when origins are allowed; and the optional
+ * custom domain.
  */
-import { Annotations, Arn, ArnFormat, Names, RemovalPolicy, Stack, Token } from "aws-cdk-lib";
+import { Annotations, Arn, ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from "aws-cdk-lib";
 import * as apigw from "aws-cdk-lib/aws-apigateway";
 import * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
 import * as acm from "aws-cdk-lib/aws-certificatemanager";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
+import { HEADER } from "../lambda/http/protocol.ts";
 import { ROUTES } from "../lambda/http/routes.ts";
 import { acknowledgeRouteWithoutAuthorizer } from "./nag-acknowledgements.ts";
 import type { ResolvedSettings } from "./settings-helper.ts";
@@ -47,10 +50,13 @@ interface SyncApi {
 export function createSyncApi(
   scope: Construct,
   handler: lambda.IFunction,
-  settings: Pick<ResolvedSettings, "throttlingRateLimit" | "throttlingBurstLimit" | "logRetention">,
+  settings: Pick<ResolvedSettings, "throttlingRateLimit" | "throttlingBurstLimit" | "logRetention" | "corsAllowedOrigins">,
+  logEncryptionKey?: kms.IKey,
 ): SyncApi {
+  const corsPreflight = corsConfiguration(settings.corsAllowedOrigins);
   const api = new apigwv2.HttpApi(scope, "Api", {
     description: "TaskChampion sync server",
+    ...(corsPreflight ? { corsPreflight } : {}),
     // The stage is declared below: `$default` (no path prefix: Taskwarrior 3.0's
     // sync.server.origin has no path) with throttling and access logs.
     createDefaultStage: false,
@@ -73,6 +79,7 @@ export function createSyncApi(
     // stage with access logs to any other name fails to create.
     logGroupName: accessLogGroupName(scope),
     retention: settings.logRetention,
+    ...(logEncryptionKey ? { encryptionKey: logEncryptionKey } : {}),
     removalPolicy: RemovalPolicy.DESTROY,
   });
   const stage = new apigwv2.HttpStage(scope, "DefaultStage", {
@@ -86,6 +93,27 @@ export function createSyncApi(
     },
   });
   return { api, stage };
+}
+
+/**
+ * CORS for browser-based TaskChampion clients (taskchampion's HTTP client also builds for
+ * WebAssembly, where the browser enforces CORS): the given origins may call the routes'
+ * methods with the headers a client sends, and read the protocol's response headers. API
+ * Gateway answers the preflight (OPTIONS) itself, since no route has that method, and adds the
+ * headers to the function's responses. Off (undefined) without origins.
+ */
+export function corsConfiguration(allowOrigins: readonly string[]): apigwv2.CorsPreflightOptions | undefined {
+  if (allowOrigins.length === 0) return undefined;
+  const methods = [...new Set(ROUTES.map((route) => route.method))].sort();
+  return {
+    allowOrigins: [...allowOrigins],
+    allowMethods: methods.map((method) => apigwv2.CorsHttpMethod[method]),
+    allowHeaders: [HEADER.clientId, HEADER.contentType],
+    exposeHeaders: [HEADER.versionId, HEADER.parentVersionId, HEADER.snapshotRequest],
+    // The client id is a header, never a cookie: no credentials mode.
+    allowCredentials: false,
+    maxAge: Duration.days(1),
+  };
 }
 
 /**

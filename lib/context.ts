@@ -3,44 +3,73 @@
  * cdk.json), parsed and checked here so that a wrong value fails the synthesis, naming its key.
  * A context value overrides the stack's props, which override the construct's defaults:
  *
- *   stackName          the CloudFormation stack name              default TaskChampionSyncServer
+ *   stackName          the CloudFormation stack name                     default TaskChampionSyncServer
  *   clientIds          comma-separated client ids (UUIDs) allowed to sync (in cdk.json also a
- *                      list); absent or empty = every client id may sync
- *   createClients      true | false: AddVersion creates unknown clients        default true
- *   snapshotVersions   versions after which a snapshot is requested            default 100
- *   snapshotDays       days after which a snapshot is requested                default 14
- *   throttleRate       API steady-state requests per second                    default 50
- *   throttleBurst      API burst requests                                      default 100
- *   memory             Lambda memory in MB, 256 or more                        default 512
- *   logRetentionDays   days of function and access logs, one of CloudWatch's values
- *                      (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)  default 30
+ *                      list); absent or empty = every client id may sync (about 90 at most)
+ *   createClients      true | false: AddVersion creates unknown clients (an open server)
+ *                                                                        default false
+ *   snapshotVersions   versions after which a snapshot is requested      default 100
+ *   snapshotDays       days after which a snapshot is requested          default 14
+ *   maxClientBytes     bytes one client may store; 0 = no limit          default 104857600 (100 MiB)
+ *   historyDays        days after which versions before a client's snapshot are removed;
+ *                      0 = keep every version                            default 180
+ *   throttleRate       API steady-state requests per second              default 50
+ *   throttleBurst      API burst requests                                default 100
+ *   memory             Lambda memory in MB, 256 or more                  default 512
+ *   logRetentionDays   days of function and access logs: any value CloudWatch Logs accepts
+ *                      (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+ *                      1827, 2192, 2557, 2922, 3288, 3653) or infinite   default 30
  *   removalPolicy      retain | destroy: what stack deletion does to the table and bucket
- *                      (retain also turns on the table's deletion protection)  default retain
+ *                      (retain also turns on the table's deletion protection)
+ *                                                                        default retain
+ *   tableName          serve this existing table (e.g. restored by point-in-time recovery)
+ *                      instead of creating one                           default none
+ *   bucketName         serve this existing bucket instead of creating one
+ *                                                                        default none
+ *   customerManagedKey true | false: a KMS key of the stack's own for the table, the bucket,
+ *                      the log groups and the alarm topic ($1 a month)   default false
+ *   corsOrigins        comma-separated origins (e.g. https://tasks.example.com, or *) whose
+ *                      web pages may call the API (in cdk.json also a list)
+ *                                                                        default none
  *   domainName         a custom domain for the API, e.g. tasks.example.com (with certificateArn)
  *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)
  *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
- *   nag                true | false: run cdk-nag's AwsSolutions checks at synth  default true
+ *   dashboard          true | false: a CloudWatch dashboard ($3 a month) default false
+ *   tags               key=value,key=value: tags for every resource (in cdk.json also an
+ *                      object)                                           default none
+ *   nag                true | false: run cdk-nag's AwsSolutions checks at synth
+ *                                                                        default true
  */
 import { RemovalPolicy } from "aws-cdk-lib";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as logs from "aws-cdk-lib/aws-logs";
+import * as s3 from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import type { TaskChampionSyncServerProps } from "./sync-server.ts";
 
 /** The context keys this app reads: see the comment at the top. */
-const CONTEXT_KEYS = [
+export const CONTEXT_KEYS = [
   "stackName",
   "clientIds",
   "createClients",
   "snapshotVersions",
   "snapshotDays",
+  "maxClientBytes",
+  "historyDays",
   "throttleRate",
   "throttleBurst",
   "memory",
   "logRetentionDays",
   "removalPolicy",
+  "customerManagedKey",
+  "tableName",
+  "bucketName",
+  "corsOrigins",
   "domainName",
   "certificateArn",
   "alarmEmail",
+  "dashboard",
+  "tags",
   "nag",
 ] as const;
 type ContextKey = (typeof CONTEXT_KEYS)[number];
@@ -48,34 +77,37 @@ type ContextKey = (typeof CONTEXT_KEYS)[number];
 /** The server props given by CDK context; only the keys present. */
 export function serverPropsFromContext(scope: Construct): TaskChampionSyncServerProps {
   const props: { -readonly [K in keyof TaskChampionSyncServerProps]: TaskChampionSyncServerProps[K] } = {};
-  // `-c clientIds=a,b` on the command line; a list or a comma-separated string in cdk.json.
-  const rawClientIds: unknown = scope.node.tryGetContext("clientIds");
-  const clientIds = Array.isArray(rawClientIds) ? rawClientIds.map(String).join(",") : stringContext(scope, "clientIds");
-  if (clientIds !== undefined) {
-    props.clientIds = clientIds
-      .split(",")
-      .map((id) => id.trim())
-      .filter((id) => id !== "");
-  }
+  const clientIds = listContext(scope, "clientIds");
+  if (clientIds !== undefined) props.clientIds = clientIds;
+  const corsOrigins = listContext(scope, "corsOrigins");
+  if (corsOrigins !== undefined) props.corsAllowedOrigins = corsOrigins;
   props.createClients = booleanContext(scope, "createClients");
   props.snapshotVersions = numberContext(scope, "snapshotVersions");
   props.snapshotDays = numberContext(scope, "snapshotDays");
+  props.maxClientBytes = numberContext(scope, "maxClientBytes");
+  props.historyDays = numberContext(scope, "historyDays");
   props.throttlingRateLimit = numberContext(scope, "throttleRate");
   props.throttlingBurstLimit = numberContext(scope, "throttleBurst");
   props.memorySize = numberContext(scope, "memory");
 
-  const retention = numberContext(scope, "logRetentionDays");
-  if (retention !== undefined) {
-    if (!(Object.values(logs.RetentionDays) as number[]).includes(retention)) {
-      throw contextError("logRetentionDays", retention, "a CloudWatch Logs retention in days (1, 3, 5, 7, 14, 30, 60, 90, 365, ...)");
-    }
-    props.logRetention = retention as logs.RetentionDays;
-  }
+  props.logRetention = retentionContext(scope);
 
   const removal = stringContext(scope, "removalPolicy")?.toLowerCase();
   if (removal !== undefined) {
     if (removal !== "retain" && removal !== "destroy") throw contextError("removalPolicy", removal, "retain or destroy");
     props.removalPolicy = removal === "retain" ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+  }
+
+  // An existing table or bucket, imported by name into the stack (`scope`).
+  const tableName = stringContext(scope, "tableName");
+  if (tableName !== undefined) {
+    if (!/^[A-Za-z0-9_.-]{3,255}$/.test(tableName)) throw contextError("tableName", tableName, "a DynamoDB table name");
+    props.existingTable = dynamodb.Table.fromTableName(scope, "ExistingTable", tableName);
+  }
+  const bucketName = stringContext(scope, "bucketName");
+  if (bucketName !== undefined) {
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucketName)) throw contextError("bucketName", bucketName, "an S3 bucket name");
+    props.existingBucket = s3.Bucket.fromBucketName(scope, "ExistingBucket", bucketName);
   }
 
   const domainName = stringContext(scope, "domainName");
@@ -96,10 +128,49 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
     props.alarmEmail = alarmEmail;
   }
 
+  props.dashboard = booleanContext(scope, "dashboard");
+  props.customerManagedKey = booleanContext(scope, "customerManagedKey");
+  props.tags = tagsContext(scope);
+
   for (const key of Object.keys(props) as (keyof TaskChampionSyncServerProps)[]) {
     if (props[key] === undefined) delete props[key];
   }
   return props;
+}
+
+/** `-c tags=team=tasks,cost-center=42` on the command line; an object or that string in cdk.json. */
+function tagsContext(scope: Construct): Record<string, string> | undefined {
+  const raw: unknown = scope.node.tryGetContext("tags");
+  if (typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
+    return Object.fromEntries(Object.entries(raw).map(([key, value]) => [key, String(value)]));
+  }
+  const text = stringContext(scope, "tags");
+  if (text === undefined) return undefined;
+  const tags: Record<string, string> = {};
+  for (const pair of text.split(",").map((item) => item.trim())) {
+    const match = /^([^=]+)=(.*)$/.exec(pair);
+    if (!match?.[1] || match[2] === undefined) throw contextError("tags", text, "key=value pairs separated by commas");
+    tags[match[1].trim()] = match[2].trim();
+  }
+  return tags;
+}
+
+/** Every retention CloudWatch Logs accepts, in days (RetentionDays without INFINITE). */
+const RETENTION_DAYS = (Object.values(logs.RetentionDays).filter((v) => typeof v === "number") as number[])
+  .filter((days) => days !== logs.RetentionDays.INFINITE)
+  .sort((a, b) => a - b);
+
+/** `-c logRetentionDays=365`: one of CloudWatch Logs' retentions, or `infinite` (never expire). */
+function retentionContext(scope: Construct): logs.RetentionDays | undefined {
+  const text = stringContext(scope, "logRetentionDays")?.toLowerCase();
+  if (text === undefined) return undefined;
+  if (text === "infinite") return logs.RetentionDays.INFINITE;
+  const days = /^\d+$/.test(text) ? Number(text) : undefined;
+  const retention = Object.values(logs.RetentionDays).find((value) => value === days && days !== logs.RetentionDays.INFINITE);
+  if (typeof retention !== "number") {
+    throw contextError("logRetentionDays", text, `one of CloudWatch Logs' retentions in days (${RETENTION_DAYS.join(", ")}) or infinite`);
+  }
+  return retention;
 }
 
 function contextError(key: ContextKey, value: unknown, expected: string): Error {
@@ -115,6 +186,20 @@ export function stringContext(scope: Construct, key: ContextKey): string | undef
   }
   const text = String(value).trim();
   return text === "" ? undefined : text;
+}
+
+/**
+ * A list: `-c key=a,b` on the command line, a list or a comma-separated string in cdk.json.
+ * Empty items are dropped (an empty value is an empty list).
+ */
+function listContext(scope: Construct, key: ContextKey): string[] | undefined {
+  const raw: unknown = scope.node.tryGetContext(key);
+  const text = Array.isArray(raw) ? raw.map(String).join(",") : stringContext(scope, key);
+  if (text === undefined) return undefined;
+  return text
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
 }
 
 /** A context value `true` or `false` (any case). */

@@ -7,6 +7,7 @@
 import { type Duration, RemovalPolicy } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
@@ -30,6 +31,8 @@ interface BundledFunctionProps {
   readonly memorySize: number;
   readonly timeout: Duration;
   readonly logRetention: logs.RetentionDays;
+  /** Encrypts the function's log group; CloudWatch Logs' default encryption without. */
+  readonly logEncryptionKey?: kms.IKey;
   readonly environment: Record<string, string>;
   readonly retryAttempts?: number;
 }
@@ -48,6 +51,7 @@ interface BundledFunction {
 export function bundledFunction(scope: Construct, id: string, props: BundledFunctionProps): BundledFunction {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     retention: props.logRetention,
+    ...(props.logEncryptionKey ? { encryptionKey: props.logEncryptionKey } : {}),
     removalPolicy: RemovalPolicy.DESTROY,
   });
   const role = functionRole(scope, `${id}Role`, logGroup, props.roleDescription);
@@ -95,8 +99,9 @@ function functionRole(scope: Construct, id: string, logGroup: logs.LogGroup, des
  * and Update items of a TransactWriteItems, which has no IAM action of its own),
  * Get/Put/DeleteObject under the storage's prefix (GetObject also covers HeadObject).
  * ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the storage handles)
- * instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix is not run by this
- * function: it is the sweep function's, under its own role (SWEEP_ACTIONS).
+ * instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix and the pruning of old
+ * history are not run by this function: they are the maintenance function's, under its own
+ * role (MAINTENANCE_ACTIONS).
  */
 export const FUNCTION_ACTIONS = {
   dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
@@ -105,34 +110,42 @@ export const FUNCTION_ACTIONS = {
 } as const;
 
 /**
- * The IAM actions of the orphan sweep (`sweepAllOrphans`): ListObjectsV2 (s3:ListBucket, only
- * under the storage's prefix) for every client's keys, GetItem (consistent reads of the one
- * item that would reference each candidate) and DeleteObject for the orphans under the
- * prefix. It reads no payload and writes no item.
+ * The IAM actions of the maintenance function. The orphan sweep (`sweepAllOrphans`):
+ * ListObjectsV2 (s3:ListBucket, only under the storage's prefix) for every client's keys,
+ * GetItem (consistent reads of the one item that would reference each candidate) and
+ * DeleteObject for the orphans. The pruning of old history, through the storage's
+ * transaction: GetItem (the client, the walk from the chain's start), one TransactWriteItems
+ * of an Update of the client item and Deletes of the removed versions' items (UpdateItem,
+ * DeleteItem), DeleteObject of their segments; and, once for a client stored by 0.1.0, the
+ * upgrade (legacy.ts): Query of its versions, HeadObject of its snapshot (s3:GetObject), an
+ * UpdateItem. It reads no payload, puts no item and uploads nothing.
  */
-export const SWEEP_ACTIONS = {
-  dynamodb: ["dynamodb:GetItem"],
-  s3Objects: ["s3:DeleteObject"],
+export const MAINTENANCE_ACTIONS = {
+  dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+  s3Objects: ["s3:GetObject", "s3:DeleteObject"],
   s3Bucket: ["s3:ListBucket"],
 } as const;
 
 /** Exactly what the storage does on a protocol path, on this table and this bucket only. */
-export function grantSync(role: iam.Role, table: dynamodb.Table, bucket: s3.Bucket): void {
+export function grantSync(role: iam.Role, table: dynamodb.ITable, bucket: s3.IBucket): void {
   grantActions(role, table, bucket, "Sync", FUNCTION_ACTIONS);
   acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.bucketObjects);
 }
 
-/** Exactly what the orphan sweep does, on this table and this bucket only; it lists only under the prefix. */
-export function grantSweep(role: iam.Role, table: dynamodb.Table, bucket: s3.Bucket): void {
-  grantActions(role, table, bucket, "Sweep", SWEEP_ACTIONS, { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } });
-  acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.sweepObjects);
+/**
+ * Exactly what the maintenance function does (the orphan sweep, the pruning), on this table and
+ * this bucket only; it lists only under the prefix.
+ */
+export function grantMaintenance(role: iam.Role, table: dynamodb.ITable, bucket: s3.IBucket): void {
+  grantActions(role, table, bucket, "Maintenance", MAINTENANCE_ACTIONS, { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } });
+  acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.maintenanceObjects);
 }
 
 /** Three statements: the table (it has no index: its ARN is the only resource), the payload objects under the storage's prefix, the bucket. */
 function grantActions(
   role: iam.Role,
-  table: dynamodb.Table,
-  bucket: s3.Bucket,
+  table: dynamodb.ITable,
+  bucket: s3.IBucket,
   sidPrefix: string,
   actions: { readonly dynamodb: readonly string[]; readonly s3Objects: readonly string[]; readonly s3Bucket: readonly string[] },
   listConditions?: Record<string, unknown>,

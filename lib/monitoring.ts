@@ -8,6 +8,7 @@ import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cwActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
@@ -24,16 +25,20 @@ const TABLE_OPERATIONS = [
 /** What the alarms and the dashboard watch. */
 interface MonitoredResources {
   readonly function: lambda.IFunction;
-  readonly sweepFunction: lambda.IFunction;
+  readonly maintenanceFunction: lambda.IFunction;
   readonly api: apigwv2.HttpApi;
   readonly table: dynamodb.ITable;
 }
 
-/** The TLS-only topic the alarms publish to, with `alarmEmail` subscribed when given. */
-export function createAlarmTopic(scope: Construct, id: string, alarmEmail: string | undefined): sns.Topic {
+/**
+ * The TLS-only topic the alarms publish to, with `alarmEmail` subscribed when given; encrypted
+ * with `key` when given.
+ */
+export function createAlarmTopic(scope: Construct, id: string, alarmEmail: string | undefined, key?: kms.IKey): sns.Topic {
   const topic = new sns.Topic(scope, id, {
     displayName: "TaskChampion sync server alarms",
     enforceSSL: true,
+    ...(key ? { masterKey: key } : {}),
   });
   allowAlarmsToPublish(topic);
   if (alarmEmail) {
@@ -84,9 +89,9 @@ const ALARMS: readonly AlarmDefinition[] = [
     metric: (r, period) => r.function.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
   },
   {
-    id: "SweepFunctionErrorsAlarm",
-    description: "The orphan sweep failed (a client's sweep failed, an unhandled error or a timeout).",
-    metric: (r, period) => r.sweepFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+    id: "MaintenanceFunctionErrorsAlarm",
+    description: "The maintenance function failed (a client's sweep or pruning failed, an unhandled error or a timeout).",
+    metric: (r, period) => r.maintenanceFunction.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
   },
   {
     id: "FunctionThrottlesAlarm",

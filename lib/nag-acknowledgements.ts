@@ -20,10 +20,11 @@ export const NAG_REASONS = {
     "Objects are keyed clients/<client id>/<kind>/<version id>/<random nonce>, created at run time, so no narrower " +
     "resource than the storage's own prefix in this one bucket exists; the actions are limited to Get, Put and " +
     "DeleteObject.",
-  sweepObjects:
-    "The orphan sweep deletes objects keyed clients/<client id>/<kind>/<version id>/<random nonce> that it finds " +
-    "by listing, so no narrower resource than the storage's own prefix in this one bucket exists; the only object " +
-    "action is DeleteObject, and the sweep deletes an object only when no item of the table references it.",
+  maintenanceObjects:
+    "The maintenance function deletes objects keyed clients/<client id>/<kind>/<version id>/<random nonce> that it " +
+    "finds by listing (the orphan sweep, only objects no item of the table references) or by reading the versions " +
+    "it prunes, and measures a 0.1.0 client's snapshot (HeadObject, s3:GetObject), so no narrower resource than the " +
+    "storage's own prefix in this one bucket exists; its object actions are GetObject and DeleteObject only.",
   bucketAccessLogs:
     "The bucket is private, reached only by this stack's function (IAM role scoped to its prefix) over TLS, and holds " +
     "only client-side encrypted payloads; every request that leads to an S3 call is already in the API access logs " +
@@ -43,9 +44,25 @@ export function acknowledgeBucketWithoutAccessLogs(bucket: s3.Bucket): void {
 
 /**
  * IAM5 on a role's object actions under the storage's prefix: cdk-nag names the wildcard
- * resource by the bucket's logical id, so only that one resource is acknowledged.
+ * resource as it flattens the template's reference (`<Bucket1234.Arn>/clients/*` for the
+ * construct's own bucket, `arn:<AWS::Partition>:s3:::name/clients/*` for an existing one), so
+ * only that one resource is acknowledged.
  */
-export function acknowledgeObjectsUnderPrefix(role: iam.Role, bucket: s3.Bucket, reason: string): void {
-  const bucketLogicalId = Stack.of(bucket).getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
-  Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/${S3_PREFIX}*]`, reason });
+export function acknowledgeObjectsUnderPrefix(role: iam.Role, bucket: s3.IBucket, reason: string): void {
+  const resource = flattenReference(Stack.of(role).resolve(bucket.arnForObjects(`${S3_PREFIX}*`)));
+  Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[Resource::${resource}]`, reason });
+}
+
+/** A template reference as cdk-nag writes it in a finding: Ref and GetAtt as `<...>`, joins joined. */
+function flattenReference(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "object" && value !== null) {
+    if ("Ref" in value && typeof value.Ref === "string") return `<${value.Ref}>`;
+    if ("Fn::GetAtt" in value && Array.isArray(value["Fn::GetAtt"])) return `<${value["Fn::GetAtt"].join(".")}>`;
+    if ("Fn::Join" in value && Array.isArray(value["Fn::Join"])) {
+      const [delimiter, parts] = value["Fn::Join"] as [string, unknown[]];
+      return parts.map(flattenReference).join(delimiter);
+    }
+  }
+  return JSON.stringify(value);
 }

@@ -6,14 +6,25 @@
 import { Duration, RemovalPolicy, Token } from "aws-cdk-lib";
 import * as events from "aws-cdk-lib/aws-events";
 import * as logs from "aws-cdk-lib/aws-logs";
-import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../lambda/config.ts";
+import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, SETTINGS, type Setting } from "../lambda/config.ts";
 import { DEFAULT_DEADLINE_MS } from "./storage-contract.ts";
 
 /** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
 const API_GATEWAY_TIMEOUT_SECONDS = 30;
 
-/** The defaults of the props that SETTINGS does not define: the infrastructure's own. */
-const DEFAULTS = {
+/**
+ * The defaults of the props that SETTINGS does not define (the infrastructure's own), and of
+ * those whose default on AWS differs from the server's.
+ */
+export const DEFAULTS = {
+  /**
+   * Secure by default: a deployed server creates no client on its own (SETTINGS' default,
+   * true, suits a local server). Users are registered in the table (`npm run admin --
+   * add-client`); an open server lets anyone store data in the account.
+   */
+  createClients: false,
+  /** What one client may store on AWS (0: no limit): argued where it is defined. */
+  maxClientBytes: AWS_MAX_CLIENT_BYTES,
   throttlingRateLimit: 50,
   throttlingBurstLimit: 100,
   memorySize: 512,
@@ -21,15 +32,25 @@ const DEFAULTS = {
   removalPolicy: RemovalPolicy.RETAIN,
 } as const;
 
+/**
+ * An origin as a browser sends it (scheme, host, optional port; no path), where API Gateway
+ * allows `*` for any origin or as the leftmost labels of the host.
+ */
+const CORS_ORIGIN = /^(\*|https?:\/\/(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?)$/;
+
+/** What AWS accepts in a tag's key and value (the characters every tagging service allows). */
+const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
+const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
+
 const MIN_MEMORY_MB = 256;
 const MAX_MEMORY_MB = 10_240;
 
 /**
- * The orphan sweep function: daily by default; it stops by itself 30 s before its timeout
- * (SWEEP_MARGIN_MS in lambda/maintenance.ts), and the next run, starting at another random client,
- * goes on.
+ * The maintenance function (the orphan sweep, and the pruning of old history): daily by
+ * default; it stops by itself 30 s before its timeout (SWEEP_MARGIN_MS in
+ * lambda/maintenance.ts), and the next run, starting at another random client, goes on.
  */
-export const ORPHAN_SWEEP = {
+export const MAINTENANCE = {
   schedule: events.Schedule.rate(Duration.days(1)),
   timeout: Duration.minutes(10),
   memorySize: MIN_MEMORY_MB,
@@ -44,11 +65,15 @@ interface SettingsProps {
   readonly createClients?: boolean;
   readonly snapshotVersions?: number;
   readonly snapshotDays?: number;
+  readonly maxClientBytes?: number;
+  readonly historyDays?: number;
   readonly throttlingRateLimit?: number;
   readonly throttlingBurstLimit?: number;
   readonly memorySize?: number;
   readonly logRetention?: logs.RetentionDays;
   readonly removalPolicy?: RemovalPolicy;
+  readonly corsAllowedOrigins?: readonly string[];
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 export interface ResolvedSettings {
@@ -56,12 +81,17 @@ export interface ResolvedSettings {
   createClients: boolean;
   snapshotVersions: number;
   snapshotDays: number;
+  maxClientBytes: number;
+  historyDays: number;
   throttlingRateLimit: number;
   throttlingBurstLimit: number;
   memorySize: number;
   timeoutSeconds: number;
   logRetention: logs.RetentionDays;
   removalPolicy: RemovalPolicy;
+  /** Empty: no CORS configuration (browsers may not call the API from other origins). */
+  corsAllowedOrigins: readonly string[];
+  tags: Readonly<Record<string, string>>;
 }
 
 /** Props with defaults, checked with the very parsers the function uses at cold start. */
@@ -71,8 +101,8 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
   if (clientIds.length > 0 && SETTINGS.clientIdAllowlist.parse(clientIds.join(",")) === undefined) {
     problems.push(`clientIds must be ${SETTINGS.clientIdAllowlist.accepted}, got ${JSON.stringify(clientIds)}`);
   }
-  const count = (name: string, value: number | undefined, setting: typeof SETTINGS.snapshotDays): number => {
-    if (value === undefined) return setting.defaultValue;
+  const count = (name: string, value: number | undefined, setting: Setting<number>, defaultValue = setting.defaultValue): number => {
+    if (value === undefined) return defaultValue;
     if (setting.parse(String(value)) === undefined) problems.push(`${name} must be ${setting.accepted}, got ${value}`);
     return value;
   };
@@ -84,16 +114,32 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
   };
   const settings: ResolvedSettings = {
     clientIds,
-    createClients: props.createClients ?? SETTINGS.createClients.defaultValue,
+    createClients: props.createClients ?? DEFAULTS.createClients,
     snapshotVersions: count("snapshotVersions", props.snapshotVersions, SETTINGS.snapshotVersions),
     snapshotDays: count("snapshotDays", props.snapshotDays, SETTINGS.snapshotDays),
+    maxClientBytes: count("maxClientBytes", props.maxClientBytes, SETTINGS.maxClientBytes, DEFAULTS.maxClientBytes),
+    historyDays: count("historyDays", props.historyDays, SETTINGS.historyDays),
     throttlingRateLimit: positive("throttlingRateLimit", props.throttlingRateLimit ?? DEFAULTS.throttlingRateLimit),
     throttlingBurstLimit: positive("throttlingBurstLimit", props.throttlingBurstLimit ?? DEFAULTS.throttlingBurstLimit, 5000),
     memorySize: positive("memorySize", props.memorySize ?? DEFAULTS.memorySize, MAX_MEMORY_MB, MIN_MEMORY_MB),
     timeoutSeconds: functionTimeoutSeconds(),
     logRetention: props.logRetention ?? DEFAULTS.logRetention,
     removalPolicy: props.removalPolicy ?? DEFAULTS.removalPolicy,
+    corsAllowedOrigins: props.corsAllowedOrigins ?? [],
+    tags: props.tags ?? {},
   };
+  for (const [key, value] of Object.entries(settings.tags)) {
+    if (!TAG_KEY.test(key) || key.toLowerCase().startsWith("aws:") || !TAG_VALUE.test(value)) {
+      problems.push(
+        `tags must be AWS tags (a key of 1 to 128 characters, not aws:..., a value of up to 256), got ${JSON.stringify({ [key]: value })}`,
+      );
+    }
+  }
+  for (const origin of settings.corsAllowedOrigins) {
+    if (!CORS_ORIGIN.test(origin)) {
+      problems.push(`corsAllowedOrigins must be origins such as https://tasks.example.com (no path), or *, got ${JSON.stringify(origin)}`);
+    }
+  }
   if (settings.removalPolicy !== RemovalPolicy.RETAIN && settings.removalPolicy !== RemovalPolicy.DESTROY) {
     problems.push(`removalPolicy must be RETAIN or DESTROY, got ${settings.removalPolicy}`);
   }
@@ -132,11 +178,20 @@ export function functionEnvironment(settings: ResolvedSettings, storage: Readonl
     [SETTINGS.snapshotVersions.name]: String(settings.snapshotVersions),
     [SETTINGS.snapshotDays.name]: String(settings.snapshotDays),
     [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
+    [SETTINGS.maxClientBytes.name]: String(settings.maxClientBytes),
   };
   if (settings.clientIds.length > 0) fromSettings[SETTINGS.clientIdAllowlist.name] = settings.clientIds.join(",");
   const environment = { ...fromSettings, ...storage };
   checkEnvironmentSize(environment);
   return environment;
+}
+
+/** The maintenance function's environment: the storage's names and how much history to keep. */
+export function maintenanceEnvironment(
+  settings: Pick<ResolvedSettings, "historyDays">,
+  storage: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return { [SETTINGS.historyDays.name]: String(settings.historyDays), ...storage };
 }
 
 /** Lambda's limit on a function's environment: every name and value together. */
@@ -162,7 +217,7 @@ function checkEnvironmentSize(environment: Readonly<Record<string, string>>): vo
     throw new Error(
       `TaskChampionSyncServer: the function's environment would take up to ${bytes} bytes, over Lambda's ` +
         `${LAMBDA_ENVIRONMENT_MAX_BYTES} (the deploy would fail). The clientIds allowlist is what grows it: ` +
-        "it holds about a hundred client ids at most. Register clients in the table instead (the client registry: " +
+        "it holds about 90 client ids at most. Register clients in the table instead (the client registry: " +
         "createClients=false, then `npm run admin -- add-client` per user) and drop the allowlist.",
     );
   }

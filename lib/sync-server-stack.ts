@@ -39,14 +39,31 @@ export class SyncServerStack extends Stack {
       value: `task config sync.server.origin ${url}`,
       description: "Taskwarrior 3.0 only (it reads sync.server.origin instead of sync.server.url)",
     });
-    new CfnOutput(this, "TaskConfigClient", {
-      value: "task config sync.server.client_id $(uuidgen) && task config sync.encryption_secret <a long random secret>",
-      description: "Once per user: every replica of one user shares the client id and the secret",
-    });
+    new CfnOutput(
+      this,
+      "TaskConfigClient",
+      this.server.createsClients
+        ? {
+            value: "task config sync.server.client_id $(uuidgen) && task config sync.encryption_secret <a long random secret>",
+            description: "Once per user: every replica of one user shares the client id and the secret",
+          }
+        : {
+            value: `npm run admin -- add-client --stack ${this.stackName}`,
+            description: "Once per user: registers a client id (the server creates none) and prints that user's task config lines",
+          },
+    );
     new CfnOutput(this, "TableName", { value: this.server.table.tableName, description: "The DynamoDB table" });
     new CfnOutput(this, "BucketName", { value: this.server.bucket.bucketName, description: "The S3 bucket" });
+    if (this.server.encryptionKey !== undefined) {
+      new CfnOutput(this, "EncryptionKeyArn", {
+        value: this.server.encryptionKey.keyArn,
+        description: "The customer-managed KMS key of the data, logs and alarms (restore a table with it)",
+      });
+    }
     new CfnOutput(this, "AlarmTopicArn", { value: this.server.alarmTopic.topicArn, description: "Alarms are sent here" });
-    new CfnOutput(this, "DashboardName", { value: this.server.dashboard.dashboardName, description: "CloudWatch dashboard" });
+    if (this.server.dashboard !== undefined) {
+      new CfnOutput(this, "DashboardName", { value: this.server.dashboard.dashboardName, description: "CloudWatch dashboard" });
+    }
     if (this.server.customDomainTarget !== undefined) {
       new CfnOutput(this, "ApiEndpoint", { value: this.server.apiEndpoint, description: "The execute-api URL" });
       new CfnOutput(this, "CustomDomainTarget", {

@@ -2,27 +2,29 @@
  * `TaskChampionSyncServer`: the whole sync server as one construct that a team can drop into
  * its own CDK app. An HTTP API (API Gateway v2) with exactly the routes of the route table,
  * one Lambda function bundled locally by esbuild, the DynamoDB table from the shared table
- * definition, an S3 bucket for what does not fit in an item, a second function on an
- * EventBridge schedule that sweeps the bucket's orphaned objects, least-privilege IAM for
- * each, alarms, an SNS topic and a dashboard.
+ * definition, an S3 bucket for what does not fit in an item, a maintenance function on an
+ * EventBridge schedule (it sweeps the bucket's orphaned objects and prunes old history),
+ * least-privilege IAM for each, alarms, an SNS topic, saved Logs Insights queries and, on
+ * request, a dashboard.
  *
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
  * (SETTINGS), the routes from ROUTES, the table from TABLE: never retyped here.
  *
  * This file holds the props and the wiring; each kind of resource is built by a helper beside
- * it (settings-helper, data-helper, function-helper, api-helper, monitoring,
- * nag-acknowledgements). The public API is this file's `TaskChampionSyncServer`,
+ * it (settings-helper, data-helper, encryption-helper, function-helper, api-helper, monitoring,
+ * log-queries, nag-acknowledgements). The public API is this file's `TaskChampionSyncServer`,
  * `TaskChampionSyncServerProps` and `CustomDomainProps`, and sync-server-stack.ts's
  * `SyncServerStack`, `SyncServerStackProps` and `buildApp`; the helpers' exports are internal
  * (for this construct and its tests).
  */
-import { Duration, type RemovalPolicy } from "aws-cdk-lib";
+import { Duration, type RemovalPolicy, Tags } from "aws-cdk-lib";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
 import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
+import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import type * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
@@ -30,9 +32,11 @@ import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { addCustomDomain, createSyncApi } from "./api-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
-import { bundledFunction, grantSweep, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
+import { allowFunctions, createEncryptionKey } from "./encryption-helper.ts";
+import { bundledFunction, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
+import { createLogQueries } from "./log-queries.ts";
 import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
-import { functionEnvironment, ORPHAN_SWEEP, resolveSettings, storageEnvironment } from "./settings-helper.ts";
+import { functionEnvironment, MAINTENANCE, maintenanceEnvironment, resolveSettings, storageEnvironment } from "./settings-helper.ts";
 
 export interface CustomDomainProps {
   /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
@@ -48,14 +52,28 @@ export interface TaskChampionSyncServerProps {
    */
   readonly clientIds?: readonly string[];
   /**
-   * Whether AddVersion creates an unknown client. Off, only existing clients sync.
-   * @default true (SETTINGS.createClients)
+   * Whether AddVersion creates an unknown client. Off (the default), only the clients
+   * registered in the table sync (`npm run admin -- add-client`); on, anyone who can reach the
+   * URL can store data in your account (within `maxClientBytes` per client id).
+   * @default false
    */
   readonly createClients?: boolean;
   /** @default 100 (SETTINGS.snapshotVersions) */
   readonly snapshotVersions?: number;
   /** @default 14 (SETTINGS.snapshotDays) */
   readonly snapshotDays?: number;
+  /**
+   * The most bytes one client may store (history segments and snapshot); AddVersion is refused
+   * beyond it. 0: no limit.
+   * @default 100 MiB (AWS_MAX_CLIENT_BYTES in lambda/config.ts)
+   */
+  readonly maxClientBytes?: number;
+  /**
+   * The maintenance function removes the versions older than this many days that lie before a
+   * client's snapshot (a replica never needs them). 0 keeps every version.
+   * @default 180 (SETTINGS.historyDays)
+   */
+  readonly historyDays?: number;
   /** Steady requests per second across the API. @default 50 */
   readonly throttlingRateLimit?: number;
   /** Burst of requests across the API. @default 100 */
@@ -65,18 +83,63 @@ export interface TaskChampionSyncServerProps {
   /** Retention of the function's logs and the API's access logs. @default one month */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * Serve an existing table instead of creating one: a table restored by point-in-time
+   * recovery, or the table of an earlier deployment. It must have the layout of the storage's
+   * table definition (TABLE). Its settings (point-in-time recovery, deletion protection,
+   * encryption) are its own: the construct changes nothing of it and only grants its functions
+   * their actions on it.
+   * @default - a new table
+   */
+  readonly existingTable?: dynamodb.ITable;
+  /**
+   * Serve an existing bucket instead of creating one (the bucket of an earlier deployment,
+   * which a restored table references). Its settings (versioning, lifecycle rules, policy) are
+   * its own.
+   * @default - a new bucket
+   */
+  readonly existingBucket?: s3.IBucket;
+  /**
    * What happens to the table and the bucket (the users' data) when the stack is deleted.
    * RETAIN (the default) keeps them, and the table has deletion protection on; DESTROY deletes
    * them, bucket contents included.
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Origins (e.g. `https://tasks.example.com`, or `*`) whose web pages may call the API: CORS
+   * for browser-based TaskChampion clients. API Gateway answers the preflight and exposes
+   * X-Version-Id, X-Parent-Version-Id and X-Snapshot-Request.
+   * @default - no CORS: browsers refuse other origins' calls
+   */
+  readonly corsAllowedOrigins?: readonly string[];
+  /**
+   * Encrypt the table, the bucket, the log groups and the alarm topic with a customer-managed
+   * KMS key the construct creates (rotated yearly, kept with the data on RETAIN), whose policy
+   * lets exactly those services, and the functions through DynamoDB and S3, use it. Off: AWS's
+   * own keys (free; a key costs $1 a month). An existing table or bucket keeps its own
+   * encryption.
+   * @default false
+   */
+  readonly customerManagedKey?: boolean;
   /** Serve the API on a custom domain as well. @default - the execute-api URL only */
   readonly customDomain?: CustomDomainProps;
   /** Alarms are sent to the SNS topic; this address is subscribed to it. @default - no subscription */
   readonly alarmEmail?: string;
-  /** When the orphan sweep function runs. @default daily (ORPHAN_SWEEP.schedule) */
-  readonly orphanSweepSchedule?: events.Schedule;
+  /**
+   * A CloudWatch dashboard of the API, the function and the table. Off by default: it costs $3 a
+   * month beyond an account's first three, the largest fixed cost of an idle deployment; the
+   * alarms and the saved Logs Insights queries cost nothing while idle.
+   * @default false
+   */
+  readonly dashboard?: boolean;
+  /**
+   * Tags for every resource of the construct (those CloudFormation can tag), beside any the
+   * app or the stack adds (`Tags.of(app).add(...)`, which reaches them too).
+   * @default - no tags of its own
+   */
+  readonly tags?: Readonly<Record<string, string>>;
+  /** When the maintenance function (orphan sweep, pruning) runs. @default daily (MAINTENANCE.schedule) */
+  readonly maintenanceSchedule?: events.Schedule;
 }
 
 export class TaskChampionSyncServer extends Construct {
@@ -86,25 +149,38 @@ export class TaskChampionSyncServer extends Construct {
   public readonly apiEndpoint: string;
   /** Where the custom domain's DNS record must point, when there is a custom domain. */
   public readonly customDomainTarget?: string;
+  /** Whether the function creates unknown clients (the resolved `createClients`). */
+  public readonly createsClients: boolean;
   public readonly api: apigwv2.HttpApi;
   public readonly stage: apigwv2.HttpStage;
   public readonly function: nodejs.NodejsFunction;
-  /** The orphan sweep, run by `sweepSchedule`. */
-  public readonly sweepFunction: nodejs.NodejsFunction;
-  public readonly sweepSchedule: events.Rule;
-  public readonly table: dynamodb.Table;
-  public readonly bucket: s3.Bucket;
+  /** The maintenance function (the orphan sweep, the pruning of old history), run by `maintenanceSchedule`. */
+  public readonly maintenanceFunction: nodejs.NodejsFunction;
+  public readonly maintenanceSchedule: events.Rule;
+  /** The table the functions use: the construct's own, or `existingTable`. */
+  public readonly table: dynamodb.ITable;
+  /** The bucket the functions use: the construct's own, or `existingBucket`. */
+  public readonly bucket: s3.IBucket;
+  /** The customer-managed key, when `customerManagedKey` is on. */
+  public readonly encryptionKey?: kms.Key;
   public readonly alarmTopic: sns.Topic;
   public readonly alarms: readonly cloudwatch.Alarm[];
-  public readonly dashboard: cloudwatch.Dashboard;
+  /** Saved CloudWatch Logs Insights queries over the functions' logs (free). */
+  public readonly logQueries: readonly logs.QueryDefinition[];
+  /** The dashboard, when `dashboard` is on. */
+  public readonly dashboard?: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: TaskChampionSyncServerProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
+    this.createsClients = settings.createClients;
+    for (const [key, value] of Object.entries(settings.tags)) Tags.of(this).add(key, value);
 
     // ---- Data ---------------------------------------------------------------------------------
-    this.table = createSyncTable(this, "Table", settings.removalPolicy);
-    this.bucket = createPayloadBucket(this, "Bucket", settings.removalPolicy);
+    const key = props.customerManagedKey ? createEncryptionKey(this, "EncryptionKey", settings.removalPolicy) : undefined;
+    this.encryptionKey = key;
+    this.table = props.existingTable ?? createSyncTable(this, "Table", settings.removalPolicy, key);
+    this.bucket = props.existingBucket ?? createPayloadBucket(this, "Bucket", settings.removalPolicy, key);
 
     // ---- Functions ----------------------------------------------------------------------------
     const storage = storageEnvironment(this.table.tableName, this.bucket.bucketName);
@@ -115,32 +191,35 @@ export class TaskChampionSyncServer extends Construct {
       memorySize: settings.memorySize,
       timeout: Duration.seconds(settings.timeoutSeconds),
       logRetention: settings.logRetention,
+      logEncryptionKey: key,
       environment: functionEnvironment(settings, storage),
     });
     this.function = sync.function;
     grantSync(sync.role, this.table, this.bucket);
 
-    const sweep = bundledFunction(this, "SweepFunction", {
+    const maintenance = bundledFunction(this, "MaintenanceFunction", {
       entry: SWEEP_ENTRY,
-      description: "TaskChampion sync server: deletes the S3 objects that no item references (scheduled)",
-      roleDescription: "TaskChampion sync server orphan sweep: its own logs, list and delete in its bucket, query its table",
-      memorySize: ORPHAN_SWEEP.memorySize,
-      timeout: ORPHAN_SWEEP.timeout,
+      description: "TaskChampion sync server maintenance (scheduled): deletes orphaned S3 objects, prunes old history",
+      roleDescription: "TaskChampion sync server maintenance: its own logs, its table's items, list and delete in its bucket",
+      memorySize: MAINTENANCE.memorySize,
+      timeout: MAINTENANCE.timeout,
       logRetention: settings.logRetention,
-      environment: storage,
-      // A failed run is not retried: the next scheduled run sweeps again.
+      logEncryptionKey: key,
+      environment: maintenanceEnvironment(settings, storage),
+      // A failed run is not retried: the next scheduled run goes on.
       retryAttempts: 0,
     });
-    this.sweepFunction = sweep.function;
-    grantSweep(sweep.role, this.table, this.bucket);
-    this.sweepSchedule = new events.Rule(this, "SweepSchedule", {
-      description: "Runs the TaskChampion sync server's orphan sweep",
-      schedule: props.orphanSweepSchedule ?? ORPHAN_SWEEP.schedule,
-      targets: [new targets.LambdaFunction(this.sweepFunction)],
+    this.maintenanceFunction = maintenance.function;
+    grantMaintenance(maintenance.role, this.table, this.bucket);
+    this.maintenanceSchedule = new events.Rule(this, "MaintenanceSchedule", {
+      description: "Runs the TaskChampion sync server's maintenance (orphan sweep, pruning)",
+      schedule: props.maintenanceSchedule ?? MAINTENANCE.schedule,
+      targets: [new targets.LambdaFunction(this.maintenanceFunction)],
     });
+    if (key) allowFunctions(key, [sync.role, maintenance.role]);
 
     // ---- HTTP API -----------------------------------------------------------------------------
-    const http = createSyncApi(this, this.function, settings);
+    const http = createSyncApi(this, this.function, settings, key);
     this.api = http.api;
     this.stage = http.stage;
     this.apiEndpoint = this.api.apiEndpoint;
@@ -152,9 +231,10 @@ export class TaskChampionSyncServer extends Construct {
     }
 
     // ---- Operations ---------------------------------------------------------------------------
-    this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail);
-    const monitored = { function: this.function, sweepFunction: this.sweepFunction, api: this.api, table: this.table };
+    this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail, key);
+    const monitored = { function: this.function, maintenanceFunction: this.maintenanceFunction, api: this.api, table: this.table };
     this.alarms = createAlarms(this, monitored, this.alarmTopic);
-    this.dashboard = createDashboard(this, "Dashboard", monitored, this.alarms);
+    this.logQueries = createLogQueries(this, { function: this.function, maintenanceFunction: this.maintenanceFunction });
+    if (props.dashboard) this.dashboard = createDashboard(this, "Dashboard", monitored, this.alarms);
   }
 }

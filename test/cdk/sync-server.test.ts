@@ -9,109 +9,55 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { App, type CfnElement, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { App, type CfnElement, CfnResource, RemovalPolicy, Stack, TagManager, Tags, Validations } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
+import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
+import { HEADER } from "../../lambda/http/protocol.ts";
 import { ROUTES } from "../../lambda/http/routes.ts";
 import { DEFAULT_DEADLINE_MS } from "../../lambda/storage/dynamodb/constants.ts";
 import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
+import { writeRequest } from "../../lambda/storage/dynamodb/write-request.ts";
+import type { Uuid } from "../../lambda/uuid.ts";
 import { ACCESS_LOG_FIELDS } from "../../lib/api-helper.ts";
-import { BUNDLE_FILE, FUNCTION_ACTIONS, SWEEP_ACTIONS } from "../../lib/function-helper.ts";
+import { BUNDLE_FILE, FUNCTION_ACTIONS, MAINTENANCE_ACTIONS } from "../../lib/function-helper.ts";
+import { CONTEXT_KEYS } from "../../lib/context.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
-import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
+import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
+import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack } from "../../lib/sync-server-stack.ts";
 import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
+import {
+  build,
+  CDK_JSON,
+  maintenanceFunction,
+  ofType,
+  only,
+  removeSynthOutputs,
+  type Resource,
+  statementsOf,
+  type Synthesized,
+  synth,
+  syncFunction,
+  type TemplateJson,
+} from "../support/cdk-app.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { httpEvent } from "../../dev/events.ts";
 
 const REPO = new URL("../../", import.meta.url);
-const CDK_JSON = JSON.parse(readFileSync(new URL("cdk.json", REPO), "utf8")) as { app: string; context: Record<string, unknown> };
 const MAX_ASSET_BYTES = 600 * 1000;
 
 const CLIENT_A = "0666d464-418a-4a08-ad53-6f15c78270cd";
 const CLIENT_B = "b0517957-f912-4d49-8330-f612e73030c4";
 const CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e";
-
-interface Synthesized {
-  app: App;
-  stack: SyncServerStack;
-  template: Template;
-  outdir: string;
-}
-
-const outdirs: string[] = [];
-
-/** The app as `cdk synth` builds it: cdk.json's context (feature flags) plus `context`. */
-function synth(context: Record<string, unknown> = {}, props?: SyncServerStackProps, bundle = false): Synthesized {
-  const outdir = mkdtempSync(join(tmpdir(), "cdk-sync-server-"));
-  outdirs.push(outdir);
-  const skipBundling = bundle ? {} : { "aws:cdk:bundling-stacks": [] };
-  const app = new App({ outdir, context: { ...CDK_JSON.context, ...skipBundling, ...context } });
-  const stack = buildApp(app, props);
-  // Synthesizes the whole app: the cdk-nag validation plugin fails this on any finding.
-  const template = Template.fromStack(stack);
-  return { app, stack, template, outdir };
-}
-
-function build(context: Record<string, unknown>, props?: SyncServerStackProps): SyncServerStack {
-  return buildApp(new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], ...context } }), props);
-}
-
-/**
- * Template JSON as the assertions read it: deep property paths into CloudFormation's untyped
- * output, where a path that is not there fails the assertion. The tests' one `any`, named here.
- */
-// biome-ignore lint/suspicious/noExplicitAny: see above
-type TemplateJson = any;
-type Resource = { Type: string; Properties: TemplateJson; DeletionPolicy?: string; UpdateReplacePolicy?: string; Metadata?: TemplateJson };
-
-/** The one resource of `type`: its logical id and body. */
-function only(template: Template, type: string): [string, Resource] {
-  const found = Object.entries(template.findResources(type)) as [string, Resource][];
-  expect(found, `exactly one ${type}`).toHaveLength(1);
-  return found[0]!;
-}
-
-function ofType(template: Template, type: string): [string, Resource][] {
-  return Object.entries(template.findResources(type)) as [string, Resource][];
-}
-
-/** The sync function (with DESTROY, the bucket's auto-delete provider is a function too). */
-function syncFunction({ stack, template }: Pick<Synthesized, "stack" | "template">): Resource {
-  const logicalId = stack.getLogicalId(stack.server.function.node.defaultChild as CfnElement);
-  const fn = template.findResources("AWS::Lambda::Function")[logicalId] as Resource | undefined;
-  expect(fn, "the sync function").toBeDefined();
-  return fn!;
-}
-
-/** The orphan sweep function. */
-function sweepFunction({ stack, template }: Pick<Synthesized, "stack" | "template">): Resource {
-  const logicalId = stack.getLogicalId(stack.server.sweepFunction.node.defaultChild as CfnElement);
-  const fn = template.findResources("AWS::Lambda::Function")[logicalId] as Resource | undefined;
-  expect(fn, "the sweep function").toBeDefined();
-  return fn!;
-}
-
-/** The statements of the one policy attached to `roleId`. */
-function statementsOf(
-  template: Template,
-  roleId: string,
-): { Sid?: string; Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }[] {
-  const policies = ofType(template, "AWS::IAM::Policy").filter(
-    ([, p]) => JSON.stringify(p.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
-  );
-  expect(policies, `exactly one policy of ${roleId}`).toHaveLength(1);
-  return policies[0]![1].Properties.PolicyDocument.Statement;
-}
 
 /** The source of the DynamoDB storage's files that `include` picks. */
 function storageSource(include: (file: string) => boolean): string {
@@ -155,9 +101,7 @@ function acknowledgements(scope: IConstruct): Map<string, string[]> {
   return found;
 }
 
-afterAll(() => {
-  for (const dir of outdirs) rmSync(dir, { recursive: true, force: true });
-});
+afterAll(removeSynthOutputs);
 
 describe("the default stack (bundled, as `cdk synth` builds it)", () => {
   let synthesized: Synthesized;
@@ -173,9 +117,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     | "role"
     | "functionLogs"
     | "accessLogs"
-    | "sweep"
-    | "sweepRole"
-    | "sweepLogs"
+    | "maintenance"
+    | "maintenanceRole"
+    | "maintenanceLogs"
     | "schedule",
     string
   >;
@@ -187,7 +131,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     id.bucket = only(template, "AWS::S3::Bucket")[0];
     const logicalId = (construct: IConstruct) => synthesized.stack.getLogicalId(construct.node.defaultChild as CfnElement);
     id.function = logicalId(synthesized.stack.server.function);
-    id.sweep = logicalId(synthesized.stack.server.sweepFunction);
+    id.maintenance = logicalId(synthesized.stack.server.maintenanceFunction);
     id.api = only(template, "AWS::ApiGatewayV2::Api")[0];
     id.integration = only(template, "AWS::ApiGatewayV2::Integration")[0];
     id.topic = only(template, "AWS::SNS::Topic")[0];
@@ -195,9 +139,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     const fn = syncFunction(synthesized);
     id.role = fn.Properties.Role["Fn::GetAtt"][0];
     id.functionLogs = fn.Properties.LoggingConfig.LogGroup.Ref;
-    const sweep = sweepFunction(synthesized);
-    id.sweepRole = sweep.Properties.Role["Fn::GetAtt"][0];
-    id.sweepLogs = sweep.Properties.LoggingConfig.LogGroup.Ref;
+    const maintenance = maintenanceFunction(synthesized);
+    id.maintenanceRole = maintenance.Properties.Role["Fn::GetAtt"][0];
+    id.maintenanceLogs = maintenance.Properties.LoggingConfig.LogGroup.Ref;
     id.schedule = only(template, "AWS::Events::Rule")[0];
     const [, stage] = only(template, "AWS::ApiGatewayV2::Stage");
     id.accessLogs = stage.Properties.AccessLogSettings.DestinationArn["Fn::GetAtt"][0];
@@ -243,6 +187,11 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       }
     });
 
+    it("has no CORS configuration unless origins are given", () => {
+      const [, api] = only(template, "AWS::ApiGatewayV2::Api");
+      expect(api.Properties.CorsConfiguration).toBeUndefined();
+    });
+
     it("serves at the root of its URL: the $default stage, auto-deployed, throttled", () => {
       template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
         ApiId: { Ref: id.api },
@@ -284,12 +233,12 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
   });
 
   describe("Lambda", () => {
-    it("is one of two functions (with the orphan sweep): arm64, Node.js 22 or newer, at least 256 MB, under API Gateway's 30 s", () => {
+    it("is one of two functions (with the maintenance function): arm64, Node.js 22 or newer, at least 256 MB, under API Gateway's 30 s", () => {
       expect(
         ofType(template, "AWS::Lambda::Function")
           .map(([logicalId]) => logicalId)
           .sort(),
-      ).toEqual([id.function, id.sweep].sort());
+      ).toEqual([id.function, id.maintenance].sort());
       const fn = syncFunction(synthesized);
       const runtime = /^nodejs(\d+)\.x$/.exec(fn.Properties.Runtime as string);
       expect(Number(runtime?.[1])).toBeGreaterThanOrEqual(22);
@@ -308,17 +257,20 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         LoggingConfig: { LogFormat: "JSON", LogGroup: { Ref: id.functionLogs } },
       });
       expect(template.findResources("AWS::Logs::LogGroup")[id.functionLogs]?.Properties).toEqual({ RetentionInDays: 30 });
-      // Its own, the sweep function's, the API's access logs.
+      // Its own, the maintenance function's, the API's access logs.
       template.resourceCountIs("AWS::Logs::LogGroup", 3);
     });
 
     it("gets its settings under the names the function reads (SETTINGS), with their defaults", () => {
       const env = functionEnv(synthesized);
       expect(env).toEqual({
-        [SETTINGS.createClients.name]: String(SETTINGS.createClients.defaultValue),
+        // Secure by default on AWS: only the clients registered in the table sync.
+        [SETTINGS.createClients.name]: "false",
         [SETTINGS.snapshotVersions.name]: String(SETTINGS.snapshotVersions.defaultValue),
         [SETTINGS.snapshotDays.name]: String(SETTINGS.snapshotDays.defaultValue),
         [SETTINGS.maxBodyBytes.name]: String(LAMBDA_MAX_BODY_BYTES),
+        // Bounded growth: AWS's own default, not the local server's.
+        [SETTINGS.maxClientBytes.name]: String(AWS_MAX_CLIENT_BYTES),
         [SETTINGS.tableName.name]: { Ref: id.table },
         [SETTINGS.bucketName.name]: { Ref: id.bucket },
       });
@@ -359,7 +311,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       template.hasResourceProperties("AWS::DynamoDB::Table", {
         BillingMode: TABLE.billingMode,
         ProvisionedThroughput: Match.absent(),
-        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true, RecoveryPeriodInDays: 35 },
         SSESpecification: { SSEEnabled: true, KMSMasterKeyId: Match.absent() },
         DeletionProtectionEnabled: true,
       });
@@ -413,8 +365,42 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       }
     });
 
-    it("is retained when the stack is deleted, and nothing empties it", () => {
+    it("keeps a deleted object's data longer than the table's point-in-time recovery window, then expires it and its delete marker", () => {
+      const [, bucket] = only(template, "AWS::S3::Bucket");
+      const [, table] = only(template, "AWS::DynamoDB::Table");
+      expect(bucket.Properties.VersioningConfiguration).toEqual({ Status: "Enabled" });
+      const rules = bucket.Properties.LifecycleConfiguration.Rules as Record<string, TemplateJson>[];
+      const window = table.Properties.PointInTimeRecoverySpecification.RecoveryPeriodInDays as number;
+      const noncurrent = rules.filter((rule) => rule.NoncurrentVersionExpiration);
+      expect(noncurrent).toEqual([expect.objectContaining({ Status: "Enabled", NoncurrentVersionExpiration: { NoncurrentDays: 40 } })]);
+      // A table restored to the window's earliest point finds every object it references.
+      expect(noncurrent[0]!.NoncurrentVersionExpiration.NoncurrentDays).toBeGreaterThan(window);
+      expect(rules).toContainEqual(expect.objectContaining({ Status: "Enabled", ExpiredObjectDeleteMarker: true }));
+      // No rule filters by prefix or tag: every object of the bucket is covered.
+      for (const rule of rules) expect(rule.Prefix ?? rule.Filter).toBeUndefined();
+    });
+
+    it("lets the storage delete only by delete markers under versioning: the sweep, the pruning and client removal keep working", () => {
+      // DeleteObject without a version id adds a delete marker: the object disappears from
+      // every read and listing (ListObjectsV2 lists current objects only), its data stays for the
+      // restore window. No role may delete a version for good or change the bucket's rules.
+      for (const [roleId] of ofType(template, "AWS::IAM::Role")) {
+        const actions = statementsOf(template, roleId).flatMap((s) => [s.Action].flat());
+        expect(actions).toContain("s3:DeleteObject");
+        for (const action of actions) {
+          expect(action).not.toMatch(/^s3:(DeleteObjectVersion|PutBucketVersioning|PutLifecycleConfiguration|PutBucket|\*)/);
+        }
+      }
+      // The storage's deletes and listings name no version: its listings skip deleted objects.
+      const source = storageSource(() => true);
+      expect(source).toMatch(/new ListObjectsV2Command\(/);
+      expect(source).not.toMatch(/ListObjectVersions|DeleteObjectsCommand|[{,]\s*VersionId\s*:/);
+    });
+
+    it("is retained when the stack is deleted, with its TLS-only policy, and nothing empties it", () => {
       template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
+      // Also when a later deployment serves it as an existing bucket (and so stops declaring it).
+      template.hasResource("AWS::S3::BucketPolicy", { DeletionPolicy: "Retain", UpdateReplacePolicy: "Retain" });
       expect(template.findResources("Custom::S3AutoDeleteObjects")).toEqual({});
     });
   });
@@ -425,7 +411,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         ofType(template, "AWS::IAM::Role")
           .map(([logicalId]) => logicalId)
           .sort(),
-      ).toEqual([id.role, id.sweepRole].sort());
+      ).toEqual([id.role, id.maintenanceRole].sort());
       for (const [, role] of ofType(template, "AWS::IAM::Role")) {
         expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
           { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" } },
@@ -474,7 +460,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
 
     it("covers every call the storage makes on a protocol path, and nothing the function does not run", () => {
       // The SDK commands of the storage (lambda/storage/dynamodb/) and the IAM actions they
-      // need. The orphan sweep is the sweep function's, and listing, removing and importing
+      // need. The orphan sweep and the pruning are the maintenance function's, and listing, removing and importing
       // whole clients are the operators' (the admin command, with their own credentials).
       const needs: Record<string, string[]> = {
         GetItemCommand: ["dynamodb:GetItem"],
@@ -495,7 +481,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       const granted = new Set<string>(Object.values(FUNCTION_ACTIONS).flat());
       const needed = new Set([...used].flatMap((command) => needs[command] ?? []));
       expect([...granted].sort()).toEqual([...needed].sort());
-      // Nothing of the sweep's that the protocol path did not already need.
+      // Nothing of the maintenance function's that the protocol path did not already need.
       const mainActions = statementsOf(template, id.role).flatMap((s) => [s.Action].flat());
       // Query only within the one client's partition: the rare lookup of an old version by id,
       // and the one-time upgrade of a client stored by 0.1.0. Never a Scan of the table.
@@ -508,48 +494,106 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       ]);
     });
 
-    it("gives the sweep function exactly the sweep's calls: GetItem on this table, list and delete under the prefix of this bucket", () => {
-      const statements = statementsOf(template, id.sweepRole);
-      expect(statements).toEqual([
+    it("gives the maintenance function exactly what the orphan sweep and the pruning call, on this table and under the prefix of this bucket", () => {
+      const statements = statementsOf(template, id.maintenanceRole);
+      const sorted = (s: { Action: string | string[] }) => ({ ...s, Action: [s.Action].flat().sort() });
+      const objects = { "Fn::Join": ["", [{ "Fn::GetAtt": [id.bucket, "Arn"] }, `/${S3_PREFIX}*`]] };
+      expect(statements.map(sorted)).toEqual([
         {
           Sid: "OwnLogs",
           Effect: "Allow",
           Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-          Resource: { "Fn::GetAtt": [id.sweepLogs, "Arn"] },
-        },
-        { Sid: "SweepTable", Effect: "Allow", Action: "dynamodb:GetItem", Resource: { "Fn::GetAtt": [id.table, "Arn"] } },
-        {
-          Sid: "SweepBucketObjects",
-          Effect: "Allow",
-          Action: "s3:DeleteObject",
-          Resource: { "Fn::Join": ["", [{ "Fn::GetAtt": [id.bucket, "Arn"] }, `/${S3_PREFIX}*`]] },
+          Resource: { "Fn::GetAtt": [id.maintenanceLogs, "Arn"] },
         },
         {
-          Sid: "SweepBucketList",
+          Sid: "MaintenanceTable",
           Effect: "Allow",
-          Action: "s3:ListBucket",
+          Action: [...MAINTENANCE_ACTIONS.dynamodb].sort(),
+          Resource: { "Fn::GetAtt": [id.table, "Arn"] },
+        },
+        { Sid: "MaintenanceBucketObjects", Effect: "Allow", Action: [...MAINTENANCE_ACTIONS.s3Objects].sort(), Resource: objects },
+        {
+          Sid: "MaintenanceBucketList",
+          Effect: "Allow",
+          Action: ["s3:ListBucket"],
           Resource: { "Fn::GetAtt": [id.bucket, "Arn"] },
           Condition: { StringLike: { "s3:prefix": [`${S3_PREFIX}*`] } },
         },
       ]);
-      // The sweep's code makes exactly these calls.
+
+      // What the code calls, and the IAM action of each call.
+      const needs: Record<string, string[]> = {
+        ListObjectsV2Command: ["s3:ListBucket"],
+        GetItemCommand: ["dynamodb:GetItem"],
+        QueryCommand: ["dynamodb:Query"],
+        UpdateItemCommand: ["dynamodb:UpdateItem"],
+        DeleteObjectCommand: ["s3:DeleteObject"],
+        HeadObjectCommand: ["s3:GetObject"],
+      };
+      const calledThroughHelpers = (source: string, into: Set<string>) => {
+        if (/calls\.(getItem|readClient)\(/.test(source)) into.add("GetItemCommand");
+        if (/calls\.queryItems\(/.test(source)) into.add("QueryCommand");
+        if (/calls\.objectSize\(/.test(source)) into.add("HeadObjectCommand");
+        if (/calls\.deleteObjects\(/.test(source)) into.add("DeleteObjectCommand");
+        return into;
+      };
+      // The orphan sweep: its own listing and deletes, its reads through the storage's helpers.
       const sweepSource = storageSource((file) => file === "orphan-sweep.ts");
       expect(sweepSource.length).toBeGreaterThan(1000);
-      const needs: Record<string, string> = {
-        ListObjectsV2Command: "s3:ListBucket",
-        GetItemCommand: "dynamodb:GetItem",
-        DeleteObjectCommand: "s3:DeleteObject",
+      const sweep = calledThroughHelpers(sweepSource, commandsIn(sweepSource));
+      expect([...sweep].sort()).toEqual(["DeleteObjectCommand", "GetItemCommand", "ListObjectsV2Command"]);
+      // The pruning, through the storage's transaction (transaction.ts): it walks the oldest
+      // versions item by item, removes them in one write, then deletes their segments' objects;
+      // on the way a client stored by 0.1.0 is upgraded once (legacy.ts).
+      const transactionSource = storageSource((file) => file === "transaction.ts");
+      const removal = transactionSource.slice(transactionSource.indexOf("async removeOldestVersions("));
+      expect(removal).toMatch(/this\.oldest\(/);
+      expect(transactionSource).toMatch(/private async oldest\([\s\S]*?this\.calls\.getItem\(/);
+      const legacySource = storageSource((file) => file === "legacy.ts");
+      const prune = calledThroughHelpers(legacySource, commandsIn(legacySource));
+      calledThroughHelpers(transactionSource, new Set()).forEach((command) => {
+        if (command !== "QueryCommand" && command !== "HeadObjectCommand") prune.add(command);
+      });
+      expect([...prune].sort()).toEqual([
+        "DeleteObjectCommand",
+        "GetItemCommand",
+        "HeadObjectCommand",
+        "QueryCommand",
+        "UpdateItemCommand",
+      ]);
+      // The removal's one write: a TransactWriteItems whose items (from the storage's own request
+      // builder) need the actions of their kinds: Update of the client, Delete of version items.
+      const versionId = "5f1c0d2e-3a4b-4c5d-8e6f-7a8b9c0d1e2f" as Uuid;
+      const parentId = "0b6e1d2c-3b4a-4d5c-9e8f-0a1b2c3d4e5f" as Uuid;
+      const request = writeRequest({
+        tableName: "table",
+        clientId: CLIENT_A as Uuid,
+        created: undefined,
+        base: undefined,
+        writes: [{ kind: "remove-oldest", expectedBase: parentId, versions: [{ versionId, parentId, bytes: 10, segmentKey: undefined }] }],
+        uploads: new Map(),
+        storedBytesAtMost: undefined,
+        now: 0,
+      });
+      expect(request.kind).toBe("transaction");
+      const itemActions: Record<string, string> = {
+        Put: "dynamodb:PutItem",
+        Update: "dynamodb:UpdateItem",
+        Delete: "dynamodb:DeleteItem",
+        ConditionCheck: "dynamodb:ConditionCheckItem",
       };
-      // Its reads go through the storage's call helpers, which send GetItem.
-      const used = commandsIn(sweepSource);
-      if (/calls\.(getItem|readClient)\(/.test(sweepSource)) used.add("GetItemCommand");
-      expect([...used].sort()).toEqual(Object.keys(needs).sort());
-      expect(Object.values(SWEEP_ACTIONS).flat().sort()).toEqual(Object.values(needs).sort());
+      const transactWrite =
+        request.kind === "transaction" ? request.items.flatMap((item) => Object.keys(item).map((kind) => itemActions[kind]!)) : [];
+      expect(new Set(transactWrite)).toEqual(new Set(["dynamodb:UpdateItem", "dynamodb:DeleteItem"]));
+      expect(transactionSource).toMatch(/new TransactWriteItemsCommand\(/);
+
+      const needed = new Set([...sweep, ...prune].flatMap((command) => needs[command]!).concat(transactWrite));
+      expect(Object.values(MAINTENANCE_ACTIONS).flat().sort()).toEqual([...needed].sort());
     });
   });
 
   describe("operations", () => {
-    it("alarms on function errors and throttles, sweep errors, API 5xx, DynamoDB throttles and system errors, into the topic", () => {
+    it("alarms on function errors and throttles, maintenance errors, API 5xx, DynamoDB throttles and system errors, into the topic", () => {
       const alarms = ofType(template, "AWS::CloudWatch::Alarm").map(([, a]) => a.Properties);
       expect(alarms).toHaveLength(6);
       for (const alarm of alarms) {
@@ -564,7 +608,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
           `AWS/ApiGateway 5xx ${JSON.stringify([{ Name: "ApiId", Value: { Ref: id.api } }])}`,
           `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
           `AWS/Lambda Throttles ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
-          `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.sweep } }])}`,
+          `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.maintenance } }])}`,
         ].sort(),
       );
       const math = alarms.filter((a) => a.Metrics);
@@ -626,8 +670,38 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       ]);
     });
 
-    it("has a dashboard", () => {
-      template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    it("costs nothing while idle but its alarms and its storage: no resource billed by the hour or the month", () => {
+      // What each resource type of the default stack costs when nobody syncs.
+      const idleCost: Record<string, "nothing" | "storage" | "monthly"> = {
+        "AWS::ApiGatewayV2::Api": "nothing",
+        "AWS::ApiGatewayV2::Integration": "nothing",
+        "AWS::ApiGatewayV2::Route": "nothing",
+        "AWS::ApiGatewayV2::Stage": "nothing",
+        "AWS::Lambda::Function": "nothing",
+        "AWS::Lambda::Permission": "nothing",
+        "AWS::Lambda::EventInvokeConfig": "nothing",
+        "AWS::IAM::Role": "nothing",
+        "AWS::IAM::Policy": "nothing",
+        "AWS::Events::Rule": "nothing",
+        "AWS::SNS::Topic": "nothing",
+        "AWS::SNS::TopicPolicy": "nothing",
+        "AWS::S3::BucketPolicy": "nothing",
+        "AWS::Logs::QueryDefinition": "nothing",
+        "AWS::CDK::Metadata": "nothing",
+        "AWS::DynamoDB::Table": "storage",
+        "AWS::S3::Bucket": "storage",
+        "AWS::Logs::LogGroup": "storage",
+        "AWS::CloudWatch::Alarm": "monthly",
+      };
+      const types = Object.values(template.toJSON().Resources as Record<string, Resource>).map((r) => r.Type);
+      for (const type of new Set(types)) expect(idleCost, `the idle cost of ${type}`).toHaveProperty([type]);
+      // The only fixed monthly cost: the alarms, $0.10 a month each (no dashboard, no KMS key).
+      expect(types.filter((type) => idleCost[type] === "monthly")).toEqual(Array(6).fill("AWS::CloudWatch::Alarm"));
+    });
+
+    it("has no dashboard unless asked: it is the largest fixed cost of an idle deployment", () => {
+      template.resourceCountIs("AWS::CloudWatch::Dashboard", 0);
+      expect(template.findOutputs("DashboardName")).toEqual({});
     });
 
     it("outputs the URL, the exact task config lines, the table and the bucket", () => {
@@ -635,9 +709,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       template.hasOutput("Url", { Value: endpoint });
       template.hasOutput("TaskConfigUrl", { Value: { "Fn::Join": ["", ["task config sync.server.url ", endpoint]] } });
       template.hasOutput("TaskConfigOrigin", { Value: { "Fn::Join": ["", ["task config sync.server.origin ", endpoint]] } });
-      template.hasOutput("TaskConfigClient", {
-        Value: Match.stringLikeRegexp("task config sync.server.client_id .*sync.encryption_secret"),
-      });
+      // The server creates no client: each user is registered by the admin command, which prints their lines.
+      template.hasOutput("TaskConfigClient", { Value: `npm run admin -- add-client --stack ${DEFAULT_STACK_NAME}` });
       template.hasOutput("TableName", { Value: { Ref: id.table } });
       template.hasOutput("BucketName", { Value: { Ref: id.bucket } });
       expect(template.findOutputs("CustomDomainTarget")).toEqual({});
@@ -673,7 +746,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       expect(acks.get("AwsSolutions-APIG4")).toEqual(Array(ROUTES.length).fill(NAG_REASONS.apiAuthorization));
       expect(acks.get("AwsSolutions-S1")).toEqual([NAG_REASONS.bucketAccessLogs]);
       // One for each function's role: its object actions under the prefix.
-      expect(acks.get(bucketAck!)).toEqual([NAG_REASONS.bucketObjects, NAG_REASONS.sweepObjects]);
+      expect(acks.get(bucketAck!)).toEqual([NAG_REASONS.bucketObjects, NAG_REASONS.maintenanceObjects]);
       for (const reason of Object.values(NAG_REASONS)) {
         expect(reason.length).toBeGreaterThan(150);
         expect(reason).not.toMatch(/TODO|FIXME|not needed|n\/a/i);
@@ -758,22 +831,22 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     });
   });
 
-  describe("the orphan sweep", () => {
+  describe("the maintenance function", () => {
     it("runs daily by an EventBridge schedule, which alone may invoke it", () => {
       const [, rule] = only(template, "AWS::Events::Rule");
       expect(rule.Properties).toMatchObject({
         ScheduleExpression: "rate(1 day)",
         State: "ENABLED",
-        Targets: [{ Arn: { "Fn::GetAtt": [id.sweep, "Arn"] }, Id: expect.any(String) }],
+        Targets: [{ Arn: { "Fn::GetAtt": [id.maintenance, "Arn"] }, Id: expect.any(String) }],
       });
       expect(rule.Properties.Targets[0].Input).toBeUndefined();
       const permissions = ofType(template, "AWS::Lambda::Permission").filter(([, p]) =>
-        JSON.stringify(p.Properties.FunctionName).includes(id.sweep),
+        JSON.stringify(p.Properties.FunctionName).includes(id.maintenance),
       );
       expect(permissions.map(([, p]) => p.Properties)).toEqual([
         {
           Action: "lambda:InvokeFunction",
-          FunctionName: { "Fn::GetAtt": [id.sweep, "Arn"] },
+          FunctionName: { "Fn::GetAtt": [id.maintenance, "Arn"] },
           Principal: "events.amazonaws.com",
           SourceArn: { "Fn::GetAtt": [id.schedule, "Arn"] },
         },
@@ -781,18 +854,18 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     });
 
     it("is its own function: the sync function's runtime and architecture, 10 minutes, 256 MB, not retried", () => {
-      const sweep = sweepFunction(synthesized);
+      const maintenance = maintenanceFunction(synthesized);
       const sync = syncFunction(synthesized);
-      expect(sweep.Properties.Runtime).toBe(sync.Properties.Runtime);
-      expect(sweep.Properties.Architectures).toEqual(["arm64"]);
-      expect(sweep.Properties.Timeout).toBe(600);
-      expect(sweep.Properties.MemorySize).toBe(256);
-      expect(sweep.Properties.Handler).toBe("index.handler");
-      expect(sweep.Properties.Role).toEqual({ "Fn::GetAtt": [id.sweepRole, "Arn"] });
-      expect(sweep.Properties.Code.S3Key).not.toBe(sync.Properties.Code.S3Key);
-      // A failed run is not retried by Lambda: the next scheduled run sweeps again.
+      expect(maintenance.Properties.Runtime).toBe(sync.Properties.Runtime);
+      expect(maintenance.Properties.Architectures).toEqual(["arm64"]);
+      expect(maintenance.Properties.Timeout).toBe(600);
+      expect(maintenance.Properties.MemorySize).toBe(256);
+      expect(maintenance.Properties.Handler).toBe("index.handler");
+      expect(maintenance.Properties.Role).toEqual({ "Fn::GetAtt": [id.maintenanceRole, "Arn"] });
+      expect(maintenance.Properties.Code.S3Key).not.toBe(sync.Properties.Code.S3Key);
+      // A failed run is not retried by Lambda: the next scheduled run goes on.
       template.hasResourceProperties("AWS::Lambda::EventInvokeConfig", {
-        FunctionName: { Ref: id.sweep },
+        FunctionName: { Ref: id.maintenance },
         MaximumRetryAttempts: 0,
         Qualifier: "$LATEST",
       });
@@ -800,13 +873,17 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
     });
 
     it("logs JSON into its own log group with the same retention", () => {
-      expect(sweepFunction(synthesized).Properties.LoggingConfig).toEqual({ LogFormat: "JSON", LogGroup: { Ref: id.sweepLogs } });
-      expect(id.sweepLogs).not.toBe(id.functionLogs);
-      expect(template.findResources("AWS::Logs::LogGroup")[id.sweepLogs]?.Properties).toEqual({ RetentionInDays: 30 });
+      expect(maintenanceFunction(synthesized).Properties.LoggingConfig).toEqual({
+        LogFormat: "JSON",
+        LogGroup: { Ref: id.maintenanceLogs },
+      });
+      expect(id.maintenanceLogs).not.toBe(id.functionLogs);
+      expect(template.findResources("AWS::Logs::LogGroup")[id.maintenanceLogs]?.Properties).toEqual({ RetentionInDays: 30 });
     });
 
-    it("reads the storage's settings under SETTINGS' names: this table, this bucket", () => {
-      expect(sweepFunction(synthesized).Properties.Environment.Variables).toEqual({
+    it("reads its settings under SETTINGS' names: this table, this bucket, the history to keep", () => {
+      expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toEqual({
+        [SETTINGS.historyDays.name]: String(SETTINGS.historyDays.defaultValue),
         [SETTINGS.tableName.name]: { Ref: id.table },
         [SETTINGS.bucketName.name]: { Ref: id.bucket },
       });
@@ -814,7 +891,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
 
     it("alarms into the topic when it fails", () => {
       const alarms = ofType(template, "AWS::CloudWatch::Alarm").filter(([, a]) =>
-        JSON.stringify(a.Properties.Dimensions ?? []).includes(id.sweep),
+        JSON.stringify(a.Properties.Dimensions ?? []).includes(id.maintenance),
       );
       expect(alarms.map(([, a]) => a.Properties)).toEqual([
         expect.objectContaining({
@@ -831,7 +908,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       let bundle: string;
 
       beforeAll(() => {
-        const zip = sweepFunction(synthesized).Properties.Code.S3Key as string;
+        const zip = maintenanceFunction(synthesized).Properties.Code.S3Key as string;
         bundle = join(synthesized.outdir, `asset.${zip.replace(/\.zip$/, "")}`, BUNDLE_FILE);
       });
 
@@ -907,9 +984,11 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     synthesized = synth({
       stackName: "TeamTasks",
       clientIds: ` ${CLIENT_A},${CLIENT_B} `,
-      createClients: "false",
+      createClients: "true",
       snapshotVersions: "50",
       snapshotDays: "7",
+      maxClientBytes: "0",
+      historyDays: "0",
       throttleRate: "10",
       throttleBurst: "20",
       memory: "1024",
@@ -918,6 +997,8 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       domainName: "tasks.example.com",
       certificateArn: CERTIFICATE_ARN,
       alarmEmail: "ops@example.com",
+      dashboard: "true",
+      corsOrigins: "https://tasks.example.com, https://*.example.org",
     });
     template = synthesized.template;
   });
@@ -926,13 +1007,21 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     expect(synthesized.stack.stackName).toBe("TeamTasks");
   });
 
+  it("createClients=true: an open server, whose outputs say to pick a client id", () => {
+    template.hasOutput("TaskConfigClient", {
+      Value: Match.stringLikeRegexp("task config sync.server.client_id .*sync.encryption_secret"),
+    });
+  });
+
   it("passes the server settings to the function under SETTINGS' names", () => {
     expect(functionEnv(synthesized)).toMatchObject({
       [SETTINGS.clientIdAllowlist.name]: `${CLIENT_A},${CLIENT_B}`,
-      [SETTINGS.createClients.name]: "false",
+      [SETTINGS.createClients.name]: "true",
       [SETTINGS.snapshotVersions.name]: "50",
       [SETTINGS.snapshotDays.name]: "7",
+      [SETTINGS.maxClientBytes.name]: "0",
     });
+    expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toMatchObject({ [SETTINGS.historyDays.name]: "0" });
     const allowlist = SETTINGS.clientIdAllowlist.parse(functionEnv(synthesized)[SETTINGS.clientIdAllowlist.name] as string);
     expect(allowlist && [...allowlist]).toEqual([CLIENT_A, CLIENT_B]);
   });
@@ -954,6 +1043,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       Properties: Match.objectLike({ DeletionProtectionEnabled: false }),
     });
     template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Delete", UpdateReplacePolicy: "Delete" });
+    template.hasResource("AWS::S3::BucketPolicy", { DeletionPolicy: "Delete" });
     template.resourceCountIs("Custom::S3AutoDeleteObjects", 1);
   });
 
@@ -977,6 +1067,38 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
     template.hasOutput("CustomDomainTarget", { Value: { "Fn::GetAtt": [domainId, "RegionalDomainName"] } });
   });
 
+  it("dashboard=true: a dashboard of the alarms, the API, the function and the table, and its name as an output", () => {
+    const [dashboardId, dashboard] = only(template, "AWS::CloudWatch::Dashboard");
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    const [apiId] = only(template, "AWS::ApiGatewayV2::Api");
+    const [tableId] = only(template, "AWS::DynamoDB::Table");
+    expect(body).toContain(`{"Ref":"${apiId}"}`);
+    expect(body).toContain(`{"Ref":"${tableId}"}`);
+    expect(body).toContain(
+      `{"Ref":"${synthesized.stack.getLogicalId(synthesized.stack.server.function.node.defaultChild as CfnElement)}"}`,
+    );
+    for (const [alarmId] of ofType(template, "AWS::CloudWatch::Alarm")) expect(body).toContain(`"${alarmId}","Arn"`);
+    template.hasOutput("DashboardName", { Value: { Ref: dashboardId } });
+  });
+
+  it("corsOrigins: browsers of those origins may call the routes, and read the protocol's headers; API Gateway answers the preflight", () => {
+    const [, api] = only(template, "AWS::ApiGatewayV2::Api");
+    expect(api.Properties.CorsConfiguration).toEqual({
+      AllowOrigins: ["https://tasks.example.com", "https://*.example.org"],
+      AllowMethods: [...new Set(ROUTES.map((route) => route.method))].sort(),
+      AllowHeaders: [HEADER.clientId, HEADER.contentType],
+      ExposeHeaders: [HEADER.versionId, HEADER.parentVersionId, HEADER.snapshotRequest],
+      AllowCredentials: false,
+      MaxAge: 86400,
+    });
+    expect(api.Properties.CorsConfiguration.ExposeHeaders).toEqual(["x-version-id", "x-parent-version-id", "x-snapshot-request"]);
+    // No route takes OPTIONS (nor $default): API Gateway answers every preflight itself, and
+    // the function is never invoked for one.
+    const routeKeys = ofType(template, "AWS::ApiGatewayV2::Route").map(([, r]) => r.Properties.RouteKey as string);
+    expect(routeKeys.sort()).toEqual(ROUTES.map((route) => `${route.method} ${route.path}`).sort());
+    expect(routeKeys.some((key) => key.startsWith("OPTIONS") || key.startsWith("ANY") || key === "$default")).toBe(false);
+  });
+
   it("subscribes the alarm e-mail to the topic", () => {
     const [topicId] = only(template, "AWS::SNS::Topic");
     template.hasResourceProperties("AWS::SNS::Subscription", {
@@ -993,6 +1115,265 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
   });
 });
 
+describe("a customer-managed KMS key (customerManagedKey)", () => {
+  let synthesized: Synthesized;
+  let template: Template;
+  let keyId: string;
+  let key: Resource;
+
+  beforeAll(() => {
+    synthesized = synth({ customerManagedKey: "true", alarmEmail: "ops@example.com" });
+    template = synthesized.template;
+    [keyId, key] = only(template, "AWS::KMS::Key");
+  });
+
+  it("is off by default: AWS's own keys, no key to pay for", () => {
+    const stack = build({});
+    const defaults = Template.fromStack(stack);
+    defaults.resourceCountIs("AWS::KMS::Key", 0);
+    for (const [, group] of ofType(defaults, "AWS::Logs::LogGroup")) expect(group.Properties?.KmsKeyId).toBeUndefined();
+    defaults.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: Match.absent() });
+    expect(defaults.findOutputs("EncryptionKeyArn")).toEqual({});
+  });
+
+  it("encrypts the table, the bucket (with a bucket key), every log group and the alarm topic", () => {
+    const keyArn = { "Fn::GetAtt": [keyId, "Arn"] };
+    template.hasResourceProperties("AWS::DynamoDB::Table", {
+      SSESpecification: { SSEEnabled: true, SSEType: "KMS", KMSMasterKeyId: keyArn },
+    });
+    template.hasResourceProperties("AWS::S3::Bucket", {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          { BucketKeyEnabled: true, ServerSideEncryptionByDefault: { SSEAlgorithm: "aws:kms", KMSMasterKeyID: keyArn } },
+        ],
+      },
+    });
+    const groups = ofType(template, "AWS::Logs::LogGroup");
+    expect(groups).toHaveLength(3);
+    for (const [, group] of groups) expect(group.Properties.KmsKeyId).toEqual(keyArn);
+    template.hasResourceProperties("AWS::SNS::Topic", { KmsMasterKeyId: keyArn });
+    template.hasOutput("EncryptionKeyArn", { Value: keyArn });
+  });
+
+  it("rotates, and is kept with the data (RETAIN) unless the data is destroyed", () => {
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    expect(key.DeletionPolicy).toBe("Retain");
+    expect(
+      only(Template.fromStack(build({ customerManagedKey: "true", removalPolicy: "destroy" })), "AWS::KMS::Key")[1].DeletionPolicy,
+    ).toBe("Delete");
+  });
+
+  it("lets exactly those services, and the functions through DynamoDB and S3, use it; the account only administers it", () => {
+    type Statement = { Sid: string; Effect: string; Principal: TemplateJson; Action: string | string[]; Condition?: TemplateJson };
+    const statements = key.Properties.KeyPolicy.Statement as Statement[];
+    const bySid = Object.fromEntries(statements.map((st) => [st.Sid, st]));
+    const account = { "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":iam::", { Ref: "AWS::AccountId" }, ":root"]] };
+    const region = (service: string) => ({ "Fn::Join": ["", [`${service}.`, { Ref: "AWS::Region" }, ".amazonaws.com"]] });
+    const use = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"].sort();
+    const roles = [syncFunction(synthesized), maintenanceFunction(synthesized)].map((fn) => fn.Properties.Role);
+
+    expect(Object.keys(bySid).sort()).toEqual(
+      [
+        "KeyAdministration",
+        "GrantsOnlyForAwsServices",
+        "AccountThroughDynamoDbAndS3",
+        "CloudWatchLogs",
+        "CloudWatchAlarmsToTopic",
+        "FunctionsThroughDynamoDbAndS3",
+      ].sort(),
+    );
+    // The account administers the key: no cryptographic action outside the services.
+    expect(bySid.KeyAdministration!.Principal).toEqual({ AWS: account });
+    for (const action of [bySid.KeyAdministration!.Action].flat()) expect(action).not.toMatch(/Encrypt|Decrypt|GenerateDataKey|kms:\*/);
+    // Only AWS services create grants (DynamoDB, for the table).
+    expect(bySid.GrantsOnlyForAwsServices).toMatchObject({
+      Effect: "Deny",
+      Principal: "*",
+      Action: "kms:CreateGrant",
+      Condition: { BoolIfExists: { "kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false" } },
+    });
+    // The account's principals (CloudFormation, operators) and the functions: through DynamoDB and S3 only.
+    expect(bySid.AccountThroughDynamoDbAndS3).toMatchObject({
+      Principal: { AWS: account },
+      Action: use,
+      Condition: { StringEquals: { "kms:ViaService": [region("dynamodb"), region("s3")], "kms:CallerAccount": { Ref: "AWS::AccountId" } } },
+    });
+    expect(bySid.FunctionsThroughDynamoDbAndS3).toMatchObject({
+      Principal: { AWS: roles },
+      Action: use,
+      Condition: { StringEquals: { "kms:ViaService": [region("dynamodb"), region("s3")] } },
+    });
+    // CloudWatch Logs for this account's log groups; CloudWatch alarms of this account to the topic.
+    expect(bySid.CloudWatchLogs).toMatchObject({
+      Principal: { Service: region("logs") },
+      Condition: { ArnLike: { "kms:EncryptionContext:aws:logs:arn": expect.objectContaining({ "Fn::Join": expect.any(Array) }) } },
+    });
+    expect(JSON.stringify(bySid.CloudWatchLogs!.Condition)).toContain(":log-group:*");
+    expect(bySid.CloudWatchAlarmsToTopic).toMatchObject({
+      Principal: { Service: "cloudwatch.amazonaws.com" },
+      Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
+      Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+    });
+    // Every Allow that can encrypt or decrypt names a service: a condition on it, or its principal.
+    for (const st of statements.filter((s) => s.Effect === "Allow" && s.Sid !== "KeyAdministration")) {
+      const viaService = JSON.stringify(st.Condition ?? {}).includes("kms:ViaService");
+      expect(viaService || st.Principal.Service !== undefined, st.Sid).toBe(true);
+    }
+    // The functions' own policies stay as they were: the key policy is what lets them.
+    for (const role of roles) {
+      const actions = statementsOf(template, role["Fn::GetAtt"][0]).flatMap((st) => [st.Action].flat());
+      expect(actions.filter((action) => action.startsWith("kms:"))).toEqual([]);
+    }
+  });
+
+  it("is cdk-nag clean", () => {
+    const report = nagReport(synthesized.app);
+    expect(report.errors).toEqual([]);
+    expect(report.warnings).toEqual([]);
+  });
+});
+
+describe("tags", () => {
+  /** Every resource of the stack that CloudFormation can tag: its logical id, type and tags as one map. */
+  function taggedResources(stack: SyncServerStack): { id: string; type: string; tags: Record<string, string> }[] {
+    const template = Template.fromStack(stack).toJSON().Resources as Record<string, Resource>;
+    return stack.node
+      .findAll()
+      .filter((node): node is CfnResource => CfnResource.isCfnResource(node))
+      .filter((node) => TagManager.isTaggable(node) || TagManager.isTaggableV2(node))
+      .map((node) => {
+        const id = stack.getLogicalId(node);
+        const tags = template[id]!.Properties?.Tags as { Key: string; Value: string }[] | Record<string, string> | undefined;
+        return {
+          id,
+          type: node.cfnResourceType,
+          tags: Array.isArray(tags) ? Object.fromEntries(tags.map((t) => [t.Key, t.Value])) : (tags ?? {}),
+        };
+      });
+  }
+
+  it("tags every resource that can be tagged, with the props' tags and the app's", () => {
+    const app = new App({
+      context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], dashboard: "true", alarmEmail: "ops@example.com" },
+    });
+    Tags.of(app).add("owner", "platform-team");
+    const stack = buildApp(app, { server: { tags: { project: "taskchampion", "cost-center": "42" } } });
+    const resources = taggedResources(stack);
+    expect(new Set(resources.map((r) => r.type))).toEqual(
+      new Set([
+        "AWS::DynamoDB::Table",
+        "AWS::S3::Bucket",
+        "AWS::Logs::LogGroup",
+        "AWS::IAM::Role",
+        "AWS::Lambda::Function",
+        "AWS::Events::Rule",
+        "AWS::ApiGatewayV2::Api",
+        "AWS::ApiGatewayV2::Stage",
+        "AWS::SNS::Topic",
+        "AWS::CloudWatch::Alarm",
+        "AWS::CloudWatch::Dashboard",
+      ]),
+    );
+    for (const resource of resources) {
+      expect(resource.tags, `${resource.type} ${resource.id}`).toMatchObject({
+        project: "taskchampion",
+        "cost-center": "42",
+        owner: "platform-team",
+      });
+    }
+  });
+
+  it("takes them from context too: -c tags=key=value,... (an object in cdk.json)", () => {
+    for (const tags of ["team=tasks, env=prod", { team: "tasks", env: "prod" }]) {
+      for (const resource of taggedResources(build({ tags }))) expect(resource.tags).toMatchObject({ team: "tasks", env: "prod" });
+    }
+  });
+
+  it.each([
+    [{ tags: "team" }, /context tags="team" is not valid/],
+    [{ tags: "aws:owner=me" }, /tags must be AWS tags/],
+    [{ tags: `team=${"x".repeat(257)}` }, /tags must be AWS tags/],
+  ])("rejects %j at synth time", (context, message) => {
+    expect(() => build(context)).toThrow(message);
+  });
+});
+
+describe("serving an existing table and bucket (a restored table, the bucket of an earlier deployment)", () => {
+  const tableName = "TaskChampionSyncServer-restored-2025-06-01";
+  const bucketName = "taskchampionsyncserver-syncserverbucket-1a2b3c4d5e6f";
+
+  it("context tableName and bucketName: creates neither, and points the functions, their grants, the alarms and the outputs at them", () => {
+    const synthesized = synth({ tableName, bucketName });
+    const { template, stack } = synthesized;
+    template.resourceCountIs("AWS::DynamoDB::Table", 0);
+    template.resourceCountIs("AWS::S3::Bucket", 0);
+    template.resourceCountIs("AWS::S3::BucketPolicy", 0);
+    const storage = { [SETTINGS.tableName.name]: tableName, [SETTINGS.bucketName.name]: bucketName };
+    expect(functionEnv(synthesized)).toMatchObject(storage);
+    expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toMatchObject(storage);
+
+    const tableArn = {
+      "Fn::Join": [
+        "",
+        ["arn:", { Ref: "AWS::Partition" }, ":dynamodb:", { Ref: "AWS::Region" }, ":", { Ref: "AWS::AccountId" }, `:table/${tableName}`],
+      ],
+    };
+    const bucketArn = { "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:s3:::${bucketName}`]] };
+    const objectsArn = { "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:s3:::${bucketName}/${S3_PREFIX}*`]] };
+    for (const fn of [syncFunction(synthesized), maintenanceFunction(synthesized)]) {
+      const statements = statementsOf(template, fn.Properties.Role["Fn::GetAtt"][0]);
+      expect(statements.filter((st) => st.Sid?.endsWith("Table")).map((st) => st.Resource)).toEqual([tableArn]);
+      expect(statements.filter((st) => st.Sid?.endsWith("BucketObjects")).map((st) => st.Resource)).toEqual([objectsArn]);
+      expect(statements.filter((st) => st.Sid?.endsWith("BucketList")).map((st) => st.Resource)).toEqual([bucketArn]);
+    }
+    for (const [, alarm] of ofType(template, "AWS::CloudWatch::Alarm").filter(([, a]) => a.Properties.Metrics)) {
+      for (const term of (alarm.Properties.Metrics as TemplateJson[]).filter((m) => m.MetricStat)) {
+        expect(term.MetricStat.Metric.Dimensions).toContainEqual({ Name: "TableName", Value: tableName });
+      }
+    }
+    template.hasOutput("TableName", { Value: tableName });
+    template.hasOutput("BucketName", { Value: bucketName });
+    // cdk-nag: the acknowledgement of the objects under the prefix follows the bucket.
+    const report = nagReport(synthesized.app);
+    expect(report.errors).toEqual([]);
+    expect(report.warnings).toEqual([]);
+    expect(acknowledgements(stack).has(`AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucketName}/${S3_PREFIX}*]`)).toBe(true);
+  });
+
+  it("takes either one alone: a restored table with the bucket the stack already has", () => {
+    const { template } = synth({ tableName });
+    template.resourceCountIs("AWS::DynamoDB::Table", 0);
+    template.resourceCountIs("AWS::S3::Bucket", 1);
+  });
+
+  it("existingTable and existingBucket props: the construct in a team's own stack", () => {
+    const app = new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [] } });
+    const stack = new Stack(app, "TeamStack", { env: { account: "123456789012", region: "eu-west-1" } });
+    const table = dynamodb.Table.fromTableArn(stack, "Restored", `arn:aws:dynamodb:eu-west-1:123456789012:table/${tableName}`);
+    const bucket = s3.Bucket.fromBucketName(stack, "Kept", bucketName);
+    const server = new TaskChampionSyncServer(stack, "Tasks", { existingTable: table, existingBucket: bucket });
+    expect(server.table).toBe(table);
+    expect(server.bucket).toBe(bucket);
+    const template = Template.fromStack(stack);
+    template.resourceCountIs("AWS::DynamoDB::Table", 0);
+    template.resourceCountIs("AWS::S3::Bucket", 0);
+    template.hasResourceProperties("AWS::IAM::Policy", {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Sid: "SyncTable", Resource: `arn:aws:dynamodb:eu-west-1:123456789012:table/${tableName}` }),
+        ]),
+      },
+    });
+  });
+
+  it.each([
+    [{ tableName: "a" }, /context tableName="a" is not valid/],
+    [{ bucketName: "Not_A_Bucket" }, /context bucketName="Not_A_Bucket" is not valid/],
+  ])("rejects %j at synth time", (context, message) => {
+    expect(() => build(context)).toThrow(message);
+  });
+});
+
 describe("settings through props, and context over props", () => {
   it("takes the props, and lets each context key override its prop", () => {
     const synthesized = synth(
@@ -1006,6 +1387,9 @@ describe("settings through props, and context over props", () => {
           throttlingRateLimit: 5,
           throttlingBurstLimit: 10,
           snapshotDays: 30,
+          maxClientBytes: 5_000_000,
+          historyDays: 30,
+          corsAllowedOrigins: ["*"],
         },
       },
     );
@@ -1019,21 +1403,43 @@ describe("settings through props, and context over props", () => {
     template.hasResourceProperties("AWS::ApiGatewayV2::Stage", {
       DefaultRouteSettings: { ThrottlingRateLimit: 5, ThrottlingBurstLimit: 10 },
     });
-    expect(functionEnv(synthesized)).toMatchObject({ [SETTINGS.clientIdAllowlist.name]: CLIENT_B, [SETTINGS.snapshotDays.name]: "30" });
+    expect(functionEnv(synthesized)).toMatchObject({
+      [SETTINGS.clientIdAllowlist.name]: CLIENT_B,
+      [SETTINGS.snapshotDays.name]: "30",
+      [SETTINGS.maxClientBytes.name]: "5000000",
+    });
+    expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toMatchObject({ [SETTINGS.historyDays.name]: "30" });
+    template.hasResourceProperties("AWS::ApiGatewayV2::Api", { CorsConfiguration: Match.objectLike({ AllowOrigins: ["*"] }) });
   });
 
-  it("takes clientIds as a list too (cdk.json), and an empty value as no allowlist", () => {
+  it("takes clientIds and corsOrigins as lists too (cdk.json), and an empty value as none", () => {
     const fromList = build({ clientIds: [CLIENT_A, CLIENT_B] });
     const env = (stack: SyncServerStack) =>
       Template.fromStack(stack).toJSON().Resources[stack.getLogicalId(stack.server.function.node.defaultChild as CfnElement)].Properties
         .Environment.Variables as Record<string, unknown>;
     expect(env(fromList)[SETTINGS.clientIdAllowlist.name]).toBe(`${CLIENT_A},${CLIENT_B}`);
     expect(env(build({ clientIds: "" }))).not.toHaveProperty(SETTINGS.clientIdAllowlist.name);
+    const cors = (stack: SyncServerStack) => only(Template.fromStack(stack), "AWS::ApiGatewayV2::Api")[1].Properties.CorsConfiguration;
+    expect(cors(build({ corsOrigins: ["https://a.example.com", "https://b.example.com"] })).AllowOrigins).toEqual([
+      "https://a.example.com",
+      "https://b.example.com",
+    ]);
+    expect(cors(build({ corsOrigins: "" }))).toBeUndefined();
   });
 
-  it("takes the orphan sweep's schedule", () => {
-    const { template } = synth({}, { server: { orphanSweepSchedule: events.Schedule.cron({ minute: "17", hour: "3" }) } });
+  it("takes the maintenance function's schedule", () => {
+    const { template } = synth({}, { server: { maintenanceSchedule: events.Schedule.cron({ minute: "17", hour: "3" }) } });
     template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "cron(17 3 * * ? *)" });
+  });
+
+  it("takes any log retention CloudWatch Logs accepts, a year or more for compliance regimes, or infinite", () => {
+    const retentions = (context: Record<string, unknown>) =>
+      ofType(Template.fromStack(build(context)), "AWS::Logs::LogGroup").map(([, g]) => g.Properties?.RetentionInDays as number | undefined);
+    for (const days of [1, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653]) {
+      expect(retentions({ logRetentionDays: String(days) })).toEqual([days, days, days]);
+    }
+    // Never expire: no retention at all on any log group.
+    expect(retentions({ logRetentionDays: "infinite" })).toEqual([undefined, undefined, undefined]);
   });
 
   it("keeps RETAIN and deletion protection when asked explicitly", () => {
@@ -1054,7 +1460,11 @@ describe("settings through props, and context over props", () => {
   it.each([
     [{ memory: "128" }, /memorySize must be a whole number from 256/],
     [{ memory: "lots" }, /context memory="lots" is not valid/],
-    [{ logRetentionDays: "31" }, /context logRetentionDays=31 is not valid/],
+    [
+      { logRetentionDays: "31" },
+      /context logRetentionDays="31" is not valid: expected one of .*1827, 2192, 2557, 2922, 3288, 3653\) or infinite/,
+    ],
+    [{ logRetentionDays: "9999" }, /context logRetentionDays="9999" is not valid/],
     [{ removalPolicy: "snapshot" }, /context removalPolicy="snapshot" is not valid/],
     [{ clientIds: "not-a-uuid" }, /clientIds must be a comma-separated list of client ids/],
     [{ createClients: "yes" }, /context createClients="yes" is not valid/],
@@ -1063,8 +1473,21 @@ describe("settings through props, and context over props", () => {
     [{ domainName: "tasks.example.com" }, /domainName and certificateArn go together/],
     [{ domainName: "tasks.example.com", certificateArn: "arn:nope" }, /context certificateArn="arn:nope" is not valid/],
     [{ alarmEmail: "ops" }, /context alarmEmail="ops" is not valid/],
+    [{ corsOrigins: "https://tasks.example.com/app" }, /corsAllowedOrigins must be origins/],
+    [{ corsOrigins: "tasks.example.com" }, /corsAllowedOrigins must be origins/],
+    [{ historyDays: "-1" }, /context historyDays="-1" is not valid/],
+    [{ maxClientBytes: "1e6" }, /context maxClientBytes="1e6" is not valid/],
   ])("rejects %j at synth time", (context, message) => {
     expect(() => build(context)).toThrow(message);
+  });
+
+  it.each([
+    [{ historyDays: -1 }, /historyDays must be a whole number of days after which versions before the snapshot are removed/],
+    [{ historyDays: 1.5 }, /historyDays must be/],
+    [{ maxClientBytes: 10 ** 16 }, /maxClientBytes must be a whole number of bytes a client may store/],
+    [{ maxClientBytes: -5 }, /maxClientBytes must be/],
+  ])("rejects the props %j with the function's own parsers", (server, message) => {
+    expect(() => build({}, { server })).toThrow(message);
   });
 
   it("fails at synth, not at deploy, when the allowlist would pass Lambda's 4 KB environment, pointing to the client registry", () => {
@@ -1111,6 +1534,24 @@ describe("settings through props, and context over props", () => {
       { env: { account: "123456789012", region: "eu-west-1" } },
     );
     expect(Annotations.fromStack(known).findWarning("*", Match.stringLikeRegexp("certificate"))).toEqual([]);
+  });
+
+  it("documents every context key, in lib/context.ts's comment and in the README's table", () => {
+    const source = readFileSync(new URL("lib/context.ts", REPO), "utf8");
+    const comment = source.slice(0, source.indexOf("*/"));
+    const readme = readFileSync(new URL("README.md", REPO), "utf8");
+    const table = readme
+      .slice(readme.indexOf("| context key (`-c key=value`)"))
+      .split("\n")
+      .filter((line, i, all) => line.startsWith("|") && all.slice(0, i).every((l) => l.startsWith("|")));
+    expect(table.length).toBeGreaterThan(CONTEXT_KEYS.length / 2);
+    for (const key of CONTEXT_KEYS) {
+      expect(comment, key).toMatch(new RegExp(`^ \\*   ${key} `, "m"));
+      expect(
+        table.some((row) => row.split("|")[1]!.includes(`\`${key}\``)),
+        key,
+      ).toBe(true);
+    }
   });
 
   it("cdk.json runs the app with tsx and writes to cdk.out", () => {

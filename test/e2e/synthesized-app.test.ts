@@ -2,10 +2,12 @@
  * End to end on what would be deployed: `cdk synth` the app, take the bundled Lambda asset
  * from cdk.out and the table definition from the synthesized template, create that table in
  * DynamoDB Local and a bucket in the S3 emulator, serve the asset behind the local payload-2.0
- * adapter with the environment the template gives the function, and sync encrypted replicas
- * through it until they converge; then the operators' smoke test.
+ * adapter with the environment the template gives the function, register users in the table
+ * as an operator does (the deployed server creates no client on its own), and sync encrypted
+ * replicas through it until they converge; then the operators' smoke test.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,8 +15,12 @@ import { fileURLToPath } from "node:url";
 import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { runSmoke } from "../../bin/smoke.ts";
+import { CONTENT_TYPE, HEADER } from "../../lambda/http/protocol.ts";
+import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
+import { openDynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
+import { NIL_UUID, type Uuid } from "../../lambda/uuid.ts";
 import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
-import { emulatorEnv, emulatorsFrom, type EmulatorEndpoints } from "../../dev/emulator-endpoints.ts";
+import { emulatorClientOptions, emulatorEnv, emulatorsFrom, type EmulatorEndpoints } from "../../dev/emulator-endpoints.ts";
 import { runConvergence } from "../support/replica-scenario.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -29,6 +35,8 @@ interface CfnResource {
 let outdir: string;
 let server: ChildProcess | undefined;
 let url: string;
+/** Registers a client in the table, as `npm run admin -- add-client` does. */
+let register: (clientId: string) => Promise<void>;
 
 /** Replaces the template's `{ Ref: <logical id> }` values by what the emulators gave. */
 function resolveRefs(value: unknown, refs: Record<string, string>): string {
@@ -57,7 +65,7 @@ beforeAll(async () => {
   const resources = Object.entries(template.Resources);
   const [tableId, table] = resources.find(([, r]) => r.Type === "AWS::DynamoDB::Table")!;
   const [bucketId] = resources.find(([, r]) => r.Type === "AWS::S3::Bucket")!;
-  // The function behind the API's integration (the stack has a scheduled sweep function too).
+  // The function behind the API's integration (the stack has a scheduled maintenance function too).
   const [, integration] = resources.find(([, r]) => r.Type === "AWS::ApiGatewayV2::Integration")!;
   const fnId = (integration.Properties.IntegrationUri as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
   const fn = template.Resources[fnId]!;
@@ -74,6 +82,17 @@ beforeAll(async () => {
     LocalSecondaryIndexes: p.LocalSecondaryIndexes,
     GlobalSecondaryIndexes: p.GlobalSecondaryIndexes,
   } as CreateTableCommandInput);
+
+  register = async (clientId) => {
+    const storage = openDynamoStorage(
+      { tableName, bucketName, forcePathStyle: true, inlineSegmentMaxBytes: DEFAULT_INLINE_SEGMENT_MAX_BYTES },
+      emulatorClientOptions(emulators),
+    );
+    const txn = await storage.txn(clientId as Uuid);
+    await txn.newClient(NIL_UUID);
+    await txn.commit();
+    await txn.release();
+  };
 
   // The function's environment from the template, pointed at the emulators.
   const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -120,15 +139,29 @@ afterAll(() => {
 });
 
 describe("the synthesized app, its bundled function on the emulators", () => {
-  it("syncs several encrypted replicas until they converge, and a fresh one from the snapshot", async () => {
-    const stats = await runConvergence(url, { replicas: 3, rounds: 3 });
+  it("creates no client on its own: an unregistered client id is refused", async () => {
+    const response = await fetch(`${url}/v1/client/add-version/${NIL_UUID}`, {
+      method: "POST",
+      headers: { [HEADER.clientId]: randomUUID(), [HEADER.contentType]: CONTENT_TYPE.historySegment },
+      body: new Uint8Array([1, 2, 3]),
+    });
+    await response.arrayBuffer();
+    expect(response.status).toBe(404);
+  });
+
+  it("syncs several encrypted replicas of a registered user until they converge, and a fresh one from the snapshot", async () => {
+    const clientId = randomUUID();
+    await register(clientId);
+    const stats = await runConvergence(url, { replicas: 3, rounds: 3, clientId });
     expect(stats.conflicts).toBeGreaterThan(0);
     expect(stats.freshReplicaUsedSnapshot).toBe(true);
   }, 120_000);
 
   it("passes the operators' smoke test", async () => {
     const lines: string[] = [];
-    const result = await runSmoke({ url, log: (line) => lines.push(line) });
+    const clientId = randomUUID();
+    await register(clientId);
+    const result = await runSmoke({ url, clientId, log: (line) => lines.push(line) });
     expect(
       result.checks.filter((c) => !c.ok),
       lines.join("\n"),

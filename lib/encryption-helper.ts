@@ -1,0 +1,130 @@
+/**
+ * The optional customer-managed KMS key: one key for the table, the bucket, the log groups and
+ * the alarm topic. Its policy lets exactly those services use it, and the two functions through
+ * DynamoDB and S3 only:
+ *
+ * - the account administers the key (never uses it directly: no Encrypt or Decrypt outside
+ *   the services), so it can never become unmanageable;
+ * - only AWS services may create grants on it (DynamoDB does, for the table, on behalf of
+ *   whoever creates or restores it);
+ * - the account's principals may use it through DynamoDB and S3 in this region only: what
+ *   CloudFormation needs to create the table, and operators to run the admin commands or
+ *   restore a table, each still needing IAM permissions of its own;
+ * - CloudWatch Logs may use it for this account's log groups in this region;
+ * - CloudWatch alarms of this account may use it to publish to the encrypted topic;
+ * - the sync and maintenance functions' roles may use it through DynamoDB and S3 (added by
+ *   `allowFunctions`, once the roles exist).
+ *
+ * A key costs $1 a month, which is why it is optional (AWS-managed keys cost nothing).
+ */
+import { ArnFormat, type RemovalPolicy, Stack } from "aws-cdk-lib";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as kms from "aws-cdk-lib/aws-kms";
+import type { Construct } from "constructs";
+
+/** Administering the key, without using it (AWS's key administrator actions). */
+export const KEY_ADMINISTRATION_ACTIONS = [
+  "kms:Create*",
+  "kms:Describe*",
+  "kms:Enable*",
+  "kms:List*",
+  "kms:Put*",
+  "kms:Update*",
+  "kms:Revoke*",
+  "kms:Disable*",
+  "kms:Get*",
+  "kms:Delete*",
+  "kms:TagResource",
+  "kms:UntagResource",
+  "kms:ScheduleKeyDeletion",
+  "kms:CancelKeyDeletion",
+  "kms:RotateKeyOnDemand",
+];
+
+/** What DynamoDB and S3 do with the key for their callers (reads, writes, the table's grant). */
+export const DATA_SERVICE_ACTIONS = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"];
+
+/** The key, with every statement but the functions'; RETAIN keeps it with the data it encrypts. */
+export function createEncryptionKey(scope: Construct, id: string, removalPolicy: RemovalPolicy): kms.Key {
+  const stack = Stack.of(scope);
+  const account = new iam.AccountRootPrincipal();
+  const statements = [
+    new iam.PolicyStatement({
+      sid: "KeyAdministration",
+      principals: [account],
+      actions: KEY_ADMINISTRATION_ACTIONS,
+      resources: ["*"],
+    }),
+    new iam.PolicyStatement({
+      sid: "GrantsOnlyForAwsServices",
+      effect: iam.Effect.DENY,
+      principals: [new iam.StarPrincipal()],
+      actions: ["kms:CreateGrant"],
+      resources: ["*"],
+      conditions: { BoolIfExists: { "kms:GrantIsForAWSResource": "false", "aws:PrincipalIsAWSService": "false" } },
+    }),
+    new iam.PolicyStatement({
+      sid: "AccountThroughDynamoDbAndS3",
+      principals: [account],
+      actions: DATA_SERVICE_ACTIONS,
+      resources: ["*"],
+      conditions: { StringEquals: { "kms:ViaService": dataServices(stack), "kms:CallerAccount": stack.account } },
+    }),
+    new iam.PolicyStatement({
+      sid: "CloudWatchLogs",
+      principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+      actions: ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+      resources: ["*"],
+      conditions: {
+        ArnLike: {
+          "kms:EncryptionContext:aws:logs:arn": stack.formatArn({
+            service: "logs",
+            resource: "log-group",
+            resourceName: "*",
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+      },
+    }),
+    new iam.PolicyStatement({
+      sid: "CloudWatchAlarmsToTopic",
+      principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+      actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
+      resources: ["*"],
+      conditions: {
+        StringEquals: { "aws:SourceAccount": stack.account },
+        ArnLike: {
+          "aws:SourceArn": stack.formatArn({
+            service: "cloudwatch",
+            resource: "alarm",
+            resourceName: "*",
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+      },
+    }),
+  ];
+  return new kms.Key(scope, id, {
+    description: "TaskChampion sync server: its table, bucket, log groups and alarm topic",
+    enableKeyRotation: true,
+    removalPolicy,
+    policy: new iam.PolicyDocument({ statements }),
+  });
+}
+
+/** The functions' roles may use the key, through DynamoDB and S3 only. */
+export function allowFunctions(key: kms.Key, roles: readonly iam.IRole[]): void {
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: "FunctionsThroughDynamoDbAndS3",
+      principals: roles.map((role) => new iam.ArnPrincipal(role.roleArn)),
+      actions: DATA_SERVICE_ACTIONS,
+      resources: ["*"],
+      conditions: { StringEquals: { "kms:ViaService": dataServices(Stack.of(key)) } },
+    }),
+  );
+}
+
+function dataServices(stack: Stack): string[] {
+  return [`dynamodb.${stack.region}.amazonaws.com`, `s3.${stack.region}.amazonaws.com`];
+}
