@@ -10,7 +10,6 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import {
-  copyFileSync,
   cpSync,
   existsSync,
   mkdirSync,
@@ -31,6 +30,7 @@ import { ROUTES } from "../../lambda/http/routes.ts";
 import { TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { SERVER_NAME, SERVER_VERSION } from "../../lambda/version.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
+import { assetFiles } from "../support/lambda-asset.ts";
 import { httpEvent } from "../../dev/events.ts";
 import { exited, startServerProcess } from "../support/server-process.ts";
 import { stopWithRequestInFlight } from "../support/stop-in-flight.ts";
@@ -117,8 +117,12 @@ describe("the package, installed in a plain JavaScript CDK app", () => {
     for (const file of ["dist/lib/index.js", "dist/lib/index.d.ts", "dist/lib/sync-server.d.ts", "dist/bin/cli.js"]) {
       expect(existsSync(join(installed, file)), file).toBe(true);
     }
-    expect(readdirSync(join(installed, "dist/bundles/lambda/index"))).toEqual(["index.mjs"]);
-    expect(readdirSync(join(installed, "dist/bundles/lambda/maintenance"))).toEqual(["index.mjs"]);
+    // Each bundle: its entry and the chunks it loads.
+    for (const bundle of ["index", "maintenance"]) {
+      const bundleFiles = assetFiles(join(installed, "dist/bundles/lambda", bundle));
+      expect(bundleFiles).toContain("index.mjs");
+      for (const file of bundleFiles) expect(file === "index.mjs" || /^chunks\/[\w-]+\.mjs$/.test(file), file).toBe(true);
+    }
     const files = (dir: string): string[] =>
       readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
     expect(files(installed).filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
@@ -141,19 +145,21 @@ describe("the package, installed in a plain JavaScript CDK app", () => {
 
   it("gives each function the package's prebuilt bundle as its code, and the sync function the app's settings", () => {
     const byId = new Map(resources);
-    const codeOf = (fnId: string) => {
+    /** The function's asset, compared with the package's bundle file by file. */
+    const sameAsBundle = (fnId: string, bundle: string) => {
       const key = (byId.get(fnId)!.Properties.Code as { S3Key: string }).S3Key;
       const asset = join(outdir, `asset.${key.replace(/\.zip$/, "")}`);
-      expect(readdirSync(asset)).toEqual(["index.mjs"]);
-      return readFileSync(join(asset, "index.mjs"));
+      const packaged = join(installed, "dist/bundles/lambda", bundle);
+      expect(assetFiles(asset)).toEqual(assetFiles(packaged));
+      for (const file of assetFiles(asset)) expect(readFileSync(join(asset, file)).equals(readFileSync(join(packaged, file))), file).toBe(true);
     };
     // The function behind the API, and the one the schedule runs.
     const [, integration] = ofType("AWS::ApiGatewayV2::Integration")[0]!;
     const syncId = (integration.Properties.IntegrationUri as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
     const [, rule] = ofType("AWS::Events::Rule")[0]!;
     const sweepId = (rule.Properties.Targets as { Arn: { "Fn::GetAtt": [string, string] } }[])[0]!.Arn["Fn::GetAtt"][0];
-    expect(codeOf(syncId).equals(readFileSync(join(installed, "dist/bundles/lambda/index/index.mjs")))).toBe(true);
-    expect(codeOf(sweepId).equals(readFileSync(join(installed, "dist/bundles/lambda/maintenance/index.mjs")))).toBe(true);
+    sameAsBundle(syncId, "index");
+    sameAsBundle(sweepId, "maintenance");
 
     const fn = byId.get(syncId)!;
     expect(fn.Properties.Handler).toBe("index.handler");
@@ -165,10 +171,10 @@ describe("the package, installed in a plain JavaScript CDK app", () => {
     expect(env[SETTINGS.clientIdAllowlist.name]).toBe("0b6e6d9c-6f0e-4c4e-9a53-1d2f8a3b7c10,5f1c2a7e-8d34-4b9b-a0e1-3c6d9f2b4e87");
   });
 
-  it("deploys a bundle that loads on its own, with nothing beside it, and answers", () => {
+  it("deploys a bundle that loads on its own, with nothing beside it but its chunks, and answers", () => {
     const alone = mkdtempSync(join(tmpdir(), "tc-bundle-"));
     try {
-      copyFileSync(join(installed, "dist/bundles/lambda/index/index.mjs"), join(alone, "index.mjs"));
+      cpSync(join(installed, "dist/bundles/lambda/index"), alone, { recursive: true });
       const script = `
         const { handler } = await import(process.env.BUNDLE_URL);
         const result = await handler(JSON.parse(process.env.EVENT));
