@@ -9,7 +9,7 @@
  */
 import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync, } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { App, type CfnElement, CfnResource, RemovalPolicy, Stack, TagManager, Tags, Validations } from "aws-cdk-lib";

@@ -9,17 +9,7 @@
  * node_modules, the same versions an install would bring: extracting aws-cdk-lib takes minutes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -151,7 +141,8 @@ describe("the package, installed in a plain JavaScript CDK app", () => {
       const asset = join(outdir, `asset.${key.replace(/\.zip$/, "")}`);
       const packaged = join(installed, "dist/bundles/lambda", bundle);
       expect(assetFiles(asset)).toEqual(assetFiles(packaged));
-      for (const file of assetFiles(asset)) expect(readFileSync(join(asset, file)).equals(readFileSync(join(packaged, file))), file).toBe(true);
+      for (const file of assetFiles(asset))
+        expect(readFileSync(join(asset, file)).equals(readFileSync(join(packaged, file))), file).toBe(true);
     };
     // The function behind the API, and the one the schedule runs.
     const [, integration] = ofType("AWS::ApiGatewayV2::Integration")[0]!;

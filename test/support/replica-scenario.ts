@@ -180,7 +180,8 @@ export async function runConvergence(baseUrl: string, opts: ConvergenceOptions =
     for (const [i, r] of replicas.entries()) {
       randomChanges(r, 2 + Math.floor(rand() * 4));
       if (round === 1 && i === 0 && (opts.bigValueBytes ?? 0) > 0) {
-        const uuid = pick(Object.keys(r.taskMap()));
+        // A task of its own, so that there is one whatever the random changes deleted.
+        const uuid = r.createTask({ description: "with a big value" });
         r.updateTask(uuid, "annotation_big", randomBytes(Math.ceil((opts.bigValueBytes ?? 0) * 0.75)).toString("base64"));
       }
     }

@@ -31,7 +31,11 @@ export async function upgradeLegacyClient(calls: SdkCalls, clientId: Uuid, state
   const last = state.tail.at(-1);
   const lastParent = last === undefined ? undefined : parentOf.get(last);
   const slots = slotAttributes(lastParent === undefined ? state.tail : [...state.tail, lastParent]);
-  const snapSize = state.snapshot?.key ? ((await calls.objectSize(state.snapshot.key, "measure a 0.1.0 snapshot")) ?? 0) : 0;
+  // A snapshot whose size cannot be read (gone, or a role allowed only to list under the
+  // prefix answered 403) counts as 0: the next stored snapshot corrects it.
+  const snapSize = state.snapshot?.key
+    ? ((await calls.objectSize(state.snapshot.key, "measure a 0.1.0 snapshot").catch(() => null)) ?? 0)
+    : 0;
   try {
     await calls.ddbSend(
       new UpdateItemCommand({
