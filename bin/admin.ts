@@ -136,6 +136,7 @@ export async function main(argv: string[], io: Partial<AdminIo> = {}): Promise<n
       return storage;
     },
     serverUrl: () => target.serverUrl(),
+    quotaBytes: () => target.quotaBytes(),
     print: (line) => printLine(stdout, line),
     progress: (label) => progressLine(stderr, stderrIsTTY, label),
     confirm: (question) => (stdinIsTTY ? askYesNo(stdin, stderr, question) : Promise.resolve(false)),

@@ -9,6 +9,7 @@ import { Annotations, type App, CfnOutput, Stack, type StackProps, Validations }
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { Construct } from "constructs";
 import { booleanContext, serverPropsFromContext, stringContext } from "./context.ts";
+import { STACK_OUTPUT_KEYS } from "./stack-output-keys.ts";
 import { TaskChampionSyncServer, type TaskChampionSyncServerProps } from "./sync-server.ts";
 
 export const DEFAULT_STACK_NAME = "TaskChampionSyncServer";
@@ -30,7 +31,7 @@ export class SyncServerStack extends Stack {
     this.server = new TaskChampionSyncServer(this, "SyncServer", settings);
     const { url } = this.server;
 
-    new CfnOutput(this, "Url", { value: url, description: "The sync server's URL" });
+    new CfnOutput(this, STACK_OUTPUT_KEYS.url, { value: url, description: "The sync server's URL" });
     new CfnOutput(this, "TaskConfigUrl", {
       value: `task config sync.server.url ${url}`,
       description: "Taskwarrior 3.1 and later: run this, then set sync.server.client_id and sync.encryption_secret",
@@ -52,8 +53,12 @@ export class SyncServerStack extends Stack {
             description: "Once per user: registers a client id (the server creates none) and prints that user's task config lines",
           },
     );
-    new CfnOutput(this, "TableName", { value: this.server.table.tableName, description: "The DynamoDB table" });
-    new CfnOutput(this, "BucketName", { value: this.server.bucket.bucketName, description: "The S3 bucket" });
+    new CfnOutput(this, STACK_OUTPUT_KEYS.tableName, { value: this.server.table.tableName, description: "The DynamoDB table" });
+    new CfnOutput(this, STACK_OUTPUT_KEYS.bucketName, { value: this.server.bucket.bucketName, description: "The S3 bucket" });
+    new CfnOutput(this, STACK_OUTPUT_KEYS.maxClientBytes, {
+      value: String(this.server.maxClientBytes),
+      description: "The bytes one client may store (0: no limit); the admin command shows usage against it",
+    });
     if (this.server.encryptionKey !== undefined) {
       new CfnOutput(this, "EncryptionKeyArn", {
         value: this.server.encryptionKey.keyArn,

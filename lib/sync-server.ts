@@ -151,6 +151,8 @@ export class TaskChampionSyncServer extends Construct {
   public readonly customDomainTarget?: string;
   /** Whether the function creates unknown clients (the resolved `createClients`). */
   public readonly createsClients: boolean;
+  /** The bytes one client may store (history segments and snapshot); 0: no limit. */
+  public readonly maxClientBytes: number;
   public readonly api: apigwv2.HttpApi;
   public readonly stage: apigwv2.HttpStage;
   public readonly function: nodejs.NodejsFunction;
@@ -174,6 +176,7 @@ export class TaskChampionSyncServer extends Construct {
     super(scope, id);
     const settings = resolveSettings(props);
     this.createsClients = settings.createClients;
+    this.maxClientBytes = settings.maxClientBytes;
     for (const [key, value] of Object.entries(settings.tags)) Tags.of(this).add(key, value);
 
     // ---- Data ---------------------------------------------------------------------------------

@@ -62,6 +62,8 @@ export interface CommandContext {
   storage(): Promise<Storage>;
   /** The server's URL: the stack's output, or the local server's LISTEN address. */
   serverUrl(): Promise<string>;
+  /** The bytes a client may store: the stack's output or MAX_CLIENT_BYTES; 0 no limit, null unknown (a stack from before the output). */
+  quotaBytes(): Promise<number | null>;
   /** Writes one line to stdout, waiting while the stream is full. */
   print(line: string): Promise<void>;
   /** Progress of long work on stderr, shown only when stderr is a terminal. */

@@ -14,6 +14,13 @@ export function formatBytes(bytes: number | null): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** A client's share of its quota: 12.5%, "no limit" (quota 0), or "?" when either number is unknown. */
+export function formatQuotaUse(storedBytes: number | null, quotaBytes: number | null): string {
+  if (quotaBytes === 0) return "no limit";
+  if (storedBytes === null || quotaBytes === null) return "?";
+  return `${((storedBytes / quotaBytes) * 100).toFixed(1)}%`;
+}
+
 /** How long ago, in its largest unit or two: 40s, 12m, 5h 3m, 3d 4h. */
 export function formatAge(from: Date, now: Date): string {
   const seconds = Math.max(0, Math.floor((now.getTime() - from.getTime()) / 1000));
@@ -35,6 +42,7 @@ const COLUMNS = [
   ["CLIENT ID", 36],
   ["VERSIONS", 9],
   ["STORED", 10],
+  ["QUOTA USED", 10],
   ["SNAPSHOT VERSION", 36],
   ["SNAPSHOT AGE", 12],
   ["LAST VERSION ADDED", 20],
@@ -44,7 +52,7 @@ function row(cells: readonly string[]): string {
   return cells
     .map((cell, i) => {
       const width = COLUMNS[i]?.[1] ?? 0;
-      return i === 1 || i === 2 ? cell.padStart(width) : cell.padEnd(width);
+      return i >= 1 && i <= 3 ? cell.padStart(width) : cell.padEnd(width);
     })
     .join("  ")
     .trimEnd();
@@ -54,11 +62,12 @@ export function clientTableHeader(): string {
   return row(COLUMNS.map(([title]) => title));
 }
 
-export function clientTableRow(client: ClientSummary, now: Date): string {
+export function clientTableRow(client: ClientSummary, quotaBytes: number | null, now: Date): string {
   return row([
     client.clientId,
     String(client.versions),
     formatBytes(client.storedBytes),
+    formatQuotaUse(client.storedBytes, quotaBytes),
     client.snapshot?.versionId ?? "-",
     client.snapshot ? formatAge(client.snapshot.timestamp, now) : "-",
     formatTime(client.latestAddedAt),
@@ -66,12 +75,18 @@ export function clientTableRow(client: ClientSummary, now: Date): string {
 }
 
 /** `show-client`: one field a line. */
-export function clientDetailLines(client: ClientDetails, now: Date): string[] {
+export function clientDetailLines(client: ClientDetails, quotaBytes: number | null, now: Date): string[] {
   const snapshot = client.snapshot;
+  const quota =
+    quotaBytes === null
+      ? "quota unknown"
+      : quotaBytes === 0
+        ? "no quota"
+        : `${formatQuotaUse(client.storedBytes, quotaBytes)} of ${formatBytes(quotaBytes)}`;
   return [
     `client id:           ${client.clientId}`,
     `versions:            ${client.versions}`,
-    `stored:              ${formatBytes(client.storedBytes)} (${client.storedBytes} bytes)`,
+    `stored:              ${formatBytes(client.storedBytes)} (${client.storedBytes} bytes), ${quota}`,
     `first version:       ${client.oldestVersion?.versionId ?? "-"}`,
     `  its parent:        ${client.oldestVersion?.parentVersionId ?? "-"}`,
     `latest version:      ${client.latestVersionId}`,
@@ -82,13 +97,14 @@ export function clientDetailLines(client: ClientDetails, now: Date): string[] {
   ];
 }
 
-/** The stable `--json` form of a client in a list. */
-export function clientJson(client: ClientSummary): Record<string, unknown> {
+/** The stable `--json` form of a client in a list; `quotaBytes` 0 is no limit, null unknown. */
+export function clientJson(client: ClientSummary, quotaBytes: number | null): Record<string, unknown> {
   return {
     clientId: client.clientId,
     latestVersionId: client.latestVersionId,
     versions: client.versions,
     storedBytes: client.storedBytes,
+    quotaBytes,
     snapshot: client.snapshot && {
       versionId: client.snapshot.versionId,
       timestamp: client.snapshot.timestamp.toISOString(),
@@ -99,6 +115,6 @@ export function clientJson(client: ClientSummary): Record<string, unknown> {
 }
 
 /** The stable `--json` form of one client: the list's fields and the stored chain's start. */
-export function clientDetailsJson(client: ClientDetails): Record<string, unknown> {
-  return { ...clientJson(client), oldestVersion: client.oldestVersion };
+export function clientDetailsJson(client: ClientDetails, quotaBytes: number | null): Record<string, unknown> {
+  return { ...clientJson(client, quotaBytes), oldestVersion: client.oldestVersion };
 }

@@ -1,4 +1,4 @@
-/** `show-client UUID [--json]`: one client's counts, bytes, snapshot and the ends of its stored chain. */
+/** `show-client UUID [--json]`: one client's counts, bytes against the quota, snapshot and the ends of its stored chain. */
 import { showClient } from "../../lambda/operations/show-client.ts";
 import { type Command, EXIT } from "./command.ts";
 import { clientDetailLines, clientDetailsJson } from "./format.ts";
@@ -14,8 +14,9 @@ export const showClientCommand: Command = {
     if (!clientId) return EXIT.usage;
     const details = await showClient(await context.storage(), clientId);
     if (!details) return context.fail(EXIT.client, `there is no client ${clientId}`);
-    if (context.options.json) await context.print(JSON.stringify(clientDetailsJson(details)));
-    else for (const line of clientDetailLines(details, context.now())) await context.print(line);
+    const quotaBytes = await context.quotaBytes();
+    if (context.options.json) await context.print(JSON.stringify(clientDetailsJson(details, quotaBytes)));
+    else for (const line of clientDetailLines(details, quotaBytes, context.now())) await context.print(line);
     return EXIT.ok;
   },
 };

@@ -1,17 +1,20 @@
 /**
- * `--stack NAME`: the deployed stack's outputs (lib/sync-server-stack.ts names them) that the
+ * `--stack NAME`: the deployed stack's outputs (lib/stack-output-keys.ts names them) that the
  * admin command needs: the server's URL, the table and the bucket.
  */
 import { type CloudFormationClient, DescribeStacksCommand, type Stack } from "@aws-sdk/client-cloudformation";
+import { STACK_OUTPUT_KEYS } from "../../lib/stack-output-keys.ts";
 
 export interface StackOutputs {
   url: string;
   tableName: string;
   bucketName: string;
+  /** 0: no limit; null: the stack has no such output (deployed before it existed). */
+  maxClientBytes: number | null;
 }
 
-/** The output keys read, as the stack defines them. */
-export const STACK_OUTPUT_KEYS = { url: "Url", tableName: "TableName", bucketName: "BucketName" } as const;
+/** The outputs without which the command cannot work. */
+const REQUIRED = [STACK_OUTPUT_KEYS.url, STACK_OUTPUT_KEYS.tableName, STACK_OUTPUT_KEYS.bucketName];
 
 export type StackLookup = { kind: "found"; outputs: StackOutputs } | { kind: "problem"; message: string };
 
@@ -32,11 +35,13 @@ export async function readStackOutputs(cloudFormation: CloudFormationClient, sta
   const tableName = value(STACK_OUTPUT_KEYS.tableName);
   const bucketName = value(STACK_OUTPUT_KEYS.bucketName);
   if (!url || !tableName || !bucketName) {
-    const missing = Object.values(STACK_OUTPUT_KEYS).filter((key) => !value(key));
+    const missing = REQUIRED.filter((key) => !value(key));
     return {
       kind: "problem",
       message: `stack ${stackName} has no output ${missing.join(", ")} (is it a TaskChampion sync server stack, deployed?)`,
     };
   }
-  return { kind: "found", outputs: { url, tableName, bucketName } };
+  const quota = value(STACK_OUTPUT_KEYS.maxClientBytes);
+  const maxClientBytes = quota !== undefined && /^\d{1,15}$/.test(quota) ? Number(quota) : null;
+  return { kind: "found", outputs: { url, tableName, bucketName, maxClientBytes } };
 }

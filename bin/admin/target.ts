@@ -53,6 +53,15 @@ export class Target {
     return localServerUrl(listen);
   }
 
+  /** The quota the server enforces: the stack's output, or MAX_CLIENT_BYTES as the local server reads it. */
+  async quotaBytes(): Promise<number | null> {
+    if (this.options.stack !== undefined) return (await this.outputs(this.options.stack)).maxClientBytes;
+    const reader = new ConfigReader(this.options.env);
+    const quota = reader.get(SETTINGS.maxClientBytes);
+    reader.check();
+    return quota;
+  }
+
   /** Frees the CloudFormation client, if one was made. */
   async close(): Promise<void> {
     (await this.cloudFormation?.catch(() => undefined))?.destroy();

@@ -143,7 +143,10 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
       await server.close();
     }
     const details = await inTxn(storage, clientId, (txn) => txn.getClientDetails());
-    const list = await runAdmin(["list-clients", "--json"], store.env);
+    // Usage against the quota the server would enforce: MAX_CLIENT_BYTES, as the local server reads it.
+    const quotaBytes = 4 * details!.storedBytes;
+    const env = { ...store.env, MAX_CLIENT_BYTES: String(quotaBytes) };
+    const list = await runAdmin(["list-clients", "--json"], env);
     expect(list.code).toBe(0);
     const listed = list.lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((c) => c.clientId === clientId);
     expect(listed).toEqual({
@@ -151,6 +154,7 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
       latestVersionId: details?.latestVersionId,
       versions: 6,
       storedBytes: details?.storedBytes,
+      quotaBytes,
       snapshot: {
         versionId: details?.snapshot?.versionId,
         timestamp: details?.snapshot?.timestamp.toISOString(),
@@ -158,18 +162,26 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
       },
       latestAddedAt: details?.latestAddedAt?.toISOString(),
     });
-    const human = await runAdmin(["list-clients"], store.env);
-    expect(human.lines[0]).toMatch(/^CLIENT ID +VERSIONS +STORED +SNAPSHOT VERSION +SNAPSHOT AGE +LAST VERSION ADDED$/);
+    const human = await runAdmin(["list-clients"], env);
+    expect(human.lines[0]).toMatch(/^CLIENT ID +VERSIONS +STORED +QUOTA USED +SNAPSHOT VERSION +SNAPSHOT AGE +LAST VERSION ADDED$/);
     expect(human.lines.find((line) => line.startsWith(clientId))).toMatch(
-      new RegExp(`^${clientId} +6 +\\S+ \\S+ +${details?.snapshot?.versionId} +\\d+s `),
+      new RegExp(`^${clientId} +6 +\\S+ \\S+ +25\\.0% +${details?.snapshot?.versionId} +\\d+s `),
     );
+    const unlimited = await runAdmin(["list-clients"], { ...store.env, MAX_CLIENT_BYTES: "0" });
+    expect(unlimited.lines.find((line) => line.startsWith(clientId))).toMatch(/ no limit /);
+    expect(await runAdmin(["list-clients"], { ...store.env, MAX_CLIENT_BYTES: "lots" })).toMatchObject({
+      code: 2,
+      stdout: "",
+      stderr: expect.stringContaining("MAX_CLIENT_BYTES"),
+    });
 
-    const shown = await runAdmin(["show-client", clientId, "--json"], store.env);
+    const shown = await runAdmin(["show-client", clientId, "--json"], env);
     expect(JSON.parse(shown.stdout)).toEqual({
       ...listed,
       oldestVersion: { versionId: details?.oldestVersion?.versionId, parentVersionId: NIL_UUID },
     });
-    const text = await runAdmin(["show-client", clientId], store.env);
+    const text = await runAdmin(["show-client", clientId], env);
+    expect(text.stdout).toContain(`(${details?.storedBytes} bytes), 25.0% of `);
     expect(text.stdout).toContain(`latest version:      ${details?.latestVersionId}`);
     expect(text.stdout).toContain(`first version:       ${details?.oldestVersion?.versionId}`);
 
@@ -402,7 +414,14 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
     const bucket = store.env.BUCKET_NAME;
     const { STORAGE: _storage, TABLE_NAME: _table, BUCKET_NAME: _bucket, DATA_DIR: _dir, ...sdkEnv } = store.env;
     const cloudFormation = cannedCloudFormation({
-      "tc-prod": { Url: "https://abc.execute-api.eu-west-1.amazonaws.com", TableName: table ?? "", BucketName: bucket ?? "" },
+      "tc-prod": {
+        Url: "https://abc.execute-api.eu-west-1.amazonaws.com",
+        TableName: table ?? "",
+        BucketName: bucket ?? "",
+        MaxClientBytes: "1048576",
+      },
+      // Deployed before the quota output existed.
+      "tc-old": { Url: "https://old.example.com", TableName: table ?? "", BucketName: bucket ?? "" },
       "tc-half": { Url: "https://x.example.com" },
     });
     if (store.kind !== "dynamodb") {
@@ -422,7 +441,11 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
     const { clientId, serverUrl } = JSON.parse(added.stdout) as { clientId: Uuid; serverUrl: string };
     expect(serverUrl).toBe("https://abc.execute-api.eu-west-1.amazonaws.com");
     expect((await clientState(storage, clientId)).client).toEqual(expect.objectContaining({ latestVersionId: NIL_UUID }));
-    const shown = await runAdmin(["show-client", clientId, "--stack", "tc-prod"], sdkEnv, { cloudFormation });
+    // The quota is the stack's, not the environment's.
+    const shown = await runAdmin(["show-client", clientId, "--stack", "tc-prod"], { ...sdkEnv, MAX_CLIENT_BYTES: "5" }, { cloudFormation });
     expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("(0 bytes), 0.0% of 1.0 MiB");
+    const old = await runAdmin(["show-client", clientId, "--stack", "tc-old", "--json"], sdkEnv, { cloudFormation });
+    expect(JSON.parse(old.stdout)).toMatchObject({ clientId, storedBytes: 0, quotaBytes: null });
   });
 });

@@ -716,6 +716,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       template.hasOutput("TaskConfigClient", { Value: `npm run admin -- add-client --stack ${DEFAULT_STACK_NAME}` });
       template.hasOutput("TableName", { Value: { Ref: id.table } });
       template.hasOutput("BucketName", { Value: { Ref: id.bucket } });
+      // The admin command shows each client's usage against it.
+      template.hasOutput("MaxClientBytes", { Value: String(AWS_MAX_CLIENT_BYTES) });
       expect(template.findOutputs("CustomDomainTarget")).toEqual({});
     });
   });
@@ -1040,6 +1042,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       [SETTINGS.maxClientBytes.name]: "0",
     });
     expect(maintenanceFunction(synthesized).Properties.Environment.Variables).toMatchObject({ [SETTINGS.historyDays.name]: "0" });
+    template.hasOutput("MaxClientBytes", { Value: "0" });
     const allowlist = SETTINGS.clientIdAllowlist.parse(functionEnv(synthesized)[SETTINGS.clientIdAllowlist.name] as string);
     expect(allowlist && [...allowlist]).toEqual([CLIENT_A, CLIENT_B]);
   });
