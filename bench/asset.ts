@@ -1,16 +1,17 @@
 /**
  * The sync function as it would be deployed: `cdk synth` of the app into a temporary
  * directory, then, from the synthesized template, the function behind the API's integration:
- * its bundled asset (`index.mjs`), its handler export, its memory and its environment (the
+ * its bundled asset (`index.mjs` and its chunks), its handler export, its memory and its environment (the
  * table and bucket references resolved to the emulators' names). The memory and cold-start
  * sections run this file in their own Node processes.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { emulatorEnv, type EmulatorEndpoints } from "../dev/emulator-endpoints.ts";
+import { assetFiles, totalBytes } from "../dev/lambda-asset.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../", import.meta.url));
 const CDK = join(REPO_ROOT, "node_modules", ".bin", "cdk");
@@ -18,9 +19,11 @@ const CDK = join(REPO_ROOT, "node_modules", ".bin", "cdk");
 export interface FunctionAsset {
   /** The synthesized cloud assembly (removed by `remove`). */
   dir: string;
-  /** The bundled handler file. */
+  /** The function's asset directory: the entry and its chunks. */
+  assetDir: string;
+  /** The bundled handler file, in it. */
   file: string;
-  /** Its size in bytes. */
+  /** The whole asset's size in bytes. */
   bytes: number;
   handlerExport: string;
   /** The function's MemorySize in the template, MB. */
@@ -85,12 +88,14 @@ export async function synthesizeFunction(): Promise<FunctionAsset> {
     const fn = required(template.Resources[functionId], `function ${functionId}`);
     const [fileStem, handlerExport] = String(fn.Properties?.Handler ?? "").split(".");
     const assetPath = required(fn.Metadata?.["aws:asset:path"] as string | undefined, "asset path");
-    const file = join(dir, assetPath, `${required(fileStem, "handler file")}.mjs`);
+    const assetDir = join(dir, assetPath);
+    const file = join(assetDir, `${required(fileStem, "handler file")}.mjs`);
     const variables = (fn.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ?? {};
     return {
       dir,
+      assetDir,
       file,
-      bytes: (await stat(file)).size,
+      bytes: totalBytes(assetDir, assetFiles(assetDir)),
       handlerExport: required(handlerExport, "handler export"),
       memoryMb: Number(fn.Properties?.MemorySize),
       environment: (tableName, bucketName) => {

@@ -50,7 +50,7 @@ import {
   type TemplateJson,
 } from "../support/cdk-app.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
-import { assetFiles, startupFiles, totalBytes, unresolvedImports } from "../support/lambda-asset.ts";
+import { assetFiles, startupFiles, totalBytes, unresolvedImports } from "../../dev/lambda-asset.ts";
 import { httpEvent } from "../../dev/events.ts";
 
 const REPO = new URL("../../", import.meta.url);

@@ -20,7 +20,7 @@ import { ROUTES } from "../../lambda/http/routes.ts";
 import { TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { SERVER_NAME, SERVER_VERSION } from "../../lambda/version.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
-import { assetFiles } from "../support/lambda-asset.ts";
+import { assetFiles } from "../../dev/lambda-asset.ts";
 import { httpEvent } from "../../dev/events.ts";
 import { exited, startServerProcess } from "../support/server-process.ts";
 import { stopWithRequestInFlight } from "../support/stop-in-flight.ts";

@@ -1,7 +1,7 @@
 /** Reading a synthesized function's asset: its files, their imports, what a cold start loads. */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
-import { BUNDLE_FILE } from "../../lib/function-bundling.ts";
+import { BUNDLE_FILE } from "../lib/function-bundling.ts";
 
 /** Every file of the asset, relative to it. */
 export function assetFiles(dir: string): string[] {
