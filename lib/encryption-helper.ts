@@ -21,6 +21,7 @@ import { ArnFormat, type RemovalPolicy, Stack } from "aws-cdk-lib";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as kms from "aws-cdk-lib/aws-kms";
 import type { Construct } from "constructs";
+import { fromThisAccountsAlarms } from "./monitoring.ts";
 
 /** Administering the key, without using it (AWS's key administrator actions). */
 export const KEY_ADMINISTRATION_ACTIONS = [
@@ -91,17 +92,7 @@ export function createEncryptionKey(scope: Construct, id: string, removalPolicy:
       principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
       actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
       resources: ["*"],
-      conditions: {
-        StringEquals: { "aws:SourceAccount": stack.account },
-        ArnLike: {
-          "aws:SourceArn": stack.formatArn({
-            service: "cloudwatch",
-            resource: "alarm",
-            resourceName: "*",
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        },
-      },
+      conditions: fromThisAccountsAlarms(stack),
     }),
   ];
   return new kms.Key(scope, id, {

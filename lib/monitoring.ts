@@ -59,19 +59,24 @@ function allowAlarmsToPublish(topic: sns.Topic): void {
       principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
       actions: ["sns:Publish"],
       resources: [topic.topicArn],
-      conditions: {
-        StringEquals: { "aws:SourceAccount": stack.account },
-        ArnLike: {
-          "aws:SourceArn": stack.formatArn({
-            service: "cloudwatch",
-            resource: "alarm",
-            resourceName: "*",
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        },
-      },
+      conditions: fromThisAccountsAlarms(stack),
     }),
   );
+}
+
+/** The condition that lets CloudWatch act for the alarms of this stack's account and no other's. */
+export function fromThisAccountsAlarms(stack: Stack): Record<string, Record<string, string>> {
+  return {
+    StringEquals: { "aws:SourceAccount": stack.account },
+    ArnLike: {
+      "aws:SourceArn": stack.formatArn({
+        service: "cloudwatch",
+        resource: "alarm",
+        resourceName: "*",
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    },
+  };
 }
 
 /** One alarm: its construct id, what it means when it fires, and the metric it watches. */
