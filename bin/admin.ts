@@ -175,7 +175,11 @@ async function sdkCloudFormation(region: string | undefined): Promise<CloudForma
   return new CloudFormationClient(region !== undefined ? { region } : {});
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+/**
+ * `main` as the whole process, whichever entry runs it (`npm run admin`, the package's
+ * `admin` command): the process-wide settings a command's output and writes need.
+ */
+export async function runAsProcess(argv: string[]): Promise<number> {
   // The DynamoDB storage overlaps up to 16 writes of an import under one abort signal, past
   // Node's default of 10 listeners before it warns about a leak.
   setMaxListeners(64);
@@ -183,8 +187,11 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
   });
-  const code = await main(process.argv.slice(2));
+  const code = await main(argv);
   process.exitCode = code;
   // A connection left open (an SDK socket, a database) must not keep a finished command alive.
   setTimeout(() => process.exit(code), 2_000).unref();
+  return code;
 }
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runAsProcess(process.argv.slice(2));

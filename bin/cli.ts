@@ -25,9 +25,9 @@ async function loadAdmin(): Promise<Main> {
   const url = new URL(`./admin${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
   if (!existsSync(url))
     throw new CommandUnavailable(`admin: this build of ${SERVER_NAME} has no admin command (${fileURLToPath(url)} is missing)`);
-  const module = (await import(url.href)) as { main?: unknown };
-  if (typeof module.main !== "function") throw new CommandUnavailable(`admin: ${fileURLToPath(url)} exports no main(argv)`);
-  return module.main as Main;
+  const module = (await import(url.href)) as { runAsProcess?: unknown };
+  if (typeof module.runAsProcess !== "function") throw new CommandUnavailable(`admin: ${fileURLToPath(url)} exports no runAsProcess(argv)`);
+  return module.runAsProcess as Main;
 }
 
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Main> }> = {

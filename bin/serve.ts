@@ -32,7 +32,14 @@ export async function startServer(env: Env): Promise<RunningServer> {
   const { storage, description } = await openStorage(storageKind, reader);
   reader.check();
   const logger = createLogger();
-  const http = await serveHandler(createApp(storage, config, logger), { ...listen, maxBodyBytes: config.maxBodyBytes });
+  let http: LocalHttpServer;
+  try {
+    http = await serveHandler(createApp(storage, config, logger), { ...listen, maxBodyBytes: config.maxBodyBytes });
+  } catch (error) {
+    // Not listening (the address in use, say): the storage opened for it is closed again.
+    await storage.close().catch(() => undefined);
+    throw error;
+  }
   const retention = startHistoryRetention(storage, historyDays, logger);
   return {
     ...http,
@@ -99,7 +106,9 @@ export async function main(argv: readonly string[] = []): Promise<number> {
       process.stderr.write(`${error.message}\n`);
       return 2;
     }
-    throw error;
+    // An address in use, a data directory it may not write, an unreachable storage: one line.
+    process.stderr.write(`error: could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
   }
   process.stdout.write(
     `TaskChampion sync server listening on ${running.url}, storage: ${running.description}\n${taskConfigLines(running.url, process.env)}\n`,

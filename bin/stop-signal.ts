@@ -4,7 +4,7 @@
  */
 export type StopSignal = "SIGINT" | "SIGTERM";
 
-const STOP_SIGNALS: readonly StopSignal[] = ["SIGINT", "SIGTERM"];
+export const STOP_SIGNALS: readonly StopSignal[] = ["SIGINT", "SIGTERM"];
 
 /**
  * Resolves with the first SIGINT or SIGTERM from now on. The handlers stay installed: a second

@@ -4,10 +4,9 @@
  * nothing. The same steps can be run without a signal (at the normal end): still only once.
  */
 import { constants } from "node:os";
+import { STOP_SIGNALS, type StopSignal } from "../bin/stop-signal.ts";
 
-export type StopSignal = "SIGINT" | "SIGTERM";
-
-const SIGNALS: readonly StopSignal[] = ["SIGINT", "SIGTERM"];
+export type { StopSignal };
 
 /** How shells report a process that a signal ended: 128 + the signal's number (SIGINT 130, SIGTERM 143). */
 export function signalExitCode(signal: StopSignal): number {
@@ -33,7 +32,7 @@ export function stopOnSignals(steps: ReadonlyArray<() => Promise<void>>, options
     return stopping;
   };
   let signalled = false;
-  for (const signal of SIGNALS) {
+  for (const signal of STOP_SIGNALS) {
     process.on(signal, () => {
       if (signalled) return;
       signalled = true;

@@ -5,7 +5,7 @@
  * or SIGTERM stops the server and both emulators. It prints the `export` lines that let another
  * shell reach the same storage (`npm run admin`, the AWS CLI).
  */
-import { startServer } from "../bin/serve.ts";
+import { startServer, stopGracefully } from "../bin/serve.ts";
 import { ConfigError } from "../lambda/config.ts";
 import { checkJava } from "../dev/dynamodb-local.ts";
 import { emulatorEnv } from "../dev/emulator-endpoints.ts";
@@ -13,7 +13,12 @@ import { startEmulators } from "../dev/emulators.ts";
 import { shellExports } from "../dev/shell-exports.ts";
 import { stopOnSignals } from "../dev/shutdown.ts";
 
-checkJava();
+try {
+  checkJava();
+} catch (error) {
+  process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}
 const emulators = await startEmulators({ log: (line) => process.stdout.write(`[emulators] ${line}\n`) });
 const storageEnv = emulatorEnv(emulators);
 // The AWS SDK reads its endpoints and credentials from process.env itself.
@@ -24,11 +29,10 @@ try {
   server = await startServer(process.env);
 } catch (error) {
   await emulators.stop();
-  if (error instanceof ConfigError) {
-    process.stderr.write(`${error.message}\n`);
-    process.exit(2);
-  }
-  throw error;
+  process.stderr.write(
+    error instanceof ConfigError ? `${error.message}\n` : `error: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(error instanceof ConfigError ? 2 : 1);
 }
 process.stdout.write(
   [
@@ -41,7 +45,8 @@ process.stdout.write(
   ].join("\n"),
 );
 
-stopOnSignals([() => server.stop(), () => emulators.stop()], {
+// In-flight requests get the server's grace period, so that a stalled one cannot hold the stop.
+stopOnSignals([() => stopGracefully(server), () => emulators.stop()], {
   announce: (signal) => process.stdout.write(`${signal}: stopping the server and the emulators\n`),
   exitCode: 0,
 });

@@ -1,5 +1,5 @@
 /** `import-client FILE [--as UUID] [--replace]`: loads an export, checked whole before anything is written. */
-import { importClient } from "../../lambda/operations/import-client.ts";
+import { importClient, ReplaceFailedError } from "../../lambda/operations/import-client.ts";
 import type { Uuid } from "../../lambda/uuid.ts";
 import { type Command, EXIT } from "./command.ts";
 import { fileChunks, unreadable } from "./files.ts";
@@ -23,21 +23,37 @@ export const importClientCommand: Command = {
     const storage = await context.storage();
     const checking = context.progress("checking versions");
     const writing = context.progress("writing versions");
-    const outcome = await importClient(storage, () => fileChunks(path), {
-      ...(as ? { as } : {}),
-      replace: context.options.replace === true,
-      onProgress: (pass, done) => {
-        if (pass === "write") checking.end();
-        (pass === "check" ? checking : writing).update(done);
-      },
-    });
-    checking.end();
-    writing.end();
+    // What a failed write pass after --replace says: the old client is gone, the file holds it.
+    const lost = (clientId: Uuid) => `client ${clientId} was removed to be replaced and is not imported: run import-client ${path} again`;
+    let outcome: Awaited<ReturnType<typeof importClient>>;
+    try {
+      outcome = await importClient(storage, () => fileChunks(path), {
+        ...(as ? { as } : {}),
+        replace: context.options.replace === true,
+        onProgress: (pass, done) => {
+          if (pass === "write") checking.end();
+          (pass === "check" ? checking : writing).update(done);
+        },
+      });
+    } catch (error) {
+      if (error instanceof ReplaceFailedError) return context.fail(EXIT.failed, `${lost(error.clientId)} (${error.message})`);
+      throw error;
+    } finally {
+      checking.end();
+      writing.end();
+    }
     switch (outcome.kind) {
       case "invalid":
-        return context.fail(EXIT.usage, `${path} is not a valid export, nothing was imported: ${outcome.reason}`);
+        return outcome.replaced
+          ? context.fail(EXIT.usage, `${path} changed while it was imported: ${outcome.reason}; ${lost(outcome.clientId)}`)
+          : context.fail(EXIT.usage, `${path} is not a valid export, nothing was imported: ${outcome.reason}`);
       case "exists":
-        return context.fail(EXIT.client, `client ${outcome.clientId} exists already (--replace replaces it)`);
+        return outcome.replaced
+          ? context.fail(
+              EXIT.client,
+              `client ${outcome.clientId} was created again while it was replaced (a replica synced meanwhile); the import stopped`,
+            )
+          : context.fail(EXIT.client, `client ${outcome.clientId} exists already (--replace replaces it)`);
       case "imported": {
         const { clientId, file, replaced } = outcome;
         const snapshotBytes = file.snapshot?.bytes ?? 0;

@@ -6,8 +6,6 @@ import { importReference, type ReferenceImportOutcome } from "../../lambda/opera
 import type { Uuid } from "../../lambda/uuid.ts";
 import { type Command, EXIT } from "./command.ts";
 import { formatBytes } from "./format.ts";
-import { openReferencePostgres } from "./reference-postgres.ts";
-import { openReferenceSqlite } from "./reference-sqlite.ts";
 
 export const importReferenceCommand: Command = {
   name: "import-reference",
@@ -25,7 +23,12 @@ export const importReferenceCommand: Command = {
       if (!clientId) return EXIT.usage;
       clientIds.push(clientId);
     }
-    const db = sqlite !== undefined ? openReferenceSqlite(sqlite) : await openReferencePostgres(postgres ?? "");
+    // Each reader loads its driver on use: better-sqlite3 is optional, and the other commands
+    // (and a Postgres import) must work where its build is missing.
+    const db =
+      sqlite !== undefined
+        ? (await import("./reference-sqlite.ts")).openReferenceSqlite(sqlite)
+        : await (await import("./reference-postgres.ts")).openReferencePostgres(postgres ?? "");
     if (typeof db === "string") return context.fail(EXIT.usage, db);
     try {
       const storage = await context.storage();

@@ -2,6 +2,7 @@
  * `prune [--days N] [--client-id UUID]`: removes the versions older than N days (HISTORY_DAYS by
  * default) that precede each client's snapshot (README, "History retention").
  */
+import type { Uuid } from "../../lambda/uuid.ts";
 import { ConfigReader, SETTINGS } from "../../lambda/config.ts";
 import { pruneAllClients, pruneClient, type PruneResult } from "../../lambda/operations/prune.ts";
 import { type Command, type CommandContext, EXIT } from "./command.ts";
@@ -18,11 +19,14 @@ export const pruneCommand: Command = {
     if (days === undefined) return EXIT.usage;
     const given = context.options["client-id"];
     if (given && given.length > 1) return context.fail(EXIT.usage, "prune takes one --client-id (or none for every client)");
+    let clientId: Uuid | undefined;
+    if (given?.[0] !== undefined) {
+      clientId = context.uuid(given[0], "--client-id");
+      if (!clientId) return EXIT.usage;
+    }
     const storage = await context.storage();
     const now = context.now();
-    if (given?.[0] !== undefined) {
-      const clientId = context.uuid(given[0], "--client-id");
-      if (!clientId) return EXIT.usage;
+    if (clientId !== undefined) {
       const result = await pruneClient(storage, clientId, { historyDays: days, now });
       if (result.status === "unknown-client") return context.fail(EXIT.client, `there is no client ${clientId}`);
       await context.print(
@@ -41,9 +45,9 @@ export const pruneCommand: Command = {
     const total = await pruneAllClients(storage, {
       historyDays: days,
       now,
-      onClient: (clientId, result) => {
+      onClient: async (clientId, result) => {
         if (!context.options.json && (result.removedVersions > 0 || result.status !== "complete"))
-          void context.print(`${clientId}: ${describe(result)}`);
+          await context.print(`${clientId}: ${describe(result)}`);
       },
     });
     for (const { clientId, error } of total.failures) {

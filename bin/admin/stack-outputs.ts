@@ -2,6 +2,7 @@
  * `--stack NAME`: the deployed stack's outputs (lib/stack-output-keys.ts names them) that the
  * admin command needs: the server's URL, the table and the bucket.
  */
+import { SETTINGS } from "../../lambda/config.ts";
 import { type CloudFormationClient, DescribeStacksCommand, type Stack } from "@aws-sdk/client-cloudformation";
 import { STACK_OUTPUT_KEYS } from "../../lib/stack-output-keys.ts";
 
@@ -42,6 +43,7 @@ export async function readStackOutputs(cloudFormation: CloudFormationClient, sta
     };
   }
   const quota = value(STACK_OUTPUT_KEYS.maxClientBytes);
-  const maxClientBytes = quota !== undefined && /^\d{1,15}$/.test(quota) ? Number(quota) : null;
+  // Read as the function reads MAX_CLIENT_BYTES (0: no limit); absent, or not a count: unknown.
+  const maxClientBytes = quota === undefined ? null : (SETTINGS.maxClientBytes.parse(quota) ?? null);
   return { kind: "found", outputs: { url, tableName, bucketName, maxClientBytes } };
 }

@@ -19,10 +19,27 @@ export interface ImportClientOptions {
   onProgress?: (pass: "check" | "write", versions: number) => void;
 }
 
+/**
+ * `replaced`: an existing client was removed before the write pass (the storage cannot swap a
+ * whole client at once). When the write pass then fails, that client is gone and the file is
+ * what holds its data: the outcome says so, and a thrown error is a ReplaceFailedError.
+ */
 export type ImportClientOutcome =
   | { kind: "imported"; clientId: Uuid; file: ExportedClient; replaced: boolean }
-  | { kind: "invalid"; line: number; reason: string }
-  | { kind: "exists"; clientId: Uuid };
+  | { kind: "invalid"; line: number; reason: string; replaced: false }
+  | { kind: "invalid"; line: number; reason: string; replaced: true; clientId: Uuid }
+  | { kind: "exists"; clientId: Uuid; replaced: boolean };
+
+/** The write pass failed after `--replace` removed the client it was to replace. */
+export class ReplaceFailedError extends Error {
+  constructor(
+    readonly clientId: Uuid,
+    cause: unknown,
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = "ReplaceFailedError";
+  }
+}
 
 /** `open` gives the file's bytes from its start, once per pass. */
 export async function importClient(
@@ -35,7 +52,7 @@ export async function importClient(
   try {
     file = await checkExport(open(), (n) => progress("check", n));
   } catch (error) {
-    if (error instanceof ExportFileError) return { kind: "invalid", line: error.line, reason: error.message };
+    if (error instanceof ExportFileError) return { kind: "invalid", line: error.line, reason: error.message, replaced: false };
     throw error;
   }
   const clientId = options.as ?? file.clientId;
@@ -59,9 +76,14 @@ export async function importClient(
     });
   } catch (error) {
     if (error instanceof ExportFileError)
-      return { kind: "invalid", line: error.line, reason: `${error.message} (the file changed after it was checked)` };
-    if (error instanceof ClientExistsError) return { kind: "exists", clientId };
-    throw error;
+      return {
+        kind: "invalid",
+        line: error.line,
+        reason: `${error.message} (the file changed after it was checked)`,
+        ...(replaced ? { replaced, clientId } : { replaced }),
+      };
+    if (error instanceof ClientExistsError) return { kind: "exists", clientId, replaced };
+    throw replaced ? new ReplaceFailedError(clientId, error) : error;
   } finally {
     await records.return?.(undefined);
   }

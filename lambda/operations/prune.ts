@@ -113,7 +113,7 @@ export interface PruneAllResult {
 /** Prunes every client's history (listing them a page at a time); reports each client pruned. */
 export async function pruneAllClients(
   storage: Storage,
-  options: PruneOptions & { onClient?: (clientId: Uuid, result: PruneResult) => void },
+  options: PruneOptions & { onClient?: (clientId: Uuid, result: PruneResult) => void | Promise<void> },
 ): Promise<PruneAllResult> {
   const now = options.now ?? new Date();
   const total: PruneAllResult = {
@@ -136,7 +136,7 @@ export async function pruneAllClients(
       total.removedBytes += result.removedBytes;
       if (result.removedVersions > 0) total.prunedClients += 1;
       if (result.status === "contended") total.contended += 1;
-      options.onClient?.(summary.clientId, result);
+      await options.onClient?.(summary.clientId, result);
       if (result.status === "stopped") return { ...total, stopped: true };
     } catch (error) {
       total.failures.push({ clientId: summary.clientId, error });

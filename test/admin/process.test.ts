@@ -4,7 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -93,6 +93,28 @@ describe("npx tsx bin/admin.ts", () => {
     }
     expect((await admin(["remove-client", clientId, "--yes"], env)).code).toBe(0);
   }, 120_000);
+
+  test.each([
+    ["npm run admin's entry", ["bin/admin.ts"]],
+    ["the package command's admin", ["bin/cli.ts", "admin"]],
+  ])(
+    "%s: a reader that stops early (| head) ends the command quietly",
+    async (_name, entry) => {
+      // More lines than a pipe holds, so that the command is still writing when head has gone.
+      const data = join(dir, `head-${entry.length}`);
+      const storage = new SqliteStorage(join(data, SQLITE_FILE_NAME));
+      for (let i = 0; i < 1500; i++) await writeTxn(storage, newUuid(), (txn) => txn.newClient(NIL_UUID));
+      await storage.close();
+      const stderrFile = join(data, "stderr");
+      const statusFile = join(data, "status");
+      const command = `${tsx} ${entry.join(" ")} list-clients 2>${stderrFile} | head -n 2; echo \${PIPESTATUS[0]} >${statusFile}`;
+      const exit = await run("bash", ["-c", command], { DATA_DIR: data });
+      expect(exit.stdout.split("\n")).toHaveLength(3);
+      expect(readFileSync(stderrFile, "utf8")).toBe("");
+      expect(readFileSync(statusFile, "utf8")).toBe("0\n");
+    },
+    120_000,
+  );
 
   test("on DynamoDB + S3: an import and an export of many versions print their result and nothing else", async () => {
     const source = join(dir, "many");

@@ -215,7 +215,7 @@ describe.each(STORES)("pruning on %s", (_name, makeStore) => {
     const a = await clientAged(storage, [300, 300, 300, 1], 2);
     const b = await clientAged(storage, [300, 300], null);
     const reported: Uuid[] = [];
-    const total = await pruneAllClients(storage, { historyDays: 180, now: NOW, onClient: (clientId) => reported.push(clientId) });
+    const total = await pruneAllClients(storage, { historyDays: 180, now: NOW, onClient: (clientId) => void reported.push(clientId) });
     expect(total.failures).toEqual([]);
     expect(total.stopped).toBe(false);
     expect(total.removedVersions).toBeGreaterThanOrEqual(2);

@@ -81,6 +81,24 @@ describe("npm start", () => {
     expect(await stoppedAgain).toBe(0);
   });
 
+  it("says in one line why it cannot start (its address in use), with no stack trace, and exits 1", async () => {
+    const first = await start({ DATA_DIR: dataDir, LISTEN: "127.0.0.1:0" });
+    const port = new URL(first.url).port;
+    const child = spawn("npm", ["start"], {
+      cwd: root,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: join(dataDir, "second"), LISTEN: `127.0.0.1:${port}` },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr!.on("data", (chunk: Buffer) => (err += chunk.toString()));
+    expect(await exited(child)).toBe(1);
+    const firstStopped = exited(first.child);
+    first.child.kill("SIGTERM");
+    expect(await firstStopped).toBe(0);
+    expect(err).toMatch(/^error: could not start: listen EADDRINUSE.*\n/m);
+    expect(err).not.toMatch(/^\s+at /m);
+  });
+
   it("refuses to start on invalid settings, naming each variable and its accepted form", async () => {
     const child = spawn("npm", ["start"], {
       cwd: root,
