@@ -297,6 +297,13 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
       "latest not stored": damaged(rows, (c) => {
         c.client.latest_version_id = newUuid();
       }),
+      // Links up, counts right: only the chain check itself refuses it.
+      "nil version id": damaged(rows, (c) => {
+        const [first, second] = c.versions;
+        first!.version_id = NIL_UUID;
+        first!.parent_version_id = newUuid();
+        second!.parent_version_id = NIL_UUID;
+      }),
     };
     const sound = damaged(rows, () => {});
     const file = join(work, `broken-${randomBytes(3).toString("hex")}.sqlite3`);
@@ -311,6 +318,7 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
       "snapshot off the chain": /NOT imported: the snapshot is not for a version on the chain/,
       "no segment": /NOT imported: version \S+ has no history segment/,
       "latest not stored": /NOT imported: the latest version \S+ is not stored/,
+      "nil version id": /NOT imported: a version's id is the nil UUID/,
     };
     for (const [what, copy] of Object.entries(broken)) {
       const clientId = copy.client.client_id as Uuid;

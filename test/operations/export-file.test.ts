@@ -207,6 +207,10 @@ describe("the export file", () => {
       expect((await refusal(edit({ versions: 6 }))).message).toMatch(/has 5 versions, the header says 6/);
       expect((await refusal(edit({ historyBytes: 1 }))).message).toMatch(/the header says 1/);
       expect((await refusal(edit({ latestVersionId: ids[3] }))).message).toMatch(/chain ends at/);
+      const header = JSON.parse(text.split("\n")[0]!) as { snapshot: Record<string, unknown> };
+      expect((await refusal(edit({ snapshot: { ...header.snapshot, bytes: 1 } }))).message).toMatch(
+        /the snapshot has \d+ bytes, the header says 1/,
+      );
     });
 
     test("malformed lines and fields", async () => {
