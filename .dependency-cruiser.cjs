@@ -15,7 +15,7 @@ module.exports = {
         path: [
           "^lambda/storage/(memory|sqlite|dynamodb)",
           "^lambda/(http|operations)/",
-          "^lambda/(index|maintenance|sweep|app)\\.ts$",
+          "^lambda/(index|maintenance|app)\\.ts$",
           "node_modules/@aws-sdk/",
           "node_modules/better-sqlite3/",
         ],

@@ -15,7 +15,7 @@
 import type { Context } from "aws-lambda";
 import { ConfigReader, SETTINGS } from "./config.ts";
 import { clientTag, createLogger, type Logger, scrubIds } from "./log.ts";
-import { pruneClient } from "./operations/prune.ts";
+import { emptyPruneTally, type PruneTally, pruneClient, tallyPrune } from "./operations/prune.ts";
 import { type SweepAllReport, sweepAllOrphans } from "./storage/dynamodb/orphan-sweep.ts";
 import { dynamoStorageFromEnv } from "./storage/dynamodb/from-env.ts";
 import type { DynamoStorage } from "./storage/dynamodb/storage.ts";
@@ -42,13 +42,7 @@ export interface MaintenanceOptions {
 }
 
 /** What a run did: the sweep's counts and the pruning's. */
-export type MaintenanceReport = Omit<SweepAllReport, "failures"> & {
-  prunedClients: number;
-  removedVersions: number;
-  removedBytes: number;
-  /** Clients whose pruning kept being refused (other removals running): left for the next run. */
-  contended: number;
-};
+export type MaintenanceReport = Omit<SweepAllReport, "failures"> & PruneTally;
 
 export type MaintenanceHandler = (event: unknown, context?: Pick<Context, "getRemainingTimeInMillis">) => Promise<MaintenanceReport>;
 
@@ -58,19 +52,23 @@ export function createMaintenanceHandler(options: MaintenanceOptions): Maintenan
     const started = Date.now();
     const now = new Date(started);
     const budget = context ? context.getRemainingTimeInMillis() - MAINTENANCE_MARGIN_MS : DEFAULT_MAINTENANCE_BUDGET_MS;
-    const pruning = { prunedClients: 0, removedVersions: 0, removedBytes: 0, contended: 0 };
-    const { failures, ...counts } = await sweepAllOrphans(options.storage, {
-      stopAfterMs: Math.max(0, budget),
-      ...(options.minAgeMs !== undefined ? { minAgeMs: options.minAgeMs } : {}),
-      eachClient: async (clientId, signal) => {
-        if (options.historyDays <= 0) return;
-        const result = await pruneClient(options.storage, clientId, { historyDays: options.historyDays, now, signal });
-        pruning.removedVersions += result.removedVersions;
-        pruning.removedBytes += result.removedBytes;
-        if (result.removedVersions > 0) pruning.prunedClients += 1;
-        if (result.status === "contended") pruning.contended += 1;
-      },
-    });
+    const pruning = emptyPruneTally();
+    let swept: SweepAllReport;
+    try {
+      swept = await sweepAllOrphans(options.storage, {
+        stopAfterMs: Math.max(0, budget),
+        ...(options.minAgeMs !== undefined ? { minAgeMs: options.minAgeMs } : {}),
+        eachClient: async (clientId, signal) => {
+          tallyPrune(pruning, await pruneClient(options.storage, clientId, { historyDays: options.historyDays, now, signal }));
+        },
+      });
+    } catch (error) {
+      // The run itself failed (the bucket's listing, say): logged scrubbed, as a client's failure
+      // is, and thrown without its message, so that the runtime's own log line names no client.
+      logger.error("maintenance failed", { error: scrubbed(error), durationMs: Date.now() - started });
+      throw new Error("the maintenance failed; see the log line before");
+    }
+    const { failures, ...counts } = swept;
     for (const { clientId, error } of failures.slice(0, MAX_LOGGED_FAILURES)) {
       logger.warn("maintenance of a client failed", { client: clientTag(clientId), error: scrubbed(error) });
     }

@@ -4,6 +4,7 @@
  */
 import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededError } from "../storage/errors.ts";
 import { type AddVersionOptions, type Client, RECENT_CHAIN_LENGTH, type Storage, type StorageTxn, type Version } from "../storage/types.ts";
+import { inTxn } from "../storage/in-txn.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../uuid.ts";
 import { snapshotUrgency, type SnapshotThresholds, type SnapshotUrgency } from "./urgency.ts";
 
@@ -206,13 +207,9 @@ export class SyncServer {
     });
   }
 
-  private async inTxn<T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>): Promise<T> {
-    const txn = await this.storage.txn(clientId);
-    try {
-      return await work(txn);
-    } finally {
-      await txn.release();
-    }
+  /** Work in one transaction of `clientId`, always released; the work commits what it writes. */
+  private inTxn<T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>): Promise<T> {
+    return inTxn(this.storage, clientId, work);
   }
 }
 

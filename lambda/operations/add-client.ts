@@ -5,7 +5,7 @@
 import { ClientExistsError } from "../storage/errors.ts";
 import type { Storage } from "../storage/types.ts";
 import { NIL_UUID, type Uuid } from "../uuid.ts";
-import { inTxn } from "./transaction.ts";
+import { inTxn } from "../storage/in-txn.ts";
 
 export type AddClientOutcome = { kind: "added" } | { kind: "exists" };
 

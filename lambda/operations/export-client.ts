@@ -7,7 +7,7 @@
 import type { Client, ClientDetails, Progress, Storage, Version, VersionMetadata } from "../storage/types.ts";
 import { NIL_UUID, type Uuid } from "../uuid.ts";
 import { ExportWriter, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, toBase64 } from "./export-format.ts";
-import { inTxn } from "./transaction.ts";
+import { inTxn } from "../storage/in-txn.ts";
 
 /** Versions read in one transaction: at most this many, and this many bytes unless one alone is larger. */
 const BATCH_VERSIONS = 32;

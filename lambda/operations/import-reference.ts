@@ -13,7 +13,7 @@ import { ClientExistsError } from "../storage/errors.ts";
 import type { Storage, Version } from "../storage/types.ts";
 import { NIL_UUID, parseUuid, type Uuid } from "../uuid.ts";
 import { ChainCheck } from "./chain-check.ts";
-import { inTxn } from "./transaction.ts";
+import { inTxn } from "../storage/in-txn.ts";
 
 /** A row of the reference's `clients` table (without the snapshot's data). */
 export interface ReferenceClientRow {

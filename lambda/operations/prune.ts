@@ -11,7 +11,7 @@
  */
 import { MAX_REMOVED_VERSIONS, type Storage, type VersionMetadata } from "../storage/types.ts";
 import type { Uuid } from "../uuid.ts";
-import { inTxn } from "./transaction.ts";
+import { inTxn } from "../storage/in-txn.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Refused batches in a row before a client is left for the next run. */
@@ -110,21 +110,35 @@ export interface PruneAllResult {
   failures: { clientId: Uuid; error: unknown }[];
 }
 
+/** What pruning many clients adds up to. */
+export interface PruneTally {
+  /** Clients that lost versions. */
+  prunedClients: number;
+  removedVersions: number;
+  removedBytes: number;
+  /** Clients left for the next run: batches kept being refused. */
+  contended: number;
+}
+
+export function emptyPruneTally(): PruneTally {
+  return { prunedClients: 0, removedVersions: 0, removedBytes: 0, contended: 0 };
+}
+
+/** Adds one client's pruning to `tally`. */
+export function tallyPrune(tally: PruneTally, result: PruneResult): void {
+  tally.removedVersions += result.removedVersions;
+  tally.removedBytes += result.removedBytes;
+  if (result.removedVersions > 0) tally.prunedClients += 1;
+  if (result.status === "contended") tally.contended += 1;
+}
+
 /** Prunes every client's history (listing them a page at a time); reports each client pruned. */
 export async function pruneAllClients(
   storage: Storage,
   options: PruneOptions & { onClient?: (clientId: Uuid, result: PruneResult) => void | Promise<void> },
 ): Promise<PruneAllResult> {
   const now = options.now ?? new Date();
-  const total: PruneAllResult = {
-    clients: 0,
-    prunedClients: 0,
-    removedVersions: 0,
-    removedBytes: 0,
-    stopped: false,
-    contended: 0,
-    failures: [],
-  };
+  const total: PruneAllResult = { clients: 0, ...emptyPruneTally(), stopped: false, failures: [] };
   if (options.historyDays <= 0) return total;
   for await (const summary of storage.listClients()) {
     if (options.signal?.aborted) return { ...total, stopped: true };
@@ -132,10 +146,7 @@ export async function pruneAllClients(
     total.clients += 1;
     try {
       const result = await pruneClient(storage, summary.clientId, { ...options, now });
-      total.removedVersions += result.removedVersions;
-      total.removedBytes += result.removedBytes;
-      if (result.removedVersions > 0) total.prunedClients += 1;
-      if (result.status === "contended") total.contended += 1;
+      tallyPrune(total, result);
       await options.onClient?.(summary.clientId, result);
       if (result.status === "stopped") return { ...total, stopped: true };
     } catch (error) {

@@ -169,9 +169,11 @@ export interface StorageTxn {
   addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options?: AddVersionOptions): Promise<void>;
 
   /**
-   * Add one to the client's `highUrgencyRequests` and return the new count (an atomic
-   * increment: it needs no earlier read). `setSnapshot`, `declineSnapshot` and
-   * `resetHighUrgencyRequests` set it back to 0.
+   * Add one to the client's `highUrgencyRequests` and return the new count: an atomic
+   * increment, so that answers given at the same time get distinct counts, called before any
+   * other write of its transaction. It counts an answer already given, so a storage may store it
+   * at once (DynamoDB does: one write, no read); a transaction released without commit may or
+   * may not keep it. `setSnapshot`, `declineSnapshot` and `resetHighUrgencyRequests` set it back to 0.
    */
   countHighUrgencyRequest(): Promise<number>;
 

@@ -230,8 +230,7 @@ describe("TransactionConflict", () => {
       "dynamodb:TransactWriteItems",
       "dynamodb:GetItem",
       "dynamodb:TransactWriteItems",
-      // Then an answer of urgency high is counted (the client has no snapshot).
-      "dynamodb:GetItem",
+      // Then an answer of urgency high is counted (the client has no snapshot): one update, no read.
       "dynamodb:UpdateItem",
     ]);
     const child = await healthy().sync.getChildVersion(clientId, v1);

@@ -302,7 +302,7 @@ describe("DynamoStorage specifics", () => {
       expect(calls).toEqual([
         ...["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand"].sort(),
         "dynamodb:TransactWriteItemsCommand",
-        "dynamodb:GetItemCommand",
+        // The count: one atomic update, no read before it.
         "dynamodb:UpdateItemCommand",
       ]);
     });

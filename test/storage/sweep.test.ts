@@ -479,6 +479,31 @@ describe("the maintenance function (lambda/maintenance.ts)", () => {
     expect(await p.keys()).toEqual([orphan]);
   });
 
+  test("a failed run (the listing refused): one scrubbed log line, and the invocation's error names no client", async () => {
+    vi.stubEnv("TABLE_NAME", "unused");
+    vi.stubEnv("BUCKET_NAME", "unused");
+    const { createMaintenanceHandler } = await import("../../lambda/maintenance.ts");
+    vi.unstubAllEnvs();
+    const p = await place();
+    const named = newUuid();
+    const storage = p.storage(async (call, send) => {
+      if (call.command === "ListObjectsV2Command")
+        throw sdkError(403, "AccessDenied", `not authorized on resource arn:aws:s3:::bucket/segments/${named}/x`);
+      return send();
+    });
+    const { logger, lines } = capture();
+    const handler = createMaintenanceHandler({ storage, historyDays: 180, logger, minAgeMs: EVERY_OBJECT });
+    const failure = await handler({}, { getRemainingTimeInMillis: () => 120_000 }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(Error);
+    expect(String((failure as Error).stack)).not.toContain(named);
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([["error", "maintenance failed"]]);
+    expect(lines[0]!.fields.error).toContain("AccessDenied");
+    expect(JSON.stringify(lines)).not.toContain(named);
+  });
+
   test("removes the history HISTORY_DAYS no longer keeps, for every client with a snapshot, and the objects it referenced", async () => {
     vi.stubEnv("TABLE_NAME", "unused");
     vi.stubEnv("BUCKET_NAME", "unused");

@@ -1,5 +1,5 @@
 /** Running work in one storage transaction, as the tests of every store and layer need it. */
-import { inTxn } from "../../lambda/operations/transaction.ts";
+import { inTxn } from "../../lambda/storage/in-txn.ts";
 import type { Storage, StorageTxn } from "../../lambda/storage/types.ts";
 import type { Uuid } from "../../lambda/uuid.ts";
 

@@ -87,9 +87,6 @@ export function pendingView(pending: PendingState, strict = true): ClientState |
         state.declined = { timeMs: write.timeMs, at: write.at };
         state.high = 0;
         break;
-      case "high-urgency":
-        state.high += 1;
-        break;
       case "reset-high-urgency":
         state.high = 0;
         break;

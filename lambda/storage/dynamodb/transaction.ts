@@ -4,6 +4,7 @@
  * visible to this transaction's own reads until `commit` writes them (commit.ts). `release`
  * without `commit` has nothing to undo: nothing was written.
  */
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { canonicalUuid, NIL_UUID, type Uuid } from "../../uuid.ts";
 import { ChainMovedError, ClientExistsError, ClientNotFoundError } from "../errors.ts";
 import {
@@ -16,14 +17,15 @@ import {
   type Version,
   type VersionMetadata,
 } from "../types.ts";
-import { type ClientState, isLegacy, storedUuid, toClient } from "./client-item.ts";
+import { type ClientState, isLegacy, parseClient, storedUuid, toClient } from "./client-item.ts";
 import { commitPending } from "./commit.ts";
 import { ATTR, SK } from "./layout.ts";
 import { upgradeLegacyClient } from "./legacy.ts";
 import { emptyPendingState, hasWrites, needsRead, pendingView } from "./pending-state.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
 import { findVersion, oldestVersions, type StoredVersionMetadata, versionFrom } from "./version-reads.ts";
-import type { RemovedVersion } from "./write-request.ts";
+import { countHighUrgencyRequest, type RemovedVersion } from "./write-request.ts";
+import { writeRefusal } from "./sdk-errors.ts";
 
 export class DynamoTxn implements StorageTxn {
   private readonly pending = emptyPendingState();
@@ -114,13 +116,22 @@ export class DynamoTxn implements StorageTxn {
     this.pending.writes.push({ kind: "decline", timeMs, at: state.versionCount });
   }
 
+  /** Stored at once, before any write of the transaction: one UpdateItem, no read (README.md, "Writes"). */
   async countHighUrgencyRequest(): Promise<number> {
     this.assertOpen();
-    this.assertNoRemoval();
-    const state = await this.ensureBase();
-    if (!state) throw new ClientNotFoundError();
-    this.pending.writes.push({ kind: "high-urgency" });
-    return state.high + 1;
+    if (hasWrites(this.pending)) throw new Error("an answer of urgency high is counted before any write of its transaction");
+    try {
+      const { Attributes } = await this.calls.ddbSend(
+        new UpdateItemCommand(countHighUrgencyRequest(this.calls.tableName, this.clientId)),
+        "count an answer of urgency high",
+      );
+      this.pending.base = parseClient(Attributes);
+    } catch (error) {
+      if (writeRefusal(error)?.kind === "condition") throw new ClientNotFoundError();
+      throw error;
+    }
+    if (!this.pending.base) throw new ClientNotFoundError();
+    return this.pending.base.high;
   }
 
   async resetHighUrgencyRequests(): Promise<void> {

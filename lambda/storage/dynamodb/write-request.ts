@@ -9,7 +9,7 @@
  * (latest is the first version's parent, or nil), the recent slots shift in the update
  * expression (its right-hand sides read the item as it was), and the counters are added to.
  */
-import type { AttributeValue, Delete, Put, TransactWriteItem, Update } from "@aws-sdk/client-dynamodb";
+import type { AttributeValue, Delete, Put, TransactWriteItem, Update, UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
 import { NIL_UUID, type Uuid } from "../../uuid.ts";
 import type { Snapshot } from "../types.ts";
 import { type ClientState, declineAttributes, slotAttributes, snapshotAttributes } from "./client-item.ts";
@@ -22,7 +22,6 @@ export type PendingWrite =
   | { kind: "version"; versionId: Uuid; parentId: Uuid; data: Uint8Array }
   | { kind: "snapshot"; snapshot: Snapshot; data: Uint8Array; at: number }
   | { kind: "decline"; timeMs: number; at: number }
-  | { kind: "high-urgency" }
   | { kind: "reset-high-urgency" }
   | { kind: "remove-oldest"; expectedBase: Uuid; versions: readonly RemovedVersion[] };
 
@@ -190,8 +189,6 @@ function updateClient(input: WriteInput): Update {
   }
   if (writes.some((write) => write.kind === "snapshot" || write.kind === "decline" || write.kind === "reset-high-urgency")) {
     e.set.push(`${e.name(ATTR.high)} = ${e.value("zero", { N: "0" })}`);
-  } else if (writes.some((write) => write.kind === "high-urgency")) {
-    e.add.push(`${e.name(ATTR.high)} ${e.value("one", { N: "1" })}`);
   }
   const removal = writes.find((write) => write.kind === "remove-oldest");
   const last = removal?.versions.at(-1);
@@ -221,6 +218,23 @@ function removedItems({ tableName, clientId }: WriteInput, version: RemovedVersi
     ExpressionAttributeValues: { ":versionId": { S: version.versionId } },
   };
   return [{ Delete: child }, { Delete: { TableName: tableName, Key: itemKey(clientId, SK.version(version.versionId)) } }];
+}
+
+/**
+ * Counts an answer of urgency high at once (README.md, "Writes"): an atomic ADD, so answers
+ * given at the same time get distinct counts, returning the whole item as it is then, which
+ * serves the rest of its transaction (a decline) without a read.
+ */
+export function countHighUrgencyRequest(tableName: string, clientId: Uuid): UpdateItemCommandInput {
+  return {
+    TableName: tableName,
+    Key: itemKey(clientId, SK.client),
+    UpdateExpression: "ADD #high :one",
+    ConditionExpression: "attribute_exists(#pk)",
+    ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#high": ATTR.high },
+    ExpressionAttributeValues: { ":one": { N: "1" } },
+    ReturnValues: "ALL_NEW",
+  };
 }
 
 function notExists(): {

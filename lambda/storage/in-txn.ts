@@ -1,5 +1,5 @@
-/** Work in one storage transaction, as every operation does it: commit when asked, always release. */
-import type { Storage, StorageTxn } from "../storage/types.ts";
+/** Work in one storage transaction, as the core and every operation do it: commit when asked, always release. */
+import type { Storage, StorageTxn } from "./types.ts";
 import type { Uuid } from "../uuid.ts";
 
 export async function inTxn<T>(storage: Storage, clientId: Uuid, work: (txn: StorageTxn) => Promise<T>, commit = false): Promise<T> {
