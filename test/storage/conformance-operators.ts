@@ -160,6 +160,9 @@ export function operatorConformance(storage: () => Storage): void {
         expect((await txn.getVersion(ids[2]!))?.historySegment).toEqual(bytesOf(300, 2));
       });
       expect((await storedChain(clientId)).map((v) => v.versionId)).toEqual([ids[2], ids[3]]);
+      // The newest ids name stored versions only, never a removed one.
+      const client = await inTxn(clientId, (txn) => txn.getClient());
+      if (client?.recentVersionIds) expect(client.recentVersionIds).toEqual([ids[3], ids[2]]);
       // The chain goes on from latest as before.
       const v5 = newUuid();
       await write(clientId, (txn) => txn.addVersion(v5, ids[3]!, bytesOf(5)));

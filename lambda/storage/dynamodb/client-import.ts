@@ -6,14 +6,13 @@
  * overwritten by the same version) and completes it. Uploads of an interrupted run are
  * orphans for the sweep.
  */
-import { randomBytes } from "node:crypto";
 import { type AttributeValue, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import type { Uuid } from "../../uuid.ts";
 import { ClientExistsError } from "../errors.ts";
 import type { ClientImport, Progress } from "../types.ts";
-import { declineAttributes, slotAttributes, snapshotAttributes } from "./client-item.ts";
-import { ATTR, RECENT_SLOTS, SK, segmentKey, snapshotKey, TABLE } from "./layout.ts";
-import { itemKey, type SdkCalls } from "./sdk-calls.ts";
+import { type ClientState, clientItem, nextTail, type SnapshotState } from "./client-item.ts";
+import { ATTR, objectNonce, segmentKey, snapshotKey, TABLE } from "./layout.ts";
+import type { SdkCalls } from "./sdk-calls.ts";
 import { versionItem } from "./version-item.ts";
 import { writeRefusal } from "./sdk-errors.ts";
 
@@ -34,7 +33,7 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
     count += 1;
     bytes += version.historySegment.byteLength;
     lastAddedMs = version.addedAt.getTime();
-    tail = [version.versionId, version.parentVersionId, ...tail.slice(1)].slice(0, RECENT_SLOTS);
+    tail = nextTail(tail, [version.versionId], version.parentVersionId);
     const write = writeVersion(calls, clientId, version).then(() => {
       inFlight.delete(write);
       onProgress(count - inFlight.size);
@@ -43,36 +42,31 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
     if (inFlight.size >= CONCURRENT_WRITES) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
-  const item: Record<string, AttributeValue> = {
-    ...itemKey(clientId, SK.client),
-    [ATTR.latest]: { S: tail[0] ?? client.latestVersionId },
-    ...slotAttributes(tail),
-    [ATTR.versionCount]: { N: String(count) },
-    [ATTR.pruned]: { N: "0" },
-    [ATTR.high]: { N: "0" },
-    [ATTR.created]: { N: String(Date.now()) },
-  };
-  if (base) item[ATTR.base] = { S: base };
-  if (lastAddedMs !== undefined) item[ATTR.lastAdded] = { N: String(lastAddedMs) };
-  const snapshot = client.snapshot;
-  if (snapshot) {
-    const key = snapshotKey(clientId, snapshot.versionId, nonce());
-    await calls.putObject(key, snapshot.data, "upload the snapshot");
-    Object.assign(
-      item,
-      snapshotAttributes({
-        versionId: snapshot.versionId,
-        timeMs: snapshot.timestamp.getTime(),
-        at: count - snapshot.versionsSince,
-        key,
-        size: snapshot.data.byteLength,
-      }),
-    );
-    bytes += snapshot.data.byteLength;
+  let snapshot: SnapshotState | null = null;
+  if (client.snapshot) {
+    const key = snapshotKey(clientId, client.snapshot.versionId, objectNonce());
+    await calls.putObject(key, client.snapshot.data, "upload the snapshot");
+    snapshot = {
+      versionId: client.snapshot.versionId,
+      timeMs: client.snapshot.timestamp.getTime(),
+      at: count - client.snapshot.versionsSince,
+      key,
+      size: client.snapshot.data.byteLength,
+    };
   }
-  if (client.declined)
-    Object.assign(item, declineAttributes({ timeMs: client.declined.timestamp.getTime(), at: count - client.declined.versionsSince }));
-  item[ATTR.bytes] = { N: String(bytes) };
+  const state: ClientState = {
+    latest: tail[0] ?? client.latestVersionId,
+    tail,
+    base: base ?? null,
+    versionCount: count,
+    pruned: 0,
+    bytes: bytes + (snapshot?.size ?? 0),
+    lastAddedMs: lastAddedMs ?? null,
+    high: 0,
+    snapshot,
+    declined: client.declined ? { timeMs: client.declined.timestamp.getTime(), at: count - client.declined.versionsSince } : null,
+  };
+  const item = clientItem(clientId, state, Date.now());
   await putUnlessTaken(calls, item, { ConditionExpression: "attribute_not_exists(#pk)" }, "write the imported client");
 }
 
@@ -83,7 +77,7 @@ async function writeVersion(
 ): Promise<void> {
   let key: string | undefined;
   if (version.historySegment.byteLength > calls.inlineSegmentMaxBytes) {
-    key = segmentKey(clientId, version.parentVersionId, version.versionId, nonce());
+    key = segmentKey(clientId, version.parentVersionId, version.versionId, objectNonce());
     await calls.putObject(key, version.historySegment, "upload a history segment");
   }
   const item = versionItem(clientId, {
@@ -131,8 +125,4 @@ async function putUnlessTaken(
     if (writeRefusal(error)?.kind === "condition") throw new ClientExistsError();
     throw error;
   }
-}
-
-function nonce(): string {
-  return randomBytes(8).toString("hex");
 }

@@ -4,8 +4,8 @@
  */
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { parseUuid, type Uuid } from "../../uuid.ts";
-import { type Client, RECENT_CHAIN_LENGTH } from "../types.ts";
-import { ATTR, NO_SLOT, RECENT_SLOTS } from "./layout.ts";
+import { type Client, type ClientSummary, RECENT_CHAIN_LENGTH } from "../types.ts";
+import { ATTR, itemKey, NO_SLOT, RECENT_SLOTS, SK } from "./layout.ts";
 
 export interface SnapshotState {
   versionId: Uuid;
@@ -98,7 +98,8 @@ export function isLegacy(state: ClientState): boolean {
 
 /** The ids of the stored versions among `tail`: the chain's start, when it is there, is not one. */
 export function recentVersionIds(state: ClientState): Uuid[] {
-  return state.tail.slice(0, Math.min(state.versionCount, RECENT_CHAIN_LENGTH));
+  // Stored, not ever added: after pruning, the slots past the stored versions name removed ones.
+  return state.tail.slice(0, Math.min(state.versionCount - state.pruned, RECENT_CHAIN_LENGTH));
 }
 
 export function toClient(state: ClientState): Client {
@@ -115,6 +116,18 @@ export function toClient(state: ClientState): Client {
     },
     recentVersionIds: recentVersionIds(state),
     highUrgencyRequests: state.high,
+  };
+}
+
+/** What operators see of a client (its listing's line). */
+export function summaryOf(clientId: Uuid, state: ClientState): ClientSummary {
+  return {
+    clientId,
+    latestVersionId: state.latest,
+    versions: state.versionCount - state.pruned,
+    storedBytes: state.bytes ?? null,
+    snapshot: toClient(state).snapshot,
+    latestAddedAt: state.lastAddedMs === null ? null : new Date(state.lastAddedMs),
   };
 }
 
@@ -136,6 +149,25 @@ export function snapshotAttributes(snapshot: SnapshotState): Record<string, Attr
 
 export function declineAttributes(declined: { timeMs: number; at: number }): Record<string, AttributeValue> {
   return { [ATTR.declTime]: { N: String(declined.timeMs) }, [ATTR.declAt]: { N: String(declined.at) } };
+}
+
+/** The whole client item holding `state`: a new client's (with its first writes), or an imported one's. */
+export function clientItem(clientId: Uuid, state: ClientState, createdMs: number): Record<string, AttributeValue> {
+  const item: Record<string, AttributeValue> = {
+    ...itemKey(clientId, SK.client),
+    [ATTR.latest]: { S: state.latest },
+    ...slotAttributes(state.tail),
+    [ATTR.versionCount]: { N: String(state.versionCount) },
+    [ATTR.pruned]: { N: String(state.pruned) },
+    [ATTR.bytes]: { N: String(state.bytes ?? 0) },
+    [ATTR.high]: { N: String(state.high) },
+    [ATTR.created]: { N: String(createdMs) },
+  };
+  if (state.base) item[ATTR.base] = { S: state.base };
+  if (state.lastAddedMs !== null) item[ATTR.lastAdded] = { N: String(state.lastAddedMs) };
+  if (state.snapshot?.key) Object.assign(item, snapshotAttributes(state.snapshot));
+  if (state.declined) Object.assign(item, declineAttributes(state.declined));
+  return item;
 }
 
 /** Every slot's value for `tail`. */

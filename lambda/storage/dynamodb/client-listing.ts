@@ -6,7 +6,7 @@
  */
 import { type AttributeValue, ScanCommand } from "@aws-sdk/client-dynamodb";
 import type { ClientSummary } from "../types.ts";
-import { type ClientState, parseClient, storedUuid, toClient } from "./client-item.ts";
+import { parseClient, storedUuid, summaryOf } from "./client-item.ts";
 import { SK, TABLE } from "./layout.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
 
@@ -30,15 +30,4 @@ export async function* listClients(calls: SdkCalls): AsyncGenerator<ClientSummar
     }
     startKey = page.LastEvaluatedKey;
   } while (startKey);
-}
-
-export function summaryOf(clientId: ClientSummary["clientId"], state: ClientState): ClientSummary {
-  return {
-    clientId,
-    latestVersionId: state.latest,
-    versions: state.versionCount - state.pruned,
-    storedBytes: state.bytes ?? null,
-    snapshot: toClient(state).snapshot,
-    latestAddedAt: state.lastAddedMs === null ? null : new Date(state.lastAddedMs),
-  };
 }

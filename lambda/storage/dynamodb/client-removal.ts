@@ -7,8 +7,8 @@ import { type AttributeValue, BatchWriteItemCommand, DeleteItemCommand, type Wri
 import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import type { Uuid } from "../../uuid.ts";
 import type { Progress } from "../types.ts";
-import { clientPrefix, SK, TABLE } from "./layout.ts";
-import { itemKey, type SdkCalls } from "./sdk-calls.ts";
+import { clientPrefix, SK, TABLE, itemKey } from "./layout.ts";
+import type { SdkCalls } from "./sdk-calls.ts";
 
 /** DynamoDB's limit of one BatchWriteItem. */
 const BATCH_WRITE_ITEMS = 25;

@@ -5,13 +5,12 @@
  * lost race or a stale parent is ChainMovedError, a client that moved on in a way that leaves
  * the writes valid is written again on top of it.
  */
-import { randomBytes } from "node:crypto";
 import { PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { NIL_UUID, type Uuid } from "../../uuid.ts";
 import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededError, StorageUnavailableError } from "../errors.ts";
 import { type ClientState, isLegacy, parseClient } from "./client-item.ts";
 import { MAX_INLINE_BYTES_PER_WRITE, MAX_WRITE_ATTEMPTS } from "./constants.ts";
-import { segmentKey, snapshotKey } from "./layout.ts";
+import { objectNonce, segmentKey, snapshotKey } from "./layout.ts";
 import { upgradeLegacyClient } from "./legacy.ts";
 import { hasWrites, type PendingState, pendingView } from "./pending-state.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
@@ -68,9 +67,9 @@ class Commit {
         const size = write.data.byteLength;
         const inline = size <= this.calls.inlineSegmentMaxBytes && inlineBytes + size <= MAX_INLINE_BYTES_PER_WRITE;
         if (inline) inlineBytes += size;
-        else keys.set(write, segmentKey(this.clientId, write.parentId, write.versionId, nonce()));
+        else keys.set(write, segmentKey(this.clientId, write.parentId, write.versionId, objectNonce()));
       } else if (write === lastSnapshot) {
-        keys.set(write, snapshotKey(this.clientId, write.snapshot.versionId, nonce()));
+        keys.set(write, snapshotKey(this.clientId, write.snapshot.versionId, objectNonce()));
       }
     }
     const results = await Promise.allSettled(
@@ -217,7 +216,7 @@ class Commit {
         case "transaction":
           await this.calls.ddbSend(
             // The token makes the SDK's retry of a write that did commit succeed instead of failing its condition.
-            new TransactWriteItemsCommand({ TransactItems: request.items, ClientRequestToken: `${nonce()}${nonce()}` }),
+            new TransactWriteItemsCommand({ TransactItems: request.items, ClientRequestToken: `${objectNonce()}${objectNonce()}` }),
             "write the client and its versions",
           );
           break;
@@ -255,8 +254,4 @@ class DefiniteError extends Error {
   constructor(override readonly cause: unknown) {
     super("definite failure", { cause });
   }
-}
-
-function nonce(): string {
-  return randomBytes(8).toString("hex");
 }

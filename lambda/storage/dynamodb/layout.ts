@@ -10,6 +10,7 @@
  * | `CHILD#<parentId>`    | the version whose parent is `<parentId>` | `versionId`, `parentId`, `segment` or `segmentKey`, `segmentSize`, `created` |
  * | `VERSION#<versionId>` | (written by 0.1.0 only) index by id: the version's parent | `parentId` |
  */
+import { randomBytes } from "node:crypto";
 import { parseUuid, type Uuid } from "../../uuid.ts";
 
 /** DynamoDB scalar attribute types, with the same strings as the CDK's `AttributeType`. */
@@ -117,6 +118,16 @@ export const OBJECT_KIND = { segment: "segments", snapshot: "snapshots" } as con
 export type ObjectKind = (typeof OBJECT_KIND)[keyof typeof OBJECT_KIND];
 
 /** `clients/<client id>/`: every object of one client. */
+/** The key of a client's item (an AttributeValue map, typed here without the SDK). */
+export function itemKey(clientId: Uuid, sk: string): Record<string, { S: string }> {
+  return { [TABLE.partitionKey.name]: { S: clientId }, [TABLE.sortKey.name]: { S: sk } };
+}
+
+/** The nonce of an object key: random, so that every upload has a key of its own. */
+export function objectNonce(): string {
+  return randomBytes(8).toString("hex");
+}
+
 export function clientPrefix(clientId: Uuid): string {
   return `${S3_PREFIX}${clientId}/`;
 }

@@ -7,8 +7,8 @@
 import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import type { Uuid } from "../../uuid.ts";
 import { type ClientState, isLegacy, slotAttributes, storedUuid } from "./client-item.ts";
-import { ATTR, SK, TABLE } from "./layout.ts";
-import { itemKey, type SdkCalls } from "./sdk-calls.ts";
+import { ATTR, SK, TABLE, itemKey } from "./layout.ts";
+import type { SdkCalls } from "./sdk-calls.ts";
 import { writeRefusal } from "./sdk-errors.ts";
 
 /** The client item with `base` and `bytes` recorded (read again if another write won). */

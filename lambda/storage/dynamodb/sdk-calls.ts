@@ -10,7 +10,7 @@ import {
 import type { _Object, S3Client, ServiceInputTypes as S3Input, ServiceOutputTypes as S3Output } from "@aws-sdk/client-s3";
 import type { Uuid } from "../../uuid.ts";
 import { type ClientState, parseClient } from "./client-item.ts";
-import { SK, TABLE } from "./layout.ts";
+import { itemKey, SK, TABLE } from "./layout.ts";
 import { StorageUnavailableError } from "../errors.ts";
 import { asUnavailable, isNoSuchKey } from "./sdk-errors.ts";
 
@@ -166,9 +166,4 @@ function projection(attributes: readonly string[] | undefined): {
   if (!attributes) return {};
   const names = Object.fromEntries(attributes.map((name, i) => [`#p${i}`, name]));
   return { ProjectionExpression: Object.keys(names).join(", "), ExpressionAttributeNames: names };
-}
-
-/** The key of a client's item. */
-export function itemKey(clientId: Uuid, sk: string): Record<string, AttributeValue> {
-  return { [TABLE.partitionKey.name]: { S: clientId }, [TABLE.sortKey.name]: { S: sk } };
 }

@@ -17,7 +17,7 @@ import {
   type Version,
   type VersionMetadata,
 } from "../types.ts";
-import { type ClientState, isLegacy, parseClient, storedUuid, toClient } from "./client-item.ts";
+import { type ClientState, isLegacy, parseClient, storedUuid, summaryOf, toClient } from "./client-item.ts";
 import { commitPending } from "./commit.ts";
 import { ATTR, SK } from "./layout.ts";
 import { upgradeLegacyClient } from "./legacy.ts";
@@ -207,14 +207,10 @@ export class DynamoTxn implements StorageTxn {
         ? undefined
         : await this.calls.getItem(this.clientId, SK.child(state.base), "read the oldest version", [ATTR.versionId]);
     return {
-      clientId: this.clientId,
-      latestVersionId: state.latest,
+      ...summaryOf(this.clientId, state),
+      storedBytes: state.bytes ?? 0,
       oldestVersion:
         oldest && state.base ? { versionId: storedUuid(oldest[ATTR.versionId], ATTR.versionId), parentVersionId: state.base } : null,
-      versions: state.versionCount - state.pruned,
-      storedBytes: state.bytes ?? 0,
-      snapshot: toClient(state).snapshot,
-      latestAddedAt: state.lastAddedMs === null ? null : new Date(state.lastAddedMs),
     };
   }
 

@@ -1,8 +1,7 @@
 /** The version item (`sk` = CHILD#<parent id>): one version, its segment inline or in S3. */
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import type { Uuid } from "../../uuid.ts";
-import { ATTR, SK } from "./layout.ts";
-import { itemKey } from "./sdk-calls.ts";
+import { ATTR, SK, itemKey } from "./layout.ts";
 
 export interface VersionItem {
   versionId: Uuid;

@@ -12,9 +12,8 @@
 import type { AttributeValue, Delete, Put, TransactWriteItem, Update, UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
 import { NIL_UUID, type Uuid } from "../../uuid.ts";
 import type { Snapshot } from "../types.ts";
-import { type ClientState, declineAttributes, slotAttributes, snapshotAttributes } from "./client-item.ts";
-import { ATTR, NO_SLOT, RECENT_SLOTS, SK, TABLE } from "./layout.ts";
-import { itemKey } from "./sdk-calls.ts";
+import { type ClientState, clientItem, declineAttributes, snapshotAttributes } from "./client-item.ts";
+import { ATTR, NO_SLOT, RECENT_SLOTS, SK, TABLE, itemKey } from "./layout.ts";
 import { versionItem } from "./version-item.ts";
 
 /** A write a transaction records until its commit. */
@@ -71,21 +70,7 @@ export function writeRequest(input: WriteInput): WriteRequest {
 
 /** A new client, with everything this transaction wrote. */
 function createClient({ tableName, clientId, now }: WriteInput, final: ClientState): Put {
-  const item: Record<string, AttributeValue> = {
-    ...itemKey(clientId, SK.client),
-    [ATTR.latest]: { S: final.latest },
-    ...slotAttributes(final.tail),
-    [ATTR.versionCount]: { N: String(final.versionCount) },
-    [ATTR.pruned]: { N: "0" },
-    [ATTR.bytes]: { N: String(final.bytes ?? 0) },
-    [ATTR.high]: { N: String(final.high) },
-    [ATTR.created]: { N: String(now) },
-  };
-  if (final.base) item[ATTR.base] = { S: final.base };
-  if (final.lastAddedMs !== null) item[ATTR.lastAdded] = { N: String(final.lastAddedMs) };
-  if (final.snapshot?.key) Object.assign(item, snapshotAttributes(final.snapshot));
-  if (final.declined) Object.assign(item, declineAttributes(final.declined));
-  return { TableName: tableName, Item: item, ...notExists() };
+  return { TableName: tableName, Item: clientItem(clientId, final, now), ...notExists() };
 }
 
 /** The update expression's parts, filled in by each kind of write. */
