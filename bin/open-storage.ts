@@ -5,20 +5,13 @@
  */
 import { join } from "node:path";
 import { type ConfigReader, SETTINGS, type StorageKind } from "../lambda/config.ts";
+import type { DynamoPlacement } from "../lambda/storage/dynamodb/from-env.ts";
 import type { Storage } from "../lambda/storage/types.ts";
 
 export const SQLITE_FILE_NAME = "taskchampion-sync-server.sqlite3";
 
-/** For work that is not a protocol request (the admin command): where its DynamoDB storage is, and its budget. */
-export interface DynamoTarget {
-  /** Instead of TABLE_NAME and BUCKET_NAME (a deployed stack's outputs). */
-  tableName?: string;
-  bucketName?: string;
-  /** Instead of the SDK's region chain. */
-  region?: string;
-  /** The time budget of one transaction (the server's fits API Gateway; an operator's may be longer). */
-  deadlineMs?: number;
-}
+/** Where the admin command's DynamoDB storage is, and its budget (see DynamoPlacement). */
+export type DynamoTarget = Omit<DynamoPlacement, "createClients">;
 
 export async function openStorage(
   kind: StorageKind,
@@ -37,31 +30,10 @@ export async function openStorage(
       return { storage: new SqliteStorage(path), description: `SQLite at ${path}` };
     }
     case "dynamodb": {
-      if (!target) {
-        const { dynamoStorageFromEnv } = await import("../lambda/storage/dynamodb/from-env.ts");
-        return dynamoStorageFromEnv(reader);
-      }
-      const tableName = target.tableName ?? reader.require(SETTINGS.tableName);
-      const bucketName = target.bucketName ?? reader.require(SETTINGS.bucketName);
-      const forcePathStyle = reader.get(SETTINGS.s3ForcePathStyle);
-      const inlineSegmentMaxBytes = reader.get(SETTINGS.segmentInlineMaxBytes);
-      reader.check();
-      const [{ DynamoStorage }, { createAwsClients }] = await Promise.all([
-        import("../lambda/storage/dynamodb/storage.ts"),
-        import("../lambda/storage/dynamodb/sdk-clients.ts"),
-      ]);
-      const clients = createAwsClients({ forcePathStyle, ...(target.region !== undefined ? { region: target.region } : {}) });
-      return {
-        storage: new DynamoStorage({
-          ...clients,
-          tableName,
-          bucketName,
-          inlineSegmentMaxBytes,
-          ownsClients: true,
-          ...(target.deadlineMs !== undefined ? { deadlineMs: target.deadlineMs } : {}),
-        }),
-        description: `DynamoDB table ${tableName}, S3 bucket ${bucketName}`,
-      };
+      const { dynamoStorageFromEnv } = await import("../lambda/storage/dynamodb/from-env.ts");
+      if (!target) return dynamoStorageFromEnv(reader);
+      const { createAwsClients } = await import("../lambda/storage/dynamodb/sdk-clients.ts");
+      return dynamoStorageFromEnv(reader, { ...target, createClients: createAwsClients });
     }
   }
 }

@@ -9,6 +9,7 @@ import { createApp } from "../lambda/app.ts";
 import { ConfigError, ConfigReader, SETTINGS, readServerConfig, type Env } from "../lambda/config.ts";
 import { createLogger } from "../lambda/log.ts";
 import { startHistoryRetention } from "./history-retention.ts";
+import { NEW_SECRET_COMMAND, taskConfigLines } from "./task-config.ts";
 import { serveHandler, type LocalHttpServer } from "./local-http.ts";
 import { openStorage } from "./open-storage.ts";
 import { nextStopSignal } from "./stop-signal.ts";
@@ -18,6 +19,8 @@ export { SQLITE_FILE_NAME } from "./open-storage.ts";
 export interface RunningServer extends LocalHttpServer {
   /** Which storage it serves, for people. */
   description: string;
+  /** Whether only the clients of an allowlist (CLIENT_ID) may sync. */
+  allowlisted: boolean;
   /** Stops the HTTP server, then closes the storage. */
   stop(): Promise<void>;
 }
@@ -49,6 +52,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
       await storage.close();
     },
     description,
+    allowlisted: config.rules.allowedClientIds !== undefined,
   };
 }
 
@@ -56,15 +60,11 @@ export async function startServer(env: Env): Promise<RunningServer> {
  * The lines that point Taskwarrior at the server. They name no credential: these lines end up
  * in service logs, so an allowlisted client id is a placeholder and the secret a command.
  */
-function taskConfigLines(url: string, env: Env): string {
-  const allowlisted = (env[SETTINGS.clientIdAllowlist.name] ?? "").split(",").some((id) => id.trim() !== "");
+function startupConfigLines(url: string, allowlisted: boolean): string {
   const clientId = allowlisted ? "<one of the client ids in CLIENT_ID>" : '"$(uuidgen)"';
   return [
     "Point Taskwarrior 3 at it (one client id and secret per user, the same on each of their replicas):",
-    `  task config sync.server.url ${url}          # Taskwarrior 3.0: sync.server.origin`,
-    `  task config sync.server.client_id ${clientId}`,
-    '  task config sync.encryption_secret "$(openssl rand -base64 24)"',
-    "  task sync",
+    ...taskConfigLines(url, clientId, NEW_SECRET_COMMAND).map((line) => `  ${line}`),
   ].join("\n");
 }
 
@@ -111,7 +111,7 @@ export async function main(argv: readonly string[] = []): Promise<number> {
     return 1;
   }
   process.stdout.write(
-    `TaskChampion sync server listening on ${running.url}, storage: ${running.description}\n${taskConfigLines(running.url, process.env)}\n`,
+    `TaskChampion sync server listening on ${running.url}, storage: ${running.description}\n${startupConfigLines(running.url, running.allowlisted)}\n`,
   );
   const signal = await stopRequested;
   // Said once the listener is closed: whoever reads it finds new connections refused.

@@ -2,7 +2,7 @@
 import { addClient } from "../../lambda/operations/add-client.ts";
 import { newUuid } from "../../lambda/uuid.ts";
 import { type Command, EXIT } from "./command.ts";
-import { newEncryptionSecret, taskConfigLines } from "./task-config.ts";
+import { newEncryptionSecret, taskConfigLines } from "../task-config.ts";
 
 export const addClientCommand: Command = {
   name: "add-client",

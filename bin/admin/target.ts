@@ -9,7 +9,7 @@ import type { Storage } from "../../lambda/storage/types.ts";
 import { openStorage } from "../open-storage.ts";
 import { AdminFailure, EXIT } from "./command.ts";
 import { readStackOutputs, type StackOutputs } from "./stack-outputs.ts";
-import { localServerUrl } from "./task-config.ts";
+import { localServerUrl } from "../task-config.ts";
 
 /** An operator's DynamoDB transaction (reading a long history, say) is not bound by API Gateway's 30 s. */
 export const ADMIN_DEADLINE_MS = 15 * 60_000;

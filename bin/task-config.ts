@@ -1,14 +1,22 @@
-/** What a new user pastes into Taskwarrior: the server's URL, their client id and a fresh encryption secret. */
+/**
+ * What a user pastes into Taskwarrior: the server's URL, their client id and an encryption
+ * secret (the admin command prints real ones; the local server's start-up lines, commands that
+ * make them).
+ */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import type { Uuid } from "../../lambda/uuid.ts";
 
-/** 24 random bytes: 192 bits, as the local server's start-up lines suggest. */
+/** Encryption secrets are 24 random bytes (192 bits), made here or by the command below. */
+const SECRET_BYTES = 24;
+
 export function newEncryptionSecret(): string {
-  return randomBytes(24).toString("base64url");
+  return randomBytes(SECRET_BYTES).toString("base64url");
 }
 
-export function taskConfigLines(url: string, clientId: Uuid, secret: string): string[] {
+/** A shell command that makes a secret of the same strength, for lines that must name none. */
+export const NEW_SECRET_COMMAND = `"$(openssl rand -base64 ${SECRET_BYTES})"`;
+
+export function taskConfigLines(url: string, clientId: string, secret: string): string[] {
   return [
     `task config sync.server.url ${url}          # Taskwarrior 3.0: sync.server.origin`,
     `task config sync.server.client_id ${clientId}`,
