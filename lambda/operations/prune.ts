@@ -9,9 +9,10 @@
  * removal ran first is read again. Stopping between batches (the signal) loses nothing: the next
  * run starts again from the oldest version.
  */
-import { MAX_REMOVED_VERSIONS, type Storage, type VersionMetadata } from "../storage/types.ts";
+import { MAX_REMOVED_VERSIONS, type Storage } from "../storage/types.ts";
 import type { Uuid } from "../uuid.ts";
 import { inTxn } from "../storage/in-txn.ts";
+import { OldestVersionsMovedError } from "../storage/errors.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Refused batches in a row before a client is left for the next run. */
@@ -81,18 +82,13 @@ export async function pruneClient(storage: Storage, clientId: Uuid, options: Pru
         refusals = 0;
         break;
       case "refused":
-        // Refused because another removal ran first: then the oldest version changed. Anything else is a failure.
-        if (!(await oldestMoved(storage, clientId, attempt.batch))) throw attempt.error;
+        // Refused because another removal ran first: read the oldest again. Anything else is a failure.
+        if (!(attempt.error instanceof OldestVersionsMovedError)) throw attempt.error;
         refusals += 1;
         if (refusals >= MAX_REFUSALS) return { ...result, status: "contended" };
         break;
     }
   }
-}
-
-async function oldestMoved(storage: Storage, clientId: Uuid, batch: readonly VersionMetadata[]): Promise<boolean> {
-  const [oldest] = await inTxn(storage, clientId, (txn) => txn.getOldestVersions(1));
-  return oldest?.versionId !== batch[0]?.versionId;
 }
 
 export interface PruneAllResult {

@@ -52,3 +52,22 @@ export class QuotaExceededError extends Error {
     this.name = "QuotaExceededError";
   }
 }
+
+/** A version with this id is stored already (ids are random UUIDs: a replay, or an import run twice). */
+export class VersionExistsError extends Error {
+  constructor(detail = "") {
+    super(`the version already exists${detail}`);
+    this.name = "VersionExistsError";
+  }
+}
+
+/**
+ * `removeOldestVersions` was given versions that are not (or no longer) the client's oldest:
+ * another removal ran first. Nothing was removed; read the oldest again.
+ */
+export class OldestVersionsMovedError extends Error {
+  constructor(detail = "") {
+    super(`these are not the client's oldest versions${detail}`);
+    this.name = "OldestVersionsMovedError";
+  }
+}

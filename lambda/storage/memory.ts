@@ -4,7 +4,14 @@
  * on release without commit, which no other transaction can observe while the lock is held.
  */
 import { canonicalUuid, NIL_UUID, type Uuid } from "../uuid.ts";
-import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededError } from "./errors.ts";
+import {
+  ChainMovedError,
+  ClientExistsError,
+  ClientNotFoundError,
+  QuotaExceededError,
+  OldestVersionsMovedError,
+  VersionExistsError,
+} from "./errors.ts";
 import { KeyedMutex } from "./keyed-mutex.ts";
 import {
   type AddVersionOptions,
@@ -197,7 +204,7 @@ class MemoryTxn implements StorageTxn {
     if (options.storedBytesAtMost !== undefined && record.storedBytes > options.storedBytesAtMost) {
       throw new QuotaExceededError(record.storedBytes);
     }
-    if (record.versions.has(versionId)) throw new Error("the version already exists");
+    if (record.versions.has(versionId)) throw new VersionExistsError();
     const addedAt = new Date();
     record.versions.set(versionId, { version: { versionId, parentVersionId, historySegment: Uint8Array.from(historySegment) }, addedAt });
     record.childOf.set(parentVersionId, versionId);
@@ -247,7 +254,7 @@ class MemoryTxn implements StorageTxn {
     if (versionIds.length > MAX_REMOVED_VERSIONS) throw new RangeError(`at most ${MAX_REMOVED_VERSIONS} versions are removed at once`);
     const oldest = await this.getOldestVersions(versionIds.length);
     if (oldest.length !== versionIds.length || oldest.some((version, i) => version.versionId !== versionIds[i])) {
-      throw new Error("these are not the client's oldest versions");
+      throw new OldestVersionsMovedError();
     }
     if (versionIds.includes(record.latestVersionId)) throw new Error("the latest version cannot be removed");
     for (const { versionId, parentVersionId } of oldest) {

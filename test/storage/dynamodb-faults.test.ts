@@ -16,7 +16,7 @@ import { S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
 import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
-import { ChainMovedError, StorageUnavailableError } from "../../lambda/storage/errors.ts";
+import { ChainMovedError, StorageUnavailableError, VersionExistsError } from "../../lambda/storage/errors.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
@@ -204,7 +204,7 @@ describe("the transaction is cancelled after the upload", () => {
     try {
       await txn.getClient();
       await txn.addVersion(v1, v1, BIG); // v1 again, as v1's child
-      await expect(txn.commit()).rejects.toThrow(/already exists/);
+      await expect(txn.commit()).rejects.toThrow(VersionExistsError);
     } finally {
       await txn.release();
     }

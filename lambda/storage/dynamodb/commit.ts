@@ -7,7 +7,15 @@
  */
 import { PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { NIL_UUID, type Uuid } from "../../uuid.ts";
-import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededError, StorageUnavailableError } from "../errors.ts";
+import {
+  ChainMovedError,
+  ClientExistsError,
+  ClientNotFoundError,
+  QuotaExceededError,
+  StorageUnavailableError,
+  OldestVersionsMovedError,
+  VersionExistsError,
+} from "../errors.ts";
 import { type ClientState, isLegacy, parseClient } from "./client-item.ts";
 import { MAX_INLINE_BYTES_PER_WRITE, MAX_WRITE_ATTEMPTS } from "./constants.ts";
 import { objectNonce, segmentKey, snapshotKey } from "./layout.ts";
@@ -24,7 +32,7 @@ export async function commitPending(calls: SdkCalls, clientId: Uuid, pending: Pe
   // here (the key `CHILD#<parent>` is what keeps the chain from forking).
   const tail = pending.base?.tail ?? [];
   if (pending.writes.some((write) => write.kind === "version" && tail.includes(write.versionId))) {
-    throw new Error("the version already exists");
+    throw new VersionExistsError();
   }
   await new Commit(calls, clientId, pending).run();
 }
@@ -158,8 +166,7 @@ class Commit {
     }
     if (first) {
       if (fresh.latest !== NIL_UUID && fresh.latest !== first.parentId) throw new ChainMovedError(fresh.latest);
-      if (versions.some((version) => fresh?.tail.includes(version.versionId)))
-        throw new DefiniteError(new Error("the version already exists"));
+      if (versions.some((version) => fresh?.tail.includes(version.versionId))) throw new DefiniteError(new VersionExistsError());
       if (isLegacy(fresh)) fresh = await upgradeLegacyClient(this.calls, this.clientId, fresh);
       if (!fresh) throw new DefiniteError(new ClientNotFoundError());
       if (pending.storedBytesAtMost !== undefined && (fresh.bytes ?? 0) > pending.storedBytesAtMost) {
@@ -175,7 +182,7 @@ class Commit {
     }
     const removal = pending.writes.find((write) => write.kind === "remove-oldest");
     if (removal && fresh.base !== removal.expectedBase) {
-      throw new DefiniteError(new Error("these are not the client's oldest versions any more (another removal ran first)"));
+      throw new DefiniteError(new OldestVersionsMovedError(" any more (another removal ran first)"));
     }
     if (pending.writes.length === 0) return "done"; // the snapshot was dropped: nothing left to write
     pending.base = fresh;
@@ -239,9 +246,10 @@ class Commit {
             );
           }
           if (refusal.reason === "version-exists") {
-            throw new DefiniteError(
-              new Error(`the version already exists, or is not there to remove (${refusal.codes})`, { cause: error }),
-            );
+            // A version item's condition: an added one exists, or a removed one is gone (another removal ran first).
+            const removal = pending.writes.some((write) => write.kind === "remove-oldest");
+            const detail = ` (${refusal.codes})`;
+            throw new DefiniteError(removal ? new OldestVersionsMovedError(detail) : new VersionExistsError(detail));
           }
           throw new DefiniteError(new Error(`DynamoDB cancelled the write (${refusal.codes})`, { cause: error }));
       }

@@ -6,7 +6,7 @@
  */
 import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { canonicalUuid, NIL_UUID, type Uuid } from "../../uuid.ts";
-import { ChainMovedError, ClientExistsError, ClientNotFoundError } from "../errors.ts";
+import { ChainMovedError, ClientExistsError, ClientNotFoundError, OldestVersionsMovedError, VersionExistsError } from "../errors.ts";
 import {
   type AddVersionOptions,
   type Client,
@@ -188,7 +188,7 @@ export class DynamoTxn implements StorageTxn {
       if (state.latest !== NIL_UUID && state.latest !== parentId) throw new ChainMovedError(state.latest);
     }
     if (writes.some((write) => write.kind === "version" && (write.versionId === id || write.parentId === parentId))) {
-      throw new Error("the version already exists");
+      throw new VersionExistsError();
     }
     const previous = writes.findLast((write) => write.kind === "version");
     if (previous && previous.versionId !== parentId) throw new ChainMovedError(previous.versionId);
@@ -233,7 +233,7 @@ export class DynamoTxn implements StorageTxn {
     const oldest = await this.oldest(versionIds.length);
     const state = this.view();
     if (oldest.length !== versionIds.length || oldest.some((version, i) => version.versionId !== versionIds[i]) || !state?.base) {
-      throw new Error("these are not the client's oldest versions");
+      throw new OldestVersionsMovedError();
     }
     if (versionIds.includes(state.latest)) throw new Error("the latest version cannot be removed");
     const versions: RemovedVersion[] = oldest.map((version) => ({

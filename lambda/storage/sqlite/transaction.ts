@@ -5,7 +5,15 @@
  */
 import type Database from "better-sqlite3";
 import { NIL_UUID, type Uuid } from "../../uuid.ts";
-import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededError, StorageUnavailableError } from "../errors.ts";
+import {
+  ChainMovedError,
+  ClientExistsError,
+  ClientNotFoundError,
+  QuotaExceededError,
+  StorageUnavailableError,
+  OldestVersionsMovedError,
+  VersionExistsError,
+} from "../errors.ts";
 import {
   type AddVersionOptions,
   type Client,
@@ -107,7 +115,7 @@ export class SqliteTxn implements StorageTxn {
       if (options.storedBytesAtMost !== undefined && client.stored_bytes > options.storedBytesAtMost) {
         throw new QuotaExceededError(client.stored_bytes);
       }
-      if (this.sql.getVersion.get(this.clientId, versionId)) throw new Error("the version already exists");
+      if (this.sql.getVersion.get(this.clientId, versionId)) throw new VersionExistsError();
       const now = Date.now();
       try {
         this.sql.insertVersion.run(this.clientId, versionId, parentVersionId, asBuffer(historySegment), now);
@@ -148,7 +156,7 @@ export class SqliteTxn implements StorageTxn {
     if (versionIds.length > MAX_REMOVED_VERSIONS) throw new RangeError(`at most ${MAX_REMOVED_VERSIONS} versions are removed at once`);
     const oldest = await this.getOldestVersions(versionIds.length);
     if (oldest.length !== versionIds.length || oldest.some((version, i) => version.versionId !== versionIds[i])) {
-      throw new Error("these are not the client's oldest versions");
+      throw new OldestVersionsMovedError();
     }
     const client = this.sql.getClient.get(this.clientId);
     if (!client) throw new ClientNotFoundError();
