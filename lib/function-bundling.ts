@@ -6,7 +6,7 @@
  *   chunks loaded on first use, so a function that serves DynamoDB reads and writes never
  *   parses the S3 client's code;
  * - the AWS SDK's default credential provider chain is replaced by the environment's
- *   (lambda/lambda-credentials.ts): on Lambda the role's credentials are in the environment,
+ *   (lambda/storage/dynamodb/lambda-credentials.ts): on Lambda the role's credentials are in the environment,
  *   and the chain (profiles, SSO, web identity, instance metadata, with their STS and SSO
  *   clients) is a third of the SDK code a cold start would otherwise parse;
  * - the AWS SDK is bundled (pinned by package-lock.json) rather than the runtime's copy.
@@ -50,7 +50,7 @@ function bundleOptions(entry: string, root: string, outdir: string): BuildOption
     mainFields: ["module", "main"],
     // The SDK's few CommonJS dependencies call require(): give every ESM file one.
     banner: { js: ESM_REQUIRE_BANNER },
-    alias: { "@aws-sdk/credential-provider-node": join(root, "lambda", "lambda-credentials.ts") },
+    alias: { "@aws-sdk/credential-provider-node": join(root, "lambda", "storage", "dynamodb", "lambda-credentials.ts") },
     absWorkingDir: root,
     logLevel: "warning",
   };

@@ -8,7 +8,7 @@ import type { SyncServer } from "../core/sync.ts";
 import { type Logger, scrubIds } from "../log.ts";
 import { StorageUnavailableError } from "../storage/errors.ts";
 import { HEADER } from "./protocol.ts";
-import { type HttpEvent, type LogContext, lowercaseHeaders, type Route, type RouteContext } from "./request.ts";
+import { type HttpEvent, type LogContext, lowercaseHeaders, type RouteHandler, type RouteContext } from "./request.ts";
 import { type HttpResult, text } from "./responses.ts";
 import { addSnapshot } from "./routes/add-snapshot.ts";
 import { addVersion } from "./routes/add-version.ts";
@@ -29,7 +29,7 @@ export interface HandlerOptions {
 }
 
 /** The function of each route of the route table. */
-const ROUTE_FUNCTIONS: Record<RouteName, Route> = {
+const ROUTE_FUNCTIONS: Record<RouteName, RouteHandler> = {
   root,
   "add-version": addVersion,
   "get-child-version": getChildVersion,

@@ -36,8 +36,8 @@ export interface RouteContext {
   maxBodyBytes: number;
 }
 
-/** A route function: one route of the route table. */
-export type Route = (request: Request, log: LogContext, context: RouteContext) => Promise<HttpResult>;
+/** The function that answers one route of the route table (routes.ts). */
+export type RouteHandler = (request: Request, log: LogContext, context: RouteContext) => Promise<HttpResult>;
 
 /** A request the route refuses, with its answer. */
 export type Rejection = { rejected: HttpResult };

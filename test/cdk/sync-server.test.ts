@@ -545,13 +545,16 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       expect(sweepSource.length).toBeGreaterThan(1000);
       const sweep = calledThroughHelpers(sweepSource, commandsIn(sweepSource));
       expect([...sweep].sort()).toEqual(["DeleteObjectCommand", "GetItemCommand", "ListObjectsV2Command"]);
-      // The pruning, through the storage's transaction (transaction.ts): it walks the oldest
-      // versions item by item, removes them in one write, then deletes their segments' objects;
-      // on the way a client stored by 0.1.0 is upgraded once (legacy.ts).
-      const transactionSource = storageSource((file) => file === "transaction.ts");
-      const removal = transactionSource.slice(transactionSource.indexOf("async removeOldestVersions("));
+      // The pruning, through the storage's transaction (transaction.ts, its version reads and
+      // its commit): it walks the oldest versions item by item, removes them in one write, then
+      // deletes their segments' objects; on the way a client stored by 0.1.0 is upgraded once
+      // (legacy.ts).
+      const ownSource = storageSource((file) => file === "transaction.ts");
+      const removal = ownSource.slice(ownSource.indexOf("async removeOldestVersions("));
       expect(removal).toMatch(/this\.oldest\(/);
-      expect(transactionSource).toMatch(/private async oldest\([\s\S]*?this\.calls\.getItem\(/);
+      expect(ownSource).toMatch(/private async oldest\([\s\S]*?oldestVersions\(/);
+      expect(storageSource((file) => file === "version-reads.ts")).toMatch(/function oldestVersions\([\s\S]*?calls\.getItem\(/);
+      const transactionSource = storageSource((file) => ["transaction.ts", "version-reads.ts", "commit.ts"].includes(file));
       const legacySource = storageSource((file) => file === "legacy.ts");
       const prune = calledThroughHelpers(legacySource, commandsIn(legacySource));
       calledThroughHelpers(transactionSource, new Set()).forEach((command) => {
@@ -1233,7 +1236,19 @@ describe("a customer-managed KMS key (customerManagedKey)", () => {
     expect(bySid.CloudWatchAlarmsToTopic).toMatchObject({
       Principal: { Service: "cloudwatch.amazonaws.com" },
       Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
-      Condition: { StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } } },
+    });
+    // The whole condition: this account's alarms, and only those (an account alone would let
+    // any of its CloudWatch features use the key).
+    expect(bySid.CloudWatchAlarmsToTopic!.Condition).toEqual({
+      StringEquals: { "aws:SourceAccount": { Ref: "AWS::AccountId" } },
+      ArnLike: {
+        "aws:SourceArn": {
+          "Fn::Join": [
+            "",
+            ["arn:", { Ref: "AWS::Partition" }, ":cloudwatch:", { Ref: "AWS::Region" }, ":", { Ref: "AWS::AccountId" }, ":alarm:*"],
+          ],
+        },
+      },
     });
     // Every Allow that can encrypt or decrypt names a service: a condition on it, or its principal.
     for (const st of statements.filter((s) => s.Effect === "Allow" && s.Sid !== "KeyAdministration")) {

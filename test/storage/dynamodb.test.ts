@@ -10,6 +10,7 @@ import { GetItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
+import { pruneClient } from "../../lambda/operations/prune.ts";
 import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
 import { ATTR, S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
@@ -365,6 +366,28 @@ describe("DynamoStorage specifics", () => {
       expect(await sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: ids[5], data: bytes("s2") });
       expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "s3:GetObjectCommand"]);
     });
+  });
+
+  test("pruning a batch walks the chain once: the removal uses the walk its transaction made", async () => {
+    const s = storage();
+    const clientId = newUuid();
+    const ids = Array.from({ length: 8 }, () => newUuid());
+    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
+    await s.importClient(clientId, {
+      latestVersionId: ids[7]!,
+      snapshot: { versionId: ids[5]!, timestamp: new Date(), versionsSince: 2, data: bytes("snapshot") },
+      versions: (async function* () {
+        for (const [i, versionId] of ids.entries()) {
+          const addedAt = i < 5 ? old : new Date();
+          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: bytes(`v${i}`), addedAt };
+        }
+      })(),
+    });
+    const calls = record(s);
+    expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 5, status: "complete" });
+    // The client item, then the walk: the 8 versions and the missing child of the latest; then the removal.
+    const firstWrite = calls.indexOf("dynamodb:TransactWriteItemsCommand");
+    expect(calls.slice(0, firstWrite)).toEqual(Array.from({ length: 1 + 8 + 1 }, () => "dynamodb:GetItemCommand"));
   });
 
   /** Records "service:Command" for every logical call of the storage's clients. */

@@ -1,5 +1,5 @@
 import { CONTENT_TYPE } from "../protocol.ts";
-import { bodyOf, clientIdOf, isRejection, type Route, TOO_LARGE, versionIdParam } from "../request.ts";
+import { bodyOf, clientIdOf, isRejection, type RouteHandler, TOO_LARGE, versionIdParam } from "../request.ts";
 import { empty, text } from "../responses.ts";
 
 /**
@@ -13,7 +13,7 @@ import { empty, text } from "../responses.ts";
  * 404: unknown client. 400 bad client id, version id, content type or empty body;
  * 403 not allowed.
  */
-export const addSnapshot: Route = async (request, log, context) => {
+export const addSnapshot: RouteHandler = async (request, log, context) => {
   const clientId = clientIdOf(request, log, context);
   if (isRejection(clientId)) return clientId.rejected;
   const versionId = versionIdParam(request, "versionId");

@@ -1,5 +1,5 @@
 import { CONTENT_TYPE, HEADER } from "../protocol.ts";
-import { bodyOf, clientIdOf, isRejection, type Route, TOO_LARGE, tooLarge, versionIdParam } from "../request.ts";
+import { bodyOf, clientIdOf, isRejection, type RouteHandler, TOO_LARGE, tooLarge, versionIdParam } from "../request.ts";
 import { empty, text } from "../responses.ts";
 
 /**
@@ -15,7 +15,7 @@ import { empty, text } from "../responses.ts";
  * 400 bad client id, parent id, content type or empty body; 403 not allowed;
  * 413 a body over MAX_BODY_BYTES.
  */
-export const addVersion: Route = async (request, log, context) => {
+export const addVersion: RouteHandler = async (request, log, context) => {
   const clientId = clientIdOf(request, log, context);
   if (isRejection(clientId)) return clientId.rejected;
   const parentVersionId = versionIdParam(request, "parentVersionId");

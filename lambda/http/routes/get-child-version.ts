@@ -1,5 +1,5 @@
 import { CONTENT_TYPE, HEADER } from "../protocol.ts";
-import { clientIdOf, isRejection, type Route, versionIdParam } from "../request.ts";
+import { clientIdOf, isRejection, type RouteHandler, versionIdParam } from "../request.ts";
 import { binary, empty, text } from "../responses.ts";
 
 /**
@@ -12,7 +12,7 @@ import { binary, empty, text } from "../responses.ts";
  * 410: no child and the parent is not the latest: the replica must start from the snapshot.
  * 400 bad client id or parent id; 403 not allowed.
  */
-export const getChildVersion: Route = async (request, log, context) => {
+export const getChildVersion: RouteHandler = async (request, log, context) => {
   const clientId = clientIdOf(request, log, context);
   if (isRejection(clientId)) return clientId.rejected;
   const parentVersionId = versionIdParam(request, "parentVersionId");

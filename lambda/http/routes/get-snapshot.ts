@@ -1,5 +1,5 @@
 import { CONTENT_TYPE, HEADER } from "../protocol.ts";
-import { clientIdOf, isRejection, type Route } from "../request.ts";
+import { clientIdOf, isRejection, type RouteHandler } from "../request.ts";
 import { binary, empty, text } from "../responses.ts";
 
 /**
@@ -9,7 +9,7 @@ import { binary, empty, text } from "../responses.ts";
  * `X-Version-Id` = the snapshot's version.
  * 404: no snapshot, or unknown client. 400 bad client id; 403 not allowed.
  */
-export const getSnapshot: Route = async (request, log, context) => {
+export const getSnapshot: RouteHandler = async (request, log, context) => {
   const clientId = clientIdOf(request, log, context);
   if (isRejection(clientId)) return clientId.rejected;
 

@@ -1,11 +1,11 @@
 import { SERVER_NAME, SERVER_VERSION } from "../../version.ts";
-import type { Route } from "../request.ts";
+import type { RouteHandler } from "../request.ts";
 import { text } from "../responses.ts";
 
 /**
  * `GET /`
  * 200 `text/plain`: the server's name and version, for people checking a deployment.
  */
-export const root: Route = async () => {
+export const root: RouteHandler = async () => {
   return text(200, `TaskChampion sync server: ${SERVER_NAME} ${SERVER_VERSION}\n`);
 };

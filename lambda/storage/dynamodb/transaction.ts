@@ -29,6 +29,8 @@ import { writeRefusal } from "./sdk-errors.ts";
 
 export class DynamoTxn implements StorageTxn {
   private readonly pending = emptyPendingState();
+  /** The last walk from the chain's start (`oldest`), with the start it began at. */
+  private walked: { start: Uuid | null | undefined; versions: StoredVersionMetadata[]; complete: boolean } | undefined;
   private committed = false;
   private ended = false;
 
@@ -218,11 +220,22 @@ export class DynamoTxn implements StorageTxn {
     return (await this.oldest(limit)).map(({ segmentKey: _, ...metadata }) => metadata);
   }
 
+  /**
+   * The walk from the chain's start, once per transaction for a given length: pruning asks for
+   * the oldest versions and then removes some of them, and the removal's own conditions (the
+   * start unchanged, each item still that version) keep a second walk from being needed.
+   */
   private async oldest(limit: number): Promise<StoredVersionMetadata[]> {
     if (needsRead(this.pending)) this.pending.base = await this.calls.readClient(this.clientId);
     if (this.pending.base === null && this.pending.create === undefined) return [];
     const state = await this.ensureCurrentBase();
-    return oldestVersions(this.calls, this.clientId, state.base ?? null, limit);
+    const walked = this.walked;
+    if (walked && walked.start === state.base && (walked.versions.length >= limit || walked.complete)) {
+      return walked.versions.slice(0, limit);
+    }
+    const versions = await oldestVersions(this.calls, this.clientId, state.base ?? null, limit);
+    this.walked = { start: state.base, versions, complete: versions.length < limit };
+    return versions;
   }
 
   async removeOldestVersions(versionIds: readonly Uuid[]): Promise<void> {
