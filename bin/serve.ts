@@ -9,6 +9,7 @@ import { createApp } from "../lambda/app.ts";
 import { ConfigError, ConfigReader, SETTINGS, readServerConfig, type Env } from "../lambda/config.ts";
 import { createLogger } from "../lambda/log.ts";
 import { startHistoryRetention } from "./history-retention.ts";
+import { isSqliteUnavailable, sqliteUnavailableMessage } from "./sqlite-unavailable.ts";
 import { NEW_SECRET_COMMAND, taskConfigLines } from "./task-config.ts";
 import { serveHandler, type LocalHttpServer } from "./local-http.ts";
 import { openStorage } from "./open-storage.ts";
@@ -105,6 +106,11 @@ export async function main(argv: readonly string[] = []): Promise<number> {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
       return 2;
+    }
+    // better-sqlite3 missing or not built: what to do about it (the package's command says the same).
+    if (isSqliteUnavailable(error) && error instanceof Error) {
+      process.stderr.write(`${sqliteUnavailableMessage(error)}\n`);
+      return 1;
     }
     // An address in use, a data directory it may not write, an unreachable storage: one line.
     process.stderr.write(`error: could not start: ${error instanceof Error ? error.message : String(error)}\n`);

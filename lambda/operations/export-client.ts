@@ -8,10 +8,8 @@ import type { Client, ClientDetails, Progress, Storage, Version, VersionMetadata
 import { NIL_UUID, type Uuid } from "../uuid.ts";
 import { ExportWriter, EXPORT_FORMAT, EXPORT_FORMAT_VERSION, toBase64 } from "./export-format.ts";
 import { inTxn } from "../storage/in-txn.ts";
+import { batchEnd } from "./batches.ts";
 
-/** Versions read in one transaction: at most this many, and this many bytes unless one alone is larger. */
-const BATCH_VERSIONS = 32;
-const BATCH_BYTES = 8 * 1024 * 1024;
 /** Version reads in flight at once. */
 const PARALLEL_READS = 8;
 /** Reads of the client's state before giving up when it keeps changing under them. */
@@ -119,19 +117,6 @@ async function readState(storage: Storage, clientId: Uuid): Promise<State> {
     }
     return state;
   }
-}
-
-/** Where the batch that starts at `start` ends (exclusive). */
-function batchEnd(oldest: readonly VersionMetadata[], start: number): number {
-  let end = start;
-  let bytes = 0;
-  while (end < oldest.length && end - start < BATCH_VERSIONS) {
-    const size = oldest[end]?.bytes ?? 0;
-    if (end > start && bytes + size > BATCH_BYTES) break;
-    bytes += size;
-    end += 1;
-  }
-  return end;
 }
 
 /** The versions of `expected`, read by their parents; null if one of them is gone. */

@@ -14,6 +14,7 @@ import type { Storage, Version } from "../storage/types.ts";
 import { NIL_UUID, parseUuid, type Uuid } from "../uuid.ts";
 import { ChainCheck } from "./chain-check.ts";
 import { inTxn } from "../storage/in-txn.ts";
+import { batchEnd } from "./batches.ts";
 
 /** A row of the reference's `clients` table (without the snapshot's data). */
 export interface ReferenceClientRow {
@@ -65,10 +66,6 @@ export interface ReferenceImportOptions {
   /** Versions written so far, of the client being imported. */
   onProgress?: (clientId: Uuid, versions: number) => void;
 }
-
-/** Segments read at once: at most this many, and this many bytes unless one alone is larger. */
-const SEGMENT_BATCH = 32;
-const SEGMENT_BATCH_BYTES = 8 * 1024 * 1024;
 
 /** Imports client after client, telling how each went as it goes. */
 export async function* importReference(
@@ -185,13 +182,7 @@ async function* versionsOf(
 ): AsyncGenerator<Version & { addedAt: Date }> {
   let done = 0;
   while (done < chain.length) {
-    const batch: CheckedClient["chain"] = [];
-    for (let bytes = 0; done + batch.length < chain.length && batch.length < SEGMENT_BATCH; ) {
-      const version = chain[done + batch.length];
-      if (!version || (batch.length > 0 && bytes + version.bytes > SEGMENT_BATCH_BYTES)) break;
-      bytes += version.bytes;
-      batch.push(version);
-    }
+    const batch = chain.slice(done, batchEnd(chain, done));
     const segments = await db.segments(
       storedClientId,
       batch.map((v) => v.stored),
