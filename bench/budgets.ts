@@ -80,6 +80,12 @@ export const ADD_VERSION_S3_BUDGET: Budget<OpStats> = {
       [(s.s3.PutObject ?? 0) === 1 && s.s3Calls === 1, `S3 calls: ${formatCalls(s.s3)}`],
       [s.roundTrips <= 2, `${s.roundTrips} round trips`],
     ]),
+  acceptedMiss:
+    "Measured, not designed: the read and the upload are sent together and neither waits for the other, but the " +
+    "upload first copies the 1 MB segment and checksums it, so on loopback the read has already returned when the " +
+    "upload starts, and the bench (which counts calls that do not overlap in time as sequential, in the slowest " +
+    "request) sees read, upload, transaction. The read ends before the write path does, so the request still waits " +
+    "for the upload and the transaction only.",
 };
 
 /** A conflict: the refused transaction's ALL_OLD names the latest version, no second read. */

@@ -7,15 +7,8 @@ import { randomBytes } from "node:crypto";
 import { httpEvent } from "../dev/events.ts";
 import type { HttpEvent, HttpResult } from "../lambda/http/handler.ts";
 import { CONTENT_TYPE, HEADER } from "../lambda/http/protocol.ts";
-import { ROUTES, type RouteName } from "../lambda/http/routes.ts";
+import { pathOf } from "../lambda/http/routes.ts";
 import type { Uuid } from "../lambda/uuid.ts";
-
-/** The route's path with its one parameter (if it has one) filled in. */
-function pathOf(name: RouteName, param = ""): string {
-  const route = ROUTES.find((r) => r.name === name);
-  if (!route) throw new Error(`no route ${name}`);
-  return route.path.replace(/\{\w+\}/, param);
-}
 
 /** Random bytes: TaskChampion payloads are ChaCha20-Poly1305 ciphertext, incompressible too. */
 export function payload(bytes: number): Uint8Array {

@@ -17,6 +17,7 @@ import { pathToFileURL } from "node:url";
 import { deflateSync, inflateSync } from "node:zlib";
 import { Cryptor } from "../client/crypto.ts";
 import { CACHE_CONTROL, CONTENT_TYPE, HEADER } from "../lambda/http/protocol.ts";
+import { pathOf } from "../lambda/http/routes.ts";
 import { NIL_UUID, newUuid, parseUuid } from "../lambda/uuid.ts";
 
 export interface SmokeCheck {
@@ -114,11 +115,11 @@ export async function runSmoke(options: SmokeOptions): Promise<{ ok: boolean; ch
   // The chain's tip: nil for a fresh client, else found by walking from nil.
   let tip: string = NIL_UUID;
   if (fresh) {
-    await call("GetSnapshot of an unknown client is 404", "GET", "/v1/client/snapshot", { status: 404 });
-    await call("GetChildVersion of an unknown client is 404", "GET", `/v1/client/get-child-version/${NIL_UUID}`, { status: 404 });
+    await call("GetSnapshot of an unknown client is 404", "GET", pathOf("get-snapshot"), { status: 404 });
+    await call("GetChildVersion of an unknown client is 404", "GET", pathOf("get-child-version", NIL_UUID), { status: 404 });
   } else {
     for (;;) {
-      const r = await fetch(`${base}/v1/client/get-child-version/${tip}`, { headers: { [HEADER.clientId]: clientId } });
+      const r = await fetch(`${base}${pathOf("get-child-version", tip)}`, { headers: { [HEADER.clientId]: clientId } });
       await r.arrayBuffer();
       if (r.status !== 200) break;
       tip = r.headers.get(HEADER.versionId) ?? tip;
@@ -130,7 +131,7 @@ export async function runSmoke(options: SmokeOptions): Promise<{ ok: boolean; ch
   const added = await call(
     "AddVersion is accepted",
     "POST",
-    `/v1/client/add-version/${tip}`,
+    pathOf("add-version", tip),
     {
       status: 200,
       emptyBody: true,
@@ -143,12 +144,12 @@ export async function runSmoke(options: SmokeOptions): Promise<{ ok: boolean; ch
   await call(
     "AddVersion on a stale parent is 409 naming the latest",
     "POST",
-    `/v1/client/add-version/${tip}`,
+    pathOf("add-version", tip),
     { status: 409, emptyBody: true, headers: { [HEADER.parentVersionId]: version } },
     { body: cryptor.seal(tip, Buffer.from(JSON.stringify(operations))), contentType: CONTENT_TYPE.historySegment },
   );
 
-  const child = await call("GetChildVersion returns the version", "GET", `/v1/client/get-child-version/${tip}`, {
+  const child = await call("GetChildVersion returns the version", "GET", pathOf("get-child-version", tip), {
     status: 200,
     contentType: CONTENT_TYPE.historySegment,
     headers: { [HEADER.versionId]: version, [HEADER.parentVersionId]: tip },
@@ -159,18 +160,18 @@ export async function runSmoke(options: SmokeOptions): Promise<{ ok: boolean; ch
     "it differs or does not decrypt",
   );
 
-  await call("GetChildVersion of the latest is 404 (up to date)", "GET", `/v1/client/get-child-version/${version}`, { status: 404 });
-  await call("GetChildVersion of an unknown parent is 410", "GET", `/v1/client/get-child-version/${newUuid()}`, { status: 410 });
+  await call("GetChildVersion of the latest is 404 (up to date)", "GET", pathOf("get-child-version", version), { status: 404 });
+  await call("GetChildVersion of an unknown parent is 410", "GET", pathOf("get-child-version", newUuid()), { status: 410 });
 
   const database = JSON.stringify({ [newUuid()]: { description: "smoke test", status: "pending" } });
   await call(
     "AddSnapshot is accepted",
     "POST",
-    `/v1/client/add-snapshot/${version}`,
+    pathOf("add-snapshot", version),
     { status: 200, emptyBody: true },
     { body: cryptor.seal(version, deflateSync(database)), contentType: CONTENT_TYPE.snapshot },
   );
-  const snapshot = await call("GetSnapshot returns it", "GET", "/v1/client/snapshot", {
+  const snapshot = await call("GetSnapshot returns it", "GET", pathOf("get-snapshot"), {
     status: 200,
     contentType: CONTENT_TYPE.snapshot,
     headers: { [HEADER.versionId]: version },
@@ -181,11 +182,11 @@ export async function runSmoke(options: SmokeOptions): Promise<{ ok: boolean; ch
     "it differs or does not decrypt",
   );
 
-  await call("a request without X-Client-Id is 400", "GET", "/v1/client/snapshot", { status: 400 }, { clientId: null });
+  await call("a request without X-Client-Id is 400", "GET", pathOf("get-snapshot"), { status: 400 }, { clientId: null });
   await call(
     "AddVersion with a wrong Content-Type is 400",
     "POST",
-    `/v1/client/add-version/${version}`,
+    pathOf("add-version", version),
     { status: 400 },
     { body: segment, contentType: "application/octet-stream" },
   );

@@ -20,6 +20,13 @@ export const ROUTES: readonly Route[] = [
   { name: "get-snapshot", method: "GET", path: "/v1/client/snapshot" },
 ];
 
+/** The route's path with its one parameter (if it has one) filled in: what a client requests. */
+export function pathOf(name: RouteName, param = ""): string {
+  const route = ROUTES.find((r) => r.name === name);
+  if (!route) throw new Error(`no route ${name}`);
+  return route.path.replace(/\{\w+\}/, encodeURIComponent(param));
+}
+
 export type RouteMatch =
   | { kind: "route"; route: Route; params: Readonly<Record<string, string>> }
   | { kind: "method-not-allowed"; allow: readonly string[] }
