@@ -472,3 +472,33 @@ describe("DynamoDB unavailable", () => {
     }
   });
 });
+
+describe("removing a client", () => {
+  test("an object whose delete is refused fails the removal, with no stray rejection; a re-run finishes it", async () => {
+    const healthyStorage = faulty().storage;
+    const clientId = newUuid();
+    const sync = new SyncServer(healthyStorage, RULES);
+    let parent = NIL_UUID;
+    // Twenty segments in S3 (BIG does not fit an item here): more than the deletes kept in flight.
+    for (let i = 0; i < 20; i++) parent = added(await sync.addVersion(clientId, parent, BIG));
+    let deletes = 0;
+    const { storage } = faulty(async (call, send) => {
+      if (call.command === "DeleteObjectCommand" && ++deletes === 3) throw sdkError(403, "AccessDenied", "not authorized");
+      return send();
+    });
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      await expect(storage.removeClient(clientId)).rejects.toMatchObject({ name: "AccessDenied" });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+    const left = await objects(clientId);
+    expect(left.length).toBeGreaterThan(0);
+    expect(await healthyStorage.removeClient(clientId)).toBe(true);
+    expect(await objects(clientId)).toEqual([]);
+  });
+});

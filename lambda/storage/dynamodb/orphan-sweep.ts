@@ -4,7 +4,7 @@
  * transaction can live. Why orphans exist and why deleting them is safe: README.md in this
  * folder, "Crash windows". Run daily for every client by the maintenance function.
  */
-import { DeleteObjectCommand, ListObjectsV2Command, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
 import { canonicalUuid, newUuid, parseUuid, type Uuid } from "../../uuid.ts";
 import { storedUuid } from "./client-item.ts";
 import { ATTR, clientPrefix, OBJECT_KIND, parseObjectKey, S3_PREFIX, SK } from "./layout.ts";
@@ -73,7 +73,7 @@ export async function sweepOrphans(storage: DynamoStorage, clientId: Uuid, minAg
     if (object.Key && lastModifiedMs !== undefined && lastModifiedMs < cutoff) candidates.push({ key: object.Key, lastModifiedMs });
   }
   const deleted: string[] = [];
-  await deleteUnreferenced(storage, clientId, candidates, calls, deleted);
+  await deleteUnreferenced(clientId, candidates, calls, deleted);
   return deleted;
 }
 
@@ -117,7 +117,7 @@ export async function sweepAllOrphans(storage: DynamoStorage, options: SweepAllO
     const deleted: string[] = [];
     const calls = within(Math.max(storage.deadlineMs, SWEEP_CLIENT_TIMEOUT_MS));
     const clientId = done.clientId;
-    const failure = await deleteUnreferenced(storage, clientId, done.candidates, calls, deleted)
+    const failure = await deleteUnreferenced(clientId, done.candidates, calls, deleted)
       .then(() => options.eachClient?.(clientId, budget))
       .then(
         () => undefined,
@@ -203,7 +203,6 @@ export async function sweepAllOrphans(storage: DynamoStorage, options: SweepAllO
  * Keys of any other shape are not this storage's: they are left alone.
  */
 async function deleteUnreferenced(
-  storage: DynamoStorage,
   clientId: Uuid,
   candidates: readonly SweepCandidate[],
   calls: SdkCalls,
@@ -229,7 +228,7 @@ async function deleteUnreferenced(
     if (version?.[ATTR.segmentKey]?.S !== key) orphans.push(key);
   }
   for (const key of orphans) {
-    await calls.s3Send(new DeleteObjectCommand({ Bucket: storage.bucketName, Key: key }), "delete an orphan");
+    await calls.deleteObject(key, "delete an orphan");
     deleted.push(key);
   }
 }

@@ -148,6 +148,11 @@ export class SdkCalls {
    * Best effort: an object that stays is an orphan for the sweep, never an error of the
    * request. Within the work's deadline (and 3 s): past it, the sweep deletes them.
    */
+  /** Deletes one object (a delete marker, in a versioned bucket); a failure is the caller's. */
+  async deleteObject(key: string, what: string): Promise<void> {
+    await this.s3Call((s3, objects) => objects.deleteObject(s3, this.bucketName, key, this.signal), what);
+  }
+
   async deleteObjects(keys: readonly string[]): Promise<void> {
     if (keys.length === 0 || this.signal.aborted) return;
     const signal = AbortSignal.any([this.signal, AbortSignal.timeout(3_000)]);
