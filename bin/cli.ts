@@ -8,7 +8,6 @@ import { existsSync } from "node:fs";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SERVER_NAME, SERVER_VERSION } from "../lambda/version.ts";
-import { isSqliteUnavailable, sqliteUnavailableMessage } from "./sqlite-unavailable.ts";
 
 /** What every command module exports: runs with its arguments, resolves with the exit code. */
 type Main = (argv: string[]) => Promise<number>;
@@ -73,10 +72,6 @@ async function run(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommandUnavailable) {
       process.stderr.write(`${error.message}\n`);
-      return 1;
-    }
-    if (isSqliteUnavailable(error) && error instanceof Error) {
-      process.stderr.write(`${sqliteUnavailableMessage(error)}\n`);
       return 1;
     }
     throw error;

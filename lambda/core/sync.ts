@@ -13,7 +13,11 @@ export interface SyncRules extends SnapshotThresholds {
   createClients: boolean;
   /** Only these client ids may sync; undefined lets every client id in. */
   allowedClientIds?: ReadonlySet<Uuid> | undefined;
-  /** The most bytes of history segments and snapshot a client may store; undefined: no limit. */
+  /**
+   * The most bytes of history segments and snapshot a client may store; undefined: no limit.
+   * Enforced on AddVersion only: a snapshot is always accepted (within the body limit), since
+   * it is what lets history be pruned, so a snapshot can take a client past it until pruning.
+   */
   maxClientBytes?: number | undefined;
 }
 
