@@ -578,7 +578,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         base: undefined,
         writes: [{ kind: "remove-oldest", expectedBase: parentId, versions: [{ versionId, parentId, bytes: 10, segmentKey: undefined }] }],
         uploads: new Map(),
-        storedBytesAtMost: undefined,
+        maxClientBytes: undefined,
+        lease: undefined,
         now: 0,
       });
       expect(request.kind).toBe("transaction");

@@ -13,6 +13,7 @@ import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { pruneClient } from "../../lambda/operations/prune.ts";
 import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
 import { ATTR, S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
+import { versionUsed } from "../../lambda/storage/dynamodb/quota.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
 import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
@@ -25,6 +26,8 @@ import { inTxn, writeTxn } from "../support/txn.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = DEFAULT_SYNC_RULES;
+/** Rules under which the server always asks for a snapshot: each one is judged by its version alone. */
+const ALWAYS_ASKS: SyncRules = { ...RULES, snapshotVersions: 0 };
 const MB = 1024 * 1024;
 
 function clients(): AwsClients {
@@ -43,6 +46,8 @@ function openStorage(options: Partial<DynamoStorageOptions> = {}): DynamoStorage
 
 storageConformance("DynamoStorage on DynamoDB Local + s3rver", async () => ({ storage: openStorage() }), {
   parallelClients: true,
+  // Snapshots live in S3, billed as their bytes; a replaced one is kept by the versioned bucket.
+  accounting: { version: versionUsed, snapshot: (bytes) => bytes, keepsReplaced: true },
 });
 
 describe("DynamoStorage specifics", () => {
@@ -177,7 +182,7 @@ describe("DynamoStorage specifics", () => {
 
   describe("snapshot objects", () => {
     test("snapshots live in S3 under a client- and version-scoped key; a replaced one's object is removed", async () => {
-      const sync = new SyncServer(storage(), RULES);
+      const sync = new SyncServer(storage(), ALWAYS_ASKS);
       const clientId = newUuid();
       const v1 = added(await sync.addVersion(clientId, NIL_UUID, bytes("v1")));
       const v2 = added(await sync.addVersion(clientId, v1, bytes("v2")));
@@ -308,7 +313,7 @@ describe("DynamoStorage specifics", () => {
       ]);
     });
 
-    test("AddVersion with a big segment: + one S3 put before the transaction", async () => {
+    test("AddVersion with a big segment: its read and the lease at once, then one S3 put, then the transaction", async () => {
       const s = storage({ inlineSegmentMaxBytes: 10 });
       const sync = new SyncServer(s, RULES);
       const clientId = newUuid();
@@ -316,7 +321,9 @@ describe("DynamoStorage specifics", () => {
       expect(await sync.addSnapshot(clientId, v1, bytes("snapshot"))).toEqual({ kind: "stored" });
       const calls = record(s);
       added(await sync.addVersion(clientId, v1, new Uint8Array(11)));
-      expect(calls.sort()).toEqual(["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand", "s3:PutObjectCommand"]);
+      // The lease (an UpdateItem that decides every refusal) before anything goes to S3.
+      expect(calls.slice(0, 2).sort()).toEqual(["dynamodb:GetItemCommand", "dynamodb:UpdateItemCommand"]);
+      expect(calls.slice(2)).toEqual(["s3:PutObjectCommand", "dynamodb:TransactWriteItemsCommand"]);
     });
 
     test("GetChildVersion: two GetItems in one round trip", async () => {
@@ -340,9 +347,9 @@ describe("DynamoStorage specifics", () => {
       ]);
     });
 
-    test("AddSnapshot: one read, no walk-back, one S3 put, one write (+ the old object's delete); GetSnapshot: GetItem + GetObject", async () => {
+    test("AddSnapshot: one read, no walk-back, the lease, one S3 put, one write (+ the old object's delete); GetSnapshot: GetItem + GetObject", async () => {
       const s = storage();
-      const sync = new SyncServer(s, RULES);
+      const sync = new SyncServer(s, ALWAYS_ASKS);
       const clientId = newUuid();
       const ids: Uuid[] = [];
       let latest = NIL_UUID;
@@ -353,16 +360,12 @@ describe("DynamoStorage specifics", () => {
       const calls = record(s);
       // The 5th most recent: accepted from the client item's recent ids alone.
       expect(await sync.addSnapshot(clientId, ids[1]!, bytes("s1"))).toEqual({ kind: "stored" });
-      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "s3:PutObjectCommand", "dynamodb:UpdateItemCommand"]);
+      const stored = ["dynamodb:GetItemCommand", "dynamodb:UpdateItemCommand", "s3:PutObjectCommand", "dynamodb:UpdateItemCommand"];
+      expect(calls.splice(0)).toEqual(stored);
       expect(await sync.addSnapshot(clientId, ids[0]!, bytes("older"))).toEqual({ kind: "ignored", reason: "newer-snapshot-exists" });
       expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand"]);
       expect(await sync.addSnapshot(clientId, ids[5]!, bytes("s2"))).toEqual({ kind: "stored" });
-      expect(calls.splice(0)).toEqual([
-        "dynamodb:GetItemCommand",
-        "s3:PutObjectCommand",
-        "dynamodb:UpdateItemCommand",
-        "s3:DeleteObjectCommand",
-      ]);
+      expect(calls.splice(0)).toEqual([...stored, "s3:DeleteObjectCommand"]);
       expect(await sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: ids[5], data: bytes("s2") });
       expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "s3:GetObjectCommand"]);
     });

@@ -7,9 +7,10 @@ import { empty, text } from "../responses.ts";
  * Request: `X-Client-Id`, `Content-Type: application/vnd.taskchampion.snapshot`, body = the
  * snapshot (not empty).
  * 200: empty body, whether the snapshot was stored or ignored (a snapshot for an old or
- * unknown version is not the client's problem). A snapshot over MAX_BODY_BYTES is answered
- * 200 too, not stored, and the server stops asking for snapshots for a period: a failed
- * AddSnapshot fails the client's whole sync, and asking again at once would fail the next.
+ * unknown version, or one the server did not ask for, is not the client's problem). A
+ * snapshot over MAX_BODY_BYTES or past the client's quota is answered 200 too, not stored,
+ * and the server stops asking for snapshots for a period: a failed AddSnapshot fails the
+ * client's whole sync, and asking again at once would fail the next.
  * 404: unknown client. 400 bad client id, version id, content type or empty body;
  * 403 not allowed.
  */
@@ -23,8 +24,8 @@ export const addSnapshot: RouteHandler = async (request, log, context) => {
 
   const outcome =
     body === TOO_LARGE
-      ? await context.sync.declineSnapshot(clientId, versionId)
+      ? await context.sync.declineSnapshot(clientId, versionId, "too-large")
       : await context.sync.addSnapshot(clientId, versionId, body);
-  log.outcome = outcome.kind === "ignored" ? `ignored:${outcome.reason}` : outcome.kind;
+  log.outcome = outcome.kind === "ignored" || outcome.kind === "declined" ? `${outcome.kind}:${outcome.reason}` : outcome.kind;
   return outcome.kind === "unknown-client" ? text(404, "unknown client id") : empty(200);
 };

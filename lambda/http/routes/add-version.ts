@@ -10,8 +10,9 @@ import { empty, text } from "../responses.ts";
  * snapshot is wanted; empty body.
  * 409: `X-Parent-Version-Id` = the client's latest version; empty body; nothing stored.
  * 404: the client does not exist and client creation is off.
- * 507: the version would take the client past its stored-bytes quota (MAX_CLIENT_BYTES);
- * `text/plain` reason; nothing stored.
+ * 507: the version would take the client past its quota (MAX_CLIENT_BYTES, as the storage
+ * counts it: payloads, each version's overhead, deleted data still kept); `text/plain`
+ * reason; nothing stored.
  * 400 bad client id, parent id, content type or empty body; 403 not allowed;
  * 413 a body over MAX_BODY_BYTES.
  */
@@ -39,7 +40,7 @@ export const addVersion: RouteHandler = async (request, log, context) => {
     case "quota-exceeded":
       return text(
         507,
-        `this client stores ${outcome.storedBytes} bytes; with this version it would pass its quota of ${outcome.maxClientBytes} bytes`,
+        `this client uses ${outcome.usedBytes} bytes of its quota of ${outcome.maxClientBytes}; this version would pass it`,
       );
   }
 };

@@ -12,6 +12,7 @@ import { ClientExistsError } from "../errors.ts";
 import type { ClientImport, Progress } from "../types.ts";
 import { type ClientState, clientItem, nextTail, type SnapshotState } from "./client-item.ts";
 import { ATTR, objectNonce, segmentKey, snapshotKey, TABLE } from "./layout.ts";
+import { versionUsed } from "./quota.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
 import { versionItem } from "./version-item.ts";
 import { writeRefusal } from "./sdk-errors.ts";
@@ -24,6 +25,7 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
   let base: Uuid | undefined;
   let count = 0;
   let bytes = 0;
+  let used = 0;
   let lastAddedMs: number | undefined;
   /** The newest ids, newest first, and their start: what the client item's slots hold. */
   let tail: Uuid[] = [];
@@ -32,6 +34,7 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
     base ??= version.parentVersionId;
     count += 1;
     bytes += version.historySegment.byteLength;
+    used += versionUsed(version.historySegment.byteLength);
     lastAddedMs = version.addedAt.getTime();
     tail = nextTail(tail, [version.versionId], version.parentVersionId);
     const write = writeVersion(calls, clientId, version).then(() => {
@@ -61,6 +64,9 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
     versionCount: count,
     pruned: 0,
     bytes: bytes + (snapshot?.size ?? 0),
+    used: used + (snapshot?.size ?? 0),
+    kept: new Map(),
+    lease: null,
     lastAddedMs: lastAddedMs ?? null,
     high: 0,
     snapshot,

@@ -6,7 +6,7 @@
  *
  * | sk                    | item                          | attributes |
  * | --------------------- | ----------------------------- | ---------- |
- * | `CLIENT`              | the client                    | `latest`, `r0`..`r5`, `base`, `versionCount`, `pruned`, `bytes`, `lastAdded`, `high`, `snapVersion`, `snapTime`, `snapAt`, `snapKey`, `snapSize`, `declTime`, `declAt`, `created` |
+ * | `CLIENT`              | the client                    | `latest`, `r0`..`r5`, `base`, `versionCount`, `pruned`, `bytes`, `used`, `kept<week>`, `lease`, `leaseUntil`, `lastAdded`, `high`, `snapVersion`, `snapTime`, `snapAt`, `snapKey`, `snapSize`, `declTime`, `declAt`, `created` |
  * | `CHILD#<parentId>`    | the version whose parent is `<parentId>` | `versionId`, `parentId`, `segment` or `segmentKey`, `segmentSize`, `created` |
  * | `VERSION#<versionId>` | (written by 0.1.0 only) index by id: the version's parent | `parentId` |
  */
@@ -75,8 +75,23 @@ export const ATTR = {
   versionCount: "versionCount",
   /** N: how many versions were removed by pruning (stored versions = versionCount - pruned). */
   pruned: "pruned",
-  /** N: the bytes of the stored history segments and of the snapshot (what the quota counts). */
+  /** N: the bytes of the stored history segments and of the snapshot. */
   bytes: "bytes",
+  /**
+   * N: what the quota counts: `bytes`, VERSION_OVERHEAD_BYTES per stored version, and every
+   * `kept<week>`. Absent on items written before 0.3.0, until their first write fills it in.
+   */
+  used: "used",
+  /**
+   * N, one attribute per week (days since the epoch / KEPT_WEEK_DAYS): the bytes of this
+   * client's objects deleted that week, whose data the versioned bucket still keeps; removed
+   * (and taken out of `used`) once the bucket has expired them.
+   */
+  kept: (week: number): string => `kept${week}`,
+  /** S: the token of the S3 upload in flight for this client (at most one at a time); absent without one. */
+  lease: "lease",
+  /** N: when that upload's lease ends, milliseconds since the epoch: past it, another may take it. */
+  leaseUntil: "leaseUntil",
   /** N: when the latest version was added, milliseconds since the epoch. */
   lastAdded: "lastAdded",
   /** N: AddVersions answered with urgency high since the client last sent a snapshot. */
@@ -109,6 +124,9 @@ export const ATTR = {
   /** N: the segment's length in bytes. */
   segmentSize: "segmentSize",
 } as const;
+
+/** The prefix of the `kept<week>` attributes. */
+export const KEPT_PREFIX = "kept";
 
 /** Where payload objects live in the bucket: `clients/<client id>/...`. */
 export const S3_PREFIX = "clients/";

@@ -37,6 +37,8 @@ export class SdkCalls {
     readonly bucketName: string,
     readonly inlineSegmentMaxBytes: number,
     readonly signal: AbortSignal,
+    /** When the work's time is up, milliseconds since the epoch (the signal aborts then); Infinity without a deadline. */
+    readonly deadline = Number.POSITIVE_INFINITY,
   ) {}
 
   /** DynamoDB call; transient failures become StorageUnavailableError, others pass through. */

@@ -49,7 +49,7 @@ export class DynamoStorage implements Storage {
   }
 
   async txn(clientId: Uuid): Promise<StorageTxn> {
-    return new DynamoTxn(this.calls(AbortSignal.timeout(this.deadlineMs)), canonicalUuid(clientId, "client id"));
+    return new DynamoTxn(this.calls(AbortSignal.timeout(this.deadlineMs), Date.now() + this.deadlineMs), canonicalUuid(clientId, "client id"));
   }
 
   // Operators' work: loaded when asked for, so that the functions never load it.
@@ -77,10 +77,10 @@ export class DynamoStorage implements Storage {
   }
 
   /** SDK calls on this table and bucket, all bounded by `signal` (for maintenance jobs too). */
-  calls(signal: AbortSignal): SdkCalls {
+  calls(signal: AbortSignal, deadline = Number.POSITIVE_INFINITY): SdkCalls {
     // Every call in flight listens to the one signal: an import writes 16 versions at once.
     setMaxListeners(64, signal);
-    return new SdkCalls(this.dynamodb, this.s3, this.tableName, this.bucketName, this.inlineSegmentMaxBytes, signal);
+    return new SdkCalls(this.dynamodb, this.s3, this.tableName, this.bucketName, this.inlineSegmentMaxBytes, signal, deadline);
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type Client,
   type ClientDetails,
   MAX_REMOVED_VERSIONS,
+  type QuotaOptions,
   type Snapshot,
   type StorageTxn,
   type Version,
@@ -82,7 +83,12 @@ export class DynamoTxn implements StorageTxn {
 
   async getClient(): Promise<Client | null> {
     // Pending versions need no read to be written: read now if nothing was read yet.
-    if (!hasWrites(this.pending) || needsRead(this.pending)) this.pending.base = await this.calls.readClient(this.clientId);
+    if (!hasWrites(this.pending) || needsRead(this.pending)) {
+      const read = await this.calls.readClient(this.clientId);
+      // A commit running alongside (the core reads while it writes) keeps the item it got itself.
+      if (!this.committed) this.pending.base = read;
+      else return read && toClient(pendingView({ ...this.pending, base: read, create: undefined }, false) ?? read);
+    }
     const state = this.view(false);
     return state && toClient(state);
   }
@@ -95,8 +101,9 @@ export class DynamoTxn implements StorageTxn {
     this.pending.create = latest;
   }
 
-  async setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void> {
+  async setSnapshot(snapshot: Snapshot, data: Uint8Array, options: QuotaOptions = {}): Promise<void> {
     this.assertOpen();
+    this.limit(options);
     this.assertNoRemoval();
     const versionId = canonicalUuid(snapshot.versionId, "snapshot version id");
     const state = await this.ensureCurrentBase();
@@ -195,8 +202,13 @@ export class DynamoTxn implements StorageTxn {
     const previous = writes.findLast((write) => write.kind === "version");
     if (previous && previous.versionId !== parentId) throw new ChainMovedError(previous.versionId);
     writes.push({ kind: "version", versionId: id, parentId, data: copyBytes(historySegment) });
-    if (options.storedBytesAtMost !== undefined) {
-      this.pending.storedBytesAtMost = Math.min(this.pending.storedBytesAtMost ?? Number.POSITIVE_INFINITY, options.storedBytesAtMost);
+    this.limit(options);
+  }
+
+  /** The tightest quota of the transaction's writes applies to all of them. */
+  private limit(options: QuotaOptions): void {
+    if (options.maxClientBytes !== undefined) {
+      this.pending.maxClientBytes = Math.min(this.pending.maxClientBytes ?? Number.POSITIVE_INFINITY, options.maxClientBytes);
     }
   }
 
@@ -211,6 +223,7 @@ export class DynamoTxn implements StorageTxn {
     return {
       ...summaryOf(this.clientId, state),
       storedBytes: state.bytes ?? 0,
+      usedBytes: state.used ?? 0,
       oldestVersion:
         oldest && state.base ? { versionId: storedUuid(oldest[ATTR.versionId], ATTR.versionId), parentVersionId: state.base } : null,
     };

@@ -42,6 +42,7 @@ import { ClientExistsError, StorageUnavailableError } from "../errors.ts";
 import { KeyedMutex } from "../keyed-mutex.ts";
 import type { ClientImport, ClientSummary, Storage, StorageTxn } from "../types.ts";
 import { isBusy } from "./errors.ts";
+import { snapshotFootprint, versionFootprint } from "./footprint.ts";
 import { asBuffer, toDetails } from "./rows.ts";
 import { createOrMigrateSchema } from "./schema.ts";
 import { prepare, type Statements } from "./statements.ts";
@@ -134,6 +135,7 @@ export class SqliteStorage implements Storage {
       sql.insertClient.run(clientId, client.latestVersionId);
       let chainStart: string | null = null;
       let storedBytes = 0;
+      let usedBytes = 0;
       let latestAddedAt: number | null = null;
       for await (const version of client.versions) {
         chainStart ??= version.parentVersionId;
@@ -145,12 +147,14 @@ export class SqliteStorage implements Storage {
           version.addedAt.getTime(),
         );
         storedBytes += version.historySegment.byteLength;
+        usedBytes += versionFootprint(version.historySegment.byteLength);
         latestAddedAt = version.addedAt.getTime();
       }
       const snapshot = client.snapshot;
       sql.completeImport.run(
         chainStart,
         storedBytes + (snapshot?.data.byteLength ?? 0),
+        usedBytes + (snapshot ? snapshotFootprint(snapshot.data.byteLength) : 0),
         latestAddedAt,
         snapshot?.versionId ?? null,
         snapshot?.timestamp.getTime() ?? null,
