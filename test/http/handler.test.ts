@@ -137,7 +137,7 @@ describe("AddVersion", () => {
     expect(await state()).toBe(before);
     expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-version", status: 507, outcome: "quota-exceeded" });
     // A snapshot past the quota is answered 200 and declined, not stored; a version that fits still is added.
-    expect((await addSnapshot(v1, "a snapshot past the quota", h)).statusCode).toBe(200);
+    expect((await addSnapshot(v1, new Uint8Array(OVERHEAD + 11), h)).statusCode).toBe(200);
     expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-snapshot", status: 200, outcome: "declined:quota" });
     expect((await getSnapshot(h)).statusCode).toBe(404);
     expect((await addVersion(v1, "0123456789", {}, h)).statusCode).toBe(200);
