@@ -53,11 +53,7 @@ export interface QuotaAccounting {
 const RULES: SyncRules = DEFAULT_SYNC_RULES;
 const MB = 1024 * 1024;
 
-export function storageConformance(
-  name: string,
-  open: () => Promise<OpenedStorage>,
-  options: ConformanceOptions,
-): void {
+export function storageConformance(name: string, open: () => Promise<OpenedStorage>, options: ConformanceOptions): void {
   describe(`storage conformance: ${name}`, () => {
     let storage: Storage;
     let cleanup: (() => Promise<void>) | undefined;

@@ -183,7 +183,11 @@ describe("the transaction is cancelled after the upload", () => {
     expect(await objects(clientId)).toEqual([v1Object]); // the winner's segment was inline
     const client = await clientItem(clientId);
     expect(client?.[ATTR.lease]).toBeUndefined();
-    expect(Object.entries(client ?? {}).filter(([name]) => name.startsWith(KEPT_PREFIX)).map(([, value]) => value.N)).toEqual([String(BIG.length)]);
+    expect(
+      Object.entries(client ?? {})
+        .filter(([name]) => name.startsWith(KEPT_PREFIX))
+        .map(([, value]) => value.N),
+    ).toEqual([String(BIG.length)]);
     expect(Number(client?.[ATTR.used]?.N)).toBe(versionUsed(BIG.length) + versionUsed(3) + BIG.length);
     const child = await healthy().sync.getChildVersion(clientId, v1);
     expect(child.kind === "found" && child.version.versionId).toBe(winner);

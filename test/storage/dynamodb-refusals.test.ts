@@ -63,7 +63,14 @@ function server(rules: Partial<SyncRules> = {}, hold?: (name: string) => Promise
   });
   opened.push(storage);
   const config = { rules: { ...DEFAULT_SYNC_RULES, createClients: false, ...rules }, maxBodyBytes: MAX_BODY };
-  return { handler: createApp(storage, config, createLogger(() => {})), calls };
+  return {
+    handler: createApp(
+      storage,
+      config,
+      createLogger(() => {}),
+    ),
+    calls,
+  };
 }
 
 const names = (s: Server) => s.calls.map((call) => call.name).sort();
