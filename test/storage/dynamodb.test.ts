@@ -13,7 +13,7 @@ import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { pruneClient } from "../../lambda/operations/prune.ts";
 import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
 import { ATTR, S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
-import { versionUsed } from "../../lambda/storage/dynamodb/quota.ts";
+import { keptWeek, versionUsed } from "../../lambda/storage/dynamodb/quota.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
 import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
@@ -273,8 +273,13 @@ describe("DynamoStorage specifics", () => {
       expect(before).toHaveLength(3);
 
       expect(await sweepOrphans(s, clientId)).toEqual([]); // too young to be sure
+      const used = Number((await item(clientId, SK.client))?.[ATTR.used]?.N);
       expect(await sweepOrphans(s, clientId, -60_000)).toEqual([stray]);
       expect(await objects(clientId)).toEqual(before.filter((key) => key !== stray));
+      // The deleted orphan is kept by the versioned bucket: the client's quota counts it.
+      const after = await item(clientId, SK.client);
+      expect(Number(after?.[ATTR.used]?.N)).toBe(used + "orphan".length);
+      expect(after?.[ATTR.kept(keptWeek(Date.now()))]?.N).toBe(String("orphan".length));
       const got = await sync.getChildVersion(clientId, NIL_UUID);
       expect(got.kind === "found" && got.version.historySegment.byteLength).toBe(100);
       expect((await sync.getSnapshot(clientId)).kind).toBe("found");

@@ -29,7 +29,7 @@ import {
   foldExpiredRequest,
   leaseRequest,
   type PendingWrite,
-  releaseLeaseRequest,
+  countKeptRequest,
   usedAddedBy,
   writeRequest,
 } from "./write-request.ts";
@@ -283,7 +283,7 @@ class Commit {
     const now = Date.now();
     const send = (withToken: string | undefined) =>
       this.calls.ddbSend(
-        new UpdateItemCommand(releaseLeaseRequest(this.calls.tableName, this.clientId, withToken, keptBytes, now)),
+        new UpdateItemCommand(countKeptRequest(this.calls.tableName, this.clientId, keptBytes, now, withToken)),
         "release the upload lease",
       );
     try {

@@ -298,14 +298,16 @@ export function leaseRequest(input: LeaseInput): UpdateItemCommandInput {
 }
 
 /**
- * Gives the lease back after an upload that no write will reference (its object deleted, so
- * kept by the bucket): counts those bytes as kept this week, and removes the lease if `token`
- * still holds it (undefined: only count).
+ * Counts `keptBytes` of objects deleted now (the versioned bucket keeps them: the quota counts
+ * them this week) on a client that counts what its quota counts, and with `token` gives back
+ * the upload lease if that token still holds it.
  */
-export function releaseLeaseRequest(tableName: string, clientId: Uuid, token: string | undefined, keptBytes: number, now: number): UpdateItemCommandInput {
+export function countKeptRequest(tableName: string, clientId: Uuid, keptBytes: number, now: number, token?: string): UpdateItemCommandInput {
   const e = new Expression();
   if (keptBytes > 0) {
-    e.add.push(`${e.name(ATTR.used)} ${e.value("kept", { N: String(keptBytes) })}`);
+    const used = e.name(ATTR.used);
+    e.conditions.push(`attribute_exists(${used})`);
+    e.add.push(`${used} ${e.value("kept", { N: String(keptBytes) })}`);
     e.add.push(`${e.name(ATTR.kept(keptWeek(now)))} :kept`);
   }
   if (token !== undefined) {
