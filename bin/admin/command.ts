@@ -74,8 +74,8 @@ export interface CommandContext {
   interactive: boolean;
   /** Writes the one line of an error to stderr and returns the code to exit with. */
   fail(code: ExitCode, message: string): ExitCode;
-  /** A UUID argument or option, or undefined after reporting it malformed. */
-  uuid(text: string, what: string): Uuid | undefined;
+  /** A client id argument or option, or undefined after reporting what is wrong with it (never repeating it). */
+  clientId(text: string, what: string): Uuid | undefined;
   now(): Date;
 }
 
