@@ -123,6 +123,7 @@ export async function main(argv: string[], io: Partial<AdminIo> = {}): Promise<n
   const target = new Target({
     env,
     cloudFormation,
+    notify: (line) => stderr.write(`${line}\n`),
     ...(stack !== undefined ? { stack } : {}),
     ...(region !== undefined ? { region } : {}),
   });
