@@ -143,8 +143,8 @@ export async function main(argv: string[], io: Partial<AdminIo> = {}): Promise<n
     confirm: (question) => (stdinIsTTY ? askYesNo(stdin, stderr, question) : Promise.resolve(false)),
     interactive: stdinIsTTY,
     fail,
-    clientId: (text, what) => {
-      const { id, fault } = parseClientId(text);
+    clientId: (text, what, use) => {
+      const { id, fault } = parseClientId(text, { lookup: use === "lookup" });
       if (id === undefined) fail(EXIT.usage, `${what} ${fault}`);
       return id;
     },

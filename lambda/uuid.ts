@@ -34,11 +34,16 @@ export type ClientIdParse = { id: Uuid; fault?: undefined } | { id?: undefined; 
  * protocol; a client that used one would share its history with everyone who did the same.
  * The fault never repeats the text: a malformed client id is often a mistyped one, a character
  * or two away from a user's credential.
+ *
+ * `lookup`: the id of a client to find, not one that enters the server: an operator may still
+ * look up and remove a client that a version before this rule created under one of the two.
  */
-export function parseClientId(text: string): ClientIdParse {
+export function parseClientId(text: string, options: { lookup?: boolean } = {}): ClientIdParse {
   const id = parseUuid(text);
   if (id === undefined) return { fault: `is not a UUID (${malformation(text)})` };
-  if (id === NIL_UUID || id === MAX_UUID) return { fault: `is the ${id === NIL_UUID ? "nil" : "max"} UUID, which cannot be a client id` };
+  if ((id === NIL_UUID || id === MAX_UUID) && !options.lookup) {
+    return { fault: `is the ${id === NIL_UUID ? "nil" : "max"} UUID, which cannot be a client id` };
+  }
   return { id };
 }
 

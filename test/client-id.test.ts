@@ -58,6 +58,12 @@ describe("parseClientId", () => {
     expect(parseClientId("").fault).toBe("is not a UUID (0 characters, where a UUID has 36, or 32 without hyphens)");
   });
 
+  it("takes them for a lookup: a client created before the rule can still be found", () => {
+    expect(parseClientId(NIL_UUID, { lookup: true })).toEqual({ id: NIL_UUID });
+    expect(parseClientId(simple(MAX_UUID), { lookup: true })).toEqual({ id: MAX_UUID });
+    expect(parseClientId("nope", { lookup: true }).fault).toMatch(/^is not a UUID/);
+  });
+
   it("keeps the nil UUID valid where it is a version id", () => {
     expect(canonicalUuid(NIL_UUID, "parent version id")).toBe(NIL_UUID);
   });

@@ -1,7 +1,8 @@
 /**
- * The admin command where a client id enters: the nil and the max UUID are refused everywhere
- * (an option, an argument, an export file's header, a reference database's row), nothing is
- * stored for them, and a malformed id is described without being repeated.
+ * The admin command where a client id enters: the nil and the max UUID are refused wherever a
+ * client id would enter the storage (an option, an export file's header, a reference database's
+ * row), nothing is stored for them; a client that an older version created under one of them can
+ * still be looked up and removed. A malformed id is described without being repeated.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { MAX_UUID, NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { runAdmin } from "../support/admin.ts";
 import { type ReferenceClient, writeReferenceSqlite } from "../support/reference-server.ts";
 import { sqliteStore, type Store } from "../support/stores.ts";
+import { writeTxn } from "../support/txn.ts";
 
 let store: Store;
 let storage: Storage;
@@ -78,10 +80,6 @@ describe("the nil and the max UUID as client ids", () => {
     [["add-client", "--client-id", NIL_UUID], `--client-id is ${NIL}`],
     [["add-client", "--client-id", MAX_UUID.toUpperCase()], `--client-id is ${MAX}`],
     [["add-client", "--client-id", NIL_UUID.replaceAll("-", "")], `--client-id is ${NIL}`],
-    [["show-client", NIL_UUID], `the client id is ${NIL}`],
-    [["remove-client", MAX_UUID, "--yes"], `the client id is ${MAX}`],
-    [["export-client", NIL_UUID, "--out", join(tmpdir(), "never-written")], `the client id is ${NIL}`],
-    [["prune", "--client-id", NIL_UUID], `--client-id is ${NIL}`],
     [["import-reference", "--sqlite", "/nonexistent", "--client-id", MAX_UUID], `--client-id is ${MAX}`],
   ])("%j is bad usage (exit 2) and stores nothing", async (argv, message) => {
     expect(await runAdmin(argv, store.env)).toEqual({ code: 2, stdout: "", stderr: `error: ${message}\n`, lines: [] });
@@ -122,6 +120,20 @@ describe("the nil and the max UUID as client ids", () => {
     ]);
     expect(await storedClients()).toEqual([good]);
     await runAdmin(["remove-client", good, "--yes"], store.env);
+  });
+});
+
+describe("a client an older version created under the nil or the max UUID", () => {
+  test.each([NIL_UUID, MAX_UUID])("%s can still be looked up, exported, pruned and removed (and not imported again)", async (clientId) => {
+    await writeTxn(storage, clientId, (txn) => txn.newClient(NIL_UUID));
+    expect((await runAdmin(["show-client", clientId, "--json"], store.env)).code).toBe(0);
+    const out = join(work, `${clientId}.tcexport`);
+    expect((await runAdmin(["export-client", clientId, "--out", out], store.env)).code).toBe(0);
+    expect((await runAdmin(["prune", "--client-id", clientId], store.env)).code).toBe(0);
+    expect(await runAdmin(["remove-client", clientId, "--yes"], store.env)).toMatchObject({ code: 0 });
+    expect(await storedClients()).toEqual([]);
+    // Its export is a backup to look into: no import makes the client again.
+    expect((await runAdmin(["import-client", out], store.env)).code).toBe(2);
   });
 });
 
