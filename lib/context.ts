@@ -236,8 +236,12 @@ function retentionContext(scope: Construct): logs.RetentionDays | undefined {
   return retention;
 }
 
+/** Keys whose values are credentials: their errors name the key and never repeat the value. */
+const SECRET_KEYS: ReadonlySet<ContextKey> = new Set(["clientIds"]);
+
 function contextError(key: ContextKey, value: unknown, expected: string): Error {
-  return new Error(`context ${key}=${JSON.stringify(value)} is not valid: expected ${expected}`);
+  const given = SECRET_KEYS.has(key) ? "" : `=${JSON.stringify(value)}`;
+  return new Error(`context ${key}${given} is not valid: expected ${expected}`);
 }
 
 /** A context value as text; absent and empty are both "not given". */
