@@ -160,7 +160,9 @@ export class SyncServer {
   async addSnapshot(clientId: Uuid, versionId: Uuid, data: Uint8Array): Promise<AddSnapshotOutcome> {
     try {
       return await this.onAcceptableSnapshot(clientId, versionId, async (txn) => {
-        await txn.setSnapshot({ versionId, timestamp: this.clock(), versionsSince: 0 }, data, { maxClientBytes: this.rules.maxClientBytes });
+        await txn.setSnapshot({ versionId, timestamp: this.clock(), versionsSince: 0 }, data, {
+          maxClientBytes: this.rules.maxClientBytes,
+        });
         return { kind: "stored" };
       });
     } catch (error) {

@@ -221,7 +221,10 @@ describe("the per-client quota (maxClientBytes)", () => {
 
   it("checks the chain first: a stale parent is a conflict, not a quota refusal", async () => {
     const [v1, v2] = await addChain(server(), 2);
-    expect(await server({ maxClientBytes: 5 }).addVersion(clientId, v1!, bytes("123456"))).toEqual({ kind: "conflict", latestVersionId: v2 });
+    expect(await server({ maxClientBytes: 5 }).addVersion(clientId, v1!, bytes("123456"))).toEqual({
+      kind: "conflict",
+      latestVersionId: v2,
+    });
   });
 
   it("declines a snapshot that would pass it: answered, not stored, the current one kept, and none asked for a period", async () => {

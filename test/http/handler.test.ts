@@ -133,7 +133,9 @@ describe("AddVersion", () => {
     const result = await addVersion(v1, "0123456789+", {}, h);
     expect(result.statusCode).toBe(507);
     expect(result.headers?.["content-type"]).toBe("text/plain; charset=utf-8");
-    expect(bodyOf(result).toString().trim()).toBe(`this client uses ${10 + OVERHEAD} bytes of its quota of ${quota}; this version would pass it`);
+    expect(bodyOf(result).toString().trim()).toBe(
+      `this client uses ${10 + OVERHEAD} bytes of its quota of ${quota}; this version would pass it`,
+    );
     expect(await state()).toBe(before);
     expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-version", status: 507, outcome: "quota-exceeded" });
     // A snapshot past the quota is answered 200 and declined, not stored; a version that fits still is added.

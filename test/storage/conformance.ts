@@ -155,6 +155,15 @@ export function storageConformance(name: string, open: () => Promise<OpenedStora
         expect(client!.latestVersionId).toBe(latest);
         expect(client!.snapshot).toBeNull();
         await expectRecentIdsConsistent(clientId);
+        // Its first version goes on that latest (no stored version precedes it), and only there.
+        await expect(write(clientId, (txn) => txn.addVersion(newUuid(), NIL_UUID, bytes("x")))).rejects.toMatchObject({
+          latestVersionId: latest,
+        });
+        const v1 = newUuid();
+        await write(clientId, (txn) => txn.addVersion(v1, latest, bytes("v1")));
+        expect((await read(clientId))?.latestVersionId).toBe(v1);
+        expect(await inTxn(clientId, (txn) => txn.getVersionByParent(latest))).toMatchObject({ versionId: v1 });
+        await expectRecentIdsConsistent(clientId);
       });
 
       test("newClient on an existing client fails and changes nothing", async () => {

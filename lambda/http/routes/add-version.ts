@@ -38,9 +38,6 @@ export const addVersion: RouteHandler = async (request, log, context) => {
     case "unknown-client":
       return text(404, "unknown client id, and this server does not create clients");
     case "quota-exceeded":
-      return text(
-        507,
-        `this client uses ${outcome.usedBytes} bytes of its quota of ${outcome.maxClientBytes}; this version would pass it`,
-      );
+      return text(507, `this client uses ${outcome.usedBytes} bytes of its quota of ${outcome.maxClientBytes}; this version would pass it`);
   }
 };

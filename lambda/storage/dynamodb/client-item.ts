@@ -5,7 +5,7 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { parseUuid, type Uuid } from "../../uuid.ts";
 import { type Client, type ClientSummary, RECENT_CHAIN_LENGTH } from "../types.ts";
-import { ATTR, itemKey, KEPT_PREFIX, NO_SLOT, RECENT_SLOTS, SK } from "./layout.ts";
+import { ATTR, HIDDEN, type HiddenState, itemKey, KEPT_PREFIX, NO_SLOT, RECENT_SLOTS, SK } from "./layout.ts";
 
 export interface SnapshotState {
   versionId: Uuid;
@@ -70,8 +70,15 @@ function tailOf(item: Record<string, AttributeValue>): Uuid[] {
   return tail;
 }
 
+/** What an operator's work holds the client item for (an import, a removal), if anything. */
+export function hiddenStateOf(item: Record<string, AttributeValue> | undefined): HiddenState | undefined {
+  const state = item?.[ATTR.hidden]?.S;
+  return state === HIDDEN.importing || state === HIDDEN.removing ? state : undefined;
+}
+
+/** The client an item holds, or null for none: no item, or one an operator's import or removal holds (the protocol sees no client then). */
 export function parseClient(item: Record<string, AttributeValue> | undefined): ClientState | null {
-  if (!item) return null;
+  if (!item || item[ATTR.hidden] !== undefined) return null;
   const snapVersion = item[ATTR.snapVersion];
   const declTime = number(item[ATTR.declTime]);
   const versionCount = number(item[ATTR.versionCount]) ?? 0;

@@ -17,7 +17,7 @@ import {
   OldestVersionsMovedError,
   VersionExistsError,
 } from "../errors.ts";
-import { type ClientState, clientItem, isLegacy, parseClient } from "./client-item.ts";
+import { type ClientState, clientItem, hiddenStateOf, isLegacy, parseClient } from "./client-item.ts";
 import { LEASE_MARGIN_MS, MAX_INLINE_BYTES_PER_WRITE, MAX_WRITE_ATTEMPTS } from "./constants.ts";
 import { objectNonce, segmentKey, snapshotKey, TABLE } from "./layout.ts";
 import { upgradeLegacyClient } from "./legacy.ts";
@@ -25,14 +25,7 @@ import { hasWrites, type PendingState, pendingView } from "./pending-state.ts";
 import { expiredKept } from "./quota.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
 import { isDefiniteRefusal, writeRefusal } from "./sdk-errors.ts";
-import {
-  foldExpiredRequest,
-  leaseRequest,
-  type PendingWrite,
-  countKeptRequest,
-  usedAddedBy,
-  writeRequest,
-} from "./write-request.ts";
+import { foldExpiredRequest, leaseRequest, type PendingWrite, countKeptRequest, usedAddedBy, writeRequest } from "./write-request.ts";
 
 /** Writes what `pending` holds; on return it is stored, on a throw it certainly is not or may be (an unknown outcome). */
 export async function commitPending(calls: SdkCalls, clientId: Uuid, pending: PendingState): Promise<void> {
@@ -193,7 +186,9 @@ class Commit {
       }
       if ((await this.decideLease(fresh, planned)) === "dropped") return;
       if (attempt >= MAX_WRITE_ATTEMPTS) {
-        throw new DefiniteError(new StorageUnavailableError("DynamoDB: the client changed under every attempt to take its upload lease", 1));
+        throw new DefiniteError(
+          new StorageUnavailableError("DynamoDB: the client changed under every attempt to take its upload lease", 1),
+        );
       }
     }
   }
@@ -324,6 +319,11 @@ class Commit {
         fresh = await this.readClient();
       } else {
         fresh = result.fresh;
+        // An item the protocol cannot see: an operator's import or removal holds it. No client
+        // for a write; for a create, the id is taken.
+        if (fresh === null && result.held) {
+          throw new DefiniteError(this.pending.create !== undefined ? new ClientExistsError() : new ClientNotFoundError());
+        }
       }
       // "committed": our own write, seen by a retry; what it replaced is unknown now (the
       // sweep deletes it). "done": nothing is left to write.
@@ -399,7 +399,11 @@ class Commit {
     if (!fresh) throw new DefiniteError(new ClientNotFoundError());
     const maxClientBytes = pending.maxClientBytes;
     const added = usedAddedBy(pending.writes);
-    if (maxClientBytes !== undefined && added > 0 && (fresh.used ?? 0) - expiredKept(fresh.kept, Date.now()).bytes + added > maxClientBytes) {
+    if (
+      maxClientBytes !== undefined &&
+      added > 0 &&
+      (fresh.used ?? 0) - expiredKept(fresh.kept, Date.now()).bytes + added > maxClientBytes
+    ) {
       throw new DefiniteError(new QuotaExceededError(fresh.used ?? 0));
     }
     const removal = pending.writes.find((write) => write.kind === "remove-oldest");
@@ -414,7 +418,7 @@ class Commit {
   /** One write attempt. */
   private async send(
     uploads: Map<PendingWrite, string>,
-  ): Promise<{ kind: "ok" } | { kind: "condition"; fresh: ClientState | null } | { kind: "conflict" }> {
+  ): Promise<{ kind: "ok" } | { kind: "condition"; fresh: ClientState | null; held: boolean } | { kind: "conflict" }> {
     const pending = this.pending;
     let created: ClientState | undefined;
     if (pending.create !== undefined) {
@@ -463,7 +467,7 @@ class Commit {
         case "condition":
           // Every client write asks for ALL_OLD: no item back means there is none. (Were that
           // ever wrong, the create path's own condition would find the client, and rebase.)
-          return { kind: "condition", fresh: refusal.clientItem ? parseClient(refusal.clientItem) : null };
+          return { kind: "condition", fresh: parseClient(refusal.clientItem), held: hiddenStateOf(refusal.clientItem) !== undefined };
         case "conflict":
           return { kind: "conflict" };
         case "cancelled":

@@ -46,12 +46,14 @@ export async function upgradeLegacyClient(calls: SdkCalls, clientId: Uuid, state
         TableName: calls.tableName,
         Key: itemKey(clientId, SK.client),
         // Only over the item as read: a version added meanwhile would change what is counted.
-        ConditionExpression: "attribute_exists(#pk) AND #latest = :latest AND attribute_not_exists(#base)",
+        ConditionExpression:
+          "attribute_exists(#pk) AND attribute_not_exists(#hidden) AND #latest = :latest AND attribute_not_exists(#base)",
         UpdateExpression: `SET #base = :base, #bytes = :bytes, #used = :used, ${Object.keys(slots)
           .map((name) => `#${name} = :${name}`)
           .join(", ")}${state.snapshot ? ", #snapSize = :snapSize" : ""} REMOVE #recent`,
         ExpressionAttributeNames: {
           "#pk": TABLE.partitionKey.name,
+          "#hidden": ATTR.hidden,
           "#latest": ATTR.latest,
           "#base": ATTR.base,
           "#bytes": ATTR.bytes,
@@ -89,11 +91,12 @@ async function upgradeFrom020(calls: SdkCalls, clientId: Uuid, state: ClientStat
         TableName: calls.tableName,
         Key: itemKey(clientId, SK.client),
         ConditionExpression:
-          "attribute_exists(#pk) AND attribute_not_exists(#used) AND #bytes = :bytes AND #latest = :latest" +
+          "attribute_exists(#pk) AND attribute_not_exists(#hidden) AND attribute_not_exists(#used) AND #bytes = :bytes AND #latest = :latest" +
           (state.pruned === 0 ? " AND (attribute_not_exists(#pruned) OR #pruned = :pruned)" : " AND #pruned = :pruned"),
         UpdateExpression: "SET #used = :used",
         ExpressionAttributeNames: {
           "#pk": TABLE.partitionKey.name,
+          "#hidden": ATTR.hidden,
           "#used": ATTR.used,
           "#bytes": ATTR.bytes,
           "#latest": ATTR.latest,

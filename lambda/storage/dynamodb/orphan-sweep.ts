@@ -186,7 +186,8 @@ export async function sweepAllOrphans(storage: DynamoStorage, options: SweepAllO
           };
         }
         const lastModifiedMs = object.LastModified?.getTime();
-        if (lastModifiedMs !== undefined && lastModifiedMs < cutoff) current.candidates.push({ key, lastModifiedMs, size: object.Size ?? 0 });
+        if (lastModifiedMs !== undefined && lastModifiedMs < cutoff)
+          current.candidates.push({ key, lastModifiedMs, size: object.Size ?? 0 });
       }
       continuationToken = !passDone && page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (continuationToken);
@@ -251,7 +252,10 @@ async function deleteUnreferenced(
 /** Adds `bytes` deleted now to what the client's quota counts; a client without `used` yet (or gone) is left as it is. */
 async function countKept(calls: SdkCalls, clientId: Uuid, bytes: number): Promise<void> {
   try {
-    await calls.ddbSend(new UpdateItemCommand(countKeptRequest(calls.tableName, clientId, bytes, Date.now())), "count the orphans' bytes as kept");
+    await calls.ddbSend(
+      new UpdateItemCommand(countKeptRequest(calls.tableName, clientId, bytes, Date.now())),
+      "count the orphans' bytes as kept",
+    );
   } catch (error) {
     if (writeRefusal(error)?.kind !== "condition") throw error;
   }

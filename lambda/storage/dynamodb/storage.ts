@@ -49,7 +49,10 @@ export class DynamoStorage implements Storage {
   }
 
   async txn(clientId: Uuid): Promise<StorageTxn> {
-    return new DynamoTxn(this.calls(AbortSignal.timeout(this.deadlineMs), Date.now() + this.deadlineMs), canonicalUuid(clientId, "client id"));
+    return new DynamoTxn(
+      this.calls(AbortSignal.timeout(this.deadlineMs), Date.now() + this.deadlineMs),
+      canonicalUuid(clientId, "client id"),
+    );
   }
 
   // Operators' work: loaded when asked for, so that the functions never load it.

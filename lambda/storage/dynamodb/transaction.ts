@@ -20,7 +20,7 @@ import {
 } from "../types.ts";
 import { type ClientState, isLegacy, parseClient, storedUuid, summaryOf, toClient } from "./client-item.ts";
 import { commitPending } from "./commit.ts";
-import { ATTR, SK } from "./layout.ts";
+import { ATTR, objectNonce, SK } from "./layout.ts";
 import { upgradeLegacyClient } from "./legacy.ts";
 import { emptyPendingState, hasWrites, needsRead, pendingView } from "./pending-state.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
@@ -129,15 +129,19 @@ export class DynamoTxn implements StorageTxn {
   async countHighUrgencyRequest(): Promise<number> {
     this.assertOpen();
     if (hasWrites(this.pending)) throw new Error("an answer of urgency high is counted before any write of its transaction");
+    const token = objectNonce();
     try {
       const { Attributes } = await this.calls.ddbSend(
-        new UpdateItemCommand(countHighUrgencyRequest(this.calls.tableName, this.clientId)),
+        new UpdateItemCommand(countHighUrgencyRequest(this.calls.tableName, this.clientId, token)),
         "count an answer of urgency high",
       );
       this.pending.base = parseClient(Attributes);
     } catch (error) {
-      if (writeRefusal(error)?.kind === "condition") throw new ClientNotFoundError();
-      throw error;
+      const refusal = writeRefusal(error);
+      if (refusal?.kind !== "condition") throw error;
+      // Counted already, by an attempt whose answer was lost: the item as it is now.
+      if (refusal.clientItem?.[ATTR.highToken]?.S !== token) throw new ClientNotFoundError();
+      this.pending.base = parseClient(refusal.clientItem);
     }
     if (!this.pending.base) throw new ClientNotFoundError();
     return this.pending.base.high;

@@ -78,12 +78,13 @@ function createClient({ tableName, clientId, now }: WriteInput, final: ClientSta
 
 /** The update expression's parts, filled in by each kind of write. */
 class Expression {
-  readonly names: Record<string, string> = { "#pk": TABLE.partitionKey.name };
+  readonly names: Record<string, string> = { "#pk": TABLE.partitionKey.name, "#hidden": ATTR.hidden };
   readonly values: Record<string, AttributeValue> = {};
   readonly set: string[] = [];
   readonly remove: string[] = [];
   readonly add: string[] = [];
-  readonly conditions = ["attribute_exists(#pk)"];
+  /** Every write of the client item: it exists, and no operator's import or removal holds it. */
+  readonly conditions = ["attribute_exists(#pk)", "attribute_not_exists(#hidden)"];
 
   name(attribute: string): string {
     this.names[`#${attribute}`] = attribute;
@@ -302,7 +303,13 @@ export function leaseRequest(input: LeaseInput): UpdateItemCommandInput {
  * them this week) on a client that counts what its quota counts, and with `token` gives back
  * the upload lease if that token still holds it.
  */
-export function countKeptRequest(tableName: string, clientId: Uuid, keptBytes: number, now: number, token?: string): UpdateItemCommandInput {
+export function countKeptRequest(
+  tableName: string,
+  clientId: Uuid,
+  keptBytes: number,
+  now: number,
+  token?: string,
+): UpdateItemCommandInput {
   const e = new Expression();
   if (keptBytes > 0) {
     const used = e.name(ATTR.used);
@@ -319,7 +326,12 @@ export function countKeptRequest(tableName: string, clientId: Uuid, keptBytes: n
 }
 
 /** Takes the weeks of deleted bytes that the bucket has expired out of what the quota counts, if they are as read. */
-export function foldExpiredRequest(tableName: string, clientId: Uuid, kept: ReadonlyMap<number, number>, now: number): UpdateItemCommandInput | undefined {
+export function foldExpiredRequest(
+  tableName: string,
+  clientId: Uuid,
+  kept: ReadonlyMap<number, number>,
+  now: number,
+): UpdateItemCommandInput | undefined {
   const expired = expiredKept(kept, now);
   if (expired.weeks.length === 0) return undefined;
   const e = new Expression();
@@ -338,15 +350,18 @@ export function foldExpiredRequest(tableName: string, clientId: Uuid, kept: Read
  * given at the same time get distinct counts, returning the whole item as it is then, which
  * serves the rest of its transaction (a decline) without a read.
  */
-export function countHighUrgencyRequest(tableName: string, clientId: Uuid): UpdateItemCommandInput {
+export function countHighUrgencyRequest(tableName: string, clientId: Uuid, token: string): UpdateItemCommandInput {
   return {
     TableName: tableName,
     Key: itemKey(clientId, SK.client),
-    UpdateExpression: "ADD #high :one",
-    ConditionExpression: "attribute_exists(#pk)",
-    ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#high": ATTR.high },
-    ExpressionAttributeValues: { ":one": { N: "1" } },
+    UpdateExpression: "SET #highTok = :token ADD #high :one",
+    // A retry of an ADD whose answer was lost (the SDK's) finds its own token: refused, not counted twice.
+    ConditionExpression:
+      "attribute_exists(#pk) AND attribute_not_exists(#hidden) AND (attribute_not_exists(#highTok) OR #highTok <> :token)",
+    ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#hidden": ATTR.hidden, "#high": ATTR.high, "#highTok": ATTR.highToken },
+    ExpressionAttributeValues: { ":one": { N: "1" }, ":token": { S: token } },
     ReturnValues: "ALL_NEW",
+    ReturnValuesOnConditionCheckFailure: "ALL_OLD",
   };
 }
 

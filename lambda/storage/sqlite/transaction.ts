@@ -138,7 +138,15 @@ export class SqliteTxn implements StorageTxn {
         }
         throw error;
       }
-      const advanced = this.sql.advanceLatest.run(versionId, parentVersionId, historySegment.byteLength, footprint, now, this.clientId, latest);
+      const advanced = this.sql.advanceLatest.run(
+        versionId,
+        parentVersionId,
+        historySegment.byteLength,
+        footprint,
+        now,
+        this.clientId,
+        latest,
+      );
       if (advanced.changes !== 1) throw new ChainMovedError(latest);
     })();
   }
