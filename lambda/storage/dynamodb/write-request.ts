@@ -12,7 +12,7 @@
 import type { AttributeValue, Delete, Put, TransactWriteItem, Update, UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
 import { NIL_UUID, type Uuid } from "../../uuid.ts";
 import type { Snapshot } from "../types.ts";
-import { type ClientState, clientItem, declineAttributes, leaseAttributes, snapshotAttributes } from "./client-item.ts";
+import { type ClientState, clientItem, declineAttributes, snapshotAttributes } from "./client-item.ts";
 import { ATTR, NO_SLOT, RECENT_SLOTS, SK, TABLE, itemKey } from "./layout.ts";
 import { expiredKept, keptWeek, versionUsed } from "./quota.ts";
 import { versionItem } from "./version-item.ts";
