@@ -9,7 +9,16 @@ import { ClientExistsError, ClientNotFoundError, OldestVersionsMovedError, Quota
 import { MAX_REMOVED_VERSIONS, type Storage, type StorageTxn, type Version } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { inTxn as runInTxn } from "../support/txn.ts";
-import type { QuotaAccounting } from "./conformance.ts";
+
+/** What a store's `usedBytes` counts (lambda/storage/types.ts, "the quota"). */
+export interface QuotaAccounting {
+  /** A stored version whose segment has `bytes`. */
+  version(bytes: number): number;
+  /** The snapshot of `bytes`. */
+  snapshot(bytes: number): number;
+  /** Whether a replaced snapshot's bytes stay counted (a versioned bucket keeps them for a while). */
+  keepsReplaced: boolean;
+}
 
 export function operatorConformance(storage: () => Storage, accounting: QuotaAccounting): void {
   const inTxn = <T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>, commit = false) => runInTxn(storage(), clientId, work, commit);

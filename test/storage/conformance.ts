@@ -22,7 +22,9 @@ import { ChainMovedError, ClientExistsError, ClientNotFoundError } from "../../l
 import { RECENT_CHAIN_LENGTH, type Client, type Storage, type StorageTxn } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { inTxn as runInTxn } from "../support/txn.ts";
-import { operatorConformance } from "./conformance-operators.ts";
+import { operatorConformance, type QuotaAccounting } from "./conformance-operators.ts";
+
+export type { QuotaAccounting } from "./conformance-operators.ts";
 
 export interface OpenedStorage {
   storage: Storage;
@@ -38,16 +40,6 @@ export interface ConformanceOptions {
   parallelClients: boolean;
   /** How the store counts what the quota counts (each store measures its own). */
   accounting: QuotaAccounting;
-}
-
-/** What a store's `usedBytes` counts (lambda/storage/types.ts, "the quota"). */
-export interface QuotaAccounting {
-  /** A stored version whose segment has `bytes`. */
-  version(bytes: number): number;
-  /** The snapshot of `bytes`. */
-  snapshot(bytes: number): number;
-  /** Whether a replaced snapshot's bytes stay counted (a versioned bucket keeps them for a while). */
-  keepsReplaced: boolean;
 }
 
 const RULES: SyncRules = DEFAULT_SYNC_RULES;
