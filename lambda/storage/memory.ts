@@ -208,6 +208,10 @@ class MemoryTxn implements StorageTxn {
     return copy(this.record()?.versions.get(versionId)?.version);
   }
 
+  async hasVersion(versionId: Uuid): Promise<boolean> {
+    return this.record()?.versions.has(versionId) ?? false;
+  }
+
   async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options: AddVersionOptions = {}): Promise<void> {
     const record = this.existing();
     if (record.latestVersionId !== NIL_UUID && record.latestVersionId !== parentVersionId) {
@@ -242,7 +246,7 @@ class MemoryTxn implements StorageTxn {
     return record ? summaryOf(this.clientId, record) : null;
   }
 
-  async getOldestVersions(limit: number): Promise<VersionMetadata[]> {
+  async getOldestVersions(limit: number, until?: (version: VersionMetadata) => boolean): Promise<VersionMetadata[]> {
     const record = this.record();
     const oldest: VersionMetadata[] = [];
     let parent = record?.chainStart ?? null;
@@ -251,12 +255,14 @@ class MemoryTxn implements StorageTxn {
       const stored = childId === undefined ? undefined : record.versions.get(childId);
       if (!stored) break;
       const { version, addedAt } = stored;
-      oldest.push({
+      const metadata = {
         versionId: version.versionId,
         parentVersionId: version.parentVersionId,
         addedAt,
         bytes: version.historySegment.byteLength,
-      });
+      };
+      oldest.push(metadata);
+      if (until?.(metadata)) break;
       parent = version.versionId;
     }
     return oldest;

@@ -178,6 +178,13 @@ export interface StorageTxn {
   getVersion(versionId: Uuid): Promise<Version | null>;
 
   /**
+   * Whether a version with id `versionId` is stored, without reading its segment (for
+   * operators: pruning checks that the snapshot's version is on the stored chain). It costs a
+   * read or two on DynamoDB for one of the newest versions or the snapshot's.
+   */
+  hasVersion(versionId: Uuid): Promise<boolean>;
+
+  /**
    * Add a version (that must not exist yet): set latest_version_id from `parentVersionId` to
    * `versionId`, add one to the snapshot's versions_since, and count its bytes. The chain's
    * rule is the write's own condition: unless latest is `parentVersionId` or nil, this or
@@ -205,8 +212,12 @@ export interface StorageTxn {
   /** The operators' view of this client, or null if it does not exist. */
   getClientDetails(): Promise<ClientDetails | null>;
 
-  /** The `limit` oldest stored versions (fewer if there are not so many), oldest first, without segments. */
-  getOldestVersions(limit: number): Promise<VersionMetadata[]>;
+  /**
+   * The `limit` oldest stored versions (fewer if there are not so many), oldest first, without
+   * segments. With `until`, the walk stops after the first version it holds true for (that one
+   * included): a caller that needs the versions up to some point reads no further than it.
+   */
+  getOldestVersions(limit: number, until?: (version: VersionMetadata) => boolean): Promise<VersionMetadata[]>;
 
   /**
    * Remove the oldest stored versions: `versionIds` must be exactly the oldest ones, in chain

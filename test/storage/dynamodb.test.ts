@@ -393,9 +393,35 @@ describe("DynamoStorage specifics", () => {
     });
     const calls = record(s);
     expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 5, status: "complete" });
-    // The client item, then the walk: the 8 versions and the missing child of the latest; then the removal.
+    // The client item, then the walk up to the first version that stays (the snapshot's); then the removal.
     const firstWrite = calls.indexOf("dynamodb:TransactWriteItemsCommand");
-    expect(calls.slice(0, firstWrite)).toEqual(Array.from({ length: 1 + 8 + 1 }, () => "dynamodb:GetItemCommand"));
+    expect(calls.slice(0, firstWrite)).toEqual(Array.from({ length: 1 + 6 }, () => "dynamodb:GetItemCommand"));
+  });
+
+  test("pruning costs reads in proportion to what it removes: no query, no segment read, the snapshot's version checked in one read", async () => {
+    const s = storage({ inlineSegmentMaxBytes: 10 });
+    const clientId = newUuid();
+    const ids = Array.from({ length: 60 }, () => newUuid());
+    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
+    await s.importClient(clientId, {
+      latestVersionId: ids[59]!,
+      // The snapshot's version, far from the start, has its segment in S3.
+      snapshot: { versionId: ids[55]!, timestamp: new Date(), versionsSince: 4, data: bytes("snapshot") },
+      versions: (async function* () {
+        for (const [i, versionId] of ids.entries()) {
+          const segment = i === 55 ? new Uint8Array(100) : bytes(`v${i}`);
+          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: segment, addedAt: old };
+        }
+      })(),
+    });
+    const calls = record(s);
+    expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 55, status: "complete" });
+    expect(calls.filter((call) => call === "dynamodb:QueryCommand" || call === "s3:GetObjectCommand")).toEqual([]);
+    // Two batches (40, 15): each reads the client and walks what it removes plus the one that stays;
+    // the first checks the snapshot's version once. Then the last look finds nothing more.
+    const reads = calls.filter((call) => call === "dynamodb:GetItemCommand").length;
+    expect(reads).toBeLessThanOrEqual(55 + 2 * 2 + 1 + 2);
+    expect(calls.filter((call) => call === "dynamodb:TransactWriteItemsCommand")).toHaveLength(2);
   });
 
   /** Records "service:Command" for every logical call of the storage's clients. */

@@ -42,6 +42,8 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
   let lastAddedMs: number | undefined;
   /** The newest ids, newest first, and their start: what the client item's slots hold. */
   let tail: Uuid[] = [];
+  /** The parent of the snapshot's version, met on the way. */
+  let snapshotParent: Uuid | undefined;
   const inFlight = new Set<Promise<void>>();
   for await (const version of client.versions) {
     base ??= version.parentVersionId;
@@ -50,6 +52,7 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
     used += versionUsed(version.historySegment.byteLength);
     lastAddedMs = version.addedAt.getTime();
     tail = nextTail(tail, [version.versionId], version.parentVersionId);
+    if (version.versionId === client.snapshot?.versionId) snapshotParent = version.parentVersionId;
     const write = writeVersion(calls, clientId, version).then(() => {
       inFlight.delete(write);
       onProgress(count - inFlight.size);
@@ -68,6 +71,7 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
       at: count - client.snapshot.versionsSince,
       key,
       size: client.snapshot.data.byteLength,
+      parent: snapshotParent,
     };
   }
   const state: ClientState = {

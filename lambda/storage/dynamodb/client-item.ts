@@ -16,6 +16,8 @@ export interface SnapshotState {
   key: string | undefined;
   /** Its length in bytes (0 for a snapshot stored by 0.1.0, which did not record it). */
   size: number;
+  /** The parent of its version (its item is `CHILD#<parent>`), when recorded (not before 0.3.0). */
+  parent: Uuid | undefined;
 }
 
 /** The client item, or this transaction's view of it. */
@@ -102,6 +104,7 @@ export function parseClient(item: Record<string, AttributeValue> | undefined): C
           at: number(item[ATTR.snapAt]) ?? 0,
           key: item[ATTR.snapKey]?.S,
           size: number(item[ATTR.snapSize]) ?? 0,
+          parent: item[ATTR.snapParent] ? storedUuid(item[ATTR.snapParent], ATTR.snapParent) : undefined,
         }
       : null,
   };
@@ -179,6 +182,7 @@ export function snapshotAttributes(snapshot: SnapshotState): Record<string, Attr
     [ATTR.snapAt]: { N: String(snapshot.at) },
     [ATTR.snapKey]: { S: snapshot.key },
     [ATTR.snapSize]: { N: String(snapshot.size) },
+    ...(snapshot.parent === undefined ? {} : { [ATTR.snapParent]: { S: snapshot.parent } }),
   };
 }
 

@@ -86,6 +86,7 @@ export function pendingView(pending: PendingState, strict = true): ClientState |
           at: write.at,
           key: undefined,
           size: write.data.byteLength,
+          parent: write.parent,
         };
         state.declined = null;
         state.high = 0;

@@ -18,13 +18,13 @@ import {
   type Version,
   type VersionMetadata,
 } from "../types.ts";
-import { type ClientState, isLegacy, parseClient, storedUuid, summaryOf, toClient } from "./client-item.ts";
+import { type ClientState, isLegacy, parseClient, recentVersionIds, storedUuid, summaryOf, toClient } from "./client-item.ts";
 import { commitPending } from "./commit.ts";
 import { ATTR, objectNonce, SK } from "./layout.ts";
 import { upgradeLegacyClient } from "./legacy.ts";
 import { emptyPendingState, hasWrites, needsRead, pendingView } from "./pending-state.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
-import { findVersion, oldestVersions, type StoredVersionMetadata, versionFrom } from "./version-reads.ts";
+import { findVersion, findVersionItem, oldestVersions, type StoredVersionMetadata, versionFrom } from "./version-reads.ts";
 import { countHighUrgencyRequest, type RemovedVersion } from "./write-request.ts";
 import { writeRefusal } from "./sdk-errors.ts";
 
@@ -112,6 +112,8 @@ export class DynamoTxn implements StorageTxn {
       snapshot: { versionId, timestamp: new Date(snapshot.timestamp.getTime()), versionsSince: snapshot.versionsSince },
       data: copyBytes(data),
       at: state.versionCount - snapshot.versionsSince,
+      // Its version's parent, when it is one of the newest (as the protocol's snapshots are): the next slot.
+      parent: state.tail.includes(versionId) ? state.tail[state.tail.indexOf(versionId) + 1] : undefined,
     });
   }
 
@@ -188,6 +190,26 @@ export class DynamoTxn implements StorageTxn {
     return findVersion(this.calls, this.clientId, id, this.pending.base?.tail ?? []);
   }
 
+  /**
+   * One of the newest versions is stored by the slots alone; the snapshot's version is one read of
+   * its item (`CHILD#<snapParent>`); any other, or a snapshot written before 0.3.0, the slow way
+   * (its index item or a query), never its segment.
+   */
+  async hasVersion(versionId: Uuid): Promise<boolean> {
+    const id = canonicalUuid(versionId, "version id");
+    if (this.ownVersion((write) => write.versionId === id)) return true;
+    if (needsRead(this.pending)) this.pending.base = await this.calls.readClient(this.clientId);
+    const state = this.view(false);
+    if (!state) return false;
+    if (recentVersionIds(state).includes(id)) return true;
+    const parent = state.snapshot?.versionId === id ? state.snapshot.parent : undefined;
+    if (parent !== undefined) {
+      const item = await this.calls.getItem(this.clientId, SK.child(parent), "check the snapshot's version", [ATTR.versionId]);
+      return item?.[ATTR.versionId]?.S === id;
+    }
+    return (await findVersionItem(this.calls, this.clientId, id, state.tail)) !== null;
+  }
+
   async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options: AddVersionOptions = {}): Promise<void> {
     this.assertOpen();
     this.assertNoRemoval();
@@ -233,8 +255,8 @@ export class DynamoTxn implements StorageTxn {
     };
   }
 
-  async getOldestVersions(limit: number): Promise<VersionMetadata[]> {
-    return (await this.oldest(limit)).map(({ segmentKey: _, ...metadata }) => metadata);
+  async getOldestVersions(limit: number, until?: (version: VersionMetadata) => boolean): Promise<VersionMetadata[]> {
+    return (await this.oldest(limit, until)).map(({ segmentKey: _, ...metadata }) => metadata);
   }
 
   /**
@@ -242,7 +264,7 @@ export class DynamoTxn implements StorageTxn {
    * the oldest versions and then removes some of them, and the removal's own conditions (the
    * start unchanged, each item still that version) keep a second walk from being needed.
    */
-  private async oldest(limit: number): Promise<StoredVersionMetadata[]> {
+  private async oldest(limit: number, until?: (version: VersionMetadata) => boolean): Promise<StoredVersionMetadata[]> {
     if (needsRead(this.pending)) this.pending.base = await this.calls.readClient(this.clientId);
     if (this.pending.base === null && this.pending.create === undefined) return [];
     const state = await this.ensureCurrentBase();
@@ -250,8 +272,9 @@ export class DynamoTxn implements StorageTxn {
     if (walked && walked.start === state.base && (walked.versions.length >= limit || walked.complete)) {
       return walked.versions.slice(0, limit);
     }
-    const versions = await oldestVersions(this.calls, this.clientId, state.base ?? null, limit);
-    this.walked = { start: state.base, versions, complete: versions.length < limit };
+    const versions = await oldestVersions(this.calls, this.clientId, state.base ?? null, limit, until);
+    const stoppedEarly = until !== undefined && versions.length > 0 && until(versions.at(-1) as VersionMetadata);
+    this.walked = { start: state.base, versions, complete: versions.length < limit && !stoppedEarly };
     return versions;
   }
 

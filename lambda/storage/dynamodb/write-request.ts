@@ -20,7 +20,7 @@ import { versionItem } from "./version-item.ts";
 /** A write a transaction records until its commit. */
 export type PendingWrite =
   | { kind: "version"; versionId: Uuid; parentId: Uuid; data: Uint8Array }
-  | { kind: "snapshot"; snapshot: Snapshot; data: Uint8Array; at: number }
+  | { kind: "snapshot"; snapshot: Snapshot; data: Uint8Array; at: number; parent: Uuid | undefined }
   | { kind: "decline"; timeMs: number; at: number }
   | { kind: "reset-high-urgency" }
   | { kind: "remove-oldest"; expectedBase: Uuid; versions: readonly RemovedVersion[] };
@@ -166,8 +166,10 @@ function updateClient(input: WriteInput): Update {
       at: snapshotWrite.at,
       key,
       size: snapshotWrite.data.byteLength,
+      parent: snapshotWrite.parent,
     };
     for (const [name, value] of Object.entries(snapshotAttributes(snapshot))) e.set.push(`${e.name(name)} = ${e.value(name, value)}`);
+    if (snapshot.parent === undefined) e.remove.push(e.name(ATTR.snapParent));
     const snapKey = e.name(ATTR.snapKey);
     if (final?.key) e.conditions.push(`${snapKey} = ${e.value("baseSnapKey", { S: final.key })}`);
     else e.conditions.push(`attribute_not_exists(${snapKey})`);

@@ -83,6 +83,7 @@ export function prepare(db: Database.Database) {
     getVersion: db.prepare<[string, string], VersionRow>(
       "SELECT version_id, parent_version_id, history_segment FROM versions WHERE client_id = ? AND version_id = ?",
     ),
+    hasVersion: db.prepare<[string, string], { found: number }>("SELECT 1 AS found FROM versions WHERE client_id = ? AND version_id = ?"),
     getVersionByParent: db.prepare<[string, string], VersionRow>(
       "SELECT version_id, parent_version_id, history_segment FROM versions WHERE client_id = ? AND parent_version_id = ?",
     ),

@@ -114,6 +114,11 @@ export class SqliteTxn implements StorageTxn {
     return toVersion(this.sql.getVersion.get(this.clientId, versionId));
   }
 
+  async hasVersion(versionId: Uuid): Promise<boolean> {
+    this.assertOpen();
+    return this.sql.hasVersion.get(this.clientId, versionId) !== undefined;
+  }
+
   async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options: AddVersionOptions = {}): Promise<void> {
     this.assertOpen();
     // A savepoint: a rejected addVersion leaves nothing behind, even if the caller commits.
@@ -157,14 +162,16 @@ export class SqliteTxn implements StorageTxn {
     return row ? toDetails(row) : null;
   }
 
-  async getOldestVersions(limit: number): Promise<VersionMetadata[]> {
+  async getOldestVersions(limit: number, until?: (version: VersionMetadata) => boolean): Promise<VersionMetadata[]> {
     this.assertOpen();
     const oldest: VersionMetadata[] = [];
     let parent = this.sql.getClient.get(this.clientId)?.chain_start ?? null;
     while (parent !== null && oldest.length < limit) {
       const row = this.sql.getVersionMetadataByParent.get(this.clientId, parent);
       if (!row) break;
-      oldest.push(toVersionMetadata(row));
+      const version = toVersionMetadata(row);
+      oldest.push(version);
+      if (until?.(version)) break;
       parent = row.version_id;
     }
     return oldest;
