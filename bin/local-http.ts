@@ -15,6 +15,7 @@ import { BODIES_IN_FLIGHT, SETTINGS } from "../lambda/config.ts";
 import type { Admission, App, Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
 import { HEADER } from "../lambda/http/protocol.ts";
 import { text } from "../lambda/http/responses.ts";
+import { scrubIds } from "../lambda/log.ts";
 
 export interface LocalHttpServer {
   server: Server;
@@ -81,7 +82,7 @@ export async function serveHandler(
     const exchange: Exchange = { handler, admit, budget, closing: () => closing, expectsContinue };
     handle(exchange, req, res).catch((error: unknown) => {
       // The handler maps its own failures; this is the adapter failing, which never reaches a client as a trace.
-      process.stderr.write(`local adapter error: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.stderr.write(`local adapter error: ${scrubIds(error instanceof Error ? error.message : String(error))}\n`);
       if (!res.headersSent) res.writeHead(500, { "cache-control": "no-store, max-age=0", connection: "close" });
       res.end();
     });
@@ -132,6 +133,8 @@ async function handle(exchange: Exchange, req: IncomingMessage, res: ServerRespo
     writeResult(res, admission.result, bodyAnnounced || exchange.closing());
     return;
   }
+  // Gone while its head was admitted (a storage read): nothing to read or answer.
+  if (req.destroyed) return;
   const { bodyBytes } = admission;
   if (!exchange.budget.take(bodyBytes)) {
     writeResult(res, text(503, "the server is receiving all the uploads it may at once, try again later", busyHeaders()), true);
@@ -201,6 +204,8 @@ function requestTarget(target: string | undefined): URL | undefined {
  */
 function readBody(req: IncomingMessage, limit: number): Promise<{ body: Buffer; truncated: boolean } | undefined> {
   return new Promise((resolve) => {
+    // Closed already: its "close" has been emitted, and no "end" will be.
+    if (req.destroyed) return resolve(undefined);
     const body = Buffer.allocUnsafe(limit);
     let size = 0;
     req.on("data", (chunk: Buffer) => {

@@ -13,7 +13,7 @@ import { StorageUnavailableError } from "../../lambda/storage/errors.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { failingStorage } from "../support/storage-doubles.ts";
+import { failingStorage, withTxn } from "../support/storage-doubles.ts";
 import { inTxn } from "../support/txn.ts";
 
 const SEGMENT = "application/vnd.taskchampion.history-segment";
@@ -188,5 +188,23 @@ describe("a storage failure while admitting", () => {
     const broken = await app({}, failingStorage(new Error(`no item for ${clientId}`))).admit(head("POST", snapshot(), headers));
     expect(broken).toMatchObject({ kind: "answer", result: { statusCode: 500, body: "internal server error\n" } });
     for (const line of logLines) expect(line).not.toContain(clientId);
+  });
+});
+
+describe("the whole event (Lambda)", () => {
+  it("makes no read of the client before the work: one transaction for an AddSnapshot", async () => {
+    let transactions = 0;
+    const counted = withTxn(storage, (id) => {
+      transactions++;
+      return storage.txn(id);
+    });
+    const h = app({ createClients: false }, counted);
+    await inTxn(storage, clientId, async (txn) => {
+      await txn.newClient(NIL_UUID);
+      await txn.commit();
+    });
+    const result = await h(whole("POST", snapshot(newUuid()), { "x-client-id": clientId, "content-type": SNAPSHOT }, "snapshot"));
+    expect(result.statusCode).toBe(200);
+    expect(transactions).toBe(1);
   });
 });

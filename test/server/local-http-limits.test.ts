@@ -13,6 +13,7 @@ import { createLogger } from "../../lambda/log.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
 import { SEGMENT_TYPE, SNAPSHOT_TYPE } from "../support/http-client.ts";
+import { withTxn } from "../support/storage-doubles.ts";
 import { openRaw, type RawConnection, requestHead, statusOf } from "../support/raw-http.ts";
 
 const MAX_BODY_BYTES = 4_500_000;
@@ -349,5 +350,39 @@ describe("the limits' settings", () => {
       "HEADERS_TIMEOUT_SECONDS (30) is longer than REQUEST_TIMEOUT_SECONDS (10): a request's time includes its head",
       "MAX_BODY_BYTES_IN_FLIGHT (999) is less than MAX_BODY_BYTES (1000): a body of the largest size accepted could never be read",
     ]);
+  });
+});
+
+describe("a client that goes away while its head is being admitted", () => {
+  it("holds no room: its upload is not waited for", async () => {
+    // Every transaction starts 200 ms late: an AddSnapshot's admission (one read of the client) takes that long.
+    const inner = new MemoryStorage();
+    const slow = withTxn(inner, async (clientId) => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return inner.txn(clientId);
+    });
+    const app = createApp(
+      slow,
+      { rules: DEFAULT_SYNC_RULES, maxBodyBytes: 1000 },
+      createLogger(() => {}),
+    );
+    server = await serveHandler(app, { host: "127.0.0.1", port: 0, maxBodyBytes: 1000, limits: { bodyBytesInFlight: 1000 } });
+    const port = Number(new URL(server.url).port);
+    const clientId = newUuid();
+    const added = await fetch(`${server.url}${addVersionPath()}`, { method: "POST", headers: upload(clientId, undefined), body: "first" });
+    const version = added.headers.get("x-version-id")!;
+
+    const gone = await openRaw(port);
+    gone.socket.write(requestHead("POST", `/v1/client/add-snapshot/${version}`, upload(clientId, 1000, SNAPSHOT_TYPE)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    gone.socket.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+
+    const next = await fetch(`${server.url}${addVersionPath(version)}`, {
+      method: "POST",
+      headers: upload(clientId, undefined),
+      body: "x".repeat(1000),
+    });
+    expect(next.status).toBe(200);
   });
 });
