@@ -28,7 +28,7 @@ export interface LocalHttpServer {
   close(): Promise<void>;
 }
 
-/** What one client may hold of the server (README, "Limits of the local server"). */
+/** How much of the server connections may hold, and for how long (README, "Limits of the local server"). */
 export interface ConnectionLimits {
   /** A request's head must have arrived this long after it began (Node answers 408 and closes). */
   headersTimeoutMs: number;
