@@ -33,10 +33,22 @@ export const DEFAULTS = {
 } as const;
 
 /**
- * An origin as a browser sends it (scheme, host, optional port; no path), where API Gateway
- * allows `*` for any origin or as the leftmost labels of the host.
+ * The forms of an HTTP API's allowOrigins that API Gateway documents, and no other: `*` (any
+ * origin), `https://*` and `http://*` (any origin of that scheme), or an origin as a browser
+ * sends it (scheme, host, optional port; no path). A wildcard within a host
+ * (`https://*.example.com`) is not one of them: a deployment with it rolled back.
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html
  */
-const CORS_ORIGIN = /^(\*|https?:\/\/(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?)$/;
+const CORS_ANY_ORIGIN = ["*", "https://*", "http://*"];
+const CORS_ORIGIN = /^https?:\/\/[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:(\d{1,5}))?$/;
+
+function isCorsOrigin(origin: string): boolean {
+  if (CORS_ANY_ORIGIN.includes(origin)) return true;
+  const match = CORS_ORIGIN.exec(origin);
+  if (!match) return false;
+  const port = match[3] === undefined ? undefined : Number(match[3]);
+  return port === undefined || (port >= 1 && port <= 65_535);
+}
 
 /** What AWS accepts in a tag's key and value (the characters every tagging service allows). */
 const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
@@ -136,8 +148,11 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
     }
   }
   for (const origin of settings.corsAllowedOrigins) {
-    if (!CORS_ORIGIN.test(origin)) {
-      problems.push(`corsAllowedOrigins must be origins such as https://tasks.example.com (no path), or *, got ${JSON.stringify(origin)}`);
+    if (!isCorsOrigin(origin)) {
+      problems.push(
+        `corsAllowedOrigins must be *, https://*, http://* or origins such as https://tasks.example.com (scheme, host, ` +
+          `optional port; no path, no wildcard within the host), got ${JSON.stringify(origin)}`,
+      );
     }
   }
   if (settings.removalPolicy !== RemovalPolicy.RETAIN && settings.removalPolicy !== RemovalPolicy.DESTROY) {

@@ -106,9 +106,11 @@ export interface TaskChampionSyncServerProps {
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * Origins (e.g. `https://tasks.example.com`, or `*`) whose web pages may call the API: CORS
-   * for browser-based TaskChampion clients. API Gateway answers the preflight and exposes
-   * X-Version-Id, X-Parent-Version-Id and X-Snapshot-Request.
+   * Origins whose web pages may call the API: CORS for browser-based TaskChampion clients. The
+   * forms API Gateway documents: an origin (`https://tasks.example.com`, with a port if any),
+   * `*` (any), `https://*` or `http://*` (any of that scheme); no wildcard within a host. API
+   * Gateway answers the preflight and exposes X-Version-Id, X-Parent-Version-Id and
+   * X-Snapshot-Request.
    * @default - no CORS: browsers refuse other origins' calls
    */
   readonly corsAllowedOrigins?: readonly string[];

@@ -1021,7 +1021,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       certificateArn: CERTIFICATE_ARN,
       alarmEmail: "ops@example.com",
       dashboard: "true",
-      corsOrigins: "https://tasks.example.com, https://*.example.org",
+      corsOrigins: "https://tasks.example.com, http://*",
     });
     template = synthesized.template;
   });
@@ -1108,7 +1108,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
   it("corsOrigins: browsers of those origins may call the routes, and read the protocol's headers; API Gateway answers the preflight", () => {
     const [, api] = only(template, "AWS::ApiGatewayV2::Api");
     expect(api.Properties.CorsConfiguration).toEqual({
-      AllowOrigins: ["https://tasks.example.com", "https://*.example.org"],
+      AllowOrigins: ["https://tasks.example.com", "http://*"],
       AllowMethods: [...new Set(ROUTES.map((route) => route.method))].sort(),
       AllowHeaders: [HEADER.clientId, HEADER.contentType],
       ExposeHeaders: [HEADER.versionId, HEADER.parentVersionId, HEADER.snapshotRequest],
@@ -1509,8 +1509,8 @@ describe("settings through props, and context over props", () => {
     [{ domainName: "tasks.example.com" }, /domainName and certificateArn go together/],
     [{ domainName: "tasks.example.com", certificateArn: "arn:nope" }, /context certificateArn="arn:nope" is not valid/],
     [{ alarmEmail: "ops" }, /context alarmEmail="ops" is not valid/],
-    [{ corsOrigins: "https://tasks.example.com/app" }, /corsAllowedOrigins must be origins/],
-    [{ corsOrigins: "tasks.example.com" }, /corsAllowedOrigins must be origins/],
+    [{ corsOrigins: "https://tasks.example.com/app" }, /corsAllowedOrigins must be \*, https:\/\/\*, http:\/\/\* or origins/],
+    [{ corsOrigins: "https://*.example.org" }, /corsAllowedOrigins must be .*no wildcard within the host/],
     [{ historyDays: "-1" }, /context historyDays="-1" is not valid/],
     [{ maxClientBytes: "1e6" }, /context maxClientBytes="1e6" is not valid/],
   ])("rejects %j at synth time", (context, message) => {
