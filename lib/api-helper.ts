@@ -17,14 +17,24 @@ import { ROUTES } from "../lambda/http/routes.ts";
 import { acknowledgeRouteWithoutAuthorizer } from "./nag-acknowledgements.ts";
 import type { ResolvedSettings } from "./settings-helper.ts";
 
-/** JSON access log lines. Headers are never logged: X-Client-Id is the user's credential. */
-export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
+/**
+ * JSON access log lines, one field per entry. API Gateway substitutes each variable as it is,
+ * escaping nothing: a value quoted here must never hold a `"` or a `\`, so only variables of a
+ * fixed shape (ids, numbers, times, addresses, methods, route keys) are. The free-text ones
+ * stay out: what a client writes (its User-Agent, its path: it could break the line, or write
+ * fields of its own into it) and the integration's error message, for which API Gateway
+ * documents no quoted form (Lambda's own errors are in the function's log group). API
+ * Gateway's error message is logged as `$context.error.messageString`, "the quoted value of
+ * $context.error.message", which it quotes itself. Headers are never logged: X-Client-Id is
+ * the user's credential.
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
+ */
+export const ACCESS_LOG_FIELDS = {
+  apiId: "$context.apiId",
   requestId: "$context.requestId",
   requestTime: "$context.requestTime",
   sourceIp: "$context.identity.sourceIp",
-  userAgent: "$context.identity.userAgent",
   method: "$context.httpMethod",
-  path: "$context.path",
   routeKey: "$context.routeKey",
   protocol: "$context.protocol",
   status: "$context.status",
@@ -32,10 +42,20 @@ export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
   responseLatency: "$context.responseLatency",
   integrationStatus: "$context.integrationStatus",
   integrationLatency: "$context.integrationLatency",
-  integrationError: "$context.integrationErrorMessage",
-  error: "$context.error.message",
-};
-const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS));
+  error: "$context.error.messageString",
+} as const;
+
+/**
+ * The variables API Gateway renders as a JSON value itself, written without quotes: the status
+ * (every response has one, a number: metric filters compare it as a number) and the quoted
+ * error message.
+ */
+const RENDERED_AS_JSON: ReadonlySet<string> = new Set([ACCESS_LOG_FIELDS.status, ACCESS_LOG_FIELDS.error]);
+
+/** The stage's access log format: one JSON object per request. */
+export const ACCESS_LOG_FORMAT = `{${Object.entries(ACCESS_LOG_FIELDS)
+  .map(([field, variable]) => `"${field}":${RENDERED_AS_JSON.has(variable) ? variable : `"${variable}"`}`)
+  .join(",")}}`;
 
 /** The API and its one stage. */
 interface SyncApi {
@@ -89,7 +109,7 @@ export function createSyncApi(
     throttle: { rateLimit: settings.throttlingRateLimit, burstLimit: settings.throttlingBurstLimit },
     accessLogSettings: {
       destination: new apigwv2.LogGroupLogDestination(accessLogGroup),
-      format: ACCESS_LOG_FORMAT,
+      format: apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
     },
   });
   return { api, stage };
