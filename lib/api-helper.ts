@@ -64,7 +64,7 @@ interface SyncApi {
 }
 
 /**
- * The API ("Api"), its routes to `handler`, its access log group ("AccessLogs") and its
+ * The API ("Api", named after the stack), its routes to `handler`, its access log group ("AccessLogs") and its
  * `$default` stage ("DefaultStage"), created in that order in `scope`.
  */
 export function createSyncApi(
@@ -75,6 +75,8 @@ export function createSyncApi(
 ): SyncApi {
   const corsPreflight = corsConfiguration(settings.corsAllowedOrigins);
   const api = new apigwv2.HttpApi(scope, "Api", {
+    // After the stack, so that deployments are told apart (updated in place: the URL stays).
+    apiName: Stack.of(scope).stackName,
     description: "TaskChampion sync server",
     ...(corsPreflight ? { corsPreflight } : {}),
     // The stage is declared below: `$default` (no path prefix: Taskwarrior 3.0's

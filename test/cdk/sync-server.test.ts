@@ -190,6 +190,13 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       }
     });
 
+    it("is named after its stack, so that each deployment's API is told apart in the console", () => {
+      // Name is updated in place (no replacement: the URL stays).
+      template.hasResourceProperties("AWS::ApiGatewayV2::Api", { Name: DEFAULT_STACK_NAME });
+      template.hasResourceProperties("AWS::ApiGatewayV2::Api", { Name: synthesized.stack.stackName });
+      Template.fromStack(build({ stackName: "OtherTasks" })).hasResourceProperties("AWS::ApiGatewayV2::Api", { Name: "OtherTasks" });
+    });
+
     it("has no CORS configuration unless origins are given", () => {
       const [, api] = only(template, "AWS::ApiGatewayV2::Api");
       expect(api.Properties.CorsConfiguration).toBeUndefined();
