@@ -145,7 +145,10 @@ describe("saved Logs Insights queries", () => {
   it("finds the warnings and errors of the functions' logger and of Lambda's runtime, whatever the case of their level", () => {
     const [, errors] = queries.find(([, q]) => /Errors/.test(q.Properties.Name as string))!;
     const query = errors.Properties.QueryString as string;
-    const levels = /level in \[([^\]]*)\]/.exec(query)?.[1]?.match(/"[^"]*"/g)?.map((level) => JSON.parse(level) as string);
+    const levels = /level in \[([^\]]*)\]/
+      .exec(query)?.[1]
+      ?.match(/"[^"]*"/g)
+      ?.map((level) => JSON.parse(level) as string);
     expect(levels, query).toBeDefined();
     // The functions' own lines (lambda/log.ts).
     const written: string[] = [];
