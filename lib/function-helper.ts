@@ -99,9 +99,11 @@ function functionRole(scope: Construct, id: string, logGroup: logs.LogGroup, des
  * and Update items of a TransactWriteItems, which has no IAM action of its own),
  * Get/Put/DeleteObject under the storage's prefix (GetObject also covers HeadObject).
  * ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the storage handles)
- * instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix and the pruning of old
- * history are not run by this function: they are the maintenance function's, under its own
- * role (MAINTENANCE_ACTIONS).
+ * instead of 403; the function lists nothing, so a listing is allowed only under the prefix
+ * (LIST_UNDER_PREFIX_IF_LISTING). The orphan sweep's ListObjectsV2 of the whole prefix and the
+ * pruning of old history are not run by this function: they are the maintenance function's,
+ * under its own role (MAINTENANCE_ACTIONS).
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
  */
 export const FUNCTION_ACTIONS = {
   dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
@@ -126,9 +128,19 @@ export const MAINTENANCE_ACTIONS = {
   s3Bucket: ["s3:ListBucket"],
 } as const;
 
+/**
+ * The sync function's ListBucket: a listing only under the storage's prefix. IfExists because
+ * the check S3 makes for a GetObject or HeadObject of a missing object (404 with ListBucket,
+ * 403 without) is no listing and carries no s3:prefix: a plain StringLike would fail it, and a
+ * missing object would be answered 403. (The maintenance function's listing has a plain
+ * StringLike: it lists, and a 403 for a missing object is handled where it reads one.)
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IfExists
+ */
+const LIST_UNDER_PREFIX_IF_LISTING = { StringLikeIfExists: { "s3:prefix": [`${S3_PREFIX}*`] } };
+
 /** Exactly what the storage does on a protocol path, on this table and this bucket only. */
 export function grantSync(role: iam.Role, table: dynamodb.ITable, bucket: s3.IBucket): void {
-  grantActions(role, table, bucket, "Sync", FUNCTION_ACTIONS);
+  grantActions(role, table, bucket, "Sync", FUNCTION_ACTIONS, LIST_UNDER_PREFIX_IF_LISTING);
   acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.bucketObjects);
 }
 
