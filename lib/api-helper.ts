@@ -57,10 +57,12 @@ export const ACCESS_LOG_FORMAT = `{${Object.entries(ACCESS_LOG_FIELDS)
   .map(([field, variable]) => `"${field}":${RENDERED_AS_JSON.has(variable) ? variable : `"${variable}"`}`)
   .join(",")}}`;
 
-/** The API and its one stage. */
+/** The API, its one stage, and its access log group (with the name it is created with, fixed at synth). */
 interface SyncApi {
   readonly api: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
+  readonly accessLogs: logs.LogGroup;
+  readonly accessLogsName: string;
 }
 
 /**
@@ -94,12 +96,13 @@ export function createSyncApi(
     }
   }
 
+  const accessLogsName = accessLogGroupName(scope);
   const accessLogGroup = new logs.LogGroup(scope, "AccessLogs", {
     // Under /aws/vendedlogs/: log delivery then uses CloudWatch Logs' one wildcard entry for
     // that prefix in the account's resource policy (5,120 characters, entries of deleted
     // stacks included) instead of adding one per log group; when that policy is full, a
     // stage with access logs to any other name fails to create.
-    logGroupName: accessLogGroupName(scope),
+    logGroupName: accessLogsName,
     retention: settings.logRetention,
     ...(logEncryptionKey ? { encryptionKey: logEncryptionKey } : {}),
     removalPolicy: RemovalPolicy.DESTROY,
@@ -114,7 +117,7 @@ export function createSyncApi(
       format: apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
     },
   });
-  return { api, stage };
+  return { api, stage, accessLogs: accessLogGroup, accessLogsName };
 }
 
 /**

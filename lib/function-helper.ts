@@ -4,7 +4,7 @@
  * role, and the role may do exactly what that function's code does on the table and the
  * bucket (least privilege, one statement per resource).
  */
-import { type Duration, RemovalPolicy } from "aws-cdk-lib";
+import { type Duration, Names, RemovalPolicy } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
@@ -13,6 +13,7 @@ import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
+import type { EncryptedLogGroup } from "./encryption-helper.ts";
 import { functionCode } from "./function-code.ts";
 import { acknowledgeObjectsUnderPrefix, NAG_REASONS } from "./nag-acknowledgements.ts";
 import { S3_PREFIX } from "./storage-contract.ts";
@@ -41,17 +42,24 @@ interface BundledFunctionProps {
 interface BundledFunction {
   readonly function: nodejs.NodejsFunction;
   readonly role: iam.Role;
+  /** With a log encryption key: its log group, by name, and the role that writes it (for the key policy). */
+  readonly encryptedLogs?: EncryptedLogGroup;
 }
 
 /**
  * A Lambda entry of this repository (exporting `handler`), bundled locally by esbuild or
  * prebuilt into the package, with its own log group (`<id>Logs`) and its own role
- * (`<id>Role`), created in that order.
+ * (`<id>Role`), created in that order. An encrypted log group gets a name fixed at synth,
+ * `/aws/lambda/<construct>-<id>`, which the key policy names (without a key, CloudFormation
+ * names it, as it always did).
  */
 export function bundledFunction(scope: Construct, id: string, props: BundledFunctionProps): BundledFunction {
+  const encryptedName = props.logEncryptionKey
+    ? `/aws/lambda/${Names.uniqueResourceName(scope, { maxLength: 200, separator: "-" })}-${id}`
+    : undefined;
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     retention: props.logRetention,
-    ...(props.logEncryptionKey ? { encryptionKey: props.logEncryptionKey } : {}),
+    ...(props.logEncryptionKey ? { encryptionKey: props.logEncryptionKey, logGroupName: encryptedName } : {}),
     removalPolicy: RemovalPolicy.DESTROY,
   });
   const role = functionRole(scope, `${id}Role`, logGroup, props.roleDescription);
@@ -70,7 +78,7 @@ export function bundledFunction(scope: Construct, id: string, props: BundledFunc
     loggingFormat: lambda.LoggingFormat.JSON,
     ...functionCode(entry),
   });
-  return { function: fn, role };
+  return { function: fn, role, ...(encryptedName ? { encryptedLogs: { name: encryptedName, writer: { sid: id, role } } } : {}) };
 }
 
 /**

@@ -32,7 +32,7 @@ import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { addCustomDomain, createSyncApi } from "./api-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
-import { allowFunctions, createEncryptionKey } from "./encryption-helper.ts";
+import { allowFunctions, allowLogGroups, createEncryptionKey } from "./encryption-helper.ts";
 import { bundledFunction, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
 import { createLogQueries } from "./log-queries.ts";
 import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
@@ -233,6 +233,11 @@ export class TaskChampionSyncServer extends Construct {
       const domainName = addCustomDomain(this, this.api, this.stage, props.customDomain);
       this.customDomainTarget = domainName.regionalDomainName;
       this.url = `https://${props.customDomain.domainName}`;
+    }
+    // The key for exactly the stack's three log groups, each function's for its own.
+    if (key) {
+      const functionLogs = [sync.encryptedLogs, maintenance.encryptedLogs].filter((group) => group !== undefined);
+      allowLogGroups(key, [...functionLogs, { name: http.accessLogsName }]);
     }
 
     // ---- Operations ---------------------------------------------------------------------------

@@ -1214,6 +1214,10 @@ describe("a customer-managed KMS key (customerManagedKey)", () => {
         "CloudWatchLogs",
         "CloudWatchAlarmsToTopic",
         "FunctionsThroughDynamoDbAndS3",
+        // The log groups, each function's own through CloudWatch Logs: log-encryption.test.ts.
+        "FunctionLogsThroughCloudWatchLogs",
+        "MaintenanceFunctionLogsThroughCloudWatchLogs",
+        "FunctionsDescribeKeyThroughCloudWatchLogs",
       ].sort(),
     );
     // The account administers the key: no cryptographic action outside the services.
@@ -1237,12 +1241,14 @@ describe("a customer-managed KMS key (customerManagedKey)", () => {
       Action: use,
       Condition: { StringEquals: { "kms:ViaService": [region("dynamodb"), region("s3")] } },
     });
-    // CloudWatch Logs for this account's log groups; CloudWatch alarms of this account to the topic.
+    // CloudWatch Logs for this stack's three log groups (log-encryption.test.ts); CloudWatch
+    // alarms of this account to the topic.
     expect(bySid.CloudWatchLogs).toMatchObject({
       Principal: { Service: region("logs") },
-      Condition: { ArnLike: { "kms:EncryptionContext:aws:logs:arn": expect.objectContaining({ "Fn::Join": expect.any(Array) }) } },
+      Condition: { ArnEquals: { "kms:EncryptionContext:aws:logs:arn": expect.any(Array) } },
     });
-    expect(JSON.stringify(bySid.CloudWatchLogs!.Condition)).toContain(":log-group:*");
+    expect(bySid.CloudWatchLogs!.Condition.ArnEquals["kms:EncryptionContext:aws:logs:arn"]).toHaveLength(3);
+    expect(JSON.stringify(bySid.CloudWatchLogs!.Condition)).not.toContain(":log-group:*");
     expect(bySid.CloudWatchAlarmsToTopic).toMatchObject({
       Principal: { Service: "cloudwatch.amazonaws.com" },
       Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
