@@ -242,7 +242,13 @@ export class TaskChampionSyncServer extends Construct {
 
     // ---- Operations ---------------------------------------------------------------------------
     this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail, key);
-    const monitored = { function: this.function, maintenanceFunction: this.maintenanceFunction, api: this.api, table: this.table };
+    const monitored = {
+      function: this.function,
+      maintenanceFunction: this.maintenanceFunction,
+      api: this.api,
+      table: this.table,
+      accessLogs: http.accessLogs,
+    };
     this.alarms = createAlarms(this, monitored, this.alarmTopic);
     this.logQueries = createLogQueries(this, { function: this.function, maintenanceFunction: this.maintenanceFunction });
     if (props.dashboard) this.dashboard = createDashboard(this, "Dashboard", monitored, this.alarms);
