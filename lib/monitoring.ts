@@ -14,7 +14,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct } from "constructs";
-import { ACCESS_LOG_FIELDS } from "./api-helper.ts";
+import type { ACCESS_LOG_FIELDS } from "./api-helper.ts";
 
 /**
  * The DynamoDB operations the two functions issue (the storage's commands on their paths; a
