@@ -3,9 +3,10 @@
  * function uses at cold start, and the function's environment built from them under the names
  * the function reads (SETTINGS).
  */
-import { Duration, RemovalPolicy, Token } from "aws-cdk-lib";
+import { Annotations, Duration, RemovalPolicy, Token } from "aws-cdk-lib";
 import * as events from "aws-cdk-lib/aws-events";
 import * as logs from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
 import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, SETTINGS, type Setting } from "../lambda/config.ts";
 import { DEFAULT_DEADLINE_MS } from "./storage-contract.ts";
 
@@ -236,4 +237,19 @@ function checkEnvironmentSize(environment: Readonly<Record<string, string>>): vo
         "createClients=false, then `npm run admin -- add-client` per user) and drop the allowlist.",
     );
   }
+}
+
+/**
+ * An allowlist's client ids are each a user's only credential, and they sit in the function's
+ * environment: whoever may read the stack's template or the function's configuration, or has
+ * the synthesized cdk.out, reads them. The client registry keeps them in the table.
+ */
+export function warnOfReadableAllowlist(scope: Construct, settings: Pick<ResolvedSettings, "clientIds">): void {
+  if (settings.clientIds.length === 0) return;
+  Annotations.of(scope).addWarningV2(
+    "taskchampion:clientIdsReadable",
+    `clientIds: the ${settings.clientIds.length} allowlisted client ids (each a user's only credential) are in the ` +
+      "stack's template, the function's configuration (its environment) and cdk.out (the template, tree.json): " +
+      "whoever may read those reads them. Prefer the client registry: `npm run admin -- add-client` per user, and no allowlist.",
+  );
 }

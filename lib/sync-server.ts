@@ -36,7 +36,14 @@ import { allowFunctions, allowLogGroups, createEncryptionKey } from "./encryptio
 import { bundledFunction, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
 import { createLogQueries } from "./log-queries.ts";
 import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
-import { functionEnvironment, MAINTENANCE, maintenanceEnvironment, resolveSettings, storageEnvironment } from "./settings-helper.ts";
+import {
+  functionEnvironment,
+  MAINTENANCE,
+  maintenanceEnvironment,
+  resolveSettings,
+  storageEnvironment,
+  warnOfReadableAllowlist,
+} from "./settings-helper.ts";
 
 export interface CustomDomainProps {
   /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
@@ -47,7 +54,10 @@ export interface CustomDomainProps {
 
 export interface TaskChampionSyncServerProps {
   /**
-   * The client ids (UUIDs) that may sync. Empty or absent: every client id may sync.
+   * The client ids (UUIDs) that may sync. Empty or absent: every client id may sync. Each is a
+   * user's only credential, and they sit in the template, the function's configuration and
+   * cdk.out, readable by whoever reads those (synth warns): prefer the client registry
+   * (`createClients` off, `npm run admin -- add-client` per user).
    * @default - no allowlist
    */
   readonly clientIds?: readonly string[];
@@ -177,6 +187,7 @@ export class TaskChampionSyncServer extends Construct {
   constructor(scope: Construct, id: string, props: TaskChampionSyncServerProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
+    warnOfReadableAllowlist(this, settings);
     this.createsClients = settings.createClients;
     this.maxClientBytes = settings.maxClientBytes;
     for (const [key, value] of Object.entries(settings.tags)) Tags.of(this).add(key, value);

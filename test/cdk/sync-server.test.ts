@@ -1540,6 +1540,15 @@ describe("settings through props, and context over props", () => {
     expect(() => build({}, { server })).toThrow(message);
   });
 
+  it("warns that an allowlist's client ids are readable by whoever reads the template or the function's configuration, pointing to the client registry", () => {
+    const warnings = (stack: SyncServerStack) => Annotations.fromStack(stack).findWarning("*", Match.stringLikeRegexp("clientIds"));
+    const [warning] = warnings(build({ clientIds: CLIENT_A }));
+    expect(String(warning?.entry.data)).toMatch(/template.*configuration.*cdk\.out.*add-client/s);
+    expect(String(warning?.entry.data)).not.toContain(CLIENT_A);
+    expect(warnings(build({}))).toEqual([]);
+    expect(warnings(build({}, { server: { clientIds: [CLIENT_B] } }))).toHaveLength(1);
+  });
+
   it("fails at synth, not at deploy, when the allowlist would pass Lambda's 4 KB environment, pointing to the client registry", () => {
     const ids = (n: number) => Array.from({ length: n }, () => randomUUID());
     expect(() => build({ clientIds: ids(50).join(",") })).not.toThrow();
