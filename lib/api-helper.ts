@@ -20,13 +20,14 @@ import type { ResolvedSettings } from "./settings-helper.ts";
 /**
  * JSON access log lines, one field per entry. API Gateway substitutes each variable as it is,
  * escaping nothing: a value quoted here must never hold a `"` or a `\`, so only variables of a
- * fixed shape (ids, numbers, times, addresses, methods, route keys) are. The free-text ones
- * stay out: what a client writes (its User-Agent, its path: it could break the line, or write
- * fields of its own into it) and the integration's error message, for which API Gateway
- * documents no quoted form (Lambda's own errors are in the function's log group). API
- * Gateway's error message is logged as `$context.error.messageString`, "the quoted value of
- * $context.error.message", which it quotes itself. Headers are never logged: X-Client-Id is
- * the user's credential.
+ * fixed shape (ids, numbers, times, addresses, methods, route keys, API Gateway's error type)
+ * are logged. Free text stays out: what a client writes (its User-Agent, its path: it could
+ * break the line, or write fields of its own into it) and the error messages. The integration's
+ * has no quoted form, and `$context.error.messageString`, documented as "the quoted value of
+ * $context.error.message", is written as a bare `-` when there is no error (as access logs of
+ * HTTP APIs show): no placement of it is JSON both with and without an error. The error's type
+ * and the status tell what happened; the function's own errors are in its log group. Headers
+ * are never logged: X-Client-Id is the user's credential.
  * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
  */
 export const ACCESS_LOG_FIELDS = {
@@ -42,19 +43,18 @@ export const ACCESS_LOG_FIELDS = {
   responseLatency: "$context.responseLatency",
   integrationStatus: "$context.integrationStatus",
   integrationLatency: "$context.integrationLatency",
-  error: "$context.error.messageString",
+  errorType: "$context.error.responseType",
 } as const;
 
 /**
- * The variables API Gateway renders as a JSON value itself, written without quotes: the status
- * (every response has one, a number: metric filters compare it as a number) and the quoted
- * error message.
+ * The variables written without quotes, as the JSON value they are: the status, which every
+ * response has, a number (metric filters compare it as one).
  */
-const RENDERED_AS_JSON: ReadonlySet<string> = new Set([ACCESS_LOG_FIELDS.status, ACCESS_LOG_FIELDS.error]);
+const UNQUOTED: ReadonlySet<string> = new Set([ACCESS_LOG_FIELDS.status]);
 
 /** The stage's access log format: one JSON object per request. */
 export const ACCESS_LOG_FORMAT = `{${Object.entries(ACCESS_LOG_FIELDS)
-  .map(([field, variable]) => `"${field}":${RENDERED_AS_JSON.has(variable) ? variable : `"${variable}"`}`)
+  .map(([field, variable]) => `"${field}":${UNQUOTED.has(variable) ? variable : `"${variable}"`}`)
   .join(",")}}`;
 
 /** The API, its one stage, and its access log group (with the name it is created with, fixed at synth). */
@@ -66,8 +66,8 @@ interface SyncApi {
 }
 
 /**
- * The API ("Api", named after the stack), its routes to `handler`, its access log group ("AccessLogs") and its
- * `$default` stage ("DefaultStage"), created in that order in `scope`.
+ * The API ("Api", named after the stack), its routes to `handler`, its access log group
+ * ("AccessLogs") and its `$default` stage ("DefaultStage"), created in that order in `scope`.
  */
 export function createSyncApi(
   scope: Construct,
