@@ -4,7 +4,7 @@
  * role, and the role may do exactly what that function's code does on the table and the
  * bucket (least privilege, one statement per resource).
  */
-import { type Duration, Names, RemovalPolicy } from "aws-cdk-lib";
+import { CfnDeletionPolicy, type Duration, Names, RemovalPolicy } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
@@ -64,6 +64,12 @@ export function bundledFunction(scope: Construct, id: string, props: BundledFunc
     ...(props.logEncryptionKey ? { encryptionKey: props.logEncryptionKey, logGroupName: encryptedName } : {}),
     removalPolicy: RemovalPolicy.DESTROY,
   });
+  if (encryptedName) {
+    // A deployment of 0.2.0 with the key had this group unnamed: naming it replaces it. The group
+    // it replaces is kept with its logs (until their retention ends), not deleted with them; the
+    // stack's deletion still deletes the group in use.
+    (logGroup.node.defaultChild as logs.CfnLogGroup).cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
+  }
   const role = functionRole(scope, `${id}Role`, logGroup, props.roleDescription);
   const { entry, memorySize, timeout, description, environment, retryAttempts, reservedConcurrentExecutions } = props;
   const fn = new nodejs.NodejsFunction(scope, id, {

@@ -79,6 +79,16 @@ describe("a customer-managed key and the log groups", () => {
     for (const logicalId of Object.keys(groups)) expect(referenced(key)).not.toContain(logicalId);
   });
 
+  it("keeps the function log groups a 0.2.0 deployment had (unnamed, so replaced by the named ones) with their logs", () => {
+    const functionGroups = Object.values(groups).filter((group) => (group.Properties.LogGroupName as string).startsWith("/aws/lambda/"));
+    expect(functionGroups).toHaveLength(2);
+    for (const group of functionGroups) {
+      // Replaced: the old group stays, with its logs; deleted with the stack: as the removal policy says.
+      expect(group.UpdateReplacePolicy).toBe("Retain");
+      expect(group.DeletionPolicy).toBe("Delete");
+    }
+  });
+
   it("lets CloudWatch Logs use the key for exactly this stack's three log groups, not any group of the account", () => {
     expect(bySid.CloudWatchLogs).toEqual({
       Sid: "CloudWatchLogs",
