@@ -61,6 +61,23 @@ export class SyncServer {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
+  /**
+   * The same server for one request, whose every storage transaction shares `deadline`
+   * (milliseconds since the epoch): past it, storage calls fail with StorageUnavailableError and
+   * the request is answered 503 before its function is stopped.
+   */
+  withDeadline(deadline: number): SyncServer {
+    const storage = this.storage;
+    const bounded: Storage = {
+      txn: (clientId) => storage.txn(clientId, { deadline }),
+      listClients: () => storage.listClients(),
+      removeClient: (clientId, onProgress) => storage.removeClient(clientId, onProgress),
+      importClient: (clientId, client, onProgress) => storage.importClient(clientId, client, onProgress),
+      close: () => storage.close(),
+    };
+    return new SyncServer(bounded, this.rules, this.clock);
+  }
+
   /** Whether this client id may use the protocol routes at all (the allowlist). */
   isAllowed(clientId: Uuid): boolean {
     return this.rules.allowedClientIds === undefined || this.rules.allowedClientIds.has(clientId);

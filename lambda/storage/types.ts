@@ -238,9 +238,20 @@ export interface StorageTxn {
   release(): Promise<void>;
 }
 
+/** How a transaction is bounded. */
+export interface TxnOptions {
+  /**
+   * When the work of the request the transaction serves must end, milliseconds since the epoch:
+   * its calls are cut then and fail with StorageUnavailableError (a 503), so that a request
+   * answers before the function that serves it is stopped. All transactions of one request
+   * share it. Default: the storage's own budget from the transaction's start.
+   */
+  deadline?: number;
+}
+
 export interface Storage {
   /** Begin a transaction for the given client id. */
-  txn(clientId: Uuid): Promise<StorageTxn>;
+  txn(clientId: Uuid, options?: TxnOptions): Promise<StorageTxn>;
 
   /**
    * Every client's summary, a page at a time (memory stays bounded however many clients

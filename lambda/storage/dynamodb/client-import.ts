@@ -33,7 +33,7 @@ export async function importClient(calls: SdkCalls, clientId: Uuid, client: Clie
       ExpressionAttributeNames: { "#hidden": ATTR.hidden, "#importOf": ATTR.importOf },
       ExpressionAttributeValues: { ":importing": { S: HIDDEN.importing }, ":latest": { S: client.latestVersionId } },
     },
-    "hold the client for the import",
+    "mark the client as being imported",
   );
   let base: Uuid | undefined;
   let count = 0;

@@ -4,7 +4,7 @@
  */
 import { setMaxListeners } from "node:events";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { ClientImport, ClientSummary, Progress, Storage, StorageTxn } from "../types.ts";
+import type { ClientImport, ClientSummary, Progress, Storage, StorageTxn, TxnOptions } from "../types.ts";
 import { canonicalUuid, type Uuid } from "../../uuid.ts";
 import { DEFAULT_DEADLINE_MS, DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./constants.ts";
 import { type S3Source, SdkCalls } from "./sdk-calls.ts";
@@ -20,7 +20,7 @@ export interface DynamoStorageOptions {
   bucketName: string;
   /** History segments up to this size stay in the item. Default DEFAULT_INLINE_SEGMENT_MAX_BYTES. */
   inlineSegmentMaxBytes?: number;
-  /** The time budget of one transaction's calls. Default DEFAULT_DEADLINE_MS. */
+  /** The time budget of one transaction's calls when its request gives no deadline. Default DEFAULT_DEADLINE_MS. */
   deadlineMs?: number;
   /** Destroy the clients on `close` (not for the shared per-process clients). Default false. */
   ownsClients?: boolean;
@@ -48,11 +48,10 @@ export class DynamoStorage implements Storage {
     this.ownsClients = options.ownsClients ?? false;
   }
 
-  async txn(clientId: Uuid): Promise<StorageTxn> {
-    return new DynamoTxn(
-      this.calls(AbortSignal.timeout(this.deadlineMs), Date.now() + this.deadlineMs),
-      canonicalUuid(clientId, "client id"),
-    );
+  async txn(clientId: Uuid, options: TxnOptions = {}): Promise<StorageTxn> {
+    const deadline = options.deadline ?? Date.now() + this.deadlineMs;
+    const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
+    return new DynamoTxn(this.calls(signal, deadline), canonicalUuid(clientId, "client id"));
   }
 
   // Operators' work: loaded when asked for, so that the functions never load it.
