@@ -424,6 +424,33 @@ describe("DynamoStorage specifics", () => {
     expect(calls.filter((call) => call === "dynamodb:TransactWriteItemsCommand")).toHaveLength(2);
   });
 
+  test("a batch of 40 removed segments in S3 is deleted without piling listeners on one abort signal (no MaxListeners warning)", async () => {
+    const s = storage({ inlineSegmentMaxBytes: 10 });
+    const clientId = newUuid();
+    const ids = Array.from({ length: 45 }, () => newUuid());
+    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
+    await s.importClient(clientId, {
+      latestVersionId: ids[44]!,
+      snapshot: { versionId: ids[42]!, timestamp: new Date(), versionsSince: 2, data: bytes("snapshot") },
+      versions: (async function* () {
+        for (const [i, versionId] of ids.entries()) {
+          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: new Uint8Array(20).fill(i), addedAt: old };
+        }
+      })(),
+    });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+    try {
+      expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 42, status: "complete" });
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((name) => name === "MaxListenersExceededWarning")).toEqual([]);
+  });
+
   /** Records "service:Command" for every logical call of the storage's clients. */
   function record(s: DynamoStorage, withEnds = false): string[] {
     const calls: string[] = [];

@@ -2,7 +2,6 @@
  * The storage of the AWS deployment: DynamoDB for the chain, S3 for payloads that do not fit
  * an item. How it keeps the chain linear, consistent and crash-safe: README.md in this folder.
  */
-import { setMaxListeners } from "node:events";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { ClientImport, ClientSummary, Progress, Storage, StorageTxn, TxnOptions } from "../types.ts";
 import { canonicalUuid, type Uuid } from "../../uuid.ts";
@@ -80,8 +79,6 @@ export class DynamoStorage implements Storage {
 
   /** SDK calls on this table and bucket, all bounded by `signal` (for maintenance jobs too). */
   calls(signal: AbortSignal, deadline = Number.POSITIVE_INFINITY): SdkCalls {
-    // Every call in flight listens to the one signal: an import writes 16 versions at once.
-    setMaxListeners(64, signal);
     return new SdkCalls(this.dynamodb, this.s3, this.tableName, this.bucketName, this.inlineSegmentMaxBytes, signal, deadline);
   }
 }
