@@ -32,6 +32,16 @@ export const VERSION_OVERHEAD_BYTES = 512;
  */
 export const DELETED_OBJECT_RETENTION_DAYS = 40;
 
+/**
+ * How long an object no item references any more stays in the bucket before it is deleted, in
+ * days: longer than the most time between a backup of the table and the next backup of the
+ * bucket, so that every object a backed-up table references is current in a bucket backup taken
+ * after it (README.md, "Backups"). The quota counts such an object from the moment it is
+ * unreferenced until the bucket expires it, this many days later plus
+ * DELETED_OBJECT_RETENTION_DAYS.
+ */
+export const DELETION_GRACE_DAYS = 3;
+
 /** Days per `kept<week>` attribute: deleted bytes are counted by week, at most 8 weeks at once. */
 export const KEPT_WEEK_DAYS = 7;
 
