@@ -17,7 +17,8 @@
  *
  * The connection is read-only: a backup never writes the live database (no migration, no
  * checkpoint). It holds its read transaction while it copies, which only keeps a checkpoint
- * from going past it: the server's -wal grows meanwhile and shrinks at a later checkpoint.
+ * from going past its snapshot: the server's commits pile up in the -wal meanwhile, and the first
+ * checkpoint after it folds them in.
  *
  * Safety of the file. The copy goes to a temporary file beside the destination, created
  * owner-only (it holds every client id) before SQLite opens it (VACUUM INTO accepts an empty
