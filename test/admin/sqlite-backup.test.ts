@@ -4,7 +4,7 @@
  * database with exit 2 before it writes anything, and a backup that fails or is killed leaves no
  * file that looks whole.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -272,6 +272,37 @@ describe("admin backup", () => {
     }
     expect(await backup).toEqual({ kind: "failed", message: expect.stringMatching(/^copying .* failed: /) });
     expect(leftovers(folder)).toEqual([]);
+  });
+
+  test("the README's restore steps put the backup in place, owner-only and the directory owner's, with the old database and its -wal and -shm set aside", async () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    const at = readme.indexOf("**Restoring** a backup");
+    const steps = /```sh\n([\s\S]*?)```/.exec(readme.slice(at))![1]!;
+    const { dir, database } = await dataDirectory(2);
+    const backup = join(outDir(), "backup-Mon.sqlite3");
+    expect((await runAdmin(["backup", "--out", backup], { DATA_DIR: dir })).code).toBe(0);
+    // The live database moves on after the backup, and has its -wal and -shm beside it (a read-only connection leaves them).
+    const storage = new SqliteStorage(database);
+    await writeTxn(storage, newUuid(), (txn) => txn.newClient(NIL_UUID));
+    await storage.close();
+    const reader = new Database(database, { readonly: true });
+    reader.prepare("SELECT count(*) FROM clients").get();
+    reader.close();
+    const before = readChains(database);
+    const script = steps
+      .replaceAll("/var/lib/private/taskchampion-sync-server", dir)
+      .replaceAll("/var/lib/taskchampion-sync-server-backups/backup-Mon.sqlite3", backup);
+    // systemctl is the host's; here the server is already stopped.
+    const restore = spawnSync("sh", ["-ec", `systemctl() { :; }\n${script}`], { encoding: "utf8" });
+    expect(restore.stderr).toBe("");
+    expect(restore.status).toBe(0);
+    expect(readChains(database)).toEqual(readChains(backup));
+    expect(mode(database)).toBe(0o600);
+    expect(statSync(database).uid).toBe(statSync(dir).uid);
+    const [aside] = leftovers(dir, [SQLITE_FILE_NAME]);
+    expect(aside).toMatch(/^before-restore-\d{14}$/);
+    expect(readdirSync(join(dir, aside!)).sort()).toEqual([SQLITE_FILE_NAME, `${SQLITE_FILE_NAME}-shm`, `${SQLITE_FILE_NAME}-wal`]);
+    expect(readChains(join(dir, aside!, SQLITE_FILE_NAME))).toEqual(before);
   });
 
   test("a backup killed while it copies leaves no file by the destination's name; the next one works", async () => {
