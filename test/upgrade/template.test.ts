@@ -1,0 +1,142 @@
+/**
+ * `cdk deploy` of this version over a stack of each earlier release in test/fixtures/releases/
+ * (dev/template-diff.ts): that release's construct, from its packed package, and this version's
+ * app, synthesized with the same settings. Nothing that holds data, or that replicas and operators
+ * rely on, is replaced or deleted: the same logical id and type, none of the properties that force
+ * a replacement changed, still retained; `cdk diff`, by the CDK CLI's own resource specification,
+ * agrees; and the changelog's Unreleased section says what the deploy changes. This tests whatever
+ * this version's template is, with no expectation of what it adds or updates.
+ *
+ * Apart from the fixtures, the logical ids of those resources are pinned: a refactor that would
+ * make CloudFormation replace one fails here instead of orphaning a team's data.
+ */
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type InstalledRelease, installRelease, readReleaseManifest } from "../../dev/release-fixtures.ts";
+import {
+  type CfnTemplate,
+  cdkDiff,
+  changelogBlock,
+  compareTemplates,
+  KEPT_RESOURCES,
+  removeReports,
+  synthesizeCurrent,
+  UPGRADE_CONFIGURATIONS,
+  type UpgradeReport,
+  unreleasedSection,
+  upgradeReports,
+} from "../../dev/template-diff.ts";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const keptIn = (template: CfnTemplate) =>
+  Object.entries(template.Resources)
+    .filter(([, resource]) => resource.Type in KEPT_RESOURCES)
+    .map(([id, resource]) => `${id} ${resource.Type}`)
+    .sort();
+
+describe.each(readReleaseManifest().releases)("cdk deploy over a $version stack", (fixture) => {
+  let release: InstalledRelease;
+  let reports: UpgradeReport[] = [];
+
+  beforeAll(() => {
+    release = installRelease(fixture);
+    reports = upgradeReports(release);
+  }, 240_000);
+
+  afterAll(() => {
+    removeReports(reports);
+    release?.remove();
+  });
+
+  describe.each(UPGRADE_CONFIGURATIONS.map((configuration) => configuration.name))("with %s", (name) => {
+    const report = () => reports.find((r) => r.configuration.name === name)!;
+
+    it("keeps each table, bucket, key, topic, log group, API and domain: same logical id and type, no replacing property changed, still retained", () => {
+      const { previous, current, comparison } = report();
+      // Not vacuous: the earlier release has such resources in this configuration.
+      const kept = keptIn(previous.template);
+      expect(kept.some((entry) => entry.endsWith("AWS::DynamoDB::Table"))).toBe(true);
+      expect(kept.filter((entry) => entry.endsWith("AWS::Logs::LogGroup")).length).toBeGreaterThanOrEqual(3);
+      expect(comparison.keptViolations).toEqual([]);
+      expect(keptIn(current.template)).toEqual(expect.arrayContaining(kept));
+    });
+
+    it("cdk diff, by the CDK CLI's resource specification, replaces, destroys or orphans none of them", () => {
+      const { diff, previous } = report();
+      const kept = new Set(
+        Object.keys(previous.template.Resources).filter((id) => previous.template.Resources[id]!.Type in KEPT_RESOURCES),
+      );
+      const atRisk = diff.filter((line) => kept.has(line.id) && (line.change === "-" || line.impact !== undefined));
+      expect(atRisk.map((line) => line.line)).toEqual([]);
+      // cdk diff saw the kept resources at all (its lines name them by logical id).
+      expect(diff.length).toBeGreaterThan(0);
+    });
+  });
+
+  it("the changelog's Unreleased section says what the deploy changes", () => {
+    const changelog = readFileSync(join(root, "CHANGELOG.md"), "utf8");
+    const block = changelogBlock(fixture.version, reports);
+    expect(
+      unreleasedSection(changelog).includes(block),
+      `CHANGELOG.md's Unreleased section does not have this version's template changes from ${fixture.version}: ` +
+        `run \`npm run release:template-diff -- --write\`. Expected:\n${block}`,
+    ).toBe(true);
+  });
+
+  it("reads cdk diff's marks: a table whose KeySchema changed is a replacement, a removed topic is destroyed", () => {
+    const { previous, current } = reports[0]!;
+    const template = structuredClone(previous.template);
+    const [tableId, table] = Object.entries(template.Resources).find(([, r]) => r.Type === "AWS::DynamoDB::Table")!;
+    table.Properties = { ...table.Properties, KeySchema: [{ AttributeName: "other", KeyType: "HASH" }] };
+    template.Resources.GoneTopic = { Type: "AWS::SNS::Topic", Properties: {} };
+    const file = join(previous.assemblyDir, "altered.template.json");
+    writeFileSync(file, JSON.stringify(template));
+    const { lines } = cdkDiff(current, file);
+    expect(lines.find((line) => line.id === tableId)).toMatchObject({ change: "~", type: "AWS::DynamoDB::Table", impact: "replace" });
+    expect(lines.find((line) => line.id === "GoneTopic")).toMatchObject({ change: "-", impact: "destroy" });
+    expect(compareTemplates(template, current.template).keptViolations).toEqual([
+      `AWS::DynamoDB::Table ${tableId}: KeySchema changes, which replaces it (${KEPT_RESOURCES["AWS::DynamoDB::Table"]!.source})`,
+      "AWS::SNS::Topic GoneTopic is gone: CloudFormation would delete it",
+    ]);
+  }, 60_000);
+});
+
+/**
+ * The logical ids of every resource an upgrade must keep, with every option on. A new such
+ * resource is added here on purpose; an id that changes is a replacement on every deployed stack.
+ */
+const PINNED_LOGICAL_IDS: Readonly<Record<string, string>> = {
+  SyncServerTableAAC59835: "AWS::DynamoDB::Table",
+  SyncServerBucketC92ACD01: "AWS::S3::Bucket",
+  SyncServerEncryptionKeyF528EA00: "AWS::KMS::Key",
+  SyncServerAlarmTopic6D12C933: "AWS::SNS::Topic",
+  SyncServerFunctionLogs0AA3889E: "AWS::Logs::LogGroup",
+  SyncServerMaintenanceFunctionLogs1D894413: "AWS::Logs::LogGroup",
+  SyncServerAccessLogs4357552F: "AWS::Logs::LogGroup",
+  SyncServerApiF8F5C3F9: "AWS::ApiGatewayV2::Api",
+  SyncServerDomain143D4D39: "AWS::ApiGatewayV2::DomainName",
+};
+
+describe("the resources an upgrade must keep", () => {
+  let assemblyDir: string;
+  let template: CfnTemplate;
+
+  beforeAll(() => {
+    const everyOption = UPGRADE_CONFIGURATIONS.find((configuration) => Object.keys(configuration.props).length > 0)!;
+    ({ assemblyDir, template } = synthesizeCurrent(everyOption));
+  }, 120_000);
+
+  afterAll(() => {
+    if (assemblyDir) rmSync(assemblyDir, { recursive: true, force: true });
+  });
+
+  it("keep their pinned logical ids, and there are no others", () => {
+    expect(keptIn(template)).toEqual(
+      Object.entries(PINNED_LOGICAL_IDS)
+        .map(([id, type]) => `${id} ${type}`)
+        .sort(),
+    );
+  });
+});
