@@ -10,7 +10,8 @@
  *   version's, on one data directory.
  *
  * Each phase writes history segments too large for an item (S3) and snapshots, which the next
- * phase's code reads. At the end this version's admin command reads the client: its chain, and
+ * phase's code reads; on DynamoDB + S3 that phase's maintenance function (its orphan sweep) then
+ * runs over everything written so far and must take nothing that an item still references. At the end this version's admin command reads the client: its chain, and
  * its stored bytes (the quota's count) against what an export of it holds.
  */
 import { spawnSync } from "node:child_process";
@@ -28,11 +29,20 @@ import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { type InstalledRelease, installRelease, readReleaseManifest } from "../../dev/release-fixtures.ts";
 import { runAdmin } from "../support/admin.ts";
-import { type ReplicaTeam as Team, ReplicaTeam, type RunningServer, startFunction, startServer, stopServer } from "./deployment.ts";
+import {
+  type ReplicaTeam as Team,
+  ReplicaTeam,
+  type RunningServer,
+  runMaintenance,
+  startFunction,
+  startServer,
+  stopServer,
+} from "./deployment.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 /** This version's sync function, from source: what `cdk synth` bundles (lib/function-code.ts). */
 const CURRENT_FUNCTION = join(root, "lambda", "index.ts");
+const CURRENT_MAINTENANCE = join(root, "lambda", "maintenance.ts");
 /** Low, so that every phase's replicas upload snapshots (urgency low at 2 versions, high at 3). */
 const SNAPSHOT_VERSIONS = "2";
 /** Larger than the item's inline limit (SEGMENT_INLINE_MAX_BYTES, 358,400): the segment goes to S3. */
@@ -43,8 +53,11 @@ type Code = "previous" | "current";
 /** Upgrade, roll back, upgrade again. */
 const PHASES: readonly Code[] = ["previous", "current", "previous", "current"];
 
-/** Runs the phases: each starts its code's server, syncs, checks convergence, stops it. */
-async function runPhases(team: Team, start: (code: Code) => Promise<RunningServer>) {
+/**
+ * Runs the phases: each starts its code's server, syncs, runs that code's scheduled maintenance
+ * if there is one (on what every phase so far wrote), checks convergence, stops the server.
+ */
+async function runPhases(team: Team, start: (code: Code) => Promise<RunningServer>, maintain?: (code: Code) => void) {
   let last = { versionId: "", versions: 0, fromSnapshot: false };
   for (const [i, code] of PHASES.entries()) {
     const server = await start(code);
@@ -53,6 +66,8 @@ async function runPhases(team: Team, start: (code: Code) => Promise<RunningServe
       const phase = await team.syncRounds(2, BIG_VALUE_BYTES);
       expect(phase.syncs, `phase ${i} (${code})`).toBeGreaterThan(0);
       expect(phase.snapshotsUploaded, `phase ${i} (${code}) uploaded a snapshot`).toBeGreaterThan(0);
+      maintain?.(code);
+      // Reads every object there is: the snapshot (a new replica) and every history segment (a replay).
       const state = await team.converge();
       expect(state.fromSnapshot, `phase ${i} (${code}): a new replica starts from the snapshot`).toBe(true);
       expect(state.versions, `phase ${i} (${code}): the chain grew`).toBeGreaterThan(last.versions);
@@ -117,7 +132,22 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
     const added = previousAdmin(["add-client", "--client-id", team.clientId, "--json"], storageEnv);
     expect(added.status, added.stderr).toBe(0);
 
-    const last = await runPhases(team, (code) => startFunction(code === "previous" ? release.syncBundle : CURRENT_FUNCTION, functionEnv));
+    const last = await runPhases(
+      team,
+      (code) => startFunction(code === "previous" ? release.syncBundle : CURRENT_FUNCTION, functionEnv),
+      (code) => {
+        // Its orphan sweep judges each object by the items it knows (pruning is off: the replay reads the whole chain).
+        const report = runMaintenance(code === "previous" ? release.maintenanceBundle : CURRENT_MAINTENANCE, {
+          ...functionEnv,
+          HISTORY_DAYS: "0",
+        });
+        expect(report, `the ${code} maintenance swept the client and found nothing orphaned`).toMatchObject({
+          clients: 1,
+          deleted: 0,
+          failed: 0,
+        });
+      },
+    );
 
     const { client, exported } = await readBack(team.clientId, storageEnv);
     expect(client).toMatchObject({ latestVersionId: last.versionId, versions: last.versions });

@@ -3,10 +3,10 @@
  * server behind it is replaced (the Lambda function's code, or the local server's program),
  * and a team of replicas of one client that keeps syncing through every switch.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Replica } from "../../client/replica.ts";
 import { exited } from "../support/server-process.ts";
 
@@ -52,6 +52,31 @@ export function startServer(command: string, args: readonly string[], env: Recor
 /** A Lambda bundle (or entry) behind the local payload-2.0 adapter, in its own process, as Lambda would run it. */
 export function startFunction(entry: string, env: Record<string, string>): Promise<RunningServer> {
   return startServer(join(root, "node_modules", ".bin", "tsx"), [join(root, "test", "support", "serve-asset.ts"), entry, "handler"], env);
+}
+
+/**
+ * Runs a maintenance function (a bundle, or this version's entry from source) once, as its
+ * schedule would, in its own process, with the clock two hours ahead: its orphan sweep leaves
+ * objects younger than an hour alone, so this is what makes it judge every object there is.
+ * Returns its report (clients swept, objects deleted, ...).
+ */
+export function runMaintenance(entry: string, env: Record<string, string>): Record<string, unknown> {
+  const clockAhead = `data:text/javascript,const now = Date.now; Date.now = () => now() + ${2 * 3600_000};`;
+  const program = `
+    const { handler } = await import(process.env.MAINTENANCE_URL);
+    process.stdout.write("REPORT " + JSON.stringify(await handler({})) + "\\n");
+    process.exit(0);
+  `;
+  const loader = entry.endsWith(".ts") ? ["--import", "tsx"] : [];
+  const run = spawnSync(process.execPath, [...loader, "--import", clockAhead, "--input-type=module", "-e", program], {
+    cwd: root,
+    encoding: "utf8",
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, MAINTENANCE_URL: pathToFileURL(entry).href },
+    timeout: 120_000,
+  });
+  const line = run.stdout.split("\n").find((l) => l.startsWith("REPORT "));
+  if (run.status !== 0 || !line) throw new Error(`the maintenance of ${entry} failed (${run.status}):\n${run.stdout}\n${run.stderr}`);
+  return JSON.parse(line.slice("REPORT ".length)) as Record<string, unknown>;
 }
 
 export async function stopServer(server: RunningServer): Promise<void> {
