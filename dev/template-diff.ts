@@ -82,6 +82,7 @@ export interface CfnResource {
 
 export interface CfnTemplate {
   Resources: Record<string, CfnResource>;
+  Outputs?: Record<string, { Value: unknown; Description?: string }>;
 }
 
 /** Settings an upgrade is checked with: each is synthesized by both releases. */

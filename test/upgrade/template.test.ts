@@ -119,7 +119,27 @@ const PINNED_LOGICAL_IDS: Readonly<Record<string, string>> = {
   SyncServerDomain143D4D39: "AWS::ApiGatewayV2::DomainName",
 };
 
-describe("the resources an upgrade must keep", () => {
+/**
+ * The stack's outputs, with every option on: part of the public surface (the admin command's
+ * `--stack` reads some, operators' scripts the others). A release may add outputs; removing or
+ * renaming one is a major change.
+ */
+const PINNED_OUTPUTS = [
+  "Url",
+  "TaskConfigUrl",
+  "TaskConfigOrigin",
+  "TaskConfigClient",
+  "TableName",
+  "BucketName",
+  "MaxClientBytes",
+  "EncryptionKeyArn",
+  "AlarmTopicArn",
+  "DashboardName",
+  "ApiEndpoint",
+  "CustomDomainTarget",
+];
+
+describe("the resources an upgrade must keep, and the stack's outputs", () => {
   let assemblyDir: string;
   let template: CfnTemplate;
 
@@ -130,6 +150,10 @@ describe("the resources an upgrade must keep", () => {
 
   afterAll(() => {
     if (assemblyDir) rmSync(assemblyDir, { recursive: true, force: true });
+  });
+
+  it("the outputs keep their keys", () => {
+    expect(Object.keys(template.Outputs ?? {})).toEqual(expect.arrayContaining(PINNED_OUTPUTS));
   });
 
   it("keep their pinned logical ids, and there are no others", () => {
