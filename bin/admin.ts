@@ -11,7 +11,7 @@ import type { CloudFormationClient } from "@aws-sdk/client-cloudformation";
 import { ConfigError, type Env } from "../lambda/config.ts";
 import { StorageUnavailableError } from "../lambda/storage/errors.ts";
 import type { Storage } from "../lambda/storage/types.ts";
-import { parseUuid } from "../lambda/uuid.ts";
+import { parseClientId } from "../lambda/uuid.ts";
 import { addClientCommand } from "./admin/add-client.ts";
 import {
   AdminFailure,
@@ -123,6 +123,7 @@ export async function main(argv: string[], io: Partial<AdminIo> = {}): Promise<n
   const target = new Target({
     env,
     cloudFormation,
+    notify: (line) => stderr.write(`${line}\n`),
     ...(stack !== undefined ? { stack } : {}),
     ...(region !== undefined ? { region } : {}),
   });
@@ -142,9 +143,9 @@ export async function main(argv: string[], io: Partial<AdminIo> = {}): Promise<n
     confirm: (question) => (stdinIsTTY ? askYesNo(stdin, stderr, question) : Promise.resolve(false)),
     interactive: stdinIsTTY,
     fail,
-    uuid: (text, what) => {
-      const id = parseUuid(text);
-      if (id === undefined) fail(EXIT.usage, `${what} is not a UUID: ${JSON.stringify(text)}`);
+    clientId: (text, what, use) => {
+      const { id, fault } = parseClientId(text, { lookup: use === "lookup" });
+      if (id === undefined) fail(EXIT.usage, `${what} ${fault}`);
       return id;
     },
     now,

@@ -5,7 +5,7 @@
  */
 import type { SyncRules } from "./core/sync.ts";
 import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./storage/dynamodb/constants.ts";
-import { parseUuid, type Uuid } from "./uuid.ts";
+import { parseClientId, type Uuid } from "./uuid.ts";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -17,10 +17,21 @@ export interface Setting<T> {
   readonly defaultValue: T;
   /** Parses a present value; returns undefined when it is not of the accepted form. */
   readonly parse: (raw: string) => T | undefined;
+  /**
+   * For a value that holds credentials: what is wrong with an invalid one, without repeating
+   * any of it (by default a message quotes the value).
+   */
+  readonly fault?: (raw: string) => string;
 }
 
-function setting<T>(name: string, accepted: string, defaultValue: T, parse: (raw: string) => T | undefined): Setting<T> {
-  return { name, accepted, defaultValue, parse };
+function setting<T>(
+  name: string,
+  accepted: string,
+  defaultValue: T,
+  parse: (raw: string) => T | undefined,
+  fault?: (raw: string) => string,
+): Setting<T> {
+  return { name, accepted, defaultValue, parse, fault };
 }
 
 function parseBoolean(raw: string): boolean | undefined {
@@ -48,15 +59,40 @@ function parsePositiveCount(raw: string): number | undefined {
   return value !== undefined && value > 0 ? value : undefined;
 }
 
-/** A comma-separated list of client ids; empty (or only commas and spaces) means no allowlist. */
-function parseAllowlist(raw: string): ReadonlySet<Uuid> | undefined | null {
-  const items = raw
+function allowlistEntries(raw: string): string[] {
+  return raw
     .split(",")
     .map((item) => item.trim())
     .filter((item) => item !== "");
-  if (items.length === 0) return null;
-  const ids = items.map(parseUuid);
-  return ids.every((id) => id !== undefined) ? new Set(ids as Uuid[]) : undefined;
+}
+
+/** A comma-separated list of client ids; empty (or only commas and spaces) means no allowlist. */
+function parseAllowlist(raw: string): ReadonlySet<Uuid> | undefined | null {
+  const entries = allowlistEntries(raw);
+  if (entries.length === 0) return null;
+  const ids = new Set<Uuid>();
+  for (const entry of entries) {
+    const { id } = parseClientId(entry);
+    if (id === undefined) return undefined;
+    ids.add(id);
+  }
+  return ids;
+}
+
+/**
+ * The bad entries of an allowlist, each by its position and what is wrong with it. No entry is
+ * quoted: the valid ones are users' credentials, and a bad one is most often a mistyped
+ * credential, so even its first characters would give most of a real id away. The position
+ * and the fault (a length, a character's place) find it in the setting all the same.
+ */
+function allowlistFault(raw: string): string {
+  const entries = allowlistEntries(raw);
+  return entries
+    .flatMap((entry, i) => {
+      const { fault } = parseClientId(entry);
+      return fault === undefined ? [] : [`entry ${i + 1} of ${entries.length} ${fault}`];
+    })
+    .join("; ");
 }
 
 export type StorageKind = "sqlite" | "memory" | "dynamodb";
@@ -87,6 +123,7 @@ export const SETTINGS = {
     "a comma-separated list of client ids (UUIDs); absent or empty lets every client id sync",
     null,
     parseAllowlist,
+    allowlistFault,
   ),
   createClients: setting("CREATE_CLIENTS", "true or false", true, parseBoolean),
   snapshotVersions: setting("SNAPSHOT_VERSIONS", "a whole number of versions, 1 or more", 100, parsePositiveCount),
@@ -150,7 +187,11 @@ export class ConfigReader {
     if (raw === undefined) return s.defaultValue;
     const value = s.parse(raw);
     if (value === undefined) {
-      this.problems.push(`${s.name}=${JSON.stringify(raw)} is not valid: expected ${s.accepted}`);
+      this.problems.push(
+        s.fault
+          ? `${s.name} is not valid: ${s.fault(raw)}; expected ${s.accepted}`
+          : `${s.name}=${JSON.stringify(raw)} is not valid: expected ${s.accepted}`,
+      );
       return s.defaultValue;
     }
     return value;

@@ -45,18 +45,22 @@ interface SyncApi {
 
 /**
  * The API ("Api"), its routes to `handler`, its access log group ("AccessLogs") and its
- * `$default` stage ("DefaultStage"), created in that order in `scope`.
+ * `$default` stage ("DefaultStage"), created in that order in `scope`. With
+ * `disableExecuteApiEndpoint` (the edge), the API answers only on its custom domain.
  */
 export function createSyncApi(
   scope: Construct,
   handler: lambda.IFunction,
   settings: Pick<ResolvedSettings, "throttlingRateLimit" | "throttlingBurstLimit" | "logRetention" | "corsAllowedOrigins">,
   logEncryptionKey?: kms.IKey,
+  disableExecuteApiEndpoint = false,
 ): SyncApi {
   const corsPreflight = corsConfiguration(settings.corsAllowedOrigins);
   const api = new apigwv2.HttpApi(scope, "Api", {
     description: "TaskChampion sync server",
     ...(corsPreflight ? { corsPreflight } : {}),
+    // Passed only when on: the template's CDK metadata lists the props passed.
+    ...(disableExecuteApiEndpoint ? { disableExecuteApiEndpoint } : {}),
     // The stage is declared below: `$default` (no path prefix: Taskwarrior 3.0's
     // sync.server.origin has no path) with throttling and access logs.
     createDefaultStage: false,

@@ -16,6 +16,8 @@
  *   throttleRate       API steady-state requests per second              default 50
  *   throttleBurst      API burst requests                                default 100
  *   memory             Lambda memory in MB, 256 or more                  default 512
+ *   maxConcurrency     the most concurrent instances of the sync function (reserved
+ *                      concurrency; the account keeps 100 unreserved)    default none
  *   logRetentionDays   days of function and access logs: any value CloudWatch Logs accepts
  *                      (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
  *                      1827, 2192, 2557, 2922, 3288, 3653) or infinite   default 30
@@ -33,6 +35,19 @@
  *                                                                        default none
  *   domainName         a custom domain for the API, e.g. tasks.example.com (with certificateArn)
  *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)
+ *   edge               true | false: CloudFront with a WAF rate limit per source address in
+ *                      front of the API, whose execute-api endpoint is turned off (needs
+ *                      domainName and certificateArn: CloudFront's origin) default false
+ *   edgeWebAclArn      the edge's web ACL: an existing CloudFront web ACL (us-east-1); absent,
+ *                      the stack makes one, which it can only in us-east-1 default none
+ *   edgeRateLimit      requests one source address may send per window   default 1000
+ *   edgeRateWindow     WAF's evaluation window in seconds: 60, 120, 300 or 600
+ *                                                                        default 300
+ *   edgeDomainName     CloudFront's own domain name (with edgeCertificateArn)
+ *   edgeCertificateArn the ACM certificate of edgeDomainName, in us-east-1
+ *   edgeWebAclStack    true | false: also synthesize the companion stack <stackName>-EdgeWebAcl
+ *                      (us-east-1) that makes the edge's web ACL, with edgeRateLimit and
+ *                      edgeRateWindow                                    default false
  *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
  *   dashboard          true | false: a CloudWatch dashboard ($3 a month) default false
  *   tags               key=value,key=value: tags for every resource (in cdk.json also an
@@ -40,12 +55,12 @@
  *   nag                true | false: run cdk-nag's AwsSolutions checks at synth
  *                                                                        default true
  */
-import { RemovalPolicy } from "aws-cdk-lib";
+import { Duration, RemovalPolicy } from "aws-cdk-lib";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
-import type { TaskChampionSyncServerProps } from "./sync-server.ts";
+import type { EdgeProps, TaskChampionSyncServerProps } from "./sync-server.ts";
 
 /** The context keys this app reads: see the comment at the top. */
 export const CONTEXT_KEYS = [
@@ -59,6 +74,7 @@ export const CONTEXT_KEYS = [
   "throttleRate",
   "throttleBurst",
   "memory",
+  "maxConcurrency",
   "logRetentionDays",
   "removalPolicy",
   "customerManagedKey",
@@ -67,6 +83,13 @@ export const CONTEXT_KEYS = [
   "corsOrigins",
   "domainName",
   "certificateArn",
+  "edge",
+  "edgeWebAclArn",
+  "edgeRateLimit",
+  "edgeRateWindow",
+  "edgeDomainName",
+  "edgeCertificateArn",
+  "edgeWebAclStack",
   "alarmEmail",
   "dashboard",
   "tags",
@@ -89,6 +112,7 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
   props.throttlingRateLimit = numberContext(scope, "throttleRate");
   props.throttlingBurstLimit = numberContext(scope, "throttleBurst");
   props.memorySize = numberContext(scope, "memory");
+  props.maxConcurrency = numberContext(scope, "maxConcurrency");
 
   props.logRetention = retentionContext(scope);
 
@@ -122,6 +146,8 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
     props.customDomain = { domainName, certificateArn };
   }
 
+  props.edge = edgeContext(scope);
+
   const alarmEmail = stringContext(scope, "alarmEmail");
   if (alarmEmail !== undefined) {
     if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) throw contextError("alarmEmail", alarmEmail, "an e-mail address");
@@ -136,6 +162,43 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
     if (props[key] === undefined) delete props[key];
   }
   return props;
+}
+
+/** The rate keys, which the companion web ACL stack reads too. */
+const EDGE_RATE_KEYS = ["edgeRateLimit", "edgeRateWindow"] as const satisfies readonly ContextKey[];
+const EDGE_KEYS = ["edgeWebAclArn", ...EDGE_RATE_KEYS, "edgeDomainName", "edgeCertificateArn"] as const satisfies readonly ContextKey[];
+
+/**
+ * `-c edge=true` and its keys. An edge key without `edge=true` is refused (it would change
+ * nothing), but for the rate keys given to the companion stack (`edgeWebAclStack=true`).
+ */
+function edgeContext(scope: Construct): EdgeProps | undefined {
+  if (booleanContext(scope, "edge") !== true) {
+    const forCompanion = booleanContext(scope, "edgeWebAclStack") === true;
+    const stray = EDGE_KEYS.filter(
+      (key) => stringContext(scope, key) !== undefined && !(forCompanion && (EDGE_RATE_KEYS as readonly string[]).includes(key)),
+    );
+    if (stray.length > 0) throw new Error(`context ${stray.join(", ")} set the edge, which is off: add -c edge=true`);
+    return undefined;
+  }
+  const edge: { -readonly [K in keyof EdgeProps]: EdgeProps[K] } = {};
+  const webAclArn = stringContext(scope, "edgeWebAclArn");
+  if (webAclArn !== undefined) edge.webAclArn = webAclArn;
+  const domainName = stringContext(scope, "edgeDomainName");
+  if (domainName !== undefined) edge.domainName = domainName;
+  const certificateArn = stringContext(scope, "edgeCertificateArn");
+  if (certificateArn !== undefined) edge.certificateArn = certificateArn;
+  return { ...edge, ...edgeRateContext(scope) };
+}
+
+/** `-c edgeRateLimit=2000 -c edgeRateWindow=600`: only the keys given. */
+export function edgeRateContext(scope: Construct): Pick<EdgeProps, "rateLimit" | "rateWindow"> {
+  const rateLimit = numberContext(scope, "edgeRateLimit");
+  const rateWindow = numberContext(scope, "edgeRateWindow");
+  return {
+    ...(rateLimit === undefined ? {} : { rateLimit }),
+    ...(rateWindow === undefined ? {} : { rateWindow: Duration.seconds(rateWindow) }),
+  };
 }
 
 /** `-c tags=team=tasks,cost-center=42` on the command line; an object or that string in cdk.json. */
@@ -173,8 +236,12 @@ function retentionContext(scope: Construct): logs.RetentionDays | undefined {
   return retention;
 }
 
+/** Keys whose values are credentials: their errors name the key and never repeat the value. */
+const SECRET_KEYS: ReadonlySet<ContextKey> = new Set(["clientIds"]);
+
 function contextError(key: ContextKey, value: unknown, expected: string): Error {
-  return new Error(`context ${key}=${JSON.stringify(value)} is not valid: expected ${expected}`);
+  const given = SECRET_KEYS.has(key) ? "" : `=${JSON.stringify(value)}`;
+  return new Error(`context ${key}${given} is not valid: expected ${expected}`);
 }
 
 /** A context value as text; absent and empty are both "not given". */
@@ -211,7 +278,7 @@ export function booleanContext(scope: Construct, key: ContextKey): boolean | und
   throw contextError(key, text, "true or false");
 }
 
-function numberContext(scope: Construct, key: ContextKey): number | undefined {
+export function numberContext(scope: Construct, key: ContextKey): number | undefined {
   const text = stringContext(scope, key);
   if (text === undefined) return undefined;
   if (!/^\d+$/.test(text)) throw contextError(key, text, "a whole number");

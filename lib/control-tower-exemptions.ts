@@ -8,7 +8,8 @@
  *
  * Two kinds: controls that do not apply to this design (always exempt), and controls that a
  * setting meets, off by default because it costs money (`metWith`: the CDK context that meets
- * it, which the tests check).
+ * it, which the tests check). A control on a resource only an option makes (the edge's
+ * distribution) names that option's context (`requires`), with which the tests check it.
  */
 import { NAG_REASONS } from "./nag-acknowledgements.ts";
 
@@ -20,7 +21,26 @@ export interface ControlTowerExemption {
   readonly reason: string;
   /** The CDK context that meets the control; absent: the control does not apply to this design. */
   readonly metWith?: Readonly<Record<string, string>>;
+  /** The CDK context that makes the resource the control reports on, when the defaults do not. */
+  readonly requires?: Readonly<Record<string, string>>;
 }
+
+/**
+ * The edge, as the tests turn it on: its web ACL from the companion stack and the API's custom
+ * domain as its origin (example ARNs: synthesis does not look them up).
+ */
+export const EDGE_CONTEXT: Readonly<Record<string, string>> = {
+  edge: "true",
+  edgeWebAclArn: "arn:aws:wafv2:us-east-1:123456789012:global/webacl/tasks-edge/1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+  domainName: "origin.tasks.example.com",
+  certificateArn: "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e",
+};
+
+/** The edge's own domain name and its certificate (us-east-1), which meet the controls on its TLS. */
+const EDGE_DOMAIN: Readonly<Record<string, string>> = {
+  edgeDomainName: "sync.example.com",
+  edgeCertificateArn: "arn:aws:acm:us-east-1:123456789012:certificate/9f8e7d6c-5b4a-3f2e-1d0c-ba9876543210",
+};
 
 export const CONTROL_TOWER_EXEMPTIONS: readonly ControlTowerExemption[] = [
   {
@@ -98,5 +118,56 @@ export const CONTROL_TOWER_EXEMPTIONS: readonly ControlTowerExemption[] = [
       "the replicas. Deploy with customerManagedKey=true where a KMS key of your own is required (with an S3 bucket " +
       "key, so S3 rarely calls KMS).",
     metWith: { customerManagedKey: "true" },
+  },
+  {
+    control: "CT.CLOUDFRONT.PR.1",
+    resourceTypes: ["AWS::CloudFront::Distribution"],
+    reason:
+      "No default root object: the edge serves an API, not a website. A default root object would make CloudFront ask " +
+      "the API for that object instead of the root path the server answers (GET /), and every other path is a protocol " +
+      "route that the API answers itself (an unknown one 404 from API Gateway, without running the function).",
+    requires: EDGE_CONTEXT,
+  },
+  {
+    control: "CT.CLOUDFRONT.PR.4",
+    resourceTypes: ["AWS::CloudFront::Distribution"],
+    reason:
+      "No origin group (failover origin): the API, its table and its bucket are in one region, and a second origin " +
+      "would need a second deployment with the users' data replicated to it. A failover origin for a sync server whose " +
+      "data lives in one region would only answer from an empty server. CloudFront reaches one origin: the API's custom domain.",
+    requires: EDGE_CONTEXT,
+  },
+  {
+    control: "CT.CLOUDFRONT.PR.5",
+    resourceTypes: ["AWS::CloudFront::Distribution"],
+    reason: `No CloudFront access logs. ${NAG_REASONS.edgeAccessLogs}`,
+    requires: EDGE_CONTEXT,
+  },
+  {
+    control: "CT.CLOUDFRONT.PR.6",
+    resourceTypes: ["AWS::CloudFront::Distribution"],
+    reason:
+      "Without an edge domain name the distribution serves its own *.cloudfront.net name, with CloudFront's default " +
+      "certificate: nothing to buy or renew, and the URL clients use is the stack's Url output. Deploy with " +
+      "edgeDomainName and edgeCertificateArn (an ACM certificate in us-east-1) to serve a domain of your own.",
+    metWith: EDGE_DOMAIN,
+    requires: EDGE_CONTEXT,
+  },
+  {
+    control: "CT.CLOUDFRONT.PR.7",
+    resourceTypes: ["AWS::CloudFront::Distribution"],
+    reason:
+      "SNI applies to a certificate of your own: on CloudFront's default certificate (the *.cloudfront.net name) " +
+      "there is no SSL support method to set. Deploy with edgeDomainName and edgeCertificateArn, which the construct " +
+      "serves by SNI (no dedicated IP addresses, which cost $600 a month).",
+    metWith: EDGE_DOMAIN,
+    requires: EDGE_CONTEXT,
+  },
+  {
+    control: "CT.CLOUDFRONT.PR.9",
+    resourceTypes: ["AWS::CloudFront::Distribution"],
+    reason: `No minimum viewer TLS version on the default certificate. ${NAG_REASONS.edgeDefaultCertificate}`,
+    metWith: EDGE_DOMAIN,
+    requires: EDGE_CONTEXT,
   },
 ];

@@ -35,6 +35,8 @@ interface BundledFunctionProps {
   readonly logEncryptionKey?: kms.IKey;
   readonly environment: Record<string, string>;
   readonly retryAttempts?: number;
+  /** Reserved concurrency: at most this many instances at once (maxConcurrency). */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /** A bundled function and its own role, for the grants. */
@@ -55,7 +57,7 @@ export function bundledFunction(scope: Construct, id: string, props: BundledFunc
     removalPolicy: RemovalPolicy.DESTROY,
   });
   const role = functionRole(scope, `${id}Role`, logGroup, props.roleDescription);
-  const { entry, memorySize, timeout, description, environment, retryAttempts } = props;
+  const { entry, memorySize, timeout, description, environment, retryAttempts, reservedConcurrentExecutions } = props;
   const fn = new nodejs.NodejsFunction(scope, id, {
     memorySize,
     timeout,
@@ -65,12 +67,28 @@ export function bundledFunction(scope: Construct, id: string, props: BundledFunc
     environment,
     // Passed only when given: the template's CDK metadata (Analytics) lists the props passed, in order.
     ...(retryAttempts === undefined ? {} : { retryAttempts }),
+    ...(reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions }),
     runtime: LAMBDA_RUNTIME,
     architecture: lambda.Architecture.ARM_64,
     loggingFormat: lambda.LoggingFormat.JSON,
     ...functionCode(entry),
   });
   return { function: fn, role };
+}
+
+/**
+ * Checks the sync function's concurrency cap (maxConcurrency) at synth: a whole number of
+ * instances, 1 or more (0 would stop the function altogether). Lambda takes it from the
+ * account's unreserved concurrency and keeps at least 100 of that unreserved, so the deploy
+ * fails in an account whose quota is under the cap plus 100 (a new account's can be 10).
+ */
+export function checkMaxConcurrency(maxConcurrency: number | undefined): void {
+  if (maxConcurrency === undefined) return;
+  if (!Number.isSafeInteger(maxConcurrency) || maxConcurrency < 1) {
+    throw new Error(
+      `TaskChampionSyncServer: invalid settings:\n  - maxConcurrency must be a whole number of concurrent instances, 1 or more, got ${maxConcurrency}`,
+    );
+  }
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { Stack, Validations } from "aws-cdk-lib";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
+import type * as cloudfront from "aws-cdk-lib/aws-cloudfront";
 import type * as iam from "aws-cdk-lib/aws-iam";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import { S3_PREFIX } from "./storage-contract.ts";
@@ -30,11 +31,36 @@ export const NAG_REASONS = {
     "only client-side encrypted payloads; every request that leads to an S3 call is already in the API access logs " +
     "and the function's logs. Server access logs would need a second bucket for no extra audit value here; enable " +
     "CloudTrail S3 data events if your organisation requires object-level audit.",
+  edgeAccessLogs:
+    "The edge's distribution has no access logs of its own: every request it forwards is in the API's JSON access logs " +
+    "(with the function's logs), and the requests the web ACL blocks are counted in its CloudWatch metrics and sampled " +
+    "in the WAF console, both free. CloudFront's standard logs would need a bucket with ACLs enabled, and a flood the " +
+    "edge blocks would then also fill that bucket at the owner's expense.",
+  edgeGeoRestriction:
+    "No geographic restriction: a sync server's users travel and sync from anywhere, and the edge's web ACL already " +
+    "limits what one source address may send; a country allowlist would lock out a user abroad while a flood can come " +
+    "from inside any allowed country.",
+  edgeDefaultCertificate:
+    "Without an edge domainName, the distribution serves its own *.cloudfront.net name with CloudFront's default " +
+    "certificate, for which CloudFront does not let a distribution set a minimum TLS version; Taskwarrior's client " +
+    "speaks TLS 1.2 or 1.3. Give the edge a domainName and a certificateArn (us-east-1) to set TLS 1.2 as the minimum.",
 } as const;
 
 /** APIG4: a sync route has no authorizer, since the protocol has nothing for one to check. */
 export function acknowledgeRouteWithoutAuthorizer(route: apigwv2.HttpRoute): void {
   Validations.of(route).acknowledge({ id: "AwsSolutions-APIG4", reason: NAG_REASONS.apiAuthorization });
+}
+
+/**
+ * The edge's distribution: no access logs (CFR3), no geographic restriction (CFR1), and, on
+ * CloudFront's default certificate, no minimum TLS version it could set (CFR4).
+ */
+export function acknowledgeEdgeDistribution(distribution: cloudfront.Distribution, ownCertificate: boolean): void {
+  Validations.of(distribution).acknowledge(
+    { id: "AwsSolutions-CFR3", reason: NAG_REASONS.edgeAccessLogs },
+    { id: "AwsSolutions-CFR1", reason: NAG_REASONS.edgeGeoRestriction },
+  );
+  if (!ownCertificate) Validations.of(distribution).acknowledge({ id: "AwsSolutions-CFR4", reason: NAG_REASONS.edgeDefaultCertificate });
 }
 
 /** S1: the payload bucket has no server access logs. */

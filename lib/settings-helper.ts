@@ -98,8 +98,10 @@ export interface ResolvedSettings {
 export function resolveSettings(props: SettingsProps): ResolvedSettings {
   const problems: string[] = [];
   const clientIds = props.clientIds ?? [];
-  if (clientIds.length > 0 && SETTINGS.clientIdAllowlist.parse(clientIds.join(",")) === undefined) {
-    problems.push(`clientIds must be ${SETTINGS.clientIdAllowlist.accepted}, got ${JSON.stringify(clientIds)}`);
+  const allowlist = SETTINGS.clientIdAllowlist;
+  if (clientIds.length > 0 && allowlist.parse(clientIds.join(",")) === undefined) {
+    // Names the bad entries only: the ids are credentials (see the setting's fault).
+    problems.push(`clientIds must be ${allowlist.accepted}: ${allowlist.fault?.(clientIds.join(",")) ?? "invalid"}`);
   }
   const count = (name: string, value: number | undefined, setting: Setting<number>, defaultValue = setting.defaultValue): number => {
     if (value === undefined) return defaultValue;

@@ -1,14 +1,16 @@
 /**
  * The deployable stack: one `TaskChampionSyncServer`, its settings from props and CDK context,
  * and the outputs an operator needs (the URL, the table and bucket names, the `task config`
- * lines). Environment-agnostic and free of lookups, so `cdk synth` needs no credentials.
+ * lines). Environment-agnostic and free of lookups, so `cdk synth` needs no credentials. On
+ * request, the companion stack in us-east-1 that makes the edge's web ACL (`EdgeWebAclStack`).
  *
  * The CDK context keys it reads, and how a context value overrides a prop: lib/context.ts.
  */
 import { Annotations, type App, CfnOutput, Stack, type StackProps, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { Construct } from "constructs";
-import { booleanContext, serverPropsFromContext, stringContext } from "./context.ts";
+import { booleanContext, edgeRateContext, numberContext, serverPropsFromContext, stringContext } from "./context.ts";
+import { EdgeWebAclStack } from "./edge-web-acl-stack.ts";
 import { STACK_OUTPUT_KEYS } from "./stack-output-keys.ts";
 import { TaskChampionSyncServer, type TaskChampionSyncServerProps } from "./sync-server.ts";
 
@@ -27,7 +29,10 @@ export class SyncServerStack extends Stack {
       description: "TaskChampion sync server for Taskwarrior 3: API Gateway, Lambda, DynamoDB, S3",
       ...props,
     });
-    const settings = { ...props.server, ...serverPropsFromContext(this) };
+    const { edge, ...server } = { ...props.server, ...serverPropsFromContext(this) };
+    // `-c edge=false` turns off an edge the props ask for (context overrides props).
+    const settings: TaskChampionSyncServerProps =
+      booleanContext(this, "edge") === false || edge === undefined ? server : { ...server, edge };
     this.server = new TaskChampionSyncServer(this, "SyncServer", settings);
     const { url } = this.server;
 
@@ -69,23 +74,41 @@ export class SyncServerStack extends Stack {
     if (this.server.dashboard !== undefined) {
       new CfnOutput(this, "DashboardName", { value: this.server.dashboard.dashboardName, description: "CloudWatch dashboard" });
     }
+    const behindEdge = this.server.edgeDistribution !== undefined;
     if (this.server.customDomainTarget !== undefined) {
-      new CfnOutput(this, "ApiEndpoint", { value: this.server.apiEndpoint, description: "The execute-api URL" });
+      // With the edge, the execute-api endpoint is off: no URL to give.
+      if (!behindEdge) new CfnOutput(this, "ApiEndpoint", { value: this.server.apiEndpoint, description: "The execute-api URL" });
       new CfnOutput(this, "CustomDomainTarget", {
         value: this.server.customDomainTarget,
-        description: "Point a CNAME (or alias) record of the custom domain here",
+        description: behindEdge
+          ? "Point a CNAME record of the custom domain (CloudFront's origin) here"
+          : "Point a CNAME (or alias) record of the custom domain here",
+      });
+    }
+    if (this.server.edgeTarget !== undefined) {
+      new CfnOutput(this, "EdgeTarget", {
+        value: this.server.edgeTarget,
+        description: "Point a CNAME (or alias) record of the edge's domain name (the Url) here",
       });
     }
   }
 }
 
 /**
- * Builds the app: the stack named by context `stackName`, and cdk-nag's AwsSolutions checks
- * (a validation plugin: any unacknowledged finding fails the synthesis) unless context
- * `nag=false`. bin/app.ts and the tests both build the app with this.
+ * Builds the app: the stack named by context `stackName`, the companion `<stackName>-EdgeWebAcl`
+ * with context `edgeWebAclStack=true`, and cdk-nag's AwsSolutions checks (a validation plugin:
+ * any unacknowledged finding fails the synthesis) unless context `nag=false`. bin/app.ts and
+ * the tests both build the app with this.
  */
 export function buildApp(app: App, props: SyncServerStackProps = {}): SyncServerStack {
   const stackName = stringContext(app, "stackName") ?? DEFAULT_STACK_NAME;
+  if (booleanContext(app, "edgeWebAclStack") === true) {
+    const throttlingRateLimit = numberContext(app, "throttleRate") ?? props.server?.throttlingRateLimit;
+    new EdgeWebAclStack(app, `${stackName}-EdgeWebAcl`, {
+      ...edgeRateContext(app),
+      ...(throttlingRateLimit === undefined ? {} : { throttlingRateLimit }),
+    });
+  }
   const stack = new SyncServerStack(app, stackName, props);
   if (booleanContext(app, "nag") ?? true) {
     // The acknowledgements (with their reasons) are also written into the template's metadata.

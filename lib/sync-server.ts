@@ -5,21 +5,23 @@
  * definition, an S3 bucket for what does not fit in an item, a maintenance function on an
  * EventBridge schedule (it sweeps the bucket's orphaned objects and prunes old history),
  * least-privilege IAM for each, alarms, an SNS topic, saved Logs Insights queries and, on
- * request, a dashboard.
+ * request, a dashboard and an edge (CloudFront with a WAF rate limit per source address).
  *
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
  * (SETTINGS), the routes from ROUTES, the table from TABLE: never retyped here.
  *
  * This file holds the props and the wiring; each kind of resource is built by a helper beside
- * it (settings-helper, data-helper, encryption-helper, function-helper, api-helper, monitoring,
- * log-queries, nag-acknowledgements). The public API is this file's `TaskChampionSyncServer`,
- * `TaskChampionSyncServerProps` and `CustomDomainProps`, and sync-server-stack.ts's
- * `SyncServerStack`, `SyncServerStackProps` and `buildApp`; the helpers' exports are internal
- * (for this construct and its tests).
+ * it (settings-helper, data-helper, encryption-helper, function-helper, api-helper, edge-helper,
+ * monitoring, log-queries, nag-acknowledgements). The public API is this file's
+ * `TaskChampionSyncServer`, `TaskChampionSyncServerProps`, `CustomDomainProps` and `EdgeProps`,
+ * edge-web-acl-stack.ts's `EdgeWebAclStack`, and sync-server-stack.ts's `SyncServerStack`,
+ * `SyncServerStackProps` and `buildApp`; the helpers' exports are internal (for this construct
+ * and its tests).
  */
 import { Duration, type RemovalPolicy, Tags } from "aws-cdk-lib";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
+import type * as cloudfront from "aws-cdk-lib/aws-cloudfront";
 import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
@@ -32,8 +34,9 @@ import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { addCustomDomain, createSyncApi } from "./api-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
+import { createEdge, resolveEdge } from "./edge-helper.ts";
 import { allowFunctions, createEncryptionKey } from "./encryption-helper.ts";
-import { bundledFunction, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
+import { bundledFunction, checkMaxConcurrency, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
 import { createLogQueries } from "./log-queries.ts";
 import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
 import { functionEnvironment, MAINTENANCE, maintenanceEnvironment, resolveSettings, storageEnvironment } from "./settings-helper.ts";
@@ -43,6 +46,40 @@ export interface CustomDomainProps {
   readonly domainName: string;
   /** An ACM certificate for `domainName`, in the stack's region. */
   readonly certificateArn: string;
+}
+
+/**
+ * The edge: a CloudFront distribution in front of the API, with an AWS WAF web ACL whose
+ * rate-based rule answers 429 to a source address that sends more than `rateLimit` requests in
+ * `rateWindow`, so one source cannot hold every user at the stage's throttle. The API's
+ * execute-api endpoint is turned off; CloudFront reaches the API through `customDomain`, which
+ * the edge needs. Clients use the construct's `url` (CloudFront's).
+ */
+export interface EdgeProps {
+  /**
+   * An existing web ACL for CloudFront (scope CLOUDFRONT, made in us-east-1), such as the one
+   * `EdgeWebAclStack` makes. Absent, the construct creates one, which it can only do in a stack
+   * whose region is us-east-1, known at synth.
+   * @default - a web ACL of the construct's own (stack in us-east-1 only)
+   */
+  readonly webAclArn?: string;
+  /**
+   * The requests one source address may send in `rateWindow` before it gets 429 (WAF: 10 or
+   * more); under the stage's own rate. Not with `webAclArn`.
+   * @default 1000
+   */
+  readonly rateLimit?: number;
+  /** WAF's evaluation window: 1, 2, 5 or 10 minutes. Not with `webAclArn`. @default Duration.minutes(5) */
+  readonly rateWindow?: Duration;
+  /**
+   * A domain name for CloudFront (with `certificateArn`), e.g. `tasks.example.com`: the URL
+   * clients use. Point its DNS record at the distribution. It cannot be `customDomain`'s name,
+   * which is CloudFront's origin.
+   * @default - CloudFront's own `*.cloudfront.net` name
+   */
+  readonly domainName?: string;
+  /** The ACM certificate of `domainName`, in us-east-1 (CloudFront's region). @default - none */
+  readonly certificateArn?: string;
 }
 
 export interface TaskChampionSyncServerProps {
@@ -80,6 +117,16 @@ export interface TaskChampionSyncServerProps {
   readonly throttlingBurstLimit?: number;
   /** Lambda memory in MB, 256 or more (more memory is also more CPU). @default 512 */
   readonly memorySize?: number;
+  /**
+   * Caps the sync function at this many concurrent instances (reserved concurrency, free), so a
+   * flood cannot take the account's whole Lambda concurrency, which every function of the
+   * account shares; requests beyond it are refused with an error from API Gateway, without
+   * running the function, and the throttles alarm fires. Lambda reserves it out of the
+   * account's unreserved concurrency and keeps at least 100 unreserved: the deploy fails in an
+   * account whose quota is below the cap plus 100.
+   * @default - no cap: the account's unreserved concurrency
+   */
+  readonly maxConcurrency?: number;
   /** Retention of the function's logs and the API's access logs. @default one month */
   readonly logRetention?: logs.RetentionDays;
   /**
@@ -121,8 +168,17 @@ export interface TaskChampionSyncServerProps {
    * @default false
    */
   readonly customerManagedKey?: boolean;
-  /** Serve the API on a custom domain as well. @default - the execute-api URL only */
+  /**
+   * Serve the API on a custom domain as well (with the edge: only there, as CloudFront's origin).
+   * @default - the execute-api URL only
+   */
   readonly customDomain?: CustomDomainProps;
+  /**
+   * An edge in front of the API: CloudFront with a WAF rate limit per source address (about $6
+   * a month for the web ACL and its rule, plus per request). Needs `customDomain`.
+   * @default - no edge: clients reach the API directly
+   */
+  readonly edge?: EdgeProps;
   /** Alarms are sent to the SNS topic; this address is subscribed to it. @default - no subscription */
   readonly alarmEmail?: string;
   /**
@@ -143,12 +199,21 @@ export interface TaskChampionSyncServerProps {
 }
 
 export class TaskChampionSyncServer extends Construct {
-  /** The base URL for clients, without a trailing slash (the custom domain's when there is one). */
+  /**
+   * The base URL for clients, without a trailing slash: the edge's when there is one, else the
+   * custom domain's when there is one.
+   */
   public readonly url: string;
-  /** The execute-api URL, without a trailing slash: always reachable. */
+  /** The execute-api URL, without a trailing slash: reachable unless the edge turned it off. */
   public readonly apiEndpoint: string;
   /** Where the custom domain's DNS record must point, when there is a custom domain. */
   public readonly customDomainTarget?: string;
+  /** The edge's distribution, when `edge` is given. */
+  public readonly edgeDistribution?: cloudfront.Distribution;
+  /** The ARN of the edge's web ACL (given, or the construct's own), when `edge` is given. */
+  public readonly edgeWebAclArn?: string;
+  /** Where the DNS record of the edge's `domainName` must point, when it has one. */
+  public readonly edgeTarget?: string;
   /** Whether the function creates unknown clients (the resolved `createClients`). */
   public readonly createsClients: boolean;
   /** The bytes one client may store (history segments and snapshot); 0: no limit. */
@@ -175,6 +240,13 @@ export class TaskChampionSyncServer extends Construct {
   constructor(scope: Construct, id: string, props: TaskChampionSyncServerProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
+    checkMaxConcurrency(props.maxConcurrency);
+    const edge = props.edge
+      ? resolveEdge(props.edge, {
+          throttlingRateLimit: settings.throttlingRateLimit,
+          ...(props.customDomain ? { customDomain: props.customDomain } : {}),
+        })
+      : undefined;
     this.createsClients = settings.createClients;
     this.maxClientBytes = settings.maxClientBytes;
     for (const [key, value] of Object.entries(settings.tags)) Tags.of(this).add(key, value);
@@ -196,6 +268,7 @@ export class TaskChampionSyncServer extends Construct {
       logRetention: settings.logRetention,
       logEncryptionKey: key,
       environment: functionEnvironment(settings, storage),
+      ...(props.maxConcurrency === undefined ? {} : { reservedConcurrentExecutions: props.maxConcurrency }),
     });
     this.function = sync.function;
     grantSync(sync.role, this.table, this.bucket);
@@ -222,15 +295,23 @@ export class TaskChampionSyncServer extends Construct {
     if (key) allowFunctions(key, [sync.role, maintenance.role]);
 
     // ---- HTTP API -----------------------------------------------------------------------------
-    const http = createSyncApi(this, this.function, settings, key);
+    const http = createSyncApi(this, this.function, settings, key, edge !== undefined);
     this.api = http.api;
     this.stage = http.stage;
-    this.apiEndpoint = this.api.apiEndpoint;
+    // The L2's apiEndpoint refuses to be read once the endpoint is off; the attribute still exists.
+    this.apiEndpoint = edge ? (this.api.node.defaultChild as apigwv2.CfnApi).attrApiEndpoint : this.api.apiEndpoint;
     this.url = this.apiEndpoint;
     if (props.customDomain) {
       const domainName = addCustomDomain(this, this.api, this.stage, props.customDomain);
       this.customDomainTarget = domainName.regionalDomainName;
       this.url = `https://${props.customDomain.domainName}`;
+    }
+    if (edge) {
+      const created = createEdge(this, edge);
+      this.edgeDistribution = created.distribution;
+      this.edgeWebAclArn = created.webAclArn;
+      if (edge.domainName !== undefined) this.edgeTarget = created.distribution.distributionDomainName;
+      this.url = created.url;
     }
 
     // ---- Operations ---------------------------------------------------------------------------

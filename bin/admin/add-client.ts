@@ -13,7 +13,7 @@ export const addClientCommand: Command = {
   async run(context) {
     const given = context.options["client-id"];
     if (given && given.length > 1) return context.fail(EXIT.usage, "add-client takes one --client-id");
-    const clientId = given?.[0] === undefined ? newUuid() : context.uuid(given[0], "--client-id");
+    const clientId = given?.[0] === undefined ? newUuid() : context.clientId(given[0], "--client-id", "new");
     if (!clientId) return EXIT.usage;
     const givenUrl = context.options.url;
     if (givenUrl !== undefined && !/^https?:\/\/[^\s/]+/.test(givenUrl))

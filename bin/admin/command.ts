@@ -74,8 +74,12 @@ export interface CommandContext {
   interactive: boolean;
   /** Writes the one line of an error to stderr and returns the code to exit with. */
   fail(code: ExitCode, message: string): ExitCode;
-  /** A UUID argument or option, or undefined after reporting it malformed. */
-  uuid(text: string, what: string): Uuid | undefined;
+  /**
+   * A client id argument or option, or undefined after reporting what is wrong with it (never
+   * repeating it). `new`: an id that enters the storage (neither the nil nor the max UUID);
+   * `lookup`: the id of a client that may be there already (parseClientId).
+   */
+  clientId(text: string, what: string, use: "new" | "lookup"): Uuid | undefined;
   now(): Date;
 }
 

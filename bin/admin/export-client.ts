@@ -11,7 +11,7 @@ export const exportClientCommand: Command = {
   options: ["out"],
   args: ["UUID"],
   async run(context) {
-    const clientId = context.uuid(context.args.UUID ?? "", "the client id");
+    const clientId = context.clientId(context.args.UUID ?? "", "the client id", "lookup");
     if (!clientId) return EXIT.usage;
     const path = context.options.out;
     if (!path) return context.fail(EXIT.usage, "export-client needs --out FILE");

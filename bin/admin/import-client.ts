@@ -15,7 +15,7 @@ export const importClientCommand: Command = {
     const path = context.args.FILE ?? "";
     let as: Uuid | undefined;
     if (context.options.as !== undefined) {
-      as = context.uuid(context.options.as, "--as");
+      as = context.clientId(context.options.as, "--as", "new");
       if (!as) return EXIT.usage;
     }
     const problem = await unreadable(path);

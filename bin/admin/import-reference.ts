@@ -19,7 +19,7 @@ export const importReferenceCommand: Command = {
       return context.fail(EXIT.usage, "import-reference needs one of --sqlite PATH and --postgres URL");
     const clientIds: Uuid[] = [];
     for (const text of context.options["client-id"] ?? []) {
-      const clientId = context.uuid(text, "--client-id");
+      const clientId = context.clientId(text, "--client-id", "new");
       if (!clientId) return EXIT.usage;
       clientIds.push(clientId);
     }

@@ -21,7 +21,7 @@ export const pruneCommand: Command = {
     if (given && given.length > 1) return context.fail(EXIT.usage, "prune takes one --client-id (or none for every client)");
     let clientId: Uuid | undefined;
     if (given?.[0] !== undefined) {
-      clientId = context.uuid(given[0], "--client-id");
+      clientId = context.clientId(given[0], "--client-id", "lookup");
       if (!clientId) return EXIT.usage;
     }
     const storage = await context.storage();

@@ -31,9 +31,24 @@ function toClient(row: ClientRow): ReferenceClientRow {
   };
 }
 
-/** Connects to the database at `url`; a string says why it is not a reference database. */
+/** The form of a --postgres URL, for messages; the password is best left out of it (PGPASSWORD, ~/.pgpass). */
+const URL_FORM = "postgres://[user@]host[:port]/database";
+
+/**
+ * Connects to the database at `url`; a string says why it is not a reference database (bad
+ * usage or input). No message repeats the URL, which may hold a password: the driver's own
+ * messages leave it out too (Node's URL error keeps its input apart from the message, and the
+ * driver's URL parser drops even that).
+ */
 export async function openReferencePostgres(url: string): Promise<(ReferenceDatabase & { close(): Promise<void> }) | string> {
-  const client = new pg.Client({ connectionString: url });
+  // The schemes the driver reads (socket: is its form for a Unix socket).
+  if (!/^(postgres|postgresql):\/\/|^socket:/i.test(url)) return `--postgres is not a PostgreSQL URL: expected ${URL_FORM}`;
+  let client: pg.Client;
+  try {
+    client = new pg.Client({ connectionString: url });
+  } catch (error) {
+    return `--postgres is not a valid URL (${error instanceof Error ? error.message : String(error)}): expected ${URL_FORM}`;
+  }
   try {
     await client.connect();
   } catch (error) {

@@ -11,7 +11,7 @@ export const removeClientCommand: Command = {
   options: ["yes"],
   args: ["UUID"],
   async run(context) {
-    const clientId = context.uuid(context.args.UUID ?? "", "the client id");
+    const clientId = context.clientId(context.args.UUID ?? "", "the client id", "lookup");
     if (!clientId) return EXIT.usage;
     const storage = await context.storage();
     if (!context.options.yes) {

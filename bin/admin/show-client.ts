@@ -10,7 +10,7 @@ export const showClientCommand: Command = {
   options: [],
   args: ["UUID"],
   async run(context) {
-    const clientId = context.uuid(context.args.UUID ?? "", "the client id");
+    const clientId = context.clientId(context.args.UUID ?? "", "the client id", "lookup");
     if (!clientId) return EXIT.usage;
     const details = await showClient(await context.storage(), clientId);
     if (!details) return context.fail(EXIT.client, `there is no client ${clientId}`);

@@ -19,6 +19,8 @@ export interface TargetOptions {
   stack?: string;
   region?: string;
   cloudFormation: (region: string | undefined) => Promise<CloudFormationClient>;
+  /** Where a note about the storage's files goes (the SQLite files made owner-only). */
+  notify?: (line: string) => void;
 }
 
 export class Target {
@@ -41,7 +43,8 @@ export class Target {
     if (kind === "memory") {
       throw new AdminFailure(EXIT.usage, "STORAGE=memory lives inside the server's process: no other process can reach it");
     }
-    return (await openStorage(kind, reader, { deadlineMs: ADMIN_DEADLINE_MS, ...(region ? { region } : {}) })).storage;
+    const target = { deadlineMs: ADMIN_DEADLINE_MS, ...(region ? { region } : {}) };
+    return (await openStorage(kind, reader, target, this.options.notify)).storage;
   }
 
   /** The stack's URL, or the local server's LISTEN address. */

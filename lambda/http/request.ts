@@ -5,7 +5,7 @@
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import type { SyncServer } from "../core/sync.ts";
 import { clientTag } from "../log.ts";
-import { parseUuid, type Uuid } from "../uuid.ts";
+import { parseClientId, parseUuid, type Uuid } from "../uuid.ts";
 import { HEADER } from "./protocol.ts";
 import { type HttpResult, text } from "./responses.ts";
 import type { RouteName } from "./routes.ts";
@@ -57,8 +57,8 @@ export function reject(status: number, message: string): Rejection {
 export function clientIdOf(request: Request, log: LogContext, { sync }: RouteContext): Uuid | Rejection {
   const raw = request.headers.get(HEADER.clientId);
   if (raw === undefined) return reject(400, "missing X-Client-Id header");
-  const clientId = parseUuid(raw.trim());
-  if (!clientId) return reject(400, "X-Client-Id is not a UUID");
+  const { id: clientId, fault } = parseClientId(raw.trim());
+  if (!clientId) return reject(400, `X-Client-Id ${fault}`);
   log.client = clientTag(clientId);
   if (!sync.isAllowed(clientId)) return reject(403, "this client id may not sync with this server");
   return clientId;

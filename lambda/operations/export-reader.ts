@@ -7,7 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Snapshot, SnapshotDecline, Version } from "../storage/types.ts";
-import { NIL_UUID, parseUuid, type Uuid } from "../uuid.ts";
+import { NIL_UUID, parseClientId, parseUuid, type Uuid } from "../uuid.ts";
 import { ChainCheck } from "./chain-check.ts";
 import { EXPORT_FORMAT, EXPORT_FORMAT_VERSION } from "./export-format.ts";
 
@@ -168,7 +168,7 @@ function parseHeader(fields: Fields, fail: (message: string) => Error): Exported
   const snapshot = nullableObject(fields, "snapshot", fail);
   const declined = nullableObject(fields, "snapshotDeclined", fail);
   return {
-    clientId: uuid(fields, "clientId", fail),
+    clientId: clientId(fields, fail),
     exportedAt: date(fields, "exportedAt", fail),
     latestVersionId: uuid(fields, "latestVersionId", fail),
     versions: count(fields, "versions", fail),
@@ -186,6 +186,15 @@ function parseHeader(fields: Fields, fail: (message: string) => Error): Exported
 function checkTrailer(fields: Fields, lines: number, sha256: string, fail: (message: string) => Error): void {
   if (count(fields, "lines", fail) !== lines) throw fail(`the trailer counts ${String(fields.lines)} lines before it, there are ${lines}`);
   if (fields.sha256 !== sha256) throw fail("the SHA-256 of the lines before the trailer does not match it: the file was altered");
+}
+
+/** The header's client id; a fault is told without the value, which may be a mistyped credential. */
+function clientId(fields: Fields, fail: (message: string) => Error): Uuid {
+  const value = fields.clientId;
+  if (typeof value !== "string") throw fail("clientId is not a string");
+  const { id, fault } = parseClientId(value);
+  if (id === undefined) throw fail(`clientId ${fault}`);
+  return id;
 }
 
 function uuid(fields: Fields, key: string, fail: (message: string) => Error): Uuid {

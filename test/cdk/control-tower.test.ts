@@ -14,11 +14,12 @@ import { App, type IPolicyValidationContextBeta1 } from "aws-cdk-lib";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../../lambda/http/routes.ts";
-import { CONTROL_TOWER_EXEMPTIONS } from "../../lib/control-tower-exemptions.ts";
-import { buildApp, type SyncServerStack } from "../../lib/sync-server-stack.ts";
+import { CONTROL_TOWER_EXEMPTIONS, EDGE_CONTEXT } from "../../lib/control-tower-exemptions.ts";
+import { buildApp, type SyncServerStack, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
 import { CDK_JSON, type Resource } from "../support/cdk-app.ts";
 
 const CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e";
+const EDGE_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/9f8e7d6c-5b4a-3f2e-1d0c-ba9876543210";
 
 /** The configurations checked: CDK context for each. */
 const CONFIGURATIONS: Record<string, Record<string, string>> = {
@@ -33,7 +34,13 @@ const CONFIGURATIONS: Record<string, Record<string, string>> = {
     alarmEmail: "ops@example.com",
     createClients: "true",
     tags: "team=tasks",
+    edge: "true",
+    edgeWebAclArn: EDGE_CONTEXT.edgeWebAclArn!,
+    edgeDomainName: "sync.example.com",
+    edgeCertificateArn: EDGE_CERTIFICATE_ARN,
+    maxConcurrency: "50",
   },
+  "the edge": { ...EDGE_CONTEXT },
   "removalPolicy=destroy": { removalPolicy: "destroy" },
   "an existing table and bucket": { tableName: "TaskChampionSyncServer-restored", bucketName: "taskchampion-kept-bucket" },
 };
@@ -54,13 +61,20 @@ interface Checked {
 const validator = new CfnGuardValidator({ maxBuffer: 64 * 1024 * 1024 });
 const outdirs: string[] = [];
 
-/** The app synthesized with `context` (and `extend` applied to its stack): its template file and resources. */
-function synthesize(context: Record<string, string>, extend?: (stack: SyncServerStack) => void) {
+/** A configuration in us-east-1, where the edge makes its own web ACL. */
+const US_EAST_1: SyncServerStackProps = { env: { account: "123456789012", region: "us-east-1" } };
+const EDGE_HERE = "the edge with its own web ACL, in us-east-1";
+
+/**
+ * The app synthesized with `context` and `props` (and `extend` applied to its stack): its
+ * template file and resources.
+ */
+function synthesize(context: Record<string, string>, extend?: (stack: SyncServerStack) => void, props?: SyncServerStackProps) {
   const outdir = mkdtempSync(join(tmpdir(), "cdk-control-tower-"));
   outdirs.push(outdir);
   // cdk-nag is checked by its own tests; here only the controls.
   const app = new App({ outdir, context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], nag: "false", ...context } });
-  const stack = buildApp(app);
+  const stack = buildApp(app, props);
   extend?.(stack);
   const artifact = app.synth().getStackArtifact(stack.artifactId);
   return { path: join(outdir, artifact.templateFile), resources: artifact.template.Resources as Record<string, Resource> };
@@ -71,9 +85,12 @@ function synthesize(context: Record<string, string>, extend?: (stack: SyncServer
  * once), each finding with the control's id, the resource and its type.
  */
 function check(
-  variants: Record<string, { context: Record<string, string>; extend?: (stack: SyncServerStack) => void }>,
+  variants: Record<string, { context: Record<string, string>; extend?: (stack: SyncServerStack) => void; props?: SyncServerStackProps }>,
 ): Map<string, Checked> {
-  const synthesized = Object.entries(variants).map(([name, { context, extend }]) => ({ name, ...synthesize(context, extend) }));
+  const synthesized = Object.entries(variants).map(([name, { context, extend, props }]) => ({
+    name,
+    ...synthesize(context, extend, props),
+  }));
   const report = validator.validate({ templatePaths: synthesized.map((t) => t.path) } as IPolicyValidationContextBeta1);
   const checked = new Map<string, Checked>(synthesized.map((t) => [t.name, { findings: [], resources: t.resources }]));
   for (const violation of report.violations) {
@@ -107,22 +124,29 @@ afterAll(() => {
 describe("AWS Control Tower proactive controls", () => {
   const results = new Map<string, Finding[]>();
   const templates = new Map<string, Record<string, Resource>>();
-  /** Each setting said to meet a control, alone. */
+  /** Each setting said to meet a control, alone (with what makes its resource), and what makes a resource alone. */
   const settings = new Map<string, Finding[]>();
   let withPlainBucket: Finding[];
+  let withWebAcl: Checked;
 
   beforeAll(() => {
     const variants: Parameters<typeof check>[0] = {};
     for (const [name, context] of Object.entries(CONFIGURATIONS)) variants[name] = { context };
-    for (const { metWith } of CONTROL_TOWER_EXEMPTIONS) if (metWith) variants[JSON.stringify(metWith)] = { context: { ...metWith } };
+    for (const { metWith, requires } of CONTROL_TOWER_EXEMPTIONS) {
+      if (requires) variants[JSON.stringify(requires)] = { context: { ...requires } };
+      if (metWith) variants[JSON.stringify({ ...requires, ...metWith })] = { context: { ...requires, ...metWith } };
+    }
     // A plain bucket added to the stack: unversioned, so CT.S3.PR.11 must find it.
     variants["a plain bucket added"] = { context: {}, extend: (stack) => new s3.Bucket(stack, "Plain") };
+    const { edgeWebAclArn: _, ...edgeHere } = EDGE_CONTEXT;
+    variants[EDGE_HERE] = { context: { ...edgeHere, certificateArn: EDGE_CERTIFICATE_ARN }, props: US_EAST_1 };
     const checked = check(variants);
     for (const [name, { findings, resources }] of checked) {
       if (name in CONFIGURATIONS) {
         results.set(name, findings);
         templates.set(name, resources);
       } else if (name === "a plain bucket added") withPlainBucket = findings;
+      else if (name === EDGE_HERE) withWebAcl = { findings, resources };
       else settings.set(name, findings);
     }
   }, 300_000);
@@ -136,6 +160,12 @@ describe("AWS Control Tower proactive controls", () => {
 
   it.each(Object.keys(CONFIGURATIONS))("finds nothing but the recorded exemptions: %s", (name) => {
     const unexempted = results.get(name)!.filter((f) => !exemptionOf(f, CONFIGURATIONS[name]!));
+    expect(unexempted.map((f) => `${f.control} on ${f.type} ${f.logicalId}`)).toEqual([]);
+  });
+
+  it("finds nothing but the recorded exemptions: the edge with its own web ACL, in us-east-1 (its rule passes CT.WAFV2.PR.1)", () => {
+    expect(Object.values(withWebAcl.resources).map((r) => r.Type)).toContain("AWS::WAFv2::WebACL");
+    const unexempted = withWebAcl.findings.filter((f) => !exemptionOf(f, EDGE_CONTEXT));
     expect(unexempted.map((f) => `${f.control} on ${f.type} ${f.logicalId}`)).toEqual([]);
   });
 
@@ -154,9 +184,11 @@ describe("AWS Control Tower proactive controls", () => {
     const withOptions = results.get("every option on")!.map((f) => f.control);
     const defaults = results.get("defaults")!.map((f) => f.control);
     for (const exemption of CONTROL_TOWER_EXEMPTIONS.filter((e) => e.metWith)) {
-      expect(defaults, exemption.control).toContain(exemption.control);
+      // Found without the setting: in the defaults, or with what makes the resource it reports on.
+      const without = exemption.requires ? settings.get(JSON.stringify(exemption.requires))!.map((f) => f.control) : defaults;
+      expect(without, exemption.control).toContain(exemption.control);
       expect(withOptions, exemption.control).not.toContain(exemption.control);
-      const alone = settings.get(JSON.stringify(exemption.metWith))!.map((f) => f.control);
+      const alone = settings.get(JSON.stringify({ ...exemption.requires, ...exemption.metWith }))!.map((f) => f.control);
       expect(alone, `${exemption.control} with ${JSON.stringify(exemption.metWith)}`).not.toContain(exemption.control);
     }
     // With every option on, only the controls that do not apply to this design remain.

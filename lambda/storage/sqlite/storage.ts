@@ -28,13 +28,9 @@
  * missing gets 410 Gone, a hard error that only a reset from the snapshot repairs. FULL costs
  * one fsync of the WAL per commit, which a personal sync server's request rate easily affords.
  *
- *
- * Files: the directory is created owner-only (0700) and the database file too (0600): it holds
- * every client id, each a user's only credential. SQLite gives its -wal and -shm files the
- * database file's permissions.
+ * Files: the directory and the database are their owner's only, tightened when opened if they
+ * are not (files.ts).
  */
-import { closeSync, mkdirSync, openSync } from "node:fs";
-import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import type { Uuid } from "../../uuid.ts";
@@ -42,6 +38,7 @@ import { ClientExistsError, StorageUnavailableError } from "../errors.ts";
 import { KeyedMutex } from "../keyed-mutex.ts";
 import type { ClientImport, ClientSummary, Storage, StorageTxn } from "../types.ts";
 import { isBusy } from "./errors.ts";
+import { type LooseFile, secureDatabaseFiles } from "./files.ts";
 import { asBuffer, toDetails } from "./rows.ts";
 import { createOrMigrateSchema } from "./schema.ts";
 import { prepare, type Statements } from "./statements.ts";
@@ -68,13 +65,13 @@ export class SqliteStorage implements Storage {
   private readonly lock = new KeyedMutex();
   private readonly lockTimeoutMs: number;
   private closing: Promise<void> | undefined;
+  /** What was readable by others when this storage opened it, and whether it was tightened: to be said once. */
+  readonly looseFiles: readonly LooseFile[];
 
   /** Opens (creating if needed, owner-only) the database file at `path`, and its directory. */
   constructor(path: string, options: SqliteStorageOptions = {}) {
     this.lockTimeoutMs = options.lockTimeoutMs ?? 10_000;
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    // Created here, not by SQLite, to be owner-only whatever the umask ("a": never truncates).
-    closeSync(openSync(path, "a", 0o600));
+    this.looseFiles = secureDatabaseFiles(path);
     const db = new Database(path);
     try {
       db.pragma(`busy_timeout = ${Math.max(0, Math.floor(this.lockTimeoutMs))}`);
