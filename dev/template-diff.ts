@@ -33,7 +33,7 @@ const TEMPLATE_REFERENCE = "https://docs.aws.amazon.com/AWSCloudFormation/latest
  * The resources an upgrade must keep (same logical id, same type, none of `replacing` changed):
  * the users' data (table, bucket, the key that encrypts them), what operators set up around the
  * stack (the alarm topic's subscriptions, the log groups' history) and the URL every replica is
- * configured with (the HTTP API, the custom domain). `replacing`: the properties whose change
+ * configured with (the HTTP API, the custom domain, the edge's CloudFront distribution). `replacing`: the properties whose change
  * makes CloudFormation replace the resource ("Update requires: Replacement" on each type's page
  * of the CloudFormation Template Reference, `source`), or, for a KMS key, makes the update fail.
  */
@@ -69,6 +69,11 @@ export const KEPT_RESOURCES: Readonly<Record<string, { replacing: readonly strin
   "AWS::ApiGatewayV2::DomainName": {
     replacing: ["DomainName"],
     source: `${TEMPLATE_REFERENCE}/aws-resource-apigatewayv2-domainname.html`,
+  },
+  "AWS::CloudFront::Distribution": {
+    // With the edge on, its *.cloudfront.net name is the URL; no property replaces it, its logical id does.
+    replacing: [],
+    source: `${TEMPLATE_REFERENCE}/aws-resource-cloudfront-distribution.html`,
   },
 };
 

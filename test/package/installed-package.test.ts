@@ -158,7 +158,9 @@ describe("the package, installed in a plain JavaScript CDK app", () => {
       .split("\n")
       .filter((line) => line.length > 0)
       .map((line) => line.replace(/^package\//, ""));
-    expect(packed.sort()).toEqual([...needed].sort());
+    expect(packed.sort(), 'the packed files against those its entry points reach (package.json\'s "files" decides what is packed)').toEqual(
+      [...needed].sort(),
+    );
   });
 
   it("declares its types for a TypeScript app: the README's app type-checks against them, and a wrong prop does not", () => {

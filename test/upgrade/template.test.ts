@@ -22,6 +22,7 @@ import {
   compareTemplates,
   KEPT_RESOURCES,
   removeReports,
+  type SynthesizedTemplate,
   synthesizeCurrent,
   UPGRADE_CONFIGURATIONS,
   type UpgradeReport,
@@ -104,7 +105,8 @@ describe.each(readReleaseManifest().releases)("cdk deploy over a $version stack"
 });
 
 /**
- * The logical ids of every resource an upgrade must keep, with every option on. A new such
+ * The logical ids of every resource an upgrade must keep, with every option on, and with the
+ * edge (which only this version knows: CloudFront's URL is then the clients'). A new such
  * resource is added here on purpose; an id that changes is a replacement on every deployed stack.
  */
 const PINNED_LOGICAL_IDS: Readonly<Record<string, string>> = {
@@ -117,6 +119,10 @@ const PINNED_LOGICAL_IDS: Readonly<Record<string, string>> = {
   SyncServerAccessLogs4357552F: "AWS::Logs::LogGroup",
   SyncServerApiF8F5C3F9: "AWS::ApiGatewayV2::Api",
   SyncServerDomain143D4D39: "AWS::ApiGatewayV2::DomainName",
+};
+const PINNED_EDGE_LOGICAL_IDS: Readonly<Record<string, string>> = {
+  ...PINNED_LOGICAL_IDS,
+  SyncServerEdge8681582F: "AWS::CloudFront::Distribution",
 };
 
 /**
@@ -139,28 +145,30 @@ const PINNED_OUTPUTS = [
   "CustomDomainTarget",
 ];
 
+const pinned = (ids: Readonly<Record<string, string>>) =>
+  Object.entries(ids)
+    .map(([id, type]) => `${id} ${type}`)
+    .sort();
+
 describe("the resources an upgrade must keep, and the stack's outputs", () => {
-  let assemblyDir: string;
-  let template: CfnTemplate;
+  const everyOption = UPGRADE_CONFIGURATIONS.find((configuration) => Object.keys(configuration.props).length > 0)!;
+  const edge = { webAclArn: "arn:aws:wafv2:us-east-1:123456789012:global/webacl/tasks/00000000-0000-4000-8000-000000000000" };
+  let synthesized: SynthesizedTemplate[] = [];
 
   beforeAll(() => {
-    const everyOption = UPGRADE_CONFIGURATIONS.find((configuration) => Object.keys(configuration.props).length > 0)!;
-    ({ assemblyDir, template } = synthesizeCurrent(everyOption));
-  }, 120_000);
+    synthesized = [everyOption, { name: "every option and the edge", props: { ...everyOption.props, edge } }].map(synthesizeCurrent);
+  }, 180_000);
 
   afterAll(() => {
-    if (assemblyDir) rmSync(assemblyDir, { recursive: true, force: true });
-  });
-
-  it("the outputs keep their keys", () => {
-    expect(Object.keys(template.Outputs ?? {})).toEqual(expect.arrayContaining(PINNED_OUTPUTS));
+    for (const { assemblyDir } of synthesized) rmSync(assemblyDir, { recursive: true, force: true });
   });
 
   it("keep their pinned logical ids, and there are no others", () => {
-    expect(keptIn(template)).toEqual(
-      Object.entries(PINNED_LOGICAL_IDS)
-        .map(([id, type]) => `${id} ${type}`)
-        .sort(),
-    );
+    expect(keptIn(synthesized[0]!.template)).toEqual(pinned(PINNED_LOGICAL_IDS));
+    expect(keptIn(synthesized[1]!.template)).toEqual(pinned(PINNED_EDGE_LOGICAL_IDS));
+  });
+
+  it("the outputs keep their keys", () => {
+    expect(Object.keys(synthesized[0]!.template.Outputs ?? {})).toEqual(expect.arrayContaining(PINNED_OUTPUTS));
   });
 });
