@@ -8,7 +8,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { installRelease, readReleaseManifest } from "../dev/release-fixtures.ts";
-import { changelogBlock, removeReports, type UpgradeReport, upgradeReports, withChangelogBlock } from "../dev/template-diff.ts";
+import { changelogBlock, withChangelogBlock } from "../dev/changelog.ts";
+import { removeReports, type UpgradeReport, upgradeReports } from "../dev/template-diff.ts";
 
 const changelogFile = fileURLToPath(new URL("../CHANGELOG.md", import.meta.url));
 const write = process.argv.includes("--write");

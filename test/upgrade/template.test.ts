@@ -18,7 +18,6 @@ import { type InstalledRelease, installRelease, readReleaseManifest } from "../.
 import {
   type CfnTemplate,
   cdkDiff,
-  changelogBlock,
   compareTemplates,
   KEPT_RESOURCES,
   removeReports,
@@ -26,9 +25,9 @@ import {
   synthesizeCurrent,
   UPGRADE_CONFIGURATIONS,
   type UpgradeReport,
-  unreleasedSection,
   upgradeReports,
 } from "../../dev/template-diff.ts";
+import { changelogBlock, unreleasedSection } from "../../dev/changelog.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const keptIn = (template: CfnTemplate) =>
