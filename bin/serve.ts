@@ -11,7 +11,7 @@ import { createLogger } from "../lambda/log.ts";
 import { startHistoryRetention } from "./history-retention.ts";
 import { isSqliteUnavailable, sqliteUnavailableMessage } from "./sqlite-unavailable.ts";
 import { NEW_SECRET_COMMAND, taskConfigLines } from "./task-config.ts";
-import { serveHandler, type LocalHttpServer } from "./local-http.ts";
+import { type ConnectionLimits, defaultLimits, type LocalHttpServer, serveHandler } from "./local-http.ts";
 import { openStorage } from "./open-storage.ts";
 import { nextStopSignal } from "./stop-signal.ts";
 
@@ -32,13 +32,16 @@ export async function startServer(env: Env): Promise<RunningServer> {
   const listen = reader.get(SETTINGS.listen);
   const storageKind = reader.get(SETTINGS.storage);
   const historyDays = reader.get(SETTINGS.historyDays);
+  const limits = readLimits(reader, config.maxBodyBytes);
   reader.check();
+  const problems = limitProblems(limits, config.maxBodyBytes);
+  if (problems.length > 0) throw new ConfigError(problems);
   const { storage, description } = await openStorage(storageKind, reader);
   reader.check();
   const logger = createLogger();
   let http: LocalHttpServer;
   try {
-    http = await serveHandler(createApp(storage, config, logger), { ...listen, maxBodyBytes: config.maxBodyBytes });
+    http = await serveHandler(createApp(storage, config, logger), { ...listen, maxBodyBytes: config.maxBodyBytes, limits });
   } catch (error) {
     // Not listening (the address in use, say): the storage opened for it is closed again.
     await storage.close().catch(() => undefined);
@@ -55,6 +58,31 @@ export async function startServer(env: Env): Promise<RunningServer> {
     description,
     allowlisted: config.rules.allowedClientIds !== undefined,
   };
+}
+
+function readLimits(reader: ConfigReader, maxBodyBytes: number): ConnectionLimits {
+  return {
+    headersTimeoutMs: reader.get(SETTINGS.headersTimeoutSeconds) * 1000,
+    requestTimeoutMs: reader.get(SETTINGS.requestTimeoutSeconds) * 1000,
+    maxConnections: reader.get(SETTINGS.maxConnections),
+    bodyBytesInFlight: reader.get(SETTINGS.maxBodyBytesInFlight) ?? defaultLimits(maxBodyBytes).bodyBytesInFlight,
+  };
+}
+
+/** Limits that cannot work together: a head given longer than its whole request, a budget no body of the largest size fits. */
+function limitProblems(limits: ConnectionLimits, maxBodyBytes: number): string[] {
+  const problems: string[] = [];
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    problems.push(
+      `${SETTINGS.headersTimeoutSeconds.name} (${limits.headersTimeoutMs / 1000}) is longer than ${SETTINGS.requestTimeoutSeconds.name} (${limits.requestTimeoutMs / 1000}): a request's time includes its head`,
+    );
+  }
+  if (limits.bodyBytesInFlight < maxBodyBytes) {
+    problems.push(
+      `${SETTINGS.maxBodyBytesInFlight.name} (${limits.bodyBytesInFlight}) is less than ${SETTINGS.maxBodyBytes.name} (${maxBodyBytes}): a body of the largest size accepted could never be read`,
+    );
+  }
+  return problems;
 }
 
 /**

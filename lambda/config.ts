@@ -160,7 +160,28 @@ export const SETTINGS = {
     },
   ),
   listen: setting("LISTEN", "host:port, for example 127.0.0.1:8080 or [::]:8080", { host: "127.0.0.1", port: 8080 }, parseListen),
+  // The local server's limits on connections (README, "Limits of the local server"). A client
+  // sends its head at once, and Taskwarrior waits 10 s to connect and 60 s for an answer.
+  headersTimeoutSeconds: setting(
+    "HEADERS_TIMEOUT_SECONDS",
+    "a whole number of seconds, 1 or more, at most REQUEST_TIMEOUT_SECONDS",
+    20,
+    parsePositiveCount,
+  ),
+  // 90 s: a 4.5 MB body still arrives at 400 kbit/s.
+  requestTimeoutSeconds: setting("REQUEST_TIMEOUT_SECONDS", "a whole number of seconds, 1 or more", 90, parsePositiveCount),
+  maxConnections: setting("MAX_CONNECTIONS", "a whole number of connections, 1 or more", 100, parsePositiveCount),
+  // Absent: four bodies of MAX_BODY_BYTES.
+  maxBodyBytesInFlight: setting<number | undefined>(
+    "MAX_BODY_BYTES_IN_FLIGHT",
+    "a whole number of bytes, at least MAX_BODY_BYTES",
+    undefined,
+    parsePositiveCount,
+  ),
 } as const;
+
+/** How many bodies of MAX_BODY_BYTES the local server reads at once when MAX_BODY_BYTES_IN_FLIGHT is absent. */
+export const BODIES_IN_FLIGHT = 4;
 
 function parseListen(raw: string): { host: string; port: number } | undefined {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());

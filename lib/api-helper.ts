@@ -17,14 +17,25 @@ import { ROUTES } from "../lambda/http/routes.ts";
 import { acknowledgeRouteWithoutAuthorizer } from "./nag-acknowledgements.ts";
 import type { ResolvedSettings } from "./settings-helper.ts";
 
-/** JSON access log lines. Headers are never logged: X-Client-Id is the user's credential. */
-export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
+/**
+ * JSON access log lines, one field per entry. API Gateway substitutes each variable as it is,
+ * escaping nothing: a value quoted here must never hold a `"` or a `\`, so only variables of a
+ * fixed shape (ids, numbers, times, addresses, methods, route keys, API Gateway's error type)
+ * are logged. Free text stays out: what a client writes (its User-Agent, its path: it could
+ * break the line, or write fields of its own into it) and the error messages. The integration's
+ * has no quoted form, and `$context.error.messageString`, documented as "the quoted value of
+ * $context.error.message", is written as a bare `-` when there is no error (as access logs of
+ * HTTP APIs show): no placement of it is JSON both with and without an error. The error's type
+ * and the status tell what happened; the function's own errors are in its log group. Headers
+ * are never logged: X-Client-Id is the user's credential.
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-logging-variables.html
+ */
+export const ACCESS_LOG_FIELDS = {
+  apiId: "$context.apiId",
   requestId: "$context.requestId",
   requestTime: "$context.requestTime",
   sourceIp: "$context.identity.sourceIp",
-  userAgent: "$context.identity.userAgent",
   method: "$context.httpMethod",
-  path: "$context.path",
   routeKey: "$context.routeKey",
   protocol: "$context.protocol",
   status: "$context.status",
@@ -32,21 +43,32 @@ export const ACCESS_LOG_FIELDS: Readonly<Record<string, string>> = {
   responseLatency: "$context.responseLatency",
   integrationStatus: "$context.integrationStatus",
   integrationLatency: "$context.integrationLatency",
-  integrationError: "$context.integrationErrorMessage",
-  error: "$context.error.message",
-};
-const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS));
+  errorType: "$context.error.responseType",
+} as const;
 
-/** The API and its one stage. */
+/**
+ * The variables written without quotes, as the JSON value they are: the status, which every
+ * response has, a number (metric filters compare it as one).
+ */
+const UNQUOTED: ReadonlySet<string> = new Set([ACCESS_LOG_FIELDS.status]);
+
+/** The stage's access log format: one JSON object per request. */
+export const ACCESS_LOG_FORMAT = `{${Object.entries(ACCESS_LOG_FIELDS)
+  .map(([field, variable]) => `"${field}":${UNQUOTED.has(variable) ? variable : `"${variable}"`}`)
+  .join(",")}}`;
+
+/** The API, its one stage, and its access log group (with the name it is created with, fixed at synth). */
 interface SyncApi {
   readonly api: apigwv2.HttpApi;
   readonly stage: apigwv2.HttpStage;
+  readonly accessLogs: logs.LogGroup;
+  readonly accessLogsName: string;
 }
 
 /**
- * The API ("Api"), its routes to `handler`, its access log group ("AccessLogs") and its
- * `$default` stage ("DefaultStage"), created in that order in `scope`. With
- * `disableExecuteApiEndpoint` (the edge), the API answers only on its custom domain.
+ * The API ("Api", named after the stack), its routes to `handler`, its access log group
+ * ("AccessLogs") and its `$default` stage ("DefaultStage"), created in that order in `scope`.
+ * With `disableExecuteApiEndpoint` (the edge), the API answers only on its custom domain.
  */
 export function createSyncApi(
   scope: Construct,
@@ -57,6 +79,8 @@ export function createSyncApi(
 ): SyncApi {
   const corsPreflight = corsConfiguration(settings.corsAllowedOrigins);
   const api = new apigwv2.HttpApi(scope, "Api", {
+    // After the stack, so that deployments are told apart (updated in place: the URL stays).
+    apiName: Stack.of(scope).stackName,
     description: "TaskChampion sync server",
     ...(corsPreflight ? { corsPreflight } : {}),
     // Passed only when on: the template's CDK metadata lists the props passed.
@@ -76,12 +100,13 @@ export function createSyncApi(
     }
   }
 
+  const accessLogsName = accessLogGroupName(scope);
   const accessLogGroup = new logs.LogGroup(scope, "AccessLogs", {
     // Under /aws/vendedlogs/: log delivery then uses CloudWatch Logs' one wildcard entry for
     // that prefix in the account's resource policy (5,120 characters, entries of deleted
     // stacks included) instead of adding one per log group; when that policy is full, a
     // stage with access logs to any other name fails to create.
-    logGroupName: accessLogGroupName(scope),
+    logGroupName: accessLogsName,
     retention: settings.logRetention,
     ...(logEncryptionKey ? { encryptionKey: logEncryptionKey } : {}),
     removalPolicy: RemovalPolicy.DESTROY,
@@ -93,10 +118,10 @@ export function createSyncApi(
     throttle: { rateLimit: settings.throttlingRateLimit, burstLimit: settings.throttlingBurstLimit },
     accessLogSettings: {
       destination: new apigwv2.LogGroupLogDestination(accessLogGroup),
-      format: ACCESS_LOG_FORMAT,
+      format: apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
     },
   });
-  return { api, stage };
+  return { api, stage, accessLogs: accessLogGroup, accessLogsName };
 }
 
 /**

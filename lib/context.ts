@@ -30,8 +30,8 @@
  *                                                                        default none
  *   customerManagedKey true | false: a KMS key of the stack's own for the table, the bucket,
  *                      the log groups and the alarm topic ($1 a month)   default false
- *   corsOrigins        comma-separated origins (e.g. https://tasks.example.com, or *) whose
- *                      web pages may call the API (in cdk.json also a list)
+ *   corsOrigins        comma-separated origins (https://tasks.example.com, or *, https://*,
+ *                      http://*) whose web pages may call the API (in cdk.json also a list)
  *                                                                        default none
  *   domainName         a custom domain for the API, e.g. tasks.example.com (with certificateArn)
  *   certificateArn     the ACM certificate of domainName, in the stack's region (with domainName)

@@ -10,7 +10,9 @@
  * - the account's principals may use it through DynamoDB and S3 in this region only: what
  *   CloudFormation needs to create the table, and operators to run the admin commands or
  *   restore a table, each still needing IAM permissions of its own;
- * - CloudWatch Logs may use it for this account's log groups in this region;
+ * - CloudWatch Logs may use it for the stack's three log groups, and each function's role for
+ *   its own log group through CloudWatch Logs (added by `allowLogGroups`, once the groups are
+ *   named);
  * - CloudWatch alarms of this account may use it to publish to the encrypted topic;
  * - the sync and maintenance functions' roles may use it through DynamoDB and S3 (added by
  *   `allowFunctions`, once the roles exist).
@@ -72,22 +74,6 @@ export function createEncryptionKey(scope: Construct, id: string, removalPolicy:
       conditions: { StringEquals: { "kms:ViaService": dataServices(stack), "kms:CallerAccount": stack.account } },
     }),
     new iam.PolicyStatement({
-      sid: "CloudWatchLogs",
-      principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
-      actions: ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-      resources: ["*"],
-      conditions: {
-        ArnLike: {
-          "kms:EncryptionContext:aws:logs:arn": stack.formatArn({
-            service: "logs",
-            resource: "log-group",
-            resourceName: "*",
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        },
-      },
-    }),
-    new iam.PolicyStatement({
       sid: "CloudWatchAlarmsToTopic",
       principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
       actions: ["kms:Decrypt", "kms:GenerateDataKey*"],
@@ -114,6 +100,68 @@ export function allowFunctions(key: kms.Key, roles: readonly iam.IRole[]): void 
       conditions: { StringEquals: { "kms:ViaService": dataServices(Stack.of(key)) } },
     }),
   );
+}
+
+/**
+ * A log group encrypted with the key, by the name it is created with, and the role that writes
+ * it, if one of the stack's does (the access logs are written by API Gateway's log delivery).
+ */
+export interface EncryptedLogGroup {
+  /** Its name, fixed at synth: the key policy cannot refer to a group that refers to the key. */
+  readonly name: string;
+  /** The role that writes it (its statement's Sid is `<sid>LogsThroughCloudWatchLogs`). */
+  readonly writer?: { readonly sid: string; readonly role: iam.IRole };
+}
+
+/**
+ * CloudWatch Logs may use the key for exactly these log groups (the encryption context it
+ * documents: the group's ARN), and the role that writes a group may use it through CloudWatch
+ * Logs for that group: CloudWatch Logs documents kms:ViaService calls made on behalf of the
+ * roles that call it, with the same encryption context (its managed policy for writers,
+ * CloudWatchLogsAPIKeyAccess, allows kms:GenerateDataKey and kms:Decrypt that way, and
+ * kms:DescribeKey, which has no encryption context).
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+ */
+export function allowLogGroups(key: kms.Key, groups: readonly EncryptedLogGroup[]): void {
+  const stack = Stack.of(key);
+  const logs = `logs.${stack.region}.amazonaws.com`;
+  const groupArn = (name: string) =>
+    stack.formatArn({ service: "logs", resource: "log-group", resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  key.addToResourcePolicy(
+    new iam.PolicyStatement({
+      sid: "CloudWatchLogs",
+      principals: [new iam.ServicePrincipal(logs)],
+      actions: ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+      resources: ["*"],
+      conditions: { ArnEquals: { "kms:EncryptionContext:aws:logs:arn": groups.map((group) => groupArn(group.name)) } },
+    }),
+  );
+  const writers = groups.flatMap((group) => (group.writer ? [{ ...group.writer, name: group.name }] : []));
+  for (const writer of writers) {
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: `${writer.sid}LogsThroughCloudWatchLogs`,
+        principals: [new iam.ArnPrincipal(writer.role.roleArn)],
+        actions: ["kms:GenerateDataKey", "kms:Decrypt"],
+        resources: ["*"],
+        conditions: {
+          StringEquals: { "kms:ViaService": logs },
+          ArnEquals: { "kms:EncryptionContext:aws:logs:arn": groupArn(writer.name) },
+        },
+      }),
+    );
+  }
+  if (writers.length > 0) {
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: "FunctionsDescribeKeyThroughCloudWatchLogs",
+        principals: writers.map((writer) => new iam.ArnPrincipal(writer.role.roleArn)),
+        actions: ["kms:DescribeKey"],
+        resources: ["*"],
+        conditions: { StringEquals: { "kms:ViaService": logs } },
+      }),
+    );
+  }
 }
 
 function dataServices(stack: Stack): string[] {

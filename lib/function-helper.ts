@@ -4,7 +4,7 @@
  * role, and the role may do exactly what that function's code does on the table and the
  * bucket (least privilege, one statement per resource).
  */
-import { type Duration, RemovalPolicy } from "aws-cdk-lib";
+import { CfnDeletionPolicy, type Duration, Names, RemovalPolicy } from "aws-cdk-lib";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
@@ -13,6 +13,7 @@ import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type * as s3 from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
+import type { EncryptedLogGroup } from "./encryption-helper.ts";
 import { functionCode } from "./function-code.ts";
 import { acknowledgeObjectsUnderPrefix, NAG_REASONS } from "./nag-acknowledgements.ts";
 import { S3_PREFIX } from "./storage-contract.ts";
@@ -43,19 +44,32 @@ interface BundledFunctionProps {
 interface BundledFunction {
   readonly function: nodejs.NodejsFunction;
   readonly role: iam.Role;
+  /** With a log encryption key: its log group, by name, and the role that writes it (for the key policy). */
+  readonly encryptedLogs?: EncryptedLogGroup;
 }
 
 /**
  * A Lambda entry of this repository (exporting `handler`), bundled locally by esbuild or
  * prebuilt into the package, with its own log group (`<id>Logs`) and its own role
- * (`<id>Role`), created in that order.
+ * (`<id>Role`), created in that order. An encrypted log group gets a name fixed at synth,
+ * `/aws/lambda/<construct>-<id>`, which the key policy names (without a key, CloudFormation
+ * names it, as it always did).
  */
 export function bundledFunction(scope: Construct, id: string, props: BundledFunctionProps): BundledFunction {
+  const encryptedName = props.logEncryptionKey
+    ? `/aws/lambda/${Names.uniqueResourceName(scope, { maxLength: 200, separator: "-" })}-${id}`
+    : undefined;
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     retention: props.logRetention,
-    ...(props.logEncryptionKey ? { encryptionKey: props.logEncryptionKey } : {}),
+    ...(props.logEncryptionKey ? { encryptionKey: props.logEncryptionKey, logGroupName: encryptedName } : {}),
     removalPolicy: RemovalPolicy.DESTROY,
   });
+  if (encryptedName) {
+    // A deployment of 0.2.0 with the key had this group unnamed: naming it replaces it. The group
+    // it replaces is kept with its logs (until their retention ends), not deleted with them; the
+    // stack's deletion still deletes the group in use.
+    (logGroup.node.defaultChild as logs.CfnLogGroup).cfnOptions.updateReplacePolicy = CfnDeletionPolicy.RETAIN;
+  }
   const role = functionRole(scope, `${id}Role`, logGroup, props.roleDescription);
   const { entry, memorySize, timeout, description, environment, retryAttempts, reservedConcurrentExecutions } = props;
   const fn = new nodejs.NodejsFunction(scope, id, {
@@ -73,7 +87,7 @@ export function bundledFunction(scope: Construct, id: string, props: BundledFunc
     loggingFormat: lambda.LoggingFormat.JSON,
     ...functionCode(entry),
   });
-  return { function: fn, role };
+  return { function: fn, role, ...(encryptedName ? { encryptedLogs: { name: encryptedName, writer: { sid: id, role } } } : {}) };
 }
 
 /**
@@ -117,9 +131,11 @@ function functionRole(scope: Construct, id: string, logGroup: logs.LogGroup, des
  * and Update items of a TransactWriteItems, which has no IAM action of its own),
  * Get/Put/DeleteObject under the storage's prefix (GetObject also covers HeadObject).
  * ListBucket makes S3 answer a missing object with 404 (NoSuchKey, which the storage handles)
- * instead of 403. The orphan sweep's ListObjectsV2 of the whole prefix and the pruning of old
- * history are not run by this function: they are the maintenance function's, under its own
- * role (MAINTENANCE_ACTIONS).
+ * instead of 403; the function lists nothing, so a listing is allowed only under the prefix
+ * (LIST_UNDER_PREFIX_IF_LISTING). The orphan sweep's ListObjectsV2 of the whole prefix and the
+ * pruning of old history are not run by this function: they are the maintenance function's,
+ * under its own role (MAINTENANCE_ACTIONS).
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html
  */
 export const FUNCTION_ACTIONS = {
   dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"],
@@ -144,9 +160,19 @@ export const MAINTENANCE_ACTIONS = {
   s3Bucket: ["s3:ListBucket"],
 } as const;
 
+/**
+ * The sync function's ListBucket: a listing only under the storage's prefix. IfExists because
+ * the check S3 makes for a GetObject or HeadObject of a missing object (404 with ListBucket,
+ * 403 without) is no listing and carries no s3:prefix: a plain StringLike would fail it, and a
+ * missing object would be answered 403. (The maintenance function's listing has a plain
+ * StringLike: it lists, and a 403 for a missing object is handled where it reads one.)
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html#Conditions_IfExists
+ */
+const LIST_UNDER_PREFIX_IF_LISTING = { StringLikeIfExists: { "s3:prefix": [`${S3_PREFIX}*`] } };
+
 /** Exactly what the storage does on a protocol path, on this table and this bucket only. */
 export function grantSync(role: iam.Role, table: dynamodb.ITable, bucket: s3.IBucket): void {
-  grantActions(role, table, bucket, "Sync", FUNCTION_ACTIONS);
+  grantActions(role, table, bucket, "Sync", FUNCTION_ACTIONS, LIST_UNDER_PREFIX_IF_LISTING);
   acknowledgeObjectsUnderPrefix(role, bucket, NAG_REASONS.bucketObjects);
 }
 

@@ -67,9 +67,13 @@ export const LOG_QUERIES: readonly LogQuery[] = [
     logGroups: (g) => [g.function, g.maintenanceFunction],
     query: {
       fields: ["@timestamp", "@log", "level", "msg", "route", "status", "error", "message", "client", "requestId"],
-      // The functions' own lines by level or status; Lambda's by errorType (an uncaught error)
-      // and by the runtime's status (a timeout).
-      filterStatements: ['level in ["error", "warn"] or status >= 500 or ispresent(errorType) or record.status = "timeout"'],
+      // The functions' own lines by level (lower case, lambda/log.ts) or status; Lambda's by
+      // level (upper case: the runtime's, and the console's), by errorType (an uncaught
+      // error) and by the runtime's status (a timeout). Comparisons are case-sensitive.
+      // https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+      filterStatements: [
+        'level in ["error", "warn", "ERROR", "WARN", "FATAL"] or status >= 500 or ispresent(errorType) or record.status = "timeout"',
+      ],
       sort: "@timestamp desc",
       limit: 200,
     },

@@ -1,6 +1,6 @@
 /**
  * Operations: the SNS topic the alarms publish to, the alarms (a table: one row per alarm),
- * and the dashboard.
+ * the metrics they read from the API's access logs, and the dashboard.
  */
 import { ArnFormat, Duration, Stack } from "aws-cdk-lib";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
@@ -10,17 +10,60 @@ import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
+import * as logs from "aws-cdk-lib/aws-logs";
 import * as sns from "aws-cdk-lib/aws-sns";
 import * as subscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import type { Construct } from "constructs";
+import type { ACCESS_LOG_FIELDS } from "./api-helper.ts";
 
-/** The operations the storage issues, for the DynamoDB metrics (Operation dimension). */
-const TABLE_OPERATIONS = [
+/**
+ * The DynamoDB operations the two functions issue (the storage's commands on their paths; a
+ * TransactWriteItems is its own operation). DynamoDB publishes SystemErrors per table and
+ * operation only, so the alarm names each of them.
+ */
+export const TABLE_OPERATIONS: readonly dynamodb.Operation[] = [
   dynamodb.Operation.GET_ITEM,
+  dynamodb.Operation.QUERY,
   dynamodb.Operation.PUT_ITEM,
   dynamodb.Operation.UPDATE_ITEM,
   dynamodb.Operation.TRANSACT_WRITE_ITEMS,
 ];
+
+/**
+ * The 5xx the function answers on purpose (lambda/http/): 503 when the storage did not answer
+ * in time (with Retry-After: clients retry), 507 when a client would pass its quota. Neither is
+ * a failure of the server; a 500 is.
+ */
+export const DELIBERATE_SERVER_ERRORS = { storageUnavailable: 503, quotaExceeded: 507 } as const;
+
+/** The namespace of the metrics the stack derives from its access logs (per API: dimension ApiId). */
+const ACCESS_LOG_NAMESPACE = "TaskChampionSyncServer";
+
+/** A field of the access log lines, as a metric filter names it. */
+function accessLogField(field: keyof typeof ACCESS_LOG_FIELDS): string {
+  return `$.${field}`;
+}
+
+/**
+ * The metrics counted from the access log lines (metric filters: free; a metric is billed only
+ * for the hours it gets data). The status is a JSON number there.
+ */
+const ACCESS_LOG_METRICS = {
+  /** 5xx answers but the deliberate ones: the function failed, or API Gateway could not reach it. */
+  serverErrors: {
+    metricName: "ServerErrors",
+    pattern: logs.FilterPattern.all(
+      logs.FilterPattern.numberValue(accessLogField("status"), ">=", 500),
+      ...Object.values(DELIBERATE_SERVER_ERRORS).map((status) => logs.FilterPattern.numberValue(accessLogField("status"), "!=", status)),
+    ),
+  },
+  /** 503 answers: the storage did not answer in time (or API Gateway's own timeout). */
+  unavailable: {
+    metricName: "Unavailable",
+    pattern: logs.FilterPattern.numberValue(accessLogField("status"), "=", DELIBERATE_SERVER_ERRORS.storageUnavailable),
+  },
+} as const;
+type AccessLogMetric = keyof typeof ACCESS_LOG_METRICS;
 
 /** What the alarms and the dashboard watch. */
 interface MonitoredResources {
@@ -28,6 +71,8 @@ interface MonitoredResources {
   readonly maintenanceFunction: lambda.IFunction;
   readonly api: apigwv2.HttpApi;
   readonly table: dynamodb.ITable;
+  /** The API's access log group, whose lines the access-log metrics count. */
+  readonly accessLogs: logs.ILogGroup;
 }
 
 /**
@@ -79,14 +124,25 @@ export function fromThisAccountsAlarms(stack: Stack): Record<string, Record<stri
   };
 }
 
-/** One alarm: its construct id, what it means when it fires, and the metric it watches. */
+/** One alarm: its construct id, what it means when it fires, the metric it watches, how it fires. */
 interface AlarmDefinition {
   readonly id: string;
   readonly description: string;
   readonly metric: (resources: MonitoredResources, period: Duration) => cloudwatch.IMetric;
+  /** How many of the last periods are evaluated, and how many must breach. @default ALARM_CONDITION's 1 of 1 */
+  readonly periods?: { readonly evaluated: number; readonly breaching: number };
 }
 
-/** The alarms, one row each; every one fires on the first occurrence (ALARM_CONDITION). */
+/**
+ * For the DynamoDB alarms: any 1 of the last 3 periods. Their expression fills missing data
+ * points with 0 (FILL_MISSING), and CloudWatch documents that a FILL can hide a data point that
+ * arrives late behind the filled latest one, the remedy being an "M out of N" alarm: the late
+ * point is still among the last 3 when it arrives.
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/using-metric-math.html
+ */
+const DYNAMODB_PERIODS = { evaluated: 3, breaching: 1 };
+
+/** The alarms, one row each; every one but the DynamoDB ones and the stall fires on the first occurrence (ALARM_CONDITION). */
 const ALARMS: readonly AlarmDefinition[] = [
   {
     id: "FunctionErrorsAlarm",
@@ -105,18 +161,30 @@ const ALARMS: readonly AlarmDefinition[] = [
   },
   {
     id: "Api5xxAlarm",
-    description: "The API answered 5xx: the storage failed or the function did not answer.",
-    metric: (r, period) => r.api.metricServerError({ period, statistic: cloudwatch.Stats.SUM }),
+    description:
+      "The API answered 5xx, other than the function's deliberate 503 (storage unavailable, retried by clients) and 507 " +
+      "(a client over its quota): the function failed, or API Gateway could not reach it.",
+    metric: (r, period) => accessLogMetric(r, "serverErrors", period),
+  },
+  {
+    id: "StorageUnavailableAlarm",
+    description:
+      "The API answered 503 (storage unavailable) in each of the last 15 minutes: the storage is not answering in time, " +
+      "and not just for a moment (a single 503 is retried by the client).",
+    metric: (r, period) => accessLogMetric(r, "unavailable", period),
+    periods: { evaluated: 3, breaching: 3 },
   },
   {
     id: "TableThrottlesAlarm",
-    description: "DynamoDB throttled requests on the sync table.",
-    metric: (r, period) => tableOperationsSum(r.table, "ThrottledRequests", "Throttled requests", period),
+    description: "DynamoDB throttled reads or writes on the sync table.",
+    metric: (r, period) => tableThrottles(r.table, period),
+    periods: DYNAMODB_PERIODS,
   },
   {
     id: "TableSystemErrorsAlarm",
     description: "DynamoDB answered with system errors (5xx) on the sync table.",
-    metric: (r, period) => tableOperationsSum(r.table, "SystemErrors", "System errors", period),
+    metric: (r, period) => tableSystemErrors(r.table, period),
+    periods: DYNAMODB_PERIODS,
   },
 ];
 
@@ -133,11 +201,13 @@ const ALARM_CONDITION = {
   treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
 };
 
-/** The alarms of ALARMS, in `scope`, each publishing to `topic`. */
+/** The alarms of ALARMS, in `scope`, each publishing to `topic`; and the access-log metric filters they read. */
 export function createAlarms(scope: Construct, resources: MonitoredResources, topic: sns.Topic): cloudwatch.Alarm[] {
-  return ALARMS.map(({ id, description, metric }) => {
+  createAccessLogMetricFilters(scope, resources.accessLogs);
+  return ALARMS.map(({ id, description, metric, periods }) => {
     const alarm = new cloudwatch.Alarm(scope, id, {
       ...ALARM_CONDITION,
+      ...(periods ? { evaluationPeriods: periods.evaluated, datapointsToAlarm: periods.breaching } : {}),
       alarmDescription: description,
       metric: metric(resources, ALARM_PERIOD),
     });
@@ -147,25 +217,78 @@ export function createAlarms(scope: Construct, resources: MonitoredResources, to
 }
 
 /**
- * A per-operation DynamoDB metric summed over the storage's operations. Each term is FILLed
- * with 0: these metrics only have data points when something went wrong, and a plain sum
- * has no value where any term is missing (so it would almost never alarm).
+ * The metric filters of ACCESS_LOG_METRICS on the access log group, each counting 1 per
+ * matching line under the API's id (no default value: no data points, and no cost, while
+ * nothing matches).
  */
-function tableOperationsSum(table: dynamodb.ITable, metricName: string, label: string, period: Duration): cloudwatch.MathExpression {
+function createAccessLogMetricFilters(scope: Construct, accessLogs: logs.ILogGroup): void {
+  for (const { metricName, pattern } of Object.values(ACCESS_LOG_METRICS)) {
+    new logs.MetricFilter(scope, `${metricName}MetricFilter`, {
+      logGroup: accessLogs,
+      filterPattern: pattern,
+      metricNamespace: ACCESS_LOG_NAMESPACE,
+      metricName,
+      metricValue: "1",
+      dimensions: { ApiId: accessLogField("apiId") },
+    });
+  }
+}
+
+/** A metric of ACCESS_LOG_METRICS for this API. */
+function accessLogMetric(resources: MonitoredResources, metric: AccessLogMetric, period: Duration): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: ACCESS_LOG_NAMESPACE,
+    metricName: ACCESS_LOG_METRICS[metric].metricName,
+    dimensionsMap: { ApiId: resources.api.apiId },
+    statistic: cloudwatch.Stats.SUM,
+    period,
+  });
+}
+
+/**
+ * The table's throttled read and write events: published per table (no Operation dimension),
+ * they count every operation's.
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html
+ */
+function tableThrottles(table: dynamodb.ITable, period: Duration): cloudwatch.MathExpression {
+  const metric = (metricName: string) =>
+    new cloudwatch.Metric({
+      namespace: "AWS/DynamoDB",
+      metricName,
+      dimensionsMap: { TableName: table.tableName },
+      statistic: cloudwatch.Stats.SUM,
+      period,
+    });
+  return sumOfMetrics({ reads: metric("ReadThrottleEvents"), writes: metric("WriteThrottleEvents") }, "Throttled events", period);
+}
+
+/** The table's system errors, summed over TABLE_OPERATIONS (the metric exists per operation only). */
+function tableSystemErrors(table: dynamodb.ITable, period: Duration): cloudwatch.MathExpression {
   const usingMetrics: Record<string, cloudwatch.IMetric> = {};
   for (const operation of TABLE_OPERATIONS) {
     usingMetrics[operation.toLowerCase()] = new cloudwatch.Metric({
       namespace: "AWS/DynamoDB",
-      metricName,
+      metricName: "SystemErrors",
       dimensionsMap: { TableName: table.tableName, Operation: operation },
       statistic: cloudwatch.Stats.SUM,
       period,
     });
   }
+  return sumOfMetrics(usingMetrics, "System errors", period);
+}
+
+/**
+ * The sum of DynamoDB metrics, its gaps filled with 0 once. DynamoDB publishes these metrics
+ * only when they are not zero, and CloudWatch keeps an alarm on an AWS/DynamoDB metric in its
+ * current state where data is missing, whatever TreatMissingData says: without the filled 0s,
+ * an alarm that fired would never return to OK, and never fire again. The sum itself needs no
+ * FILL per term: metric math counts a term's missing value as 0 (its remedy for a late point:
+ * DYNAMODB_PERIODS).
+ * https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html
+ */
+function sumOfMetrics(usingMetrics: Record<string, cloudwatch.IMetric>, label: string, period: Duration): cloudwatch.MathExpression {
   return new cloudwatch.MathExpression({
-    expression: Object.keys(usingMetrics)
-      .map((id) => `FILL(${id}, 0)`)
-      .join(" + "),
+    expression: `FILL(${Object.keys(usingMetrics).join(" + ")}, 0)`,
     usingMetrics,
     label,
     period,
@@ -234,13 +357,13 @@ export function createDashboard(
       width: 6,
     }),
     new cloudwatch.GraphWidget({
-      title: "DynamoDB throttled requests",
-      left: [tableOperationsSum(resources.table, "ThrottledRequests", "Throttled requests", period)],
+      title: "DynamoDB throttled events",
+      left: [tableThrottles(resources.table, period)],
       width: 6,
     }),
     new cloudwatch.GraphWidget({
       title: "DynamoDB system errors",
-      left: [tableOperationsSum(resources.table, "SystemErrors", "System errors", period)],
+      left: [tableSystemErrors(resources.table, period)],
       width: 6,
     }),
     new cloudwatch.GraphWidget({

@@ -3,9 +3,10 @@
  * function uses at cold start, and the function's environment built from them under the names
  * the function reads (SETTINGS).
  */
-import { Duration, RemovalPolicy, Token } from "aws-cdk-lib";
+import { Annotations, Duration, RemovalPolicy, Token } from "aws-cdk-lib";
 import * as events from "aws-cdk-lib/aws-events";
 import * as logs from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
 import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, SETTINGS, type Setting } from "../lambda/config.ts";
 import { DEFAULT_DEADLINE_MS } from "./storage-contract.ts";
 
@@ -33,10 +34,22 @@ export const DEFAULTS = {
 } as const;
 
 /**
- * An origin as a browser sends it (scheme, host, optional port; no path), where API Gateway
- * allows `*` for any origin or as the leftmost labels of the host.
+ * The forms of an HTTP API's allowOrigins that API Gateway documents, and no other: `*` (any
+ * origin), `https://*` and `http://*` (any origin of that scheme), or an origin as a browser
+ * sends it (scheme, host, optional port; no path). A wildcard within a host
+ * (`https://*.example.com`) is not one of them: a deployment with it rolled back.
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-cors.html
  */
-const CORS_ORIGIN = /^(\*|https?:\/\/(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?)$/;
+const CORS_ANY_ORIGIN = ["*", "https://*", "http://*"];
+const CORS_ORIGIN = /^https?:\/\/[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:(\d{1,5}))?$/;
+
+function isCorsOrigin(origin: string): boolean {
+  if (CORS_ANY_ORIGIN.includes(origin)) return true;
+  const match = CORS_ORIGIN.exec(origin);
+  if (!match) return false;
+  const port = match[3] === undefined ? undefined : Number(match[3]);
+  return port === undefined || (port >= 1 && port <= 65_535);
+}
 
 /** What AWS accepts in a tag's key and value (the characters every tagging service allows). */
 const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
@@ -138,8 +151,11 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
     }
   }
   for (const origin of settings.corsAllowedOrigins) {
-    if (!CORS_ORIGIN.test(origin)) {
-      problems.push(`corsAllowedOrigins must be origins such as https://tasks.example.com (no path), or *, got ${JSON.stringify(origin)}`);
+    if (!isCorsOrigin(origin)) {
+      problems.push(
+        `corsAllowedOrigins must be *, https://*, http://* or origins such as https://tasks.example.com (scheme, host, ` +
+          `optional port; no path, no wildcard within the host), got ${JSON.stringify(origin)}`,
+      );
     }
   }
   if (settings.removalPolicy !== RemovalPolicy.RETAIN && settings.removalPolicy !== RemovalPolicy.DESTROY) {
@@ -223,4 +239,19 @@ function checkEnvironmentSize(environment: Readonly<Record<string, string>>): vo
         "createClients=false, then `npm run admin -- add-client` per user) and drop the allowlist.",
     );
   }
+}
+
+/**
+ * An allowlist's client ids are each a user's only credential, and they sit in the function's
+ * environment: whoever may read the stack's template or the function's configuration, or has
+ * the synthesized cdk.out, reads them. The client registry keeps them in the table.
+ */
+export function warnOfReadableAllowlist(scope: Construct, settings: Pick<ResolvedSettings, "clientIds">): void {
+  if (settings.clientIds.length === 0) return;
+  Annotations.of(scope).addWarningV2(
+    "taskchampion:clientIdsReadable",
+    `clientIds: the ${settings.clientIds.length} allowlisted client ids (each a user's only credential) are in the ` +
+      "stack's template, the function's configuration (its environment) and cdk.out (the template, tree.json): " +
+      "whoever may read those reads them. Prefer the client registry: `npm run admin -- add-client` per user, and no allowlist.",
+  );
 }

@@ -35,11 +35,18 @@ import { Construct } from "constructs";
 import { addCustomDomain, createSyncApi } from "./api-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
 import { createEdge, resolveEdge } from "./edge-helper.ts";
-import { allowFunctions, createEncryptionKey } from "./encryption-helper.ts";
+import { allowFunctions, allowLogGroups, createEncryptionKey } from "./encryption-helper.ts";
 import { bundledFunction, checkMaxConcurrency, grantMaintenance, grantSync, LAMBDA_ENTRY, SWEEP_ENTRY } from "./function-helper.ts";
 import { createLogQueries } from "./log-queries.ts";
 import { createAlarms, createAlarmTopic, createDashboard } from "./monitoring.ts";
-import { functionEnvironment, MAINTENANCE, maintenanceEnvironment, resolveSettings, storageEnvironment } from "./settings-helper.ts";
+import {
+  functionEnvironment,
+  MAINTENANCE,
+  maintenanceEnvironment,
+  resolveSettings,
+  storageEnvironment,
+  warnOfReadableAllowlist,
+} from "./settings-helper.ts";
 
 export interface CustomDomainProps {
   /** For example `tasks.example.com`. Point a CNAME (or alias) at `customDomainTarget`. */
@@ -84,7 +91,10 @@ export interface EdgeProps {
 
 export interface TaskChampionSyncServerProps {
   /**
-   * The client ids (UUIDs) that may sync. Empty or absent: every client id may sync.
+   * The client ids (UUIDs) that may sync. Empty or absent: every client id may sync. Each is a
+   * user's only credential, and they sit in the template, the function's configuration and
+   * cdk.out, readable by whoever reads those (synth warns): prefer the client registry
+   * (`createClients` off, `npm run admin -- add-client` per user).
    * @default - no allowlist
    */
   readonly clientIds?: readonly string[];
@@ -153,9 +163,11 @@ export interface TaskChampionSyncServerProps {
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * Origins (e.g. `https://tasks.example.com`, or `*`) whose web pages may call the API: CORS
-   * for browser-based TaskChampion clients. API Gateway answers the preflight and exposes
-   * X-Version-Id, X-Parent-Version-Id and X-Snapshot-Request.
+   * Origins whose web pages may call the API: CORS for browser-based TaskChampion clients. The
+   * forms API Gateway documents: an origin (`https://tasks.example.com`, with a port if any),
+   * `*` (any), `https://*` or `http://*` (any of that scheme); no wildcard within a host. API
+   * Gateway answers the preflight and exposes X-Version-Id, X-Parent-Version-Id and
+   * X-Snapshot-Request.
    * @default - no CORS: browsers refuse other origins' calls
    */
   readonly corsAllowedOrigins?: readonly string[];
@@ -241,6 +253,7 @@ export class TaskChampionSyncServer extends Construct {
     super(scope, id);
     const settings = resolveSettings(props);
     checkMaxConcurrency(props.maxConcurrency);
+    warnOfReadableAllowlist(this, settings);
     const edge = props.edge
       ? resolveEdge(props.edge, {
           throttlingRateLimit: settings.throttlingRateLimit,
@@ -313,10 +326,21 @@ export class TaskChampionSyncServer extends Construct {
       if (edge.domainName !== undefined) this.edgeTarget = created.distribution.distributionDomainName;
       this.url = created.url;
     }
+    // The key for exactly the stack's three log groups, each function's for its own.
+    if (key) {
+      const functionLogs = [sync.encryptedLogs, maintenance.encryptedLogs].filter((group) => group !== undefined);
+      allowLogGroups(key, [...functionLogs, { name: http.accessLogsName }]);
+    }
 
     // ---- Operations ---------------------------------------------------------------------------
     this.alarmTopic = createAlarmTopic(this, "AlarmTopic", props.alarmEmail, key);
-    const monitored = { function: this.function, maintenanceFunction: this.maintenanceFunction, api: this.api, table: this.table };
+    const monitored = {
+      function: this.function,
+      maintenanceFunction: this.maintenanceFunction,
+      api: this.api,
+      table: this.table,
+      accessLogs: http.accessLogs,
+    };
     this.alarms = createAlarms(this, monitored, this.alarmTopic);
     this.logQueries = createLogQueries(this, { function: this.function, maintenanceFunction: this.maintenanceFunction });
     if (props.dashboard) this.dashboard = createDashboard(this, "Dashboard", monitored, this.alarms);

@@ -215,6 +215,17 @@ export class SyncServer {
   private inTxn<T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>): Promise<T> {
     return inTxn(this.storage, clientId, work);
   }
+
+  /**
+   * Whether an AddVersion or AddSnapshot of this client would be answered "unknown client": it
+   * has no record, and the transaction would not create one (AddSnapshot never does, AddVersion
+   * when client creation is off). One read, for an edge that receives a body after its head:
+   * it refuses such an upload before reading it.
+   */
+  async refusesAsUnknownClient(clientId: Uuid, transaction: "add-version" | "add-snapshot"): Promise<boolean> {
+    if (transaction === "add-version" && this.rules.createClients) return false;
+    return this.inTxn(clientId, async (txn) => (await txn.getClient()) === null);
+  }
 }
 
 /**

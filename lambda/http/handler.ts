@@ -1,25 +1,39 @@
 /**
- * The HTTP edge: API Gateway HTTP API events (payload format 2.0) in, responses out. It finds
- * the route (routes.ts), runs its function (routes/, each documenting its HTTP contract), maps
- * a failure to 503 or 500 without details, and logs one line per request. The same handler
- * serves Lambda and the local server (bin/serve.ts).
+ * The HTTP edge: API Gateway HTTP API events (payload format 2.0) in, responses out. It checks
+ * the request's head (head.ts: the route, then the route's own checks in routes/, each
+ * documenting its HTTP contract), then its body, runs the route, maps a failure to 503 or 500
+ * without details, and logs one line per request. The same handler serves Lambda and the local
+ * server (bin/serve.ts), which also asks `admit` before it reads a body.
  */
 import type { SyncServer } from "../core/sync.ts";
 import { type Logger, scrubIds } from "../log.ts";
 import { StorageUnavailableError } from "../storage/errors.ts";
+import { checkHead } from "./head.ts";
 import { HEADER } from "./protocol.ts";
-import { type HttpEvent, type LogContext, lowercaseHeaders, type RouteHandler, type RouteContext } from "./request.ts";
+import type { HttpEvent, LogContext, RouteContext } from "./request.ts";
 import { type HttpResult, text } from "./responses.ts";
-import { addSnapshot } from "./routes/add-snapshot.ts";
-import { addVersion } from "./routes/add-version.ts";
-import { getChildVersion } from "./routes/get-child-version.ts";
-import { getSnapshot } from "./routes/get-snapshot.ts";
-import { root } from "./routes/root.ts";
-import { matchRoute, type RouteName } from "./routes.ts";
 
 export type { HttpEvent } from "./request.ts";
 export type { HttpResult } from "./responses.ts";
 export type Handler = (event: HttpEvent) => Promise<HttpResult>;
+
+/** What `admit` decided on a request's head. */
+export type Admission =
+  /** The final answer, given without the body (already logged as the request's line). */
+  | { kind: "answer"; result: HttpResult }
+  /** Read the body, `bodyBytes` long (0: read none), then hand the whole event to the handler. */
+  | { kind: "read"; bodyBytes: number };
+
+/** The handler, and the checks it makes before a body, for an edge that gets the body after the head. */
+export interface App extends Handler {
+  /**
+   * Checks a request's head (`head`: the request's event without its body) as the handler
+   * will, and for an upload also that it would not be refused whatever it holds (an unknown
+   * client: one storage read). A refused request is answered here, so that its body is never
+   * read; an admitted one goes to the handler once its body has arrived.
+   */
+  admit(head: HttpEvent): Promise<Admission>;
+}
 
 export interface HandlerOptions {
   sync: SyncServer;
@@ -28,27 +42,43 @@ export interface HandlerOptions {
   logger: Logger;
 }
 
-/** The function of each route of the route table. */
-const ROUTE_FUNCTIONS: Record<RouteName, RouteHandler> = {
-  root,
-  "add-version": addVersion,
-  "get-child-version": getChildVersion,
-  "add-snapshot": addSnapshot,
-  "get-snapshot": getSnapshot,
-};
-
-export function createHandler(options: HandlerOptions): Handler {
+export function createHandler(options: HandlerOptions): App {
   const { logger } = options;
   const context: RouteContext = { sync: options.sync, maxBodyBytes: options.maxBodyBytes };
 
+  /**
+   * The whole event. Its upload is not checked against the client's record first (as `admit`
+   * does): API Gateway has received and billed the body already, and that read would cost a
+   * DynamoDB read on every upload to save only a write that the core refuses anyway.
+   */
   async function dispatch(event: HttpEvent, log: LogContext): Promise<HttpResult> {
-    const match = matchRoute(event.requestContext.http.method.toUpperCase(), event.rawPath);
-    if (match.kind === "not-found") return text(404, "no such route");
-    if (match.kind === "method-not-allowed") {
-      return text(405, "method not allowed", { [HEADER.allow]: match.allow.join(", ") });
+    const verdict = checkHead(event, log, context, false);
+    switch (verdict.kind) {
+      case "answer":
+        return verdict.answer();
+      case "no-body":
+        return verdict.run();
+      case "body": {
+        const { body, isBase64Encoded } = event;
+        const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(body, isBase64Encoded ? "base64" : "utf8");
+        log.bytes = bytes.length;
+        if (bytes.length === 0) return text(400, "the request body is empty");
+        if (bytes.length > context.maxBodyBytes) return verdict.tooLarge();
+        return verdict.run(bytes);
+      }
     }
-    log.route = match.route.name;
-    return ROUTE_FUNCTIONS[match.route.name]({ headers: lowercaseHeaders(event.headers), params: match.params, event }, log, context);
+  }
+
+  async function admission(head: HttpEvent, log: LogContext): Promise<HttpResult | { bodyBytes: number }> {
+    const verdict = checkHead(head, log, context, true);
+    switch (verdict.kind) {
+      case "answer":
+        return verdict.answer();
+      case "no-body":
+        return { bodyBytes: 0 };
+      case "body":
+        return (await verdict.beforeReading()) ?? { bodyBytes: verdict.declaredBytes ?? 0 };
+    }
   }
 
   /** A storage failure: 503 when it may pass, else 500; the details go to the log only. */
@@ -69,15 +99,17 @@ export function createHandler(options: HandlerOptions): Handler {
     return text(500, "internal server error");
   }
 
-  return async function handle(event: HttpEvent): Promise<HttpResult> {
+  /** Runs `work`; an answer (its own or a failure's) is logged as the request's one line. */
+  async function answer<T extends object>(event: HttpEvent, work: (log: LogContext) => Promise<HttpResult | T>): Promise<HttpResult | T> {
     const started = performance.now();
     const log: LogContext = {};
-    let result: HttpResult;
+    let result: HttpResult | T;
     try {
-      result = await dispatch(event, log);
+      result = await work(log);
     } catch (error) {
       result = failure(error, log);
     }
+    if (!isResult(result)) return result;
     logger.info("request", {
       method: event.requestContext.http.method,
       route: log.route ?? "none",
@@ -89,5 +121,16 @@ export function createHandler(options: HandlerOptions): Handler {
       requestId: event.requestContext.requestId,
     });
     return result;
+  }
+
+  const handle = (event: HttpEvent): Promise<HttpResult> => answer<HttpResult>(event, (log) => dispatch(event, log));
+  const admit = async (head: HttpEvent): Promise<Admission> => {
+    const decided = await answer(head, (log) => admission(head, log));
+    return isResult(decided) ? { kind: "answer", result: decided } : { kind: "read", bodyBytes: decided.bodyBytes };
   };
+  return Object.assign(handle, { admit });
+}
+
+function isResult(value: object): value is HttpResult {
+  return "statusCode" in value;
 }

@@ -1,6 +1,7 @@
 /**
- * What the protocol routes read from a request, each check answering the protocol's 4xx:
- * the client id (and the allowlist), a version id in the path, a POST's body.
+ * What the protocol routes read from a request's head, each check answering the protocol's
+ * 4xx (the client id and the allowlist, a version id in the path), and the shapes a route
+ * answers in: refused on its head, or accepted with what to do next.
  */
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import type { SyncServer } from "../core/sync.ts";
@@ -12,12 +13,11 @@ import type { RouteName } from "./routes.ts";
 
 export type HttpEvent = APIGatewayProxyEventV2;
 
-/** A parsed request, as the route functions see it. */
+/** A request as the route functions see it: its head only; a body comes to `Accepted.run`. */
 export interface Request {
   /** Header names in lowercase: clients send them in any case. */
   headers: ReadonlyMap<string, string>;
   params: Readonly<Record<string, string>>;
-  event: HttpEvent;
 }
 
 /** What a route learned, for the request's log line. */
@@ -36,14 +36,31 @@ export interface RouteContext {
   maxBodyBytes: number;
 }
 
-/** The function that answers one route of the route table (routes.ts). */
-export type RouteHandler = (request: Request, log: LogContext, context: RouteContext) => Promise<HttpResult>;
+/** The body a route reads, and its answers that do not need the body's bytes. */
+export interface BodyRule {
+  /** The exact media type the body must be sent as. */
+  contentType: string;
+  /** The answer to a body over MAX_BODY_BYTES, by its declared or by its actual size. */
+  tooLarge(): Promise<HttpResult>;
+  /**
+   * Made only when the body is still to come (the local server), never when it arrived with
+   * the request (Lambda): the answer when the upload would be refused whatever it holds, so
+   * that it is not read; undefined to read it.
+   */
+  beforeReading(): Promise<HttpResult | undefined>;
+}
+
+/** A request whose head a route accepted: what it does next, with a body or without one. */
+export type Accepted = { body?: undefined; run(): Promise<HttpResult> } | { body: BodyRule; run(body: Uint8Array): Promise<HttpResult> };
+
+/**
+ * The function of one route of the route table (routes.ts): its checks of the request's head,
+ * which need no storage, then what it does with an accepted request.
+ */
+export type RouteHandler = (request: Request, log: LogContext, context: RouteContext) => Accepted | Rejection;
 
 /** A request the route refuses, with its answer. */
 export type Rejection = { rejected: HttpResult };
-
-/** A request body over the size limit: each route answers it in its own way. */
-export const TOO_LARGE = Symbol("too large");
 
 export function isRejection(value: unknown): value is Rejection {
   return typeof value === "object" && value !== null && "rejected" in value;
@@ -67,30 +84,6 @@ export function clientIdOf(request: Request, log: LogContext, { sync }: RouteCon
 export function versionIdParam(request: Request, name: string): Uuid | Rejection {
   const id = parseUuid(request.params[name] ?? "");
   return id ?? reject(400, `the ${name} in the path is not a UUID`);
-}
-
-/**
- * The body of a protocol POST: the exact content type, not empty, within the size limit.
- * Over the limit it is `TOO_LARGE`, which each route answers in its own way.
- */
-export function bodyOf(
-  request: Request,
-  contentType: string,
-  log: LogContext,
-  { maxBodyBytes }: RouteContext,
-): Uint8Array | Rejection | typeof TOO_LARGE {
-  const given = request.headers.get(HEADER.contentType);
-  // Parameters (such as a charset) are tolerated on requests; the media type must be exact.
-  const mediaType = given?.split(";")[0]?.trim().toLowerCase();
-  if (mediaType !== contentType) return reject(400, `Content-Type must be ${contentType}`);
-  const declared = Number(request.headers.get(HEADER.contentLength) ?? Number.NaN);
-  if (declared > maxBodyBytes) return TOO_LARGE;
-  const { body, isBase64Encoded } = request.event;
-  const bytes = body === undefined ? Buffer.alloc(0) : Buffer.from(body, isBase64Encoded ? "base64" : "utf8");
-  log.bytes = bytes.length;
-  if (bytes.length === 0) return reject(400, "the request body is empty");
-  if (bytes.length > maxBodyBytes) return TOO_LARGE;
-  return bytes;
 }
 
 export function tooLarge({ maxBodyBytes }: RouteContext): HttpResult {

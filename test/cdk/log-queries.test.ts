@@ -142,6 +142,25 @@ describe("saved Logs Insights queries", () => {
     for (const field of fields) expect(logged.has(field) || lambdas.has(field), field).toBe(true);
   });
 
+  it("finds the warnings and errors of the functions' logger and of Lambda's runtime, whatever the case of their level", () => {
+    const [, errors] = queries.find(([, q]) => /Errors/.test(q.Properties.Name as string))!;
+    const query = errors.Properties.QueryString as string;
+    const levels = /level in \[([^\]]*)\]/
+      .exec(query)?.[1]
+      ?.match(/"[^"]*"/g)
+      ?.map((level) => JSON.parse(level) as string);
+    expect(levels, query).toBeDefined();
+    // The functions' own lines (lambda/log.ts).
+    const written: string[] = [];
+    const logger = createLogger((line) => written.push(line));
+    logger.warn("w");
+    logger.error("e");
+    for (const line of written) expect(levels).toContain((JSON.parse(line) as { level: string }).level);
+    // Lambda's JSON log lines (the runtime's, and the console's): its levels are upper case.
+    // https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html
+    for (const level of ["WARN", "ERROR", "FATAL"]) expect(levels).toContain(level);
+  });
+
   it("finds the maintenance function's run line by its duration", () => {
     const source = readFileSync(new URL("../../lambda/maintenance.ts", import.meta.url), "utf8");
     expect(source).toMatch(/durationMs: Date\.now\(\) - started/);

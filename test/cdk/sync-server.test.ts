@@ -28,7 +28,7 @@ import { DEFAULT_DEADLINE_MS } from "../../lambda/storage/dynamodb/constants.ts"
 import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { writeRequest } from "../../lambda/storage/dynamodb/write-request.ts";
 import type { Uuid } from "../../lambda/uuid.ts";
-import { ACCESS_LOG_FIELDS } from "../../lib/api-helper.ts";
+import { ACCESS_LOG_FIELDS, ACCESS_LOG_FORMAT } from "../../lib/api-helper.ts";
 import { BUNDLE_FILE, FUNCTION_ACTIONS, MAINTENANCE_ACTIONS } from "../../lib/function-helper.ts";
 import { CONTEXT_KEYS } from "../../lib/context.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
@@ -190,6 +190,13 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       }
     });
 
+    it("is named after its stack, so that each deployment's API is told apart in the console", () => {
+      // Name is updated in place (no replacement: the URL stays).
+      template.hasResourceProperties("AWS::ApiGatewayV2::Api", { Name: DEFAULT_STACK_NAME });
+      template.hasResourceProperties("AWS::ApiGatewayV2::Api", { Name: synthesized.stack.stackName });
+      Template.fromStack(build({ stackName: "OtherTasks" })).hasResourceProperties("AWS::ApiGatewayV2::Api", { Name: "OtherTasks" });
+    });
+
     it("has no CORS configuration unless origins are given", () => {
       const [, api] = only(template, "AWS::ApiGatewayV2::Api");
       expect(api.Properties.CorsConfiguration).toBeUndefined();
@@ -208,10 +215,10 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       const [, stage] = only(template, "AWS::ApiGatewayV2::Stage");
       const { DestinationArn, Format } = stage.Properties.AccessLogSettings;
       expect(DestinationArn).toEqual({ "Fn::GetAtt": [id.accessLogs, "Arn"] });
-      const fields = JSON.parse(Format as string) as Record<string, string>;
-      expect(fields).toEqual(ACCESS_LOG_FIELDS);
-      expect(fields.requestId).toBe("$context.requestId");
-      expect(fields.status).toBe("$context.status");
+      // Each line's fields (what a line holds whatever the request carries: access-log-format.test.ts).
+      expect(Format).toBe(ACCESS_LOG_FORMAT);
+      expect(ACCESS_LOG_FIELDS.requestId).toBe("$context.requestId");
+      expect(ACCESS_LOG_FIELDS.status).toBe("$context.status");
       // X-Client-Id is the user's credential: no header ever reaches a log.
       expect(Format).not.toMatch(/header/i);
       expect(template.findResources("AWS::Logs::LogGroup")[id.accessLogs]?.Properties).toEqual({
@@ -445,6 +452,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
           expect.objectContaining({
             Action: [...FUNCTION_ACTIONS.s3Bucket].sort(),
             Resource: { "Fn::GetAtt": [id.bucket, "Arn"] },
+            // A listing only under the storage's prefix. IfExists: the check S3 makes for a
+            // missing object (404 rather than 403) carries no s3:prefix, and must pass.
+            Condition: { StringLikeIfExists: { "s3:prefix": [`${S3_PREFIX}*`] } },
           }),
         ]),
       );
@@ -599,9 +609,9 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
   });
 
   describe("operations", () => {
-    it("alarms on function errors and throttles, maintenance errors, API 5xx, DynamoDB throttles and system errors, into the topic", () => {
+    it("alarms on function errors and throttles, maintenance errors, API 5xx, storage stalls, DynamoDB throttles and system errors, into the topic", () => {
       const alarms = ofType(template, "AWS::CloudWatch::Alarm").map(([, a]) => a.Properties);
-      expect(alarms).toHaveLength(6);
+      expect(alarms).toHaveLength(7);
       for (const alarm of alarms) {
         expect(alarm.AlarmActions).toEqual([{ Ref: id.topic }]);
         expect(alarm.Threshold).toBe(1);
@@ -611,28 +621,24 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       const simple = alarms.filter((a) => a.MetricName).map((a) => `${a.Namespace} ${a.MetricName} ${JSON.stringify(a.Dimensions)}`);
       expect(simple.sort()).toEqual(
         [
-          `AWS/ApiGateway 5xx ${JSON.stringify([{ Name: "ApiId", Value: { Ref: id.api } }])}`,
+          `TaskChampionSyncServer ServerErrors ${JSON.stringify([{ Name: "ApiId", Value: { Ref: id.api } }])}`,
+          `TaskChampionSyncServer Unavailable ${JSON.stringify([{ Name: "ApiId", Value: { Ref: id.api } }])}`,
           `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
           `AWS/Lambda Throttles ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.function } }])}`,
           `AWS/Lambda Errors ${JSON.stringify([{ Name: "FunctionName", Value: { Ref: id.maintenance } }])}`,
         ].sort(),
       );
+      // The DynamoDB alarms (what they read, and how they fire: alarms.test.ts).
       const math = alarms.filter((a) => a.Metrics);
-      expect(math).toHaveLength(2);
-      const metricNames = math.map((a) => {
-        const [expression, ...terms] = a.Metrics as { Expression?: string; MetricStat: TemplateJson }[];
-        // Missing data points count as 0: these metrics only exist when something went wrong.
-        expect(expression!.Expression).toMatch(/^FILL\(\w+, 0\)( \+ FILL\(\w+, 0\))*$/);
-        const names = new Set(terms.map((t) => `${t.MetricStat.Metric.Namespace} ${t.MetricStat.Metric.MetricName}`));
-        expect(names.size).toBe(1);
-        for (const term of terms) {
+      const metricNames = math.map((a) =>
+        [...new Set((a.Metrics as TemplateJson[]).filter((m) => m.MetricStat).map((m) => m.MetricStat.Metric.MetricName))].sort().join(" "),
+      );
+      expect(metricNames.sort()).toEqual(["ReadThrottleEvents WriteThrottleEvents", "SystemErrors"]);
+      for (const alarm of math) {
+        for (const term of (alarm.Metrics as TemplateJson[]).filter((m) => m.MetricStat)) {
           expect(term.MetricStat.Metric.Dimensions).toContainEqual({ Name: "TableName", Value: { Ref: id.table } });
         }
-        const operations = terms.map((t) => t.MetricStat.Metric.Dimensions.find((d: { Name: string }) => d.Name === "Operation").Value);
-        expect(operations).toEqual(expect.arrayContaining(["GetItem", "PutItem", "UpdateItem", "TransactWriteItems"]));
-        return [...names][0];
-      });
-      expect(metricNames.sort()).toEqual(["AWS/DynamoDB SystemErrors", "AWS/DynamoDB ThrottledRequests"]);
+      }
     });
 
     it("has a TLS-only alarm topic with no subscription unless an e-mail is given", () => {
@@ -693,6 +699,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         "AWS::SNS::TopicPolicy": "nothing",
         "AWS::S3::BucketPolicy": "nothing",
         "AWS::Logs::QueryDefinition": "nothing",
+        // A metric filter is free; its metric is billed only for the hours it gets data.
+        "AWS::Logs::MetricFilter": "nothing",
         "AWS::CDK::Metadata": "nothing",
         "AWS::DynamoDB::Table": "storage",
         "AWS::S3::Bucket": "storage",
@@ -701,8 +709,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       };
       const types = Object.values(template.toJSON().Resources as Record<string, Resource>).map((r) => r.Type);
       for (const type of new Set(types)) expect(idleCost, `the idle cost of ${type}`).toHaveProperty([type]);
-      // The only fixed monthly cost: the alarms, $0.10 a month each (no dashboard, no KMS key).
-      expect(types.filter((type) => idleCost[type] === "monthly")).toEqual(Array(6).fill("AWS::CloudWatch::Alarm"));
+      // The only fixed monthly cost: the alarms, $0.10 a month for each metric they read (no dashboard, no KMS key).
+      expect(types.filter((type) => idleCost[type] === "monthly")).toEqual(Array(7).fill("AWS::CloudWatch::Alarm"));
     });
 
     it("has no dashboard unless asked: it is the largest fixed cost of an idle deployment", () => {
@@ -1021,7 +1029,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
       certificateArn: CERTIFICATE_ARN,
       alarmEmail: "ops@example.com",
       dashboard: "true",
-      corsOrigins: "https://tasks.example.com, https://*.example.org",
+      corsOrigins: "https://tasks.example.com, http://*",
     });
     template = synthesized.template;
   });
@@ -1108,7 +1116,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
   it("corsOrigins: browsers of those origins may call the routes, and read the protocol's headers; API Gateway answers the preflight", () => {
     const [, api] = only(template, "AWS::ApiGatewayV2::Api");
     expect(api.Properties.CorsConfiguration).toEqual({
-      AllowOrigins: ["https://tasks.example.com", "https://*.example.org"],
+      AllowOrigins: ["https://tasks.example.com", "http://*"],
       AllowMethods: [...new Set(ROUTES.map((route) => route.method))].sort(),
       AllowHeaders: [HEADER.clientId, HEADER.contentType],
       ExposeHeaders: [HEADER.versionId, HEADER.parentVersionId, HEADER.snapshotRequest],
@@ -1204,6 +1212,10 @@ describe("a customer-managed KMS key (customerManagedKey)", () => {
         "CloudWatchLogs",
         "CloudWatchAlarmsToTopic",
         "FunctionsThroughDynamoDbAndS3",
+        // The log groups, each function's own through CloudWatch Logs: log-encryption.test.ts.
+        "FunctionLogsThroughCloudWatchLogs",
+        "MaintenanceFunctionLogsThroughCloudWatchLogs",
+        "FunctionsDescribeKeyThroughCloudWatchLogs",
       ].sort(),
     );
     // The account administers the key: no cryptographic action outside the services.
@@ -1227,12 +1239,14 @@ describe("a customer-managed KMS key (customerManagedKey)", () => {
       Action: use,
       Condition: { StringEquals: { "kms:ViaService": [region("dynamodb"), region("s3")] } },
     });
-    // CloudWatch Logs for this account's log groups; CloudWatch alarms of this account to the topic.
+    // CloudWatch Logs for this stack's three log groups (log-encryption.test.ts); CloudWatch
+    // alarms of this account to the topic.
     expect(bySid.CloudWatchLogs).toMatchObject({
       Principal: { Service: region("logs") },
-      Condition: { ArnLike: { "kms:EncryptionContext:aws:logs:arn": expect.objectContaining({ "Fn::Join": expect.any(Array) }) } },
+      Condition: { ArnEquals: { "kms:EncryptionContext:aws:logs:arn": expect.any(Array) } },
     });
-    expect(JSON.stringify(bySid.CloudWatchLogs!.Condition)).toContain(":log-group:*");
+    expect(bySid.CloudWatchLogs!.Condition.ArnEquals["kms:EncryptionContext:aws:logs:arn"]).toHaveLength(3);
+    expect(JSON.stringify(bySid.CloudWatchLogs!.Condition)).not.toContain(":log-group:*");
     expect(bySid.CloudWatchAlarmsToTopic).toMatchObject({
       Principal: { Service: "cloudwatch.amazonaws.com" },
       Action: ["kms:Decrypt", "kms:GenerateDataKey*"],
@@ -1509,8 +1523,8 @@ describe("settings through props, and context over props", () => {
     [{ domainName: "tasks.example.com" }, /domainName and certificateArn go together/],
     [{ domainName: "tasks.example.com", certificateArn: "arn:nope" }, /context certificateArn="arn:nope" is not valid/],
     [{ alarmEmail: "ops" }, /context alarmEmail="ops" is not valid/],
-    [{ corsOrigins: "https://tasks.example.com/app" }, /corsAllowedOrigins must be origins/],
-    [{ corsOrigins: "tasks.example.com" }, /corsAllowedOrigins must be origins/],
+    [{ corsOrigins: "https://tasks.example.com/app" }, /corsAllowedOrigins must be \*, https:\/\/\*, http:\/\/\* or origins/],
+    [{ corsOrigins: "https://*.example.org" }, /corsAllowedOrigins must be .*no wildcard within the host/],
     [{ historyDays: "-1" }, /context historyDays="-1" is not valid/],
     [{ maxClientBytes: "1e6" }, /context maxClientBytes="1e6" is not valid/],
   ])("rejects %j at synth time", (context, message) => {
@@ -1524,6 +1538,15 @@ describe("settings through props, and context over props", () => {
     [{ maxClientBytes: -5 }, /maxClientBytes must be/],
   ])("rejects the props %j with the function's own parsers", (server, message) => {
     expect(() => build({}, { server })).toThrow(message);
+  });
+
+  it("warns that an allowlist's client ids are readable by whoever reads the template or the function's configuration, pointing to the client registry", () => {
+    const warnings = (stack: SyncServerStack) => Annotations.fromStack(stack).findWarning("*", Match.stringLikeRegexp("clientIds"));
+    const [warning] = warnings(build({ clientIds: CLIENT_A }));
+    expect(String(warning?.entry.data)).toMatch(/template.*configuration.*cdk\.out.*add-client/s);
+    expect(String(warning?.entry.data)).not.toContain(CLIENT_A);
+    expect(warnings(build({}))).toEqual([]);
+    expect(warnings(build({}, { server: { clientIds: [CLIENT_B] } }))).toHaveLength(1);
   });
 
   it("fails at synth, not at deploy, when the allowlist would pass Lambda's 4 KB environment, pointing to the client registry", () => {

@@ -223,7 +223,9 @@ describe("the package, installed in a plain JavaScript CDK app", () => {
     const [[bucketId]] = ofType("AWS::S3::Bucket") as [[string, CfnResource]];
     expect(env[SETTINGS.tableName.name]).toEqual({ Ref: tableId });
     expect(env[SETTINGS.bucketName.name]).toEqual({ Ref: bucketId });
-    expect(env[SETTINGS.clientIdAllowlist.name]).toBe("0b6e6d9c-6f0e-4c4e-9a53-1d2f8a3b7c10,5f1c2a7e-8d34-4b9b-a0e1-3c6d9f2b4e87");
+    // The README's app registers its users in the table: no allowlist, no client created on its own.
+    expect(env).not.toHaveProperty(SETTINGS.clientIdAllowlist.name);
+    expect(env[SETTINGS.createClients.name]).toBe("false");
   });
 
   it("deploys a bundle that loads on its own, with nothing beside it but its chunks, and answers", () => {

@@ -1,5 +1,6 @@
+import type { AddSnapshotOutcome } from "../../core/sync.ts";
 import { CONTENT_TYPE } from "../protocol.ts";
-import { bodyOf, clientIdOf, isRejection, type RouteHandler, TOO_LARGE, versionIdParam } from "../request.ts";
+import { clientIdOf, isRejection, type RouteHandler, versionIdParam } from "../request.ts";
 import { empty, text } from "../responses.ts";
 
 /**
@@ -8,23 +9,30 @@ import { empty, text } from "../responses.ts";
  * snapshot (not empty).
  * 200: empty body, whether the snapshot was stored or ignored (a snapshot for an old or
  * unknown version is not the client's problem). A snapshot over MAX_BODY_BYTES is answered
- * 200 too, not stored, and the server stops asking for snapshots for a period: a failed
- * AddSnapshot fails the client's whole sync, and asking again at once would fail the next.
- * 404: unknown client. 400 bad client id, version id, content type or empty body;
- * 403 not allowed.
+ * 200 too, not stored (nor read, when its declared length says so), and the server stops
+ * asking for snapshots for a period: a failed AddSnapshot fails the client's whole sync, and
+ * asking again at once would fail the next.
+ * 404: unknown client (on the local server, before the body is read). 400 bad client id,
+ * version id, content type or empty body; 403 not allowed; 411 (local server) a body without
+ * Content-Length.
  */
-export const addSnapshot: RouteHandler = async (request, log, context) => {
+export const addSnapshot: RouteHandler = (request, log, context) => {
   const clientId = clientIdOf(request, log, context);
-  if (isRejection(clientId)) return clientId.rejected;
+  if (isRejection(clientId)) return clientId;
   const versionId = versionIdParam(request, "versionId");
-  if (isRejection(versionId)) return versionId.rejected;
-  const body = bodyOf(request, CONTENT_TYPE.snapshot, log, context);
-  if (isRejection(body)) return body.rejected;
+  if (isRejection(versionId)) return versionId;
+  const answer = (outcome: AddSnapshotOutcome) => {
+    log.outcome = outcome.kind === "ignored" ? `ignored:${outcome.reason}` : outcome.kind;
+    return outcome.kind === "unknown-client" ? text(404, "unknown client id") : empty(200);
+  };
 
-  const outcome =
-    body === TOO_LARGE
-      ? await context.sync.declineSnapshot(clientId, versionId)
-      : await context.sync.addSnapshot(clientId, versionId, body);
-  log.outcome = outcome.kind === "ignored" ? `ignored:${outcome.reason}` : outcome.kind;
-  return outcome.kind === "unknown-client" ? text(404, "unknown client id") : empty(200);
+  return {
+    body: {
+      contentType: CONTENT_TYPE.snapshot,
+      tooLarge: async () => answer(await context.sync.declineSnapshot(clientId, versionId)),
+      beforeReading: async () =>
+        (await context.sync.refusesAsUnknownClient(clientId, "add-snapshot")) ? answer({ kind: "unknown-client" }) : undefined,
+    },
+    run: async (body) => answer(await context.sync.addSnapshot(clientId, versionId, body)),
+  };
 };

@@ -1,5 +1,5 @@
 import { CONTENT_TYPE, HEADER } from "../protocol.ts";
-import { bodyOf, clientIdOf, isRejection, type RouteHandler, TOO_LARGE, tooLarge, versionIdParam } from "../request.ts";
+import { clientIdOf, isRejection, type RouteHandler, tooLarge, versionIdParam } from "../request.ts";
 import { empty, text } from "../responses.ts";
 
 /**
@@ -9,37 +9,48 @@ import { empty, text } from "../responses.ts";
  * 200: `X-Version-Id` of the new version, `X-Snapshot-Request: urgency=low|high` when a
  * snapshot is wanted; empty body.
  * 409: `X-Parent-Version-Id` = the client's latest version; empty body; nothing stored.
- * 404: the client does not exist and client creation is off.
+ * 404: the client does not exist and client creation is off (on the local server, before the
+ * body is read).
  * 507: the version would take the client past its stored-bytes quota (MAX_CLIENT_BYTES);
  * `text/plain` reason; nothing stored.
  * 400 bad client id, parent id, content type or empty body; 403 not allowed;
- * 413 a body over MAX_BODY_BYTES.
+ * 413 a body over MAX_BODY_BYTES; 411 (local server) a body without Content-Length.
  */
-export const addVersion: RouteHandler = async (request, log, context) => {
+export const addVersion: RouteHandler = (request, log, context) => {
   const clientId = clientIdOf(request, log, context);
-  if (isRejection(clientId)) return clientId.rejected;
+  if (isRejection(clientId)) return clientId;
   const parentVersionId = versionIdParam(request, "parentVersionId");
-  if (isRejection(parentVersionId)) return parentVersionId.rejected;
-  const body = bodyOf(request, CONTENT_TYPE.historySegment, log, context);
-  if (body === TOO_LARGE) return tooLarge(context);
-  if (isRejection(body)) return body.rejected;
+  if (isRejection(parentVersionId)) return parentVersionId;
+  const unknownClient = () => {
+    log.outcome = "unknown-client";
+    return text(404, "unknown client id, and this server does not create clients");
+  };
 
-  const outcome = await context.sync.addVersion(clientId, parentVersionId, body);
-  log.outcome = outcome.kind;
-  switch (outcome.kind) {
-    case "added": {
-      const headers: Record<string, string> = { [HEADER.versionId]: outcome.versionId };
-      if (outcome.snapshotUrgency !== "none") headers[HEADER.snapshotRequest] = `urgency=${outcome.snapshotUrgency}`;
-      return empty(200, headers);
-    }
-    case "conflict":
-      return empty(409, { [HEADER.parentVersionId]: outcome.latestVersionId });
-    case "unknown-client":
-      return text(404, "unknown client id, and this server does not create clients");
-    case "quota-exceeded":
-      return text(
-        507,
-        `this client stores ${outcome.storedBytes} bytes; with this version it would pass its quota of ${outcome.maxClientBytes} bytes`,
-      );
-  }
+  return {
+    body: {
+      contentType: CONTENT_TYPE.historySegment,
+      tooLarge: async () => tooLarge(context),
+      beforeReading: async () => ((await context.sync.refusesAsUnknownClient(clientId, "add-version")) ? unknownClient() : undefined),
+    },
+    run: async (body) => {
+      const outcome = await context.sync.addVersion(clientId, parentVersionId, body);
+      log.outcome = outcome.kind;
+      switch (outcome.kind) {
+        case "added": {
+          const headers: Record<string, string> = { [HEADER.versionId]: outcome.versionId };
+          if (outcome.snapshotUrgency !== "none") headers[HEADER.snapshotRequest] = `urgency=${outcome.snapshotUrgency}`;
+          return empty(200, headers);
+        }
+        case "conflict":
+          return empty(409, { [HEADER.parentVersionId]: outcome.latestVersionId });
+        case "unknown-client":
+          return unknownClient();
+        case "quota-exceeded":
+          return text(
+            507,
+            `this client stores ${outcome.storedBytes} bytes; with this version it would pass its quota of ${outcome.maxClientBytes} bytes`,
+          );
+      }
+    },
+  };
 };

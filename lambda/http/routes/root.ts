@@ -6,6 +6,6 @@ import { text } from "../responses.ts";
  * `GET /`
  * 200 `text/plain`: the server's name and version, for people checking a deployment.
  */
-export const root: RouteHandler = async () => {
-  return text(200, `TaskChampion sync server: ${SERVER_NAME} ${SERVER_VERSION}\n`);
-};
+export const root: RouteHandler = () => ({
+  run: async () => text(200, `TaskChampion sync server: ${SERVER_NAME} ${SERVER_VERSION}\n`),
+});
