@@ -77,6 +77,28 @@ export const KEPT_RESOURCES: Readonly<Record<string, { replacing: readonly strin
   },
 };
 
+/**
+ * Replacements of kept resources that a release makes on purpose, each with its reason; its
+ * changelog's "Upgrading" says them. Only a log group may be one, and only kept on replacement
+ * (UpdateReplacePolicy Retain: CloudFormation leaves the old group, with its logs, in place);
+ * a table, bucket, key, topic, API, domain or distribution never is. An entry whose replacement
+ * no longer happens fails the test too, so that the list stays true.
+ */
+export const ACCEPTED_REPLACEMENTS: readonly { from: string; configuration: string; id: string; reason: string }[] = [
+  ...["SyncServerFunctionLogs0AA3889E", "SyncServerMaintenanceFunctionLogs1D894413"].map((id) => ({
+    from: "0.2.0",
+    configuration: "every option on",
+    id,
+    reason:
+      "with the customer-managed key, the key policy names the functions' log groups, so they get names; 0.2.0's unnamed ones stay, with their logs",
+  })),
+];
+
+/** The ids of ACCEPTED_REPLACEMENTS for an upgrade from `version` with `configuration`. */
+export function acceptedReplacements(version: string, configuration: string): ReadonlySet<string> {
+  return new Set(ACCEPTED_REPLACEMENTS.filter((r) => r.from === version && r.configuration === configuration).map((r) => r.id));
+}
+
 export interface CfnResource {
   Type: string;
   Properties?: Record<string, unknown>;
@@ -194,7 +216,11 @@ export interface TemplateComparison {
 
 const byId = (a: ResourceRef, b: ResourceRef) => a.id.localeCompare(b.id);
 
-export function compareTemplates(previous: CfnTemplate, current: CfnTemplate): TemplateComparison {
+export function compareTemplates(
+  previous: CfnTemplate,
+  current: CfnTemplate,
+  accepted: ReadonlySet<string> = new Set(),
+): TemplateComparison {
   const added: ResourceRef[] = [];
   const removed: ResourceRef[] = [];
   const updated: (ResourceRef & { changes: string[] })[] = [];
@@ -218,7 +244,15 @@ export function compareTemplates(previous: CfnTemplate, current: CfnTemplate): T
     }
     if (changes.length > 0) updated.push({ id, type: before.Type, changes });
     if (!kept) continue;
-    for (const name of kept.replacing.filter((property) => changes.includes(property))) {
+    const replacing = kept.replacing.filter((property) => changes.includes(property));
+    if (accepted.has(id)) {
+      if (replacing.length === 0) keptViolations.push(`${before.Type} ${id} is an accepted replacement that no longer happens`);
+      else if (before.Type !== "AWS::Logs::LogGroup" || after.UpdateReplacePolicy !== "Retain") {
+        keptViolations.push(`${before.Type} ${id} is an accepted replacement, but only a log group kept on replacement may be one`);
+      }
+      continue;
+    }
+    for (const name of replacing) {
       keptViolations.push(`${before.Type} ${id}: ${name} changes, which replaces it (${kept.source})`);
     }
     for (const policy of ["DeletionPolicy", "UpdateReplacePolicy"] as const) {
@@ -294,6 +328,8 @@ export interface UpgradeReport {
   previous: SynthesizedTemplate;
   current: SynthesizedTemplate;
   comparison: TemplateComparison;
+  /** The kept resources this release replaces on purpose (ACCEPTED_REPLACEMENTS). */
+  accepted: ReadonlySet<string>;
   diff: CdkDiffLine[];
   /** `cdk diff`'s whole output, for a person to read. */
   diffOutput: string;
@@ -305,14 +341,9 @@ export function upgradeReports(release: InstalledRelease): UpgradeReport[] {
     const previous = synthesizeRelease(release, configuration);
     const current = synthesizeCurrent(configuration);
     const { lines, output } = cdkDiff(current, previous.templateFile);
-    return {
-      configuration,
-      previous,
-      current,
-      comparison: compareTemplates(previous.template, current.template),
-      diff: lines,
-      diffOutput: output,
-    };
+    const accepted = acceptedReplacements(release.fixture.version, configuration.name);
+    const comparison = compareTemplates(previous.template, current.template, accepted);
+    return { configuration, previous, current, comparison, accepted, diff: lines, diffOutput: output };
   });
 }
 
