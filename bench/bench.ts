@@ -17,6 +17,7 @@ import { interceptCalls } from "../dev/sdk-interception.ts";
 import { stopOnSignals } from "../dev/shutdown.ts";
 import { createApp } from "../lambda/app.ts";
 import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES, type ServerConfig } from "../lambda/config.ts";
+import type { SyncRules } from "../lambda/core/sync.ts";
 import { createAwsClients } from "../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../lambda/storage/dynamodb/storage.ts";
 import { type FunctionAsset, functionProcessEnv, synthesizeFunction } from "./asset.ts";
@@ -60,7 +61,8 @@ async function main(): Promise<number> {
   const rules = DEFAULT_SYNC_RULES;
   const config: ServerConfig = { rules, maxBodyBytes: LAMBDA_MAX_BODY_BYTES };
   const handler = createApp(storage, config, recorder.logger);
-  const context: MeasureContext = { handler, recorder, raw, tableName: emulators.tableName };
+  const withRules = (more: Partial<SyncRules>) => createApp(storage, { ...config, rules: { ...rules, ...more } }, recorder.logger);
+  const context: MeasureContext = { handler, withRules, recorder, raw, tableName: emulators.tableName };
 
   try {
     const run: BenchRun = {

@@ -5,6 +5,7 @@
  */
 import { type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import type { SdkCall } from "../dev/sdk-interception.ts";
+import type { SyncRules } from "../lambda/core/sync.ts";
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
 import { SK, TABLE } from "../lambda/storage/dynamodb/layout.ts";
 import {
@@ -31,8 +32,10 @@ export interface Prepared {
 export interface MeasuredRequest {
   name: string;
   status: number;
-  /** The handler's logged outcome the request must have (proves which path ran). */
-  outcome: string;
+  /** The handler's logged outcome the request must have (proves which path ran); undefined for a request refused before the storage. */
+  outcome: string | undefined;
+  /** The handler to send it to, when not the context's (another server's settings on the same storage). */
+  handler?: Handler;
   /** Builds the i-th request; may send unmeasured setup requests first. */
   prepare: (i: number) => Promise<Prepared>;
 }
@@ -40,6 +43,8 @@ export interface MeasuredRequest {
 /** The handler under measurement, and what measuring it needs. */
 export interface MeasureContext {
   handler: Handler;
+  /** A handler on the same storage and recorder with other sync rules (a server that creates no clients, a quota). */
+  withRules: (rules: Partial<SyncRules>) => Handler;
   recorder: CallRecorder;
   /** An uncounted client: reads the size of each updated item after the request. */
   raw: DynamoDBClient;
@@ -83,7 +88,8 @@ export async function measure(
   context: MeasureContext,
   run: { count: number; offset: number; keep: boolean; askCapacity?: boolean },
 ): Promise<Sample[]> {
-  const { handler, recorder, raw, tableName } = context;
+  const { recorder, raw, tableName } = context;
+  const handler = request.handler ?? context.handler;
   const samples: Sample[] = [];
   for (let n = 0; n < run.count; n++) {
     const { event, check } = await request.prepare(run.offset + n);

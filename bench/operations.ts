@@ -4,6 +4,7 @@
  */
 import type { Handler, HttpEvent, HttpResult } from "../lambda/http/handler.ts";
 import { HEADER } from "../lambda/http/protocol.ts";
+import type { SyncRules } from "../lambda/core/sync.ts";
 import type { SnapshotThresholds } from "../lambda/core/urgency.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../lambda/uuid.ts";
 import { KiB, MiB } from "./bytes.ts";
@@ -115,9 +116,19 @@ export interface Operation extends MeasuredRequest {
   /** Request body bytes (API Gateway metering). */
   requestBytes: number;
   budget: Budget<OpStats>;
+  /** A request the server refuses (reported apart: what it costs the owner). */
+  refusal?: boolean;
 }
 
-export function buildOperations(handler: Handler, recorder: CallRecorder, clients: BenchClient[], rules: SnapshotThresholds): Operation[] {
+export function buildOperations(
+  handler: Handler,
+  recorder: CallRecorder,
+  clients: BenchClient[],
+  rules: SnapshotThresholds,
+  withRules: (rules: Partial<SyncRules>) => Handler,
+): Operation[] {
+  /** Asks for a snapshot after every version: each AddSnapshot measured is one the server asked for. */
+  const asking = withRules({ snapshotVersions: 1 });
   const pick = (i: number) => nth(clients, i % clients.length);
   /**
    * Before a measured AddVersion: a snapshot of latest (unmeasured) once the versions since the
@@ -301,10 +312,11 @@ export function buildOperations(handler: Handler, recorder: CallRecorder, client
       outcome: "stored",
       requestBytes: SNAPSHOT_BYTES,
       budget: addSnapshotBudget(true),
+      handler: asking,
       prepare: async (i) => {
         // As Taskwarrior does it: a version is pushed, the server asks for a snapshot of it.
         const client = pick(i);
-        const versionId = await addVersion(handler, recorder, client, SMALL_SEGMENT_BYTES);
+        const versionId = await addVersion(asking, recorder, client, SMALL_SEGMENT_BYTES);
         return {
           event: addSnapshotEvent(client.id, versionId, payload(SNAPSHOT_BYTES)),
           check: () => {

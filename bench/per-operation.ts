@@ -9,6 +9,7 @@ import { dynamodbLocalWriteUnits, type ItemCharge, reportedCapacity } from "./ca
 import { type AtRestCost, atRestCost, type OpCost, opCost, type SyncCost, syncCosts, syncItems } from "./cost.ts";
 import { type MeasureContext, measure, type Sample, summarize } from "./measurement.ts";
 import { buildOperations, type OpResult, setupClients } from "./operations.ts";
+import { buildRefusals } from "./refusals.ts";
 import type { Options } from "./options.ts";
 import { ms } from "./report-format.ts";
 
@@ -34,7 +35,10 @@ export async function runOperations(
 ): Promise<OperationsSection> {
   const { handler, recorder } = context;
   const benchClients = await setupClients(handler, recorder, log);
-  const operations = buildOperations(handler, recorder, benchClients, rules);
+  const operations = [
+    ...buildOperations(handler, recorder, benchClients, rules, context.withRules),
+    ...buildRefusals(context, benchClients),
+  ];
   const results: OpResult[] = [];
   const samplesOf = new Map<string, Sample[]>();
   for (const op of operations) {

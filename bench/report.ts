@@ -71,7 +71,9 @@ function verdict(b: BudgetResult): string {
 }
 
 function operationsReport(section: OperationsSection, options: Options): string[] {
-  const { results, costs, syncs, atRest } = section;
+  const { costs, syncs, atRest } = section;
+  const results = section.results.filter((r) => !r.op.refusal);
+  const refusals = section.results.filter((r) => r.op.refusal);
   const out: string[] = [
     table(
       ["Operation", "HTTP", "DynamoDB calls", "S3 calls", "Round trips (DynamoDB)", "p50", "p90", "p99", "max", "Budget", "Result"],
@@ -92,6 +94,25 @@ function operationsReport(section: OperationsSection, options: Options): string[
     ),
     "",
     "Round trips: the longest chain of SDK calls in which each starts after the previous one ended (calls in flight together count once); in parentheses, DynamoDB calls only.",
+    "",
+    "### What a refused request costs the owner",
+    "",
+    table(
+      ["Refused request", "HTTP", "DynamoDB calls", "S3 calls", "Stored", "USD per million", "Budget", "Result"],
+      refusals.map((r) => [
+        r.op.name,
+        String(r.op.status),
+        formatCalls(r.stats.dynamodb) + (r.stats.callsVary ? " (varies, max shown)" : ""),
+        formatCalls(r.stats.s3),
+        r.stats.s3Calls === 0 ? "nothing" : "**an object**",
+        usd(costs.find((c) => c.key === r.op.key)?.usdPerMillion.total ?? 0),
+        r.budget.budget,
+        verdict(r.budget),
+      ]),
+      ["l", "r", "l", "l", "l", "r", "l", "l"],
+    ),
+    "",
+    "USD per million: the refused requests' DynamoDB units (a refused write charged as if it had run: AWS does not document what a cancelled one costs), the function at its p50, and API Gateway's requests (a body is metered per 512 KB).",
     "",
     "### What one sync reads and writes, item by item",
     "",

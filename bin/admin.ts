@@ -4,7 +4,6 @@
  * server does (or a deployed stack's, with --stack), prints human lines or stable JSON, shows
  * progress on a terminal, and turns every failure into one line on stderr and an exit code.
  */
-import { setMaxListeners } from "node:events";
 import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
 import type { CloudFormationClient } from "@aws-sdk/client-cloudformation";
@@ -181,9 +180,6 @@ async function sdkCloudFormation(region: string | undefined): Promise<CloudForma
  * `admin` command): the process-wide settings a command's output and writes need.
  */
 export async function runAsProcess(argv: string[]): Promise<number> {
-  // The DynamoDB storage overlaps up to 16 writes of an import under one abort signal, past
-  // Node's default of 10 listeners before it warns about a leak.
-  setMaxListeners(64);
   // A reader that stops early (`| head`) ends the command quietly, as for any Unix filter.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);

@@ -3,7 +3,9 @@
  * and reused by every invocation: settings, SDK clients, the DynamoDB + S3 storage.
  * Only the DynamoDB storage is imported, so the bundle never contains SQLite.
  */
-import { createApp } from "./app.ts";
+import type { Context } from "aws-lambda";
+import { createApp, lambdaLimits } from "./app.ts";
+import type { HttpEvent, HttpResult } from "./http/handler.ts";
 import { ConfigReader, readServerConfig } from "./config.ts";
 import { dynamoStorageFromEnv } from "./storage/dynamodb/from-env.ts";
 
@@ -13,4 +15,7 @@ const { storage } = dynamoStorageFromEnv(reader);
 // Invalid settings fail the cold start with a message naming each variable.
 reader.check();
 
-export const handler = createApp(storage, config);
+const app = createApp(storage, config);
+
+/** One deadline per request, from the function's remaining time: every storage transaction of the request shares it. */
+export const handler = (event: HttpEvent, context?: Context): Promise<HttpResult> => app(event, lambdaLimits(context));

@@ -17,7 +17,7 @@ import type * as kms from "aws-cdk-lib/aws-kms";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
 import { acknowledgeBucketWithoutAccessLogs } from "./nag-acknowledgements.ts";
-import { type KeyType, TABLE, type TableDefinition } from "./storage-contract.ts";
+import { DELETED_OBJECT_RETENTION_DAYS, type KeyType, TABLE, type TableDefinition } from "./storage-contract.ts";
 
 /** How far back point-in-time recovery can restore the table: DynamoDB's longest window. */
 export const PITR_WINDOW_DAYS = 35;
@@ -25,8 +25,10 @@ export const PITR_WINDOW_DAYS = 35;
 /**
  * How long the bucket keeps a deleted object's data (a noncurrent version): past the
  * PITR_WINDOW_DAYS of the table, with 5 days to restore the objects of the earliest point in.
+ * The storage's own figure, since its quota counts deleted bytes until they expire.
  */
-export const NONCURRENT_VERSION_DAYS = PITR_WINDOW_DAYS + 5;
+export const NONCURRENT_VERSION_DAYS = DELETED_OBJECT_RETENTION_DAYS;
+if (NONCURRENT_VERSION_DAYS <= PITR_WINDOW_DAYS) throw new Error("deleted objects must outlive the table's point-in-time window");
 
 /**
  * The table with production settings; RETAIN also turns on its deletion protection. Encrypted

@@ -146,8 +146,8 @@ export const FUNCTION_ACTIONS = {
 /**
  * The IAM actions of the maintenance function. The orphan sweep (`sweepAllOrphans`):
  * ListObjectsV2 (s3:ListBucket, only under the storage's prefix) for every client's keys,
- * GetItem (consistent reads of the one item that would reference each candidate) and
- * DeleteObject for the orphans. The pruning of old history, through the storage's
+ * GetItem (consistent reads of the one item that would reference each candidate),
+ * DeleteObject for the orphans and UpdateItem to count their bytes against the client's quota. The pruning of old history, through the storage's
  * transaction: GetItem (the client, the walk from the chain's start), one TransactWriteItems
  * of an Update of the client item and Deletes of the removed versions' items (UpdateItem,
  * DeleteItem), DeleteObject of their segments; and, once for a client stored by 0.1.0, the

@@ -14,11 +14,11 @@ export function formatBytes(bytes: number | null): string {
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
-/** A client's share of its quota: 12.5%, "no limit" (quota 0), or "?" when either number is unknown. */
-export function formatQuotaUse(storedBytes: number | null, quotaBytes: number | null): string {
+/** A client's share of its quota (what the quota counts: `usedBytes`): 12.5%, "no limit" (quota 0), or "?" when either number is unknown. */
+export function formatQuotaUse(usedBytes: number | null, quotaBytes: number | null): string {
   if (quotaBytes === 0) return "no limit";
-  if (storedBytes === null || quotaBytes === null) return "?";
-  return `${((storedBytes / quotaBytes) * 100).toFixed(1)}%`;
+  if (usedBytes === null || quotaBytes === null) return "?";
+  return `${((usedBytes / quotaBytes) * 100).toFixed(1)}%`;
 }
 
 /** How long ago, in its largest unit or two: 40s, 12m, 5h 3m, 3d 4h. */
@@ -67,7 +67,7 @@ export function clientTableRow(client: ClientSummary, quotaBytes: number | null,
     client.clientId,
     String(client.versions),
     formatBytes(client.storedBytes),
-    formatQuotaUse(client.storedBytes, quotaBytes),
+    formatQuotaUse(client.usedBytes, quotaBytes),
     client.snapshot?.versionId ?? "-",
     client.snapshot ? formatAge(client.snapshot.timestamp, now) : "-",
     formatTime(client.latestAddedAt),
@@ -82,11 +82,12 @@ export function clientDetailLines(client: ClientDetails, quotaBytes: number | nu
       ? "quota unknown"
       : quotaBytes === 0
         ? "no quota"
-        : `${formatQuotaUse(client.storedBytes, quotaBytes)} of ${formatBytes(quotaBytes)}`;
+        : `${formatQuotaUse(client.usedBytes, quotaBytes)} of ${formatBytes(quotaBytes)}`;
   return [
     `client id:           ${client.clientId}`,
     `versions:            ${client.versions}`,
-    `stored:              ${formatBytes(client.storedBytes)} (${client.storedBytes} bytes), ${quota}`,
+    `stored:              ${formatBytes(client.storedBytes)} (${client.storedBytes} bytes)`,
+    `quota counts:        ${formatBytes(client.usedBytes)} (${client.usedBytes} bytes: with each version's overhead and deleted data still kept), ${quota}`,
     `first version:       ${client.oldestVersion?.versionId ?? "-"}`,
     `  its parent:        ${client.oldestVersion?.parentVersionId ?? "-"}`,
     `latest version:      ${client.latestVersionId}`,
@@ -104,6 +105,7 @@ export function clientJson(client: ClientSummary, quotaBytes: number | null): Re
     latestVersionId: client.latestVersionId,
     versions: client.versions,
     storedBytes: client.storedBytes,
+    usedBytes: client.usedBytes,
     quotaBytes,
     snapshot: client.snapshot && {
       versionId: client.snapshot.versionId,

@@ -36,7 +36,13 @@ export const importClientCommand: Command = {
         },
       });
     } catch (error) {
-      if (error instanceof ReplaceFailedError) return context.fail(EXIT.failed, `${lost(error.clientId)} (${error.message})`);
+      if (error instanceof ReplaceFailedError) {
+        const what =
+          error.stage === "removal"
+            ? `the removal of client ${error.clientId}, to replace it, stopped part-way: it is gone for replicas and not imported: run import-client ${path} --replace again`
+            : lost(error.clientId);
+        return context.fail(EXIT.failed, `${what} (${error.message})`);
+      }
       throw error;
     } finally {
       checking.end();

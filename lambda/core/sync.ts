@@ -6,7 +6,7 @@ import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededE
 import { type AddVersionOptions, type Client, RECENT_CHAIN_LENGTH, type Storage, type StorageTxn, type Version } from "../storage/types.ts";
 import { inTxn } from "../storage/in-txn.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../uuid.ts";
-import { snapshotUrgency, type SnapshotThresholds, type SnapshotUrgency } from "./urgency.ts";
+import { snapshotRequested, snapshotUrgency, type SnapshotThresholds, type SnapshotUrgency } from "./urgency.ts";
 
 export interface SyncRules extends SnapshotThresholds {
   /** Create a client on its first AddVersion; when false, unknown clients get "unknown client". */
@@ -14,9 +14,10 @@ export interface SyncRules extends SnapshotThresholds {
   /** Only these client ids may sync; undefined lets every client id in. */
   allowedClientIds?: ReadonlySet<Uuid> | undefined;
   /**
-   * The most bytes of history segments and snapshot a client may store; undefined: no limit.
-   * Enforced on AddVersion only: a snapshot is always accepted (within the body limit), since
-   * it is what lets history be pruned, so a snapshot can take a client past it until pruning.
+   * The most a client may make the server store, as the storage counts it (`usedBytes`: its
+   * payloads, each version's overhead, deleted data still kept); undefined: no limit. An
+   * AddVersion past it is refused; a snapshot past it is declined (the client is told nothing
+   * and asked for none until a period later), so nothing a client sends takes it past its quota.
    */
   maxClientBytes?: number | undefined;
 }
@@ -31,7 +32,7 @@ export const HIGH_URGENCY_REQUESTS_BEFORE_DECLINE = 3;
 export type AddVersionOutcome =
   | { kind: "added"; versionId: Uuid; snapshotUrgency: SnapshotUrgency }
   | { kind: "conflict"; latestVersionId: Uuid }
-  | { kind: "quota-exceeded"; storedBytes: number; maxClientBytes: number }
+  | { kind: "quota-exceeded"; usedBytes: number; maxClientBytes: number }
   | { kind: "unknown-client" };
 
 export type GetChildVersionOutcome =
@@ -42,11 +43,14 @@ export type GetChildVersionOutcome =
 
 export type AddSnapshotOutcome =
   | { kind: "stored" }
-  | { kind: "declined" }
+  | { kind: "declined"; reason: SnapshotDeclinedReason }
   | { kind: "ignored"; reason: SnapshotIgnoredReason }
   | { kind: "unknown-client" };
 
-export type SnapshotIgnoredReason = "nil-version" | "already-current" | "newer-snapshot-exists" | "not-recent";
+/** Why a snapshot the server would take was not stored: too large for it, or past the client's quota. */
+export type SnapshotDeclinedReason = "too-large" | "quota";
+
+export type SnapshotIgnoredReason = "nil-version" | "already-current" | "newer-snapshot-exists" | "not-recent" | "not-requested";
 
 export type GetSnapshotOutcome = { kind: "found"; versionId: Uuid; data: Uint8Array } | { kind: "none" } | { kind: "unknown-client" };
 
@@ -56,6 +60,23 @@ export class SyncServer {
     private readonly rules: SyncRules,
     private readonly clock: () => Date = () => new Date(),
   ) {}
+
+  /**
+   * The same server for one request, whose every storage transaction shares `deadline`
+   * (milliseconds since the epoch): past it, storage calls fail with StorageUnavailableError and
+   * the request is answered 503 before its function is stopped.
+   */
+  withDeadline(deadline: number): SyncServer {
+    const storage = this.storage;
+    const bounded: Storage = {
+      txn: (clientId) => storage.txn(clientId, { deadline }),
+      listClients: () => storage.listClients(),
+      removeClient: (clientId, onProgress) => storage.removeClient(clientId, onProgress),
+      importClient: (clientId, client, onProgress) => storage.importClient(clientId, client, onProgress),
+      close: () => storage.close(),
+    };
+    return new SyncServer(bounded, this.rules, this.clock);
+  }
 
   /** Whether this client id may use the protocol routes at all (the allowlist). */
   isAllowed(clientId: Uuid): boolean {
@@ -70,7 +91,7 @@ export class SyncServer {
   async addVersion(clientId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array): Promise<AddVersionOutcome> {
     const versionId = newUuid();
     const maxClientBytes = this.rules.maxClientBytes;
-    const limits: AddVersionOptions = maxClientBytes === undefined ? {} : { storedBytesAtMost: maxClientBytes - historySegment.byteLength };
+    const limits: AddVersionOptions = { maxClientBytes };
     const write = () =>
       this.inTxn(clientId, async (txn): Promise<Written> => {
         // The write's own condition is the chain's rule, so it need not wait for a read: the
@@ -105,7 +126,7 @@ export class SyncServer {
       // A lost race is the protocol's conflict, not a failure.
       if (error instanceof ChainMovedError) return { kind: "conflict", latestVersionId: error.latestVersionId };
       if (error instanceof QuotaExceededError && maxClientBytes !== undefined) {
-        return { kind: "quota-exceeded", storedBytes: error.storedBytes, maxClientBytes };
+        return { kind: "quota-exceeded", usedBytes: error.usedBytes, maxClientBytes };
       }
       if (error instanceof ClientNotFoundError) return { kind: "unknown-client" };
       throw error;
@@ -149,25 +170,35 @@ export class SyncServer {
   }
 
   /**
-   * AddSnapshot: store the snapshot if `versionId` is one of the client's most recent versions
-   * and newer than its current snapshot; otherwise ignore it (the client is not told).
+   * AddSnapshot: store the snapshot if the server would ask for one now and `versionId` is one
+   * of the client's most recent versions, newer than its current snapshot; otherwise ignore it
+   * (the client is not told). One past the client's quota is declined instead.
    */
-  addSnapshot(clientId: Uuid, versionId: Uuid, data: Uint8Array): Promise<AddSnapshotOutcome> {
-    return this.onAcceptableSnapshot(clientId, versionId, async (txn) => {
-      await txn.setSnapshot({ versionId, timestamp: this.clock(), versionsSince: 0 }, data);
-      return { kind: "stored" };
-    });
+  async addSnapshot(clientId: Uuid, versionId: Uuid, data: Uint8Array): Promise<AddSnapshotOutcome> {
+    try {
+      return await this.onAcceptableSnapshot(clientId, versionId, async (txn) => {
+        await txn.setSnapshot({ versionId, timestamp: this.clock(), versionsSince: 0 }, data, {
+          maxClientBytes: this.rules.maxClientBytes,
+        });
+        return { kind: "stored" };
+      });
+    } catch (error) {
+      // Nothing was kept; the decline is its own transaction, which checks the verdict again.
+      if (error instanceof QuotaExceededError) return this.declineSnapshot(clientId, versionId, "quota");
+      throw error;
+    }
   }
 
   /**
-   * AddSnapshot of a snapshot too large for this server: where it would have been stored,
-   * record the decline instead, so that the server stops asking for a snapshot it cannot
-   * accept (a replica fails its sync when its snapshot upload fails) until a period later.
+   * AddSnapshot of a snapshot this server cannot take (too large for it, or past the client's
+   * quota): where it would have been stored, record the decline instead, so that the server
+   * stops asking for a snapshot it cannot accept (a replica fails its sync when its snapshot
+   * upload fails) until a period later.
    */
-  declineSnapshot(clientId: Uuid, versionId: Uuid): Promise<AddSnapshotOutcome> {
+  declineSnapshot(clientId: Uuid, versionId: Uuid, reason: SnapshotDeclinedReason): Promise<AddSnapshotOutcome> {
     return this.onAcceptableSnapshot(clientId, versionId, async (txn) => {
       await txn.declineSnapshot(this.clock());
-      return { kind: "declined" };
+      return { kind: "declined", reason };
     });
   }
 
@@ -180,7 +211,8 @@ export class SyncServer {
     return this.inTxn(clientId, async (txn) => {
       const client = await txn.getClient();
       if (!client) return { kind: "unknown-client" };
-      const verdict = await snapshotVerdict(txn, client, versionId);
+      let verdict = await snapshotVerdict(txn, client, versionId);
+      if (verdict === "accept" && !snapshotRequested(client, this.clock(), this.rules)) verdict = "not-requested";
       if (verdict !== "accept") {
         // A snapshot arrived, even one not stored: the series of unanswered requests ends.
         if ((client.highUrgencyRequests ?? 0) > 0) {

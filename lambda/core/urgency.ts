@@ -35,3 +35,16 @@ export function snapshotUrgency(client: Client, now: Date, thresholds: SnapshotT
   const byVersions = urgencyFor(baseline.versionsSince, thresholds.snapshotVersions);
   return RANK[byAge] >= RANK[byVersions] ? byAge : byVersions;
 }
+
+/**
+ * Whether the server would ask this client for a snapshot now, whatever it declined before: it
+ * has none, or its snapshot is past a threshold. TaskChampion replicas send a snapshot only
+ * right after an AddVersion answered with a snapshot request (taskchampion's
+ * `src/taskdb/sync.rs`), so a snapshot the rules would not ask for comes from no real replica:
+ * it need not be stored (each stored snapshot replaces one, whose data a versioned bucket keeps).
+ * A decline is set aside: a snapshot that arrives after one is what the server wanted.
+ */
+export function snapshotRequested(client: Client, now: Date, thresholds: SnapshotThresholds): boolean {
+  if (!client.snapshot) return true;
+  return snapshotUrgency({ ...client, snapshotDeclined: null }, now, thresholds) !== "none";
+}

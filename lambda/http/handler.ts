@@ -15,7 +15,12 @@ import { type HttpResult, text } from "./responses.ts";
 
 export type { HttpEvent } from "./request.ts";
 export type { HttpResult } from "./responses.ts";
-export type Handler = (event: HttpEvent) => Promise<HttpResult>;
+/** What the edge knows of the request beyond its event: when it must be answered (ms since the epoch). */
+export interface RequestLimits {
+  deadline?: number;
+}
+
+export type Handler = (event: HttpEvent, limits?: RequestLimits) => Promise<HttpResult>;
 
 /** What `admit` decided on a request's head. */
 export type Admission =
@@ -32,7 +37,7 @@ export interface App extends Handler {
    * client: one storage read). A refused request is answered here, so that its body is never
    * read; an admitted one goes to the handler once its body has arrived.
    */
-  admit(head: HttpEvent): Promise<Admission>;
+  admit(head: HttpEvent, limits?: RequestLimits): Promise<Admission>;
 }
 
 export interface HandlerOptions {
@@ -40,18 +45,24 @@ export interface HandlerOptions {
   /** Larger request bodies are answered 413 (see LAMBDA_MAX_BODY_BYTES). */
   maxBodyBytes: number;
   logger: Logger;
+  /** How long a request's storage work may take when its edge gives no deadline, ms. */
+  requestBudgetMs: number;
 }
 
 export function createHandler(options: HandlerOptions): App {
   const { logger } = options;
-  const context: RouteContext = { sync: options.sync, maxBodyBytes: options.maxBodyBytes };
+  /** One deadline per request, shared by every storage transaction it runs. */
+  const contextFor = (limits: RequestLimits | undefined): RouteContext => ({
+    sync: options.sync.withDeadline(limits?.deadline ?? Date.now() + options.requestBudgetMs),
+    maxBodyBytes: options.maxBodyBytes,
+  });
 
   /**
    * The whole event. Its upload is not checked against the client's record first (as `admit`
    * does): API Gateway has received and billed the body already, and that read would cost a
    * DynamoDB read on every upload to save only a write that the core refuses anyway.
    */
-  async function dispatch(event: HttpEvent, log: LogContext): Promise<HttpResult> {
+  async function dispatch(event: HttpEvent, log: LogContext, context: RouteContext): Promise<HttpResult> {
     const verdict = checkHead(event, log, context, false);
     switch (verdict.kind) {
       case "answer":
@@ -69,7 +80,7 @@ export function createHandler(options: HandlerOptions): App {
     }
   }
 
-  async function admission(head: HttpEvent, log: LogContext): Promise<HttpResult | { bodyBytes: number }> {
+  async function admission(head: HttpEvent, log: LogContext, context: RouteContext): Promise<HttpResult | { bodyBytes: number }> {
     const verdict = checkHead(head, log, context, true);
     switch (verdict.kind) {
       case "answer":
@@ -123,9 +134,10 @@ export function createHandler(options: HandlerOptions): App {
     return result;
   }
 
-  const handle = (event: HttpEvent): Promise<HttpResult> => answer<HttpResult>(event, (log) => dispatch(event, log));
-  const admit = async (head: HttpEvent): Promise<Admission> => {
-    const decided = await answer(head, (log) => admission(head, log));
+  const handle = (event: HttpEvent, limits?: RequestLimits): Promise<HttpResult> =>
+    answer<HttpResult>(event, (log) => dispatch(event, log, contextFor(limits)));
+  const admit = async (head: HttpEvent, limits?: RequestLimits): Promise<Admission> => {
+    const decided = await answer(head, (log) => admission(head, log, contextFor(limits)));
     return isResult(decided) ? { kind: "answer", result: decided } : { kind: "read", bodyBytes: decided.bodyBytes };
   };
   return Object.assign(handle, { admit });

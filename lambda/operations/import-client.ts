@@ -30,11 +30,17 @@ export type ImportClientOutcome =
   | { kind: "invalid"; line: number; reason: string; replaced: true; clientId: Uuid }
   | { kind: "exists"; clientId: Uuid; replaced: boolean };
 
-/** The write pass failed after `--replace` removed the client it was to replace. */
+/**
+ * `--replace` failed once it had begun to remove the client it was to replace: the removal
+ * itself failed part-way (`removal`: the client is gone for the protocol, some of its data may
+ * be left), or the write pass after it (`write`). Either way the file holds the client: run the
+ * import again.
+ */
 export class ReplaceFailedError extends Error {
   constructor(
     readonly clientId: Uuid,
     cause: unknown,
+    readonly stage: "removal" | "write" = "write",
   ) {
     super(cause instanceof Error ? cause.message : String(cause), { cause });
     this.name = "ReplaceFailedError";
@@ -56,7 +62,15 @@ export async function importClient(
     throw error;
   }
   const clientId = options.as ?? file.clientId;
-  const replaced = options.replace === true && (await storage.removeClient(clientId));
+  let replaced = false;
+  if (options.replace === true) {
+    try {
+      replaced = await storage.removeClient(clientId);
+    } catch (error) {
+      // A removal stopped part-way: the client is gone for the protocol, the file has it.
+      throw new ReplaceFailedError(clientId, error, "removal");
+    }
+  }
   const records = readExport(open())[Symbol.asyncIterator]();
   try {
     // The first pass proved the order: the header, then the snapshot if there is one.

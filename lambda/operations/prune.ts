@@ -9,7 +9,7 @@
  * removal ran first is read again. Stopping between batches (the signal) loses nothing: the next
  * run starts again from the oldest version.
  */
-import { MAX_REMOVED_VERSIONS, type Storage } from "../storage/types.ts";
+import { MAX_REMOVED_VERSIONS, type Storage, type VersionMetadata } from "../storage/types.ts";
 import type { Uuid } from "../uuid.ts";
 import { inTxn } from "../storage/in-txn.ts";
 import { OldestVersionsMovedError } from "../storage/errors.ts";
@@ -54,13 +54,15 @@ export async function pruneClient(storage: Storage, clientId: Uuid, options: Pru
       if (!client) return { kind: "unknown-client" } as const;
       const snapshot = client.snapshot;
       if (!snapshot) return { kind: "done" } as const;
-      const oldest = await txn.getOldestVersions(MAX_REMOVED_VERSIONS);
-      const end = oldest.findIndex((v) => v.versionId === snapshot.versionId || v.addedAt.getTime() >= cutoff);
+      // The walk reads no further than the first version that must stay: reads in proportion to what goes.
+      const stays = (v: VersionMetadata) => v.versionId === snapshot.versionId || v.addedAt.getTime() >= cutoff;
+      const oldest = await txn.getOldestVersions(MAX_REMOVED_VERSIONS, stays);
+      const end = oldest.findIndex(stays);
       const batch = end === -1 ? oldest : oldest.slice(0, end);
       if (batch.length === 0) return { kind: "done" } as const;
       if (end === -1 && storedSnapshot !== snapshot.versionId) {
         // The snapshot's version is further on: unless it is not a stored version at all.
-        if ((await txn.getVersion(snapshot.versionId)) === null) return { kind: "done" } as const;
+        if (!(await txn.hasVersion(snapshot.versionId))) return { kind: "done" } as const;
         storedSnapshot = snapshot.versionId;
       }
       try {

@@ -45,10 +45,10 @@ export class ClientExistsError extends Error {
   }
 }
 
-/** An added version would take the client past its stored-bytes quota; nothing was kept. */
+/** A write would take the client past its quota; nothing was kept. `usedBytes`: what the quota counts now. */
 export class QuotaExceededError extends Error {
-  constructor(readonly storedBytes: number) {
-    super("the client's stored bytes are at their quota");
+  constructor(readonly usedBytes: number) {
+    super("the client's used bytes are at their quota");
     this.name = "QuotaExceededError";
   }
 }

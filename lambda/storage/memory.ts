@@ -20,6 +20,7 @@ import {
   type ClientImport,
   type ClientSummary,
   MAX_REMOVED_VERSIONS,
+  type QuotaOptions,
   type Snapshot,
   type SnapshotDecline,
   type Storage,
@@ -27,6 +28,12 @@ import {
   type Version,
   type VersionMetadata,
 } from "./types.ts";
+
+/**
+ * What the quota counts per version besides its segment: the Map entries, the objects and the
+ * array's header in V8, about 300 bytes (not a storage to deploy: STORAGE=memory and tests).
+ */
+export const MEMORY_VERSION_OVERHEAD_BYTES = 384;
 
 interface StoredVersion {
   version: Version;
@@ -155,8 +162,13 @@ class MemoryTxn implements StorageTxn {
     this.undo.push(() => this.clients.delete(this.clientId));
   }
 
-  async setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void> {
+  async setSnapshot(snapshot: Snapshot, data: Uint8Array, options: QuotaOptions = {}): Promise<void> {
     const record = this.existing();
+    // The replaced snapshot's memory is freed.
+    const used = usedBytes(record);
+    if (options.maxClientBytes !== undefined && used - (record.snapshotData?.byteLength ?? 0) + data.byteLength > options.maxClientBytes) {
+      throw new QuotaExceededError(used);
+    }
     this.change(record, {
       snapshot: { ...snapshot },
       snapshotData: Uint8Array.from(data),
@@ -196,13 +208,18 @@ class MemoryTxn implements StorageTxn {
     return copy(this.record()?.versions.get(versionId)?.version);
   }
 
+  async hasVersion(versionId: Uuid): Promise<boolean> {
+    return this.record()?.versions.has(versionId) ?? false;
+  }
+
   async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options: AddVersionOptions = {}): Promise<void> {
     const record = this.existing();
     if (record.latestVersionId !== NIL_UUID && record.latestVersionId !== parentVersionId) {
       throw new ChainMovedError(record.latestVersionId);
     }
-    if (options.storedBytesAtMost !== undefined && record.storedBytes > options.storedBytesAtMost) {
-      throw new QuotaExceededError(record.storedBytes);
+    const used = usedBytes(record);
+    if (options.maxClientBytes !== undefined && used + historySegment.byteLength + MEMORY_VERSION_OVERHEAD_BYTES > options.maxClientBytes) {
+      throw new QuotaExceededError(used);
     }
     if (record.versions.has(versionId)) throw new VersionExistsError();
     const addedAt = new Date();
@@ -229,7 +246,7 @@ class MemoryTxn implements StorageTxn {
     return record ? summaryOf(this.clientId, record) : null;
   }
 
-  async getOldestVersions(limit: number): Promise<VersionMetadata[]> {
+  async getOldestVersions(limit: number, until?: (version: VersionMetadata) => boolean): Promise<VersionMetadata[]> {
     const record = this.record();
     const oldest: VersionMetadata[] = [];
     let parent = record?.chainStart ?? null;
@@ -238,12 +255,14 @@ class MemoryTxn implements StorageTxn {
       const stored = childId === undefined ? undefined : record.versions.get(childId);
       if (!stored) break;
       const { version, addedAt } = stored;
-      oldest.push({
+      const metadata = {
         versionId: version.versionId,
         parentVersionId: version.parentVersionId,
         addedAt,
         bytes: version.historySegment.byteLength,
-      });
+      };
+      oldest.push(metadata);
+      if (until?.(metadata)) break;
       parent = version.versionId;
     }
     return oldest;
@@ -313,9 +332,15 @@ function summaryOf(clientId: Uuid, record: ClientRecord): ClientDetails {
       oldestId === undefined || record.chainStart === null ? null : { versionId: oldestId, parentVersionId: record.chainStart },
     versions: record.versions.size,
     storedBytes: record.storedBytes,
+    usedBytes: usedBytes(record),
     snapshot: record.snapshot && { ...record.snapshot },
     latestAddedAt: record.latestAddedAt,
   };
+}
+
+/** What the quota counts: the payloads and each version's overhead (nothing deleted is kept). */
+function usedBytes(record: ClientRecord): number {
+  return record.storedBytes + record.versions.size * MEMORY_VERSION_OVERHEAD_BYTES;
 }
 
 function copy(version: Version | undefined): Version | null {

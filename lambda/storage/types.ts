@@ -4,8 +4,14 @@
  * (https://github.com/GothenburgBitFactory/taskchampion-sync-server/blob/main/core/src/storage.rs).
  * Implementations: memory.ts, sqlite.ts, dynamodb/. Beyond the trait: what operators need
  * (a client's summary, its oldest versions and their removal, listing, removing and
- * importing whole clients) and the counters that bound a client (stored bytes, unanswered
- * snapshot requests).
+ * importing whole clients) and the counters that bound a client (the bytes its quota counts,
+ * unanswered snapshot requests).
+ *
+ * The quota counts what storing a client costs its owner, not only its payloads: each storage
+ * counts a version as its history segment plus what the storage spends on it besides (a row,
+ * an item, its keys and indexes: measured for each storage), the snapshot, and data the
+ * storage deleted but still keeps for a while (a versioned bucket keeps deleted objects for
+ * the backups' window). That is `usedBytes`; `storedBytes` is the payloads alone.
  *
  * Transactions must be sequentially consistent: the results must be as if each ran alone in
  * some order. Uncommitted changes are never visible to another transaction; committed ones are
@@ -81,10 +87,16 @@ export interface ClientSummary {
   /** How many versions are stored (versions pruned from the history are not). */
   versions: number;
   /**
-   * The bytes of every stored history segment and of the snapshot: what the quota counts.
-   * Null while not known yet (a client stored by 0.1.0 on DynamoDB, until its next write).
+   * The bytes of every stored history segment and of the snapshot. Null while not known yet
+   * (a client stored by 0.1.0 on DynamoDB, until its next write).
    */
   storedBytes: number | null;
+  /**
+   * What the quota counts (see the top of this file): the payloads, each version's overhead in
+   * this storage, and deleted data still kept. Null while not known yet (a client stored before
+   * 0.3.0 on DynamoDB, until its next write).
+   */
+  usedBytes: number | null;
   snapshot: Snapshot | null;
   /** When the latest version was added, or null without versions (or not known). */
   latestAddedAt: Date | null;
@@ -93,6 +105,7 @@ export interface ClientSummary {
 /** What operators see of one client. */
 export interface ClientDetails extends ClientSummary {
   storedBytes: number;
+  usedBytes: number;
   /** The oldest stored version (the stored chain starts at its parent), or null without versions. */
   oldestVersion: { versionId: Uuid; parentVersionId: Uuid } | null;
 }
@@ -110,14 +123,17 @@ export interface ClientImport {
 /** Reports how far long work got: how many items (versions, objects) are done so far. */
 export type Progress = (done: number) => void;
 
-/** Conditions on an added version beyond the chain's. */
-export interface AddVersionOptions {
+/** Conditions on a write beyond the chain's: the quota. */
+export interface QuotaOptions {
   /**
-   * Refuse (QuotaExceededError) unless the client's stored bytes are at most this before the
-   * version is added: the caller sets it to its limit minus the segment's length.
+   * Refuse (QuotaExceededError, nothing kept) unless the client's `usedBytes` with this write
+   * are at most this. Undefined: no limit.
    */
-  storedBytesAtMost?: number;
+  maxClientBytes?: number | undefined;
 }
+
+/** Conditions on an added version beyond the chain's. */
+export type AddVersionOptions = QuotaOptions;
 
 /** How many ids `Client.recentVersionIds` holds: the AddSnapshot search length. */
 export const RECENT_CHAIN_LENGTH = 5;
@@ -136,8 +152,13 @@ export interface StorageTxn {
   /** Create the client of this transaction with the given latest version. It must not exist yet. */
   newClient(latestVersionId: Uuid): Promise<void>;
 
-  /** Replace the client's snapshot (metadata and data), and clear its snapshot decline. */
-  setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void>;
+  /**
+   * Replace the client's snapshot (metadata and data), and clear its snapshot decline. Over
+   * `maxClientBytes` (the new snapshot counted, the replaced one counted as freed or, where the
+   * storage keeps deleted data, as kept): `QuotaExceededError`, here or at `commit`, and
+   * nothing of the transaction is kept.
+   */
+  setSnapshot(snapshot: Snapshot, data: Uint8Array, options?: QuotaOptions): Promise<void>;
 
   /**
    * Record that a snapshot the server asked for could not be accepted (too large), at
@@ -157,14 +178,22 @@ export interface StorageTxn {
   getVersion(versionId: Uuid): Promise<Version | null>;
 
   /**
+   * Whether a version with id `versionId` is stored, without reading its segment (for
+   * operators: pruning checks that the snapshot's version is on the stored chain). It costs a
+   * read or two on DynamoDB for one of the newest versions or the snapshot's.
+   */
+  hasVersion(versionId: Uuid): Promise<boolean>;
+
+  /**
    * Add a version (that must not exist yet): set latest_version_id from `parentVersionId` to
    * `versionId`, add one to the snapshot's versions_since, and count its bytes. The chain's
    * rule is the write's own condition: unless latest is `parentVersionId` or nil, this or
    * `commit` rejects with `ChainMovedError` naming the real latest version, and nothing of this
    * transaction is kept. So a caller need not read the client first, and may read it at the
    * same time (the read then sees the client before or after this version).
-   * A client that does not exist: `ClientNotFoundError`. Over `storedBytesAtMost`:
-   * `QuotaExceededError`.
+   * A client that does not exist: `ClientNotFoundError`. Over `maxClientBytes`:
+   * `QuotaExceededError`. A storage that keeps large segments elsewhere (S3) decides all of
+   * these before it uploads anything: a refused write leaves nothing, not even a deleted object.
    */
   addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options?: AddVersionOptions): Promise<void>;
 
@@ -183,8 +212,12 @@ export interface StorageTxn {
   /** The operators' view of this client, or null if it does not exist. */
   getClientDetails(): Promise<ClientDetails | null>;
 
-  /** The `limit` oldest stored versions (fewer if there are not so many), oldest first, without segments. */
-  getOldestVersions(limit: number): Promise<VersionMetadata[]>;
+  /**
+   * The `limit` oldest stored versions (fewer if there are not so many), oldest first, without
+   * segments. With `until`, the walk stops after the first version it holds true for (that one
+   * included): a caller that needs the versions up to some point reads no further than it.
+   */
+  getOldestVersions(limit: number, until?: (version: VersionMetadata) => boolean): Promise<VersionMetadata[]>;
 
   /**
    * Remove the oldest stored versions: `versionIds` must be exactly the oldest ones, in chain
@@ -205,9 +238,20 @@ export interface StorageTxn {
   release(): Promise<void>;
 }
 
+/** How a transaction is bounded. */
+export interface TxnOptions {
+  /**
+   * When the work of the request the transaction serves must end, milliseconds since the epoch:
+   * its calls are cut then and fail with StorageUnavailableError (a 503), so that a request
+   * answers before the function that serves it is stopped. All transactions of one request
+   * share it. Default: the storage's own budget from the transaction's start.
+   */
+  deadline?: number;
+}
+
 export interface Storage {
   /** Begin a transaction for the given client id. */
-  txn(clientId: Uuid): Promise<StorageTxn>;
+  txn(clientId: Uuid, options?: TxnOptions): Promise<StorageTxn>;
 
   /**
    * Every client's summary, a page at a time (memory stays bounded however many clients

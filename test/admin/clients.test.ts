@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CloudFormationClient } from "@aws-sdk/client-cloudformation";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { formatBytes } from "../../bin/admin/format.ts";
 import { serveHandler, type LocalHttpServer } from "../../bin/local-http.ts";
 import { HttpStatusError, Replica } from "../../client/replica.ts";
 import { createApp } from "../../lambda/app.ts";
@@ -144,7 +145,7 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
     }
     const details = await inTxn(storage, clientId, (txn) => txn.getClientDetails());
     // Usage against the quota the server would enforce: MAX_CLIENT_BYTES, as the local server reads it.
-    const quotaBytes = 4 * details!.storedBytes;
+    const quotaBytes = 4 * details!.usedBytes;
     const env = { ...store.env, MAX_CLIENT_BYTES: String(quotaBytes) };
     const list = await runAdmin(["list-clients", "--json"], env);
     expect(list.code).toBe(0);
@@ -154,6 +155,7 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
       latestVersionId: details?.latestVersionId,
       versions: 6,
       storedBytes: details?.storedBytes,
+      usedBytes: details?.usedBytes,
       quotaBytes,
       snapshot: {
         versionId: details?.snapshot?.versionId,
@@ -181,7 +183,8 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
       oldestVersion: { versionId: details?.oldestVersion?.versionId, parentVersionId: NIL_UUID },
     });
     const text = await runAdmin(["show-client", clientId], env);
-    expect(text.stdout).toContain(`(${details?.storedBytes} bytes), 25.0% of `);
+    expect(text.stdout).toContain(`stored:              ${formatBytes(details!.storedBytes)} (${details?.storedBytes} bytes)\n`);
+    expect(text.stdout).toContain(`(${details?.usedBytes} bytes: with each version's overhead and deleted data still kept), 25.0% of `);
     expect(text.stdout).toContain(`latest version:      ${details?.latestVersionId}`);
     expect(text.stdout).toContain(`first version:       ${details?.oldestVersion?.versionId}`);
 
@@ -444,7 +447,7 @@ describe.each(STORES)("the admin command on %s", (_name, makeStore) => {
     // The quota is the stack's, not the environment's.
     const shown = await runAdmin(["show-client", clientId, "--stack", "tc-prod"], { ...sdkEnv, MAX_CLIENT_BYTES: "5" }, { cloudFormation });
     expect(shown.code).toBe(0);
-    expect(shown.stdout).toContain("(0 bytes), 0.0% of 1.0 MiB");
+    expect(shown.stdout).toContain("(0 bytes: with each version's overhead and deleted data still kept), 0.0% of 1.0 MiB");
     const old = await runAdmin(["show-client", clientId, "--stack", "tc-old", "--json"], sdkEnv, { cloudFormation });
     expect(JSON.parse(old.stdout)).toMatchObject({ clientId, storedBytes: 0, quotaBytes: null });
   });

@@ -2,7 +2,7 @@
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { beforeEach, describe, expect, it } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
-import { MemoryStorage } from "../../lambda/storage/memory.ts";
+import { MEMORY_VERSION_OVERHEAD_BYTES as OVERHEAD, MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage, StorageTxn, Version } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { txnOf, withTxn } from "../support/storage-doubles.ts";
@@ -191,15 +191,27 @@ describe("AddVersion's read of the client, alongside its write", () => {
 
 describe("the per-client quota (maxClientBytes)", () => {
   it("refuses a version that would pass it, storing nothing; a version that fits exactly is added", async () => {
-    const sync = server({ maxClientBytes: 10 });
+    // Each version counts its bytes and the store's overhead.
+    const sync = server({ maxClientBytes: 2 + OVERHEAD + 8 + OVERHEAD });
     const [v1] = await addChain(sync, 1); // 2 bytes
     expect(await sync.addVersion(clientId, v1!, bytes("123456789"))).toEqual({
       kind: "quota-exceeded",
-      storedBytes: 2,
-      maxClientBytes: 10,
+      usedBytes: 2 + OVERHEAD,
+      maxClientBytes: 2 + OVERHEAD + 8 + OVERHEAD,
     });
     expect((await readClient())?.latestVersionId).toBe(v1);
     expect(await sync.addVersion(clientId, v1!, bytes("12345678"))).toMatchObject({ kind: "added" });
+  });
+
+  it("counts each version's overhead, so that tiny versions cannot multiply what is stored", async () => {
+    const sync = server({ maxClientBytes: 10 * (1 + OVERHEAD) });
+    let parent = NIL_UUID;
+    for (let i = 0; i < 10; i++) {
+      const outcome = await sync.addVersion(clientId, parent, bytes("x"));
+      if (outcome.kind !== "added") throw new Error(outcome.kind);
+      parent = outcome.versionId;
+    }
+    expect(await sync.addVersion(clientId, parent, bytes("x"))).toMatchObject({ kind: "quota-exceeded", usedBytes: 10 * (1 + OVERHEAD) });
   });
 
   it("refuses a new client's first version larger than the quota, creating no client", async () => {
@@ -208,21 +220,70 @@ describe("the per-client quota (maxClientBytes)", () => {
   });
 
   it("checks the chain first: a stale parent is a conflict, not a quota refusal", async () => {
-    const sync = server({ maxClientBytes: 5 });
-    const [v1, v2] = await addChain(sync, 2);
-    expect(await sync.addVersion(clientId, v1!, bytes("123456"))).toEqual({ kind: "conflict", latestVersionId: v2 });
+    const [v1, v2] = await addChain(server(), 2);
+    expect(await server({ maxClientBytes: 5 }).addVersion(clientId, v1!, bytes("123456"))).toEqual({
+      kind: "conflict",
+      latestVersionId: v2,
+    });
   });
 
-  it("always accepts a snapshot (it is what lets history be pruned); it counts toward the quota", async () => {
-    const sync = server({ maxClientBytes: 10 });
-    const [v1] = await addChain(sync, 1);
-    expect(await sync.addSnapshot(clientId, v1!, bytes("a snapshot larger than the quota"))).toEqual({ kind: "stored" });
-    expect(await sync.addVersion(clientId, v1!, bytes("x"))).toMatchObject({ kind: "quota-exceeded" });
+  it("declines a snapshot that would pass it: answered, not stored, the current one kept, and none asked for a period", async () => {
+    const [v1] = await addChain(server(), 1);
+    const sync = server({ maxClientBytes: 1000 });
+    expect(await sync.addSnapshot(clientId, v1!, new Uint8Array(1000))).toEqual({ kind: "declined", reason: "quota" });
+    const client = await readClient();
+    expect(client?.snapshot).toBeNull();
+    expect(client?.snapshotDeclined).toEqual({ timestamp: now, versionsSince: 0 });
+    // Declined: the next AddVersion asks for no snapshot.
+    expect(await server().addVersion(clientId, v1!, bytes("x"))).toMatchObject({ kind: "added", snapshotUrgency: "none" });
+  });
+
+  it("stores a snapshot that fits; it counts toward the quota", async () => {
+    const [v1] = await addChain(server(), 1);
+    const sync = server({ maxClientBytes: 2 + OVERHEAD + 100 + 1 + OVERHEAD });
+    expect(await sync.addSnapshot(clientId, v1!, new Uint8Array(100))).toEqual({ kind: "stored" });
+    expect(await sync.addVersion(clientId, v1!, bytes("xy"))).toMatchObject({ kind: "quota-exceeded" });
+    expect(await sync.addVersion(clientId, v1!, bytes("x"))).toMatchObject({ kind: "added" });
   });
 
   it("has no limit without maxClientBytes", async () => {
     const sync = server({ maxClientBytes: undefined });
     expect(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(5_000_000))).toMatchObject({ kind: "added" });
+  });
+});
+
+describe("snapshots the server did not ask for", () => {
+  it("stores a snapshot only when the server would ask for one: none yet, or past a threshold", async () => {
+    const sync = server({ snapshotVersions: 3 });
+    const ids = await addChain(sync, 2);
+    // No snapshot: always asked.
+    expect(await sync.addSnapshot(clientId, ids[1]!, bytes("first"))).toEqual({ kind: "stored" });
+    const more = await addChain(sync, 2, ids[1]);
+    // Two versions since, under the threshold of 3: not asked, not stored.
+    expect(await sync.addSnapshot(clientId, more[1]!, bytes("early"))).toEqual({ kind: "ignored", reason: "not-requested" });
+    expect(await sync.getSnapshot(clientId)).toMatchObject({ versionId: ids[1], data: bytes("first") });
+    const last = await addChain(sync, 1, more[1]);
+    expect(await sync.addSnapshot(clientId, last[0]!, bytes("due"))).toEqual({ kind: "stored" });
+  });
+
+  it("by age too: a snapshot older than snapshotDays is asked for", async () => {
+    const sync = server({ snapshotDays: 14 });
+    const [v1] = await addChain(sync, 1);
+    await sync.addSnapshot(clientId, v1!, bytes("first"));
+    const [v2] = await addChain(sync, 1, v1);
+    expect(await sync.addSnapshot(clientId, v2!, bytes("s"))).toMatchObject({ kind: "ignored", reason: "not-requested" });
+    now = new Date(now.getTime() + 14 * DAY);
+    expect(await sync.addSnapshot(clientId, v2!, bytes("s"))).toEqual({ kind: "stored" });
+  });
+
+  it("sets a decline aside: a snapshot that arrives after one was declined is taken", async () => {
+    const sync = server({ snapshotVersions: 2 });
+    const ids = await addChain(sync, 3);
+    await sync.addSnapshot(clientId, ids[0]!, bytes("first"));
+    const [, v5] = await addChain(sync, 2, ids[2]);
+    expect(await sync.declineSnapshot(clientId, v5!, "too-large")).toMatchObject({ kind: "declined" });
+    // The decline stops the requests, but a snapshot the thresholds call for is still welcome.
+    expect(await sync.addSnapshot(clientId, v5!, bytes("fits"))).toEqual({ kind: "stored" });
   });
 });
 
@@ -326,7 +387,8 @@ describe("AddSnapshot", () => {
   });
 
   it("accepts each of the 5 most recent versions and none older", async () => {
-    const sync = server();
+    // A threshold of 0: a snapshot is always asked for, so each one is judged by its version alone.
+    const sync = server({ snapshotVersions: 0 });
     const ids = await addChain(sync, 7);
     // ids[6] is latest: ids[2..6] are the 5 most recent.
     for (const [i, expected] of [
@@ -402,10 +464,11 @@ describe("AddSnapshot", () => {
 describe("AddSnapshot of a snapshot too large to accept (declineSnapshot)", () => {
   it("records the decline where the snapshot would have been stored, keeping the current snapshot", async () => {
     const sync = server({ snapshotVersions: 2 });
-    const [v1, v2] = await addChain(sync, 2);
+    const [v1] = await addChain(sync, 1);
     await sync.addSnapshot(clientId, v1!, bytes("kept"));
+    const [, v3] = await addChain(sync, 2, v1);
     now = new Date(now.getTime() + DAY);
-    expect(await sync.declineSnapshot(clientId, v2!)).toEqual({ kind: "declined" });
+    expect(await sync.declineSnapshot(clientId, v3!, "too-large")).toEqual({ kind: "declined", reason: "too-large" });
     const client = await readClient();
     expect(client?.snapshotDeclined).toEqual({ timestamp: now, versionsSince: 0 });
     expect(client?.snapshot?.versionId).toBe(v1);
@@ -415,7 +478,7 @@ describe("AddSnapshot of a snapshot too large to accept (declineSnapshot)", () =
   it("stops the server asking for a snapshot until a period later, and a stored snapshot ends that", async () => {
     const sync = server({ snapshotVersions: 2 });
     const [v1] = await addChain(sync, 1);
-    await sync.declineSnapshot(clientId, v1!);
+    await sync.declineSnapshot(clientId, v1!, "too-large");
     const urgencies = [];
     let parent = v1!;
     for (let i = 0; i < 3; i++) {
@@ -432,11 +495,13 @@ describe("AddSnapshot of a snapshot too large to accept (declineSnapshot)", () =
 
   it("ignores what AddSnapshot would ignore, and answers unknown-client", async () => {
     const sync = server();
-    expect(await sync.declineSnapshot(clientId, newUuid())).toEqual({ kind: "unknown-client" });
+    expect(await sync.declineSnapshot(clientId, newUuid(), "too-large")).toEqual({ kind: "unknown-client" });
     const [v1, v2] = await addChain(sync, 2);
     await sync.addSnapshot(clientId, v2!, bytes("s"));
-    expect(await sync.declineSnapshot(clientId, v1!)).toEqual({ kind: "ignored", reason: "newer-snapshot-exists" });
-    expect(await sync.declineSnapshot(clientId, NIL_UUID)).toEqual({ kind: "ignored", reason: "nil-version" });
+    expect(await sync.declineSnapshot(clientId, v1!, "too-large")).toEqual({ kind: "ignored", reason: "newer-snapshot-exists" });
+    expect(await sync.declineSnapshot(clientId, NIL_UUID, "too-large")).toEqual({ kind: "ignored", reason: "nil-version" });
+    const [v3] = await addChain(sync, 1, v2);
+    expect(await sync.declineSnapshot(clientId, v3!, "too-large")).toEqual({ kind: "ignored", reason: "not-requested" });
     expect((await readClient())?.snapshotDeclined).toBeNull();
   });
 });

@@ -175,7 +175,7 @@ describe("a snapshot declared too large", () => {
       head("POST", snapshot(latest), { "x-client-id": clientId, "content-type": SNAPSHOT, "content-length": "101" }),
     );
     expect(admitted).toMatchObject({ kind: "answer", result: { statusCode: 200, body: "" } });
-    expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-snapshot", status: 200, outcome: "declined" });
+    expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-snapshot", status: 200, outcome: "declined:too-large" });
     expect(JSON.parse(await stored()).snapshotDeclined).not.toBeNull();
   });
 });

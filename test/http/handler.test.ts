@@ -8,7 +8,7 @@ import type { Handler, HttpResult } from "../../lambda/http/handler.ts";
 import { createLogger } from "../../lambda/log.ts";
 import { clientTag } from "../../lambda/log.ts";
 import { StorageUnavailableError } from "../../lambda/storage/errors.ts";
-import { MemoryStorage } from "../../lambda/storage/memory.ts";
+import { MEMORY_VERSION_OVERHEAD_BYTES as OVERHEAD, MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { SERVER_NAME, SERVER_VERSION } from "../../lambda/version.ts";
@@ -125,18 +125,24 @@ describe("AddVersion", () => {
   });
 
   it("answers 507 with a short text/plain reason when the version would pass the client's quota, storing nothing", async () => {
-    const h = app({ maxClientBytes: 20 });
+    // The quota counts each version's bytes and the store's overhead for it.
+    const quota = 10 + OVERHEAD + 10 + OVERHEAD;
+    const h = app({ maxClientBytes: quota });
     const v1 = (await addVersion(NIL_UUID, "0123456789", {}, h)).headers!["x-version-id"] as string;
     const before = await state();
     const result = await addVersion(v1, "0123456789+", {}, h);
     expect(result.statusCode).toBe(507);
     expect(result.headers?.["content-type"]).toBe("text/plain; charset=utf-8");
-    expect(bodyOf(result).toString()).toMatch(/stores 10 bytes.*quota of 20 bytes/);
+    expect(bodyOf(result).toString().trim()).toBe(
+      `this client uses ${10 + OVERHEAD} bytes of its quota of ${quota}; this version would pass it`,
+    );
     expect(await state()).toBe(before);
     expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-version", status: 507, outcome: "quota-exceeded" });
-    // A snapshot is accepted whatever the quota; a version that fits still is.
-    expect((await addSnapshot(v1, "a snapshot", h)).statusCode).toBe(200);
-    expect((await getSnapshot(h)).statusCode).toBe(200);
+    // A snapshot past the quota is answered 200 and declined, not stored; a version that fits still is added.
+    expect((await addSnapshot(v1, new Uint8Array(OVERHEAD + 11), h)).statusCode).toBe(200);
+    expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-snapshot", status: 200, outcome: "declined:quota" });
+    expect((await getSnapshot(h)).statusCode).toBe(404);
+    expect((await addVersion(v1, "0123456789", {}, h)).statusCode).toBe(200);
   });
 
   it("stops asking for a snapshot after three requests of urgency high that no AddSnapshot answered", async () => {
@@ -327,7 +333,7 @@ describe("bad requests get a clear 4xx and change nothing", () => {
     const latest = (await getLatest())!;
     const result = await addSnapshot(latest, new Uint8Array(101), h);
     expect(result.statusCode).toBe(200);
-    expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-snapshot", outcome: "declined" });
+    expect(JSON.parse(logLines.at(-1)!)).toMatchObject({ route: "add-snapshot", outcome: "declined:too-large" });
     expect((await getSnapshot(h)).statusCode).toBe(404);
     // Asked for (high) before; now as if a snapshot had been taken: none, none, then low.
     const urgencies: unknown[] = [];

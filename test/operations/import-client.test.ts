@@ -96,6 +96,18 @@ describe("import-client --replace", () => {
     await expect(imported).rejects.toMatchObject({ clientId, message: "the storage is unreachable" });
   });
 
+  test("a removal that fails part-way: a ReplaceFailedError of the removal, naming the client", async () => {
+    const clientId = newUuid();
+    const storage = await storageWithClient(clientId);
+    const failing: Storage = Object.assign(Object.create(storage) as Storage, {
+      removeClient: () => Promise.reject(new Error("S3 refused a delete")),
+    });
+    const text = await exportText(clientId, 2);
+    const imported = importClient(failing, () => chunks(text), { replace: true });
+    await expect(imported).rejects.toBeInstanceOf(ReplaceFailedError);
+    await expect(imported).rejects.toMatchObject({ clientId, stage: "removal", message: "S3 refused a delete" });
+  });
+
   test("without --replace, the same failure is the storage's own error", async () => {
     const storage = new MemoryStorage();
     const failing: Storage = Object.assign(Object.create(storage) as Storage, {

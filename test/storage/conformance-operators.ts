@@ -10,7 +10,17 @@ import { MAX_REMOVED_VERSIONS, type Storage, type StorageTxn, type Version } fro
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { inTxn as runInTxn } from "../support/txn.ts";
 
-export function operatorConformance(storage: () => Storage): void {
+/** What a store's `usedBytes` counts (lambda/storage/types.ts, "the quota"). */
+export interface QuotaAccounting {
+  /** A stored version whose segment has `bytes`. */
+  version(bytes: number): number;
+  /** The snapshot of `bytes`. */
+  snapshot(bytes: number): number;
+  /** Whether a replaced snapshot's bytes stay counted (a versioned bucket keeps them for a while). */
+  keepsReplaced: boolean;
+}
+
+export function operatorConformance(storage: () => Storage, accounting: QuotaAccounting): void {
   const inTxn = <T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>, commit = false) => runInTxn(storage(), clientId, work, commit);
   const write = <T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>) => inTxn(clientId, work, true);
   const details = (clientId: Uuid) => inTxn(clientId, (txn) => txn.getClientDetails());
@@ -53,12 +63,13 @@ export function operatorConformance(storage: () => Storage): void {
         oldestVersion: null,
         versions: 0,
         storedBytes: 0,
+        usedBytes: 0,
         snapshot: null,
         latestAddedAt: null,
       });
     });
 
-    test("every segment and the snapshot count; a replaced snapshot stops counting", async () => {
+    test("every segment and the snapshot count; a replaced snapshot stops counting as stored", async () => {
       const clientId = newUuid();
       const before = Date.now();
       const ids = await clientWith(clientId, [100, 250, 1000]);
@@ -82,6 +93,21 @@ export function operatorConformance(storage: () => Storage): void {
       expect((await details(clientId))?.storedBytes).toBe(1550);
     });
 
+    test("what the quota counts: each version with its overhead, the snapshot, and a replaced one if the store keeps it", async () => {
+      const clientId = newUuid();
+      await clientWith(clientId, [100, 250, 1000]);
+      const versions = accounting.version(100) + accounting.version(250) + accounting.version(1000);
+      expect((await details(clientId))?.usedBytes).toBe(versions);
+      // Tiny versions cannot multiply the footprint uncounted: each counts its overhead.
+      expect(accounting.version(1)).toBeGreaterThan(100);
+      const latest = (await details(clientId))!.latestVersionId;
+      await write(clientId, (txn) => txn.setSnapshot({ versionId: latest, timestamp: new Date(), versionsSince: 0 }, bytesOf(500)));
+      expect((await details(clientId))?.usedBytes).toBe(versions + accounting.snapshot(500));
+      await write(clientId, (txn) => txn.setSnapshot({ versionId: latest, timestamp: new Date(), versionsSince: 0 }, bytesOf(200)));
+      const replaced = accounting.keepsReplaced ? 500 : 0;
+      expect((await details(clientId))?.usedBytes).toBe(versions + accounting.snapshot(200) + replaced);
+    });
+
     test("the first version's parent may be any id: the stored chain starts there", async () => {
       const clientId = newUuid();
       const origin = newUuid();
@@ -94,25 +120,27 @@ export function operatorConformance(storage: () => Storage): void {
     });
   });
 
-  describe("the quota bound on addVersion", () => {
-    test("stored bytes over the bound refuse the version with QuotaExceededError; nothing is kept", async () => {
+  describe("the quota", () => {
+    test("a version that would pass it is refused with QuotaExceededError; nothing is kept", async () => {
       const clientId = newUuid();
       const [v1] = await clientWith(clientId, [600]);
-      const refused = write(clientId, (txn) => txn.addVersion(newUuid(), v1!, bytesOf(10), { storedBytesAtMost: 599 }));
+      const used = accounting.version(600);
+      const bound = used + accounting.version(10);
+      const refused = write(clientId, (txn) => txn.addVersion(newUuid(), v1!, bytesOf(10), { maxClientBytes: bound - 1 }));
       await expect(refused).rejects.toBeInstanceOf(QuotaExceededError);
-      await expect(refused).rejects.toMatchObject({ storedBytes: 600 });
-      expect(await details(clientId)).toMatchObject({ latestVersionId: v1, versions: 1, storedBytes: 600 });
+      await expect(refused).rejects.toMatchObject({ usedBytes: used });
+      expect(await details(clientId)).toMatchObject({ latestVersionId: v1, versions: 1, storedBytes: 600, usedBytes: used });
       // At the bound exactly, it is added.
       const v2 = newUuid();
-      await write(clientId, (txn) => txn.addVersion(v2, v1!, bytesOf(10), { storedBytesAtMost: 600 }));
-      expect(await details(clientId)).toMatchObject({ latestVersionId: v2, versions: 2, storedBytes: 610 });
+      await write(clientId, (txn) => txn.addVersion(v2, v1!, bytesOf(10), { maxClientBytes: bound }));
+      expect(await details(clientId)).toMatchObject({ latestVersionId: v2, versions: 2, storedBytes: 610, usedBytes: bound });
     });
 
     test("a new client's first version over the bound is refused too", async () => {
       const clientId = newUuid();
       const refused = write(clientId, async (txn) => {
         await txn.newClient(NIL_UUID);
-        await txn.addVersion(newUuid(), NIL_UUID, bytesOf(10), { storedBytesAtMost: -1 });
+        await txn.addVersion(newUuid(), NIL_UUID, bytesOf(10), { maxClientBytes: accounting.version(10) - 1 });
       });
       await expect(refused).rejects.toBeInstanceOf(QuotaExceededError);
       expect(await details(clientId)).toBeNull();
@@ -121,9 +149,37 @@ export function operatorConformance(storage: () => Storage): void {
     test("the chain's rule comes first: a stale parent is a ChainMovedError even over the bound", async () => {
       const clientId = newUuid();
       const [v1, v2] = await clientWith(clientId, [10, 10]);
-      await expect(write(clientId, (txn) => txn.addVersion(newUuid(), v1!, bytesOf(10), { storedBytesAtMost: 0 }))).rejects.toMatchObject({
+      await expect(write(clientId, (txn) => txn.addVersion(newUuid(), v1!, bytesOf(10), { maxClientBytes: 0 }))).rejects.toMatchObject({
         latestVersionId: v2,
       });
+    });
+
+    test("a snapshot that would pass it is refused with QuotaExceededError; the current one stays", async () => {
+      const clientId = newUuid();
+      const [v1, v2] = await clientWith(clientId, [100, 100]);
+      const timestamp = new Date();
+      await write(clientId, (txn) => txn.setSnapshot({ versionId: v1!, timestamp, versionsSince: 1 }, bytesOf(300)));
+      const used = (await details(clientId))!.usedBytes;
+      // The new snapshot counts; the replaced one is freed, or still counted where the store keeps it.
+      const bound = used + accounting.snapshot(400) - (accounting.keepsReplaced ? 0 : accounting.snapshot(300));
+      const refused = write(clientId, (txn) =>
+        txn.setSnapshot({ versionId: v2!, timestamp: new Date(), versionsSince: 0 }, bytesOf(400), { maxClientBytes: bound - 1 }),
+      );
+      await expect(refused).rejects.toBeInstanceOf(QuotaExceededError);
+      await expect(refused).rejects.toMatchObject({ usedBytes: used });
+      expect(await details(clientId)).toMatchObject({ usedBytes: used, snapshot: { versionId: v1 } });
+      expect(await inTxn(clientId, (txn) => txn.getSnapshotData(v1!))).toEqual(bytesOf(300));
+      await write(clientId, (txn) =>
+        txn.setSnapshot({ versionId: v2!, timestamp: new Date(), versionsSince: 0 }, bytesOf(400), { maxClientBytes: bound }),
+      );
+      expect(await details(clientId)).toMatchObject({ usedBytes: bound, snapshot: { versionId: v2 } });
+    });
+
+    test("removed versions stop counting", async () => {
+      const clientId = newUuid();
+      const ids = await clientWith(clientId, [100, 200, 300]);
+      await write(clientId, (txn) => txn.removeOldestVersions([ids[0]!]));
+      expect((await details(clientId))?.usedBytes).toBe(accounting.version(200) + accounting.version(300));
     });
   });
 
@@ -325,6 +381,7 @@ export function operatorConformance(storage: () => Storage): void {
         oldestVersion: { versionId: ids[0], parentVersionId: origin },
         versions: 8,
         storedBytes: segments.reduce((sum, s) => sum + s.byteLength, 0) + 77,
+        usedBytes: segments.reduce((sum, s) => sum + accounting.version(s.byteLength), 0) + accounting.snapshot(77),
         latestAddedAt: addedAt(7),
       });
       expect((await inTxn(clientId, (txn) => txn.getOldestVersions(2))).map((v) => v.addedAt)).toEqual([addedAt(0), addedAt(1)]);

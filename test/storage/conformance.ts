@@ -22,7 +22,9 @@ import { ChainMovedError, ClientExistsError, ClientNotFoundError } from "../../l
 import { RECENT_CHAIN_LENGTH, type Client, type Storage, type StorageTxn } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { inTxn as runInTxn } from "../support/txn.ts";
-import { operatorConformance } from "./conformance-operators.ts";
+import { operatorConformance, type QuotaAccounting } from "./conformance-operators.ts";
+
+export type { QuotaAccounting } from "./conformance-operators.ts";
 
 export interface OpenedStorage {
   storage: Storage;
@@ -36,16 +38,14 @@ export interface ConformanceOptions {
    * (the interface allows it; a store with one global lock, like SQLite here, does not offer it).
    */
   parallelClients: boolean;
+  /** How the store counts what the quota counts (each store measures its own). */
+  accounting: QuotaAccounting;
 }
 
 const RULES: SyncRules = DEFAULT_SYNC_RULES;
 const MB = 1024 * 1024;
 
-export function storageConformance(
-  name: string,
-  open: () => Promise<OpenedStorage>,
-  options: ConformanceOptions = { parallelClients: false },
-): void {
+export function storageConformance(name: string, open: () => Promise<OpenedStorage>, options: ConformanceOptions): void {
   describe(`storage conformance: ${name}`, () => {
     let storage: Storage;
     let cleanup: (() => Promise<void>) | undefined;
@@ -116,7 +116,7 @@ export function storageConformance(
       });
     }
 
-    describe("for operators and bounds", () => operatorConformance(() => storage));
+    describe("for operators and bounds", () => operatorConformance(() => storage, options.accounting));
 
     describe("clients", () => {
       test("an unknown client is null, and reads about it find nothing", async () => {
@@ -146,6 +146,15 @@ export function storageConformance(
         const client = await read(clientId);
         expect(client!.latestVersionId).toBe(latest);
         expect(client!.snapshot).toBeNull();
+        await expectRecentIdsConsistent(clientId);
+        // Its first version goes on that latest (no stored version precedes it), and only there.
+        await expect(write(clientId, (txn) => txn.addVersion(newUuid(), NIL_UUID, bytes("x")))).rejects.toMatchObject({
+          latestVersionId: latest,
+        });
+        const v1 = newUuid();
+        await write(clientId, (txn) => txn.addVersion(v1, latest, bytes("v1")));
+        expect((await read(clientId))?.latestVersionId).toBe(v1);
+        expect(await inTxn(clientId, (txn) => txn.getVersionByParent(latest))).toMatchObject({ versionId: v1 });
         await expectRecentIdsConsistent(clientId);
       });
 
@@ -885,7 +894,8 @@ export function storageConformance(
       });
 
       test("AddSnapshot takes only one of the 5 most recent versions; GetSnapshot returns it byte for byte", async () => {
-        const sync = server();
+        // Snapshots always asked for (a threshold of 0): each one is judged by its version alone.
+        const sync = new SyncServer(storage, { ...RULES, snapshotVersions: 0 });
         const clientId = newUuid();
         const ids: Uuid[] = [];
         let latest = NIL_UUID;

@@ -6,13 +6,14 @@
  */
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { createServer, type Server, type Socket } from "node:net";
-import { TransactionCanceledException, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { type AttributeValue, TransactionCanceledException, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
 import { createApp } from "../../lambda/app.ts";
 import { SyncServer, type AddVersionOutcome, type SyncRules } from "../../lambda/core/sync.ts";
 import { createLogger } from "../../lambda/log.ts";
-import { S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
+import { ATTR, KEPT_PREFIX, S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
+import { versionUsed } from "../../lambda/storage/dynamodb/quota.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
 import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
@@ -79,6 +80,13 @@ async function objects(clientId: Uuid): Promise<string[]> {
   return (result.Contents ?? []).map((o) => o.Key!).sort();
 }
 
+async function clientItem(clientId: Uuid): Promise<Record<string, AttributeValue> | undefined> {
+  const result = await raw.dynamodb.send(
+    new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: SK.client } }, ConsistentRead: true }),
+  );
+  return result.Item;
+}
+
 async function itemExists(clientId: Uuid, sk: string): Promise<boolean> {
   const result = await raw.dynamodb.send(
     new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: sk } }, ConsistentRead: true }),
@@ -138,8 +146,11 @@ describe("S3 fails", () => {
     const error = await sync.addVersion(clientId, NIL_UUID, BIG).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
     expect(error).not.toBeInstanceOf(StorageUnavailableError);
-    expect(await itemExists(clientId, SK.client)).toBe(false);
+    // The client was created to hold the upload's lease: it stays, empty, its lease given back.
+    expect(await healthy().sync.getChildVersion(clientId, NIL_UUID)).toEqual({ kind: "up-to-date" });
+    expect(await itemExists(clientId, SK.child(NIL_UUID))).toBe(false);
     expect(await objects(clientId)).toEqual([]);
+    expect(added(await healthy().sync.addVersion(clientId, NIL_UUID, BIG))).toBeDefined();
   });
 
   test("the upload lands but its answer is lost: the object is deleted again, no version", async () => {
@@ -165,9 +176,19 @@ describe("the transaction is cancelled after the upload", () => {
       return send();
     });
     expect(await sync.addVersion(clientId, v1, BIG)).toEqual({ kind: "conflict", latestVersionId: winner });
-    // ALL_OLD named the winner: no read after the failed write.
-    expect(calls).toEqual(["dynamodb:GetItem", "s3:PutObject", "dynamodb:TransactWriteItems", "s3:DeleteObject"]);
+    // The read and the lease at once; ALL_OLD named the winner: no read after the failed write.
+    expect(calls.slice(0, 2).sort()).toEqual(["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+    // The upload that lost is deleted, and counted as kept (the bucket keeps it) with the lease given back.
+    expect(calls.slice(2)).toEqual(["s3:PutObject", "dynamodb:TransactWriteItems", "s3:DeleteObject", "dynamodb:UpdateItem"]);
     expect(await objects(clientId)).toEqual([v1Object]); // the winner's segment was inline
+    const client = await clientItem(clientId);
+    expect(client?.[ATTR.lease]).toBeUndefined();
+    expect(
+      Object.entries(client ?? {})
+        .filter(([name]) => name.startsWith(KEPT_PREFIX))
+        .map(([, value]) => value.N),
+    ).toEqual([String(BIG.length)]);
+    expect(Number(client?.[ATTR.used]?.N)).toBe(versionUsed(BIG.length) + versionUsed(3) + BIG.length);
     const child = await healthy().sync.getChildVersion(clientId, v1);
     expect(child.kind === "found" && child.version.versionId).toBe(winner);
   });
@@ -224,8 +245,8 @@ describe("TransactionConflict", () => {
       return send();
     });
     const v2 = added(await sync.addVersion(clientId, v1, BIG));
-    expect(calls).toEqual([
-      "dynamodb:GetItem",
+    expect(calls.slice(0, 2).sort()).toEqual(["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+    expect(calls.slice(2)).toEqual([
       "s3:PutObject",
       "dynamodb:TransactWriteItems",
       "dynamodb:GetItem",
@@ -427,22 +448,29 @@ describe("DynamoDB unavailable", () => {
     expect(await objects(clientId)).toHaveLength(2);
   });
 
-  test("a snapshot write commits, its answer is lost, the SDK retries: stored, and its object is not deleted", async () => {
-    const { clientId, v1 } = await clientWithOneVersion();
-    let lost = 0;
-    const { sync } = faulty(
-      async (call, send) => {
-        if (call.command !== "UpdateItemCommand" || lost > 0) return send();
-        lost++;
-        await send();
-        throw sdkError(503, "ServiceUnavailable");
-      },
-      { step: "deserialize" },
-    );
-    expect(await sync.addSnapshot(clientId, v1, new Uint8Array([7, 7, 7]))).toEqual({ kind: "stored" });
-    expect(lost).toBe(1);
-    expect(await healthy().sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: v1, data: new Uint8Array([7, 7, 7]) });
-  });
+  for (const [which, nth] of [
+    ["the upload's lease", 1],
+    ["a snapshot write", 2],
+  ] as const) {
+    test(`${which} commits, its answer is lost, the SDK retries: stored, and its object is not deleted`, async () => {
+      const { clientId, v1 } = await clientWithOneVersion();
+      let updates = 0;
+      let lost = 0;
+      const { sync } = faulty(
+        async (call, send) => {
+          if (call.command !== "UpdateItemCommand" || ++updates !== nth) return send();
+          lost++;
+          await send();
+          throw sdkError(503, "ServiceUnavailable");
+        },
+        { step: "deserialize" },
+      );
+      expect(await sync.addSnapshot(clientId, v1, new Uint8Array([7, 7, 7]))).toEqual({ kind: "stored" });
+      expect(lost).toBe(1);
+      expect(await healthy().sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: v1, data: new Uint8Array([7, 7, 7]) });
+      expect((await clientItem(clientId))?.[ATTR.lease]).toBeUndefined();
+    });
+  }
 
   test("a DynamoDB that never answers: 'unavailable' at the transaction's deadline, not a hang", async () => {
     const sockets = new Set<Socket>();

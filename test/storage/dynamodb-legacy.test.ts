@@ -161,7 +161,8 @@ describe("a client stored by 0.1.0", () => {
 
   test("takes a snapshot of one of its recent versions; operators see its details; its oldest versions can be removed", async () => {
     const legacy = await legacyClient();
-    const sync = new SyncServer(storage, DEFAULT_SYNC_RULES);
+    // Always asked for (a threshold of 0): the legacy client's snapshot is recent.
+    const sync = new SyncServer(storage, { ...DEFAULT_SYNC_RULES, snapshotVersions: 0 });
     expect(await sync.addSnapshot(legacy.clientId, legacy.ids[6]!, new Uint8Array(50))).toEqual({ kind: "stored" });
     const segmentsBytes = legacy.segments.reduce((sum, s) => sum + s.byteLength, 0);
     expect((await inTxn(storage, legacy.clientId, (txn) => txn.getClientDetails()))?.storedBytes).toBe(segmentsBytes + 50);

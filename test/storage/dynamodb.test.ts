@@ -13,6 +13,7 @@ import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { pruneClient } from "../../lambda/operations/prune.ts";
 import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
 import { ATTR, S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
+import { keptWeek, versionUsed } from "../../lambda/storage/dynamodb/quota.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
 import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
@@ -25,6 +26,8 @@ import { inTxn, writeTxn } from "../support/txn.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = DEFAULT_SYNC_RULES;
+/** Rules under which the server always asks for a snapshot: each one is judged by its version alone. */
+const ALWAYS_ASKS: SyncRules = { ...RULES, snapshotVersions: 0 };
 const MB = 1024 * 1024;
 
 function clients(): AwsClients {
@@ -43,6 +46,8 @@ function openStorage(options: Partial<DynamoStorageOptions> = {}): DynamoStorage
 
 storageConformance("DynamoStorage on DynamoDB Local + s3rver", async () => ({ storage: openStorage() }), {
   parallelClients: true,
+  // Snapshots live in S3, billed as their bytes; a replaced one is kept by the versioned bucket.
+  accounting: { version: versionUsed, snapshot: (bytes) => bytes, keepsReplaced: true },
 });
 
 describe("DynamoStorage specifics", () => {
@@ -177,7 +182,7 @@ describe("DynamoStorage specifics", () => {
 
   describe("snapshot objects", () => {
     test("snapshots live in S3 under a client- and version-scoped key; a replaced one's object is removed", async () => {
-      const sync = new SyncServer(storage(), RULES);
+      const sync = new SyncServer(storage(), ALWAYS_ASKS);
       const clientId = newUuid();
       const v1 = added(await sync.addVersion(clientId, NIL_UUID, bytes("v1")));
       const v2 = added(await sync.addVersion(clientId, v1, bytes("v2")));
@@ -268,8 +273,13 @@ describe("DynamoStorage specifics", () => {
       expect(before).toHaveLength(3);
 
       expect(await sweepOrphans(s, clientId)).toEqual([]); // too young to be sure
+      const used = Number((await item(clientId, SK.client))?.[ATTR.used]?.N);
       expect(await sweepOrphans(s, clientId, -60_000)).toEqual([stray]);
       expect(await objects(clientId)).toEqual(before.filter((key) => key !== stray));
+      // The deleted orphan is kept by the versioned bucket: the client's quota counts it.
+      const after = await item(clientId, SK.client);
+      expect(Number(after?.[ATTR.used]?.N)).toBe(used + "orphan".length);
+      expect(after?.[ATTR.kept(keptWeek(Date.now()))]?.N).toBe(String("orphan".length));
       const got = await sync.getChildVersion(clientId, NIL_UUID);
       expect(got.kind === "found" && got.version.historySegment.byteLength).toBe(100);
       expect((await sync.getSnapshot(clientId)).kind).toBe("found");
@@ -308,7 +318,7 @@ describe("DynamoStorage specifics", () => {
       ]);
     });
 
-    test("AddVersion with a big segment: + one S3 put before the transaction", async () => {
+    test("AddVersion with a big segment: its read and the lease at once, then one S3 put, then the transaction", async () => {
       const s = storage({ inlineSegmentMaxBytes: 10 });
       const sync = new SyncServer(s, RULES);
       const clientId = newUuid();
@@ -316,7 +326,9 @@ describe("DynamoStorage specifics", () => {
       expect(await sync.addSnapshot(clientId, v1, bytes("snapshot"))).toEqual({ kind: "stored" });
       const calls = record(s);
       added(await sync.addVersion(clientId, v1, new Uint8Array(11)));
-      expect(calls.sort()).toEqual(["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand", "s3:PutObjectCommand"]);
+      // The lease (an UpdateItem that decides every refusal) before anything goes to S3.
+      expect(calls.slice(0, 2).sort()).toEqual(["dynamodb:GetItemCommand", "dynamodb:UpdateItemCommand"]);
+      expect(calls.slice(2)).toEqual(["s3:PutObjectCommand", "dynamodb:TransactWriteItemsCommand"]);
     });
 
     test("GetChildVersion: two GetItems in one round trip", async () => {
@@ -340,9 +352,9 @@ describe("DynamoStorage specifics", () => {
       ]);
     });
 
-    test("AddSnapshot: one read, no walk-back, one S3 put, one write (+ the old object's delete); GetSnapshot: GetItem + GetObject", async () => {
+    test("AddSnapshot: one read, no walk-back, the lease, one S3 put, one write (+ the old object's delete); GetSnapshot: GetItem + GetObject", async () => {
       const s = storage();
-      const sync = new SyncServer(s, RULES);
+      const sync = new SyncServer(s, ALWAYS_ASKS);
       const clientId = newUuid();
       const ids: Uuid[] = [];
       let latest = NIL_UUID;
@@ -353,16 +365,12 @@ describe("DynamoStorage specifics", () => {
       const calls = record(s);
       // The 5th most recent: accepted from the client item's recent ids alone.
       expect(await sync.addSnapshot(clientId, ids[1]!, bytes("s1"))).toEqual({ kind: "stored" });
-      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "s3:PutObjectCommand", "dynamodb:UpdateItemCommand"]);
+      const stored = ["dynamodb:GetItemCommand", "dynamodb:UpdateItemCommand", "s3:PutObjectCommand", "dynamodb:UpdateItemCommand"];
+      expect(calls.splice(0)).toEqual(stored);
       expect(await sync.addSnapshot(clientId, ids[0]!, bytes("older"))).toEqual({ kind: "ignored", reason: "newer-snapshot-exists" });
       expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand"]);
       expect(await sync.addSnapshot(clientId, ids[5]!, bytes("s2"))).toEqual({ kind: "stored" });
-      expect(calls.splice(0)).toEqual([
-        "dynamodb:GetItemCommand",
-        "s3:PutObjectCommand",
-        "dynamodb:UpdateItemCommand",
-        "s3:DeleteObjectCommand",
-      ]);
+      expect(calls.splice(0)).toEqual([...stored, "s3:DeleteObjectCommand"]);
       expect(await sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: ids[5], data: bytes("s2") });
       expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "s3:GetObjectCommand"]);
     });
@@ -385,9 +393,62 @@ describe("DynamoStorage specifics", () => {
     });
     const calls = record(s);
     expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 5, status: "complete" });
-    // The client item, then the walk: the 8 versions and the missing child of the latest; then the removal.
+    // The client item, then the walk up to the first version that stays (the snapshot's); then the removal.
     const firstWrite = calls.indexOf("dynamodb:TransactWriteItemsCommand");
-    expect(calls.slice(0, firstWrite)).toEqual(Array.from({ length: 1 + 8 + 1 }, () => "dynamodb:GetItemCommand"));
+    expect(calls.slice(0, firstWrite)).toEqual(Array.from({ length: 1 + 6 }, () => "dynamodb:GetItemCommand"));
+  });
+
+  test("pruning costs reads in proportion to what it removes: no query, no segment read, the snapshot's version checked in one read", async () => {
+    const s = storage({ inlineSegmentMaxBytes: 10 });
+    const clientId = newUuid();
+    const ids = Array.from({ length: 60 }, () => newUuid());
+    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
+    await s.importClient(clientId, {
+      latestVersionId: ids[59]!,
+      // The snapshot's version, far from the start, has its segment in S3.
+      snapshot: { versionId: ids[55]!, timestamp: new Date(), versionsSince: 4, data: bytes("snapshot") },
+      versions: (async function* () {
+        for (const [i, versionId] of ids.entries()) {
+          const segment = i === 55 ? new Uint8Array(100) : bytes(`v${i}`);
+          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: segment, addedAt: old };
+        }
+      })(),
+    });
+    const calls = record(s);
+    expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 55, status: "complete" });
+    expect(calls.filter((call) => call === "dynamodb:QueryCommand" || call === "s3:GetObjectCommand")).toEqual([]);
+    // Two batches (40, 15): each reads the client and walks what it removes plus the one that stays;
+    // the first checks the snapshot's version once. Then the last look finds nothing more.
+    const reads = calls.filter((call) => call === "dynamodb:GetItemCommand").length;
+    expect(reads).toBeLessThanOrEqual(55 + 2 * 2 + 1 + 2);
+    expect(calls.filter((call) => call === "dynamodb:TransactWriteItemsCommand")).toHaveLength(2);
+  });
+
+  test("a batch of 40 removed segments in S3 is deleted without piling listeners on one abort signal (no MaxListeners warning)", async () => {
+    const s = storage({ inlineSegmentMaxBytes: 10 });
+    const clientId = newUuid();
+    const ids = Array.from({ length: 45 }, () => newUuid());
+    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
+    await s.importClient(clientId, {
+      latestVersionId: ids[44]!,
+      snapshot: { versionId: ids[42]!, timestamp: new Date(), versionsSince: 2, data: bytes("snapshot") },
+      versions: (async function* () {
+        for (const [i, versionId] of ids.entries()) {
+          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: new Uint8Array(20).fill(i), addedAt: old };
+        }
+      })(),
+    });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning.name);
+    process.on("warning", onWarning);
+    try {
+      expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 42, status: "complete" });
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", onWarning);
+    }
+    expect(warnings.filter((name) => name === "MaxListenersExceededWarning")).toEqual([]);
   });
 
   /** Records "service:Command" for every logical call of the storage's clients. */

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { SyncServer } from "../../lambda/core/sync.ts";
 import { ChainMovedError, StorageUnavailableError } from "../../lambda/storage/errors.ts";
+import { snapshotFootprint, versionFootprint } from "../../lambda/storage/sqlite/footprint.ts";
 import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
@@ -24,7 +25,7 @@ storageConformance(
     // A DATA_DIR that does not exist yet: the storage creates it.
     return { storage: new SqliteStorage(join(dir, "data", FILE)), cleanup: () => rm(dir, { recursive: true, force: true }) };
   },
-  { parallelClients: false },
+  { parallelClients: false, accounting: { version: versionFootprint, snapshot: snapshotFootprint, keepsReplaced: false } },
 );
 
 describe("SqliteStorage specifics", () => {

@@ -27,7 +27,8 @@ import { emulatorClientOptions, emulatorEnv, emulatorsFrom } from "../../dev/emu
 import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
-const RULES: SyncRules = DEFAULT_SYNC_RULES;
+/** A snapshot is always asked for (a threshold of 0): the tests replace snapshots at will. */
+const RULES: SyncRules = { ...DEFAULT_SYNC_RULES, snapshotVersions: 0 };
 /** Segments over this go to S3. */
 const INLINE = 10;
 /** A cutoff a minute in the future: every object is a candidate, only references protect. */

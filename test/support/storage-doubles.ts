@@ -39,6 +39,7 @@ export function txnOf(methods: Partial<StorageTxn>): StorageTxn {
     getSnapshotData: unused,
     getVersionByParent: unused,
     getVersion: unused,
+    hasVersion: unused,
     addVersion: unused,
     countHighUrgencyRequest: unused,
     resetHighUrgencyRequests: unused,

@@ -11,8 +11,9 @@ import { empty, text } from "../responses.ts";
  * 409: `X-Parent-Version-Id` = the client's latest version; empty body; nothing stored.
  * 404: the client does not exist and client creation is off (on the local server, before the
  * body is read).
- * 507: the version would take the client past its stored-bytes quota (MAX_CLIENT_BYTES);
- * `text/plain` reason; nothing stored.
+ * 507: the version would take the client past its quota (MAX_CLIENT_BYTES, as the storage
+ * counts it: payloads, each version's overhead, deleted data still kept); `text/plain`
+ * reason; nothing stored.
  * 400 bad client id, parent id, content type or empty body; 403 not allowed;
  * 413 a body over MAX_BODY_BYTES; 411 (local server) a body without Content-Length.
  */
@@ -48,7 +49,7 @@ export const addVersion: RouteHandler = (request, log, context) => {
         case "quota-exceeded":
           return text(
             507,
-            `this client stores ${outcome.storedBytes} bytes; with this version it would pass its quota of ${outcome.maxClientBytes} bytes`,
+            `this client uses ${outcome.usedBytes} bytes of its quota of ${outcome.maxClientBytes}; this version would pass it`,
           );
       }
     },

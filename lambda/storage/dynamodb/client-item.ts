@@ -5,7 +5,7 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { parseUuid, type Uuid } from "../../uuid.ts";
 import { type Client, type ClientSummary, RECENT_CHAIN_LENGTH } from "../types.ts";
-import { ATTR, itemKey, NO_SLOT, RECENT_SLOTS, SK } from "./layout.ts";
+import { ATTR, HIDDEN, type HiddenState, itemKey, KEPT_PREFIX, NO_SLOT, RECENT_SLOTS, SK } from "./layout.ts";
 
 export interface SnapshotState {
   versionId: Uuid;
@@ -16,6 +16,8 @@ export interface SnapshotState {
   key: string | undefined;
   /** Its length in bytes (0 for a snapshot stored by 0.1.0, which did not record it). */
   size: number;
+  /** The parent of its version (its item is `CHILD#<parent>`), when recorded (not before 0.3.0). */
+  parent: Uuid | undefined;
 }
 
 /** The client item, or this transaction's view of it. */
@@ -32,6 +34,12 @@ export interface ClientState {
   pruned: number;
   /** Undefined for an item of 0.1.0 that never recorded it. */
   bytes: number | undefined;
+  /** What the quota counts (ATTR.used); undefined for an item written before 0.3.0. */
+  used: number | undefined;
+  /** Bytes of deleted objects the bucket still keeps, by week (ATTR.kept). */
+  kept: Map<number, number>;
+  /** The S3 upload in flight, if any (it may have ended without releasing its lease: see `untilMs`). */
+  lease: { token: string; untilMs: number } | null;
   lastAddedMs: number | null;
   high: number;
   snapshot: SnapshotState | null;
@@ -64,8 +72,15 @@ function tailOf(item: Record<string, AttributeValue>): Uuid[] {
   return tail;
 }
 
+/** What an operator's work holds the client item for (an import, a removal), if anything. */
+export function hiddenStateOf(item: Record<string, AttributeValue> | undefined): HiddenState | undefined {
+  const state = item?.[ATTR.hidden]?.S;
+  return state === HIDDEN.importing || state === HIDDEN.removing ? state : undefined;
+}
+
+/** The client an item holds, or null for none: no item, or one an operator's import or removal holds (the protocol sees no client then). */
 export function parseClient(item: Record<string, AttributeValue> | undefined): ClientState | null {
-  if (!item) return null;
+  if (!item || item[ATTR.hidden] !== undefined) return null;
   const snapVersion = item[ATTR.snapVersion];
   const declTime = number(item[ATTR.declTime]);
   const versionCount = number(item[ATTR.versionCount]) ?? 0;
@@ -76,6 +91,9 @@ export function parseClient(item: Record<string, AttributeValue> | undefined): C
     versionCount,
     pruned: number(item[ATTR.pruned]) ?? 0,
     bytes: number(item[ATTR.bytes]) ?? (versionCount === 0 && !snapVersion ? 0 : undefined),
+    used: number(item[ATTR.used]),
+    kept: keptOf(item),
+    lease: leaseOf(item),
     lastAddedMs: number(item[ATTR.lastAdded]) ?? null,
     high: number(item[ATTR.high]) ?? 0,
     declined: declTime === undefined ? null : { timeMs: declTime, at: number(item[ATTR.declAt]) ?? 0 },
@@ -86,14 +104,33 @@ export function parseClient(item: Record<string, AttributeValue> | undefined): C
           at: number(item[ATTR.snapAt]) ?? 0,
           key: item[ATTR.snapKey]?.S,
           size: number(item[ATTR.snapSize]) ?? 0,
+          parent: item[ATTR.snapParent] ? storedUuid(item[ATTR.snapParent], ATTR.snapParent) : undefined,
         }
       : null,
   };
 }
 
-/** Whether the item was written by 0.1.0 and lacks what quotas and pruning need. */
+function leaseOf(item: Record<string, AttributeValue>): ClientState["lease"] {
+  const token = item[ATTR.lease]?.S;
+  return token === undefined ? null : { token, untilMs: number(item[ATTR.leaseUntil]) ?? 0 };
+}
+
+/** The `kept<week>` attributes. */
+function keptOf(item: Record<string, AttributeValue>): Map<number, number> {
+  const kept = new Map<number, number>();
+  for (const [name, value] of Object.entries(item)) {
+    const week = name.startsWith(KEPT_PREFIX) ? Number(name.slice(KEPT_PREFIX.length)) : Number.NaN;
+    if (Number.isSafeInteger(week) && value.N !== undefined) kept.set(week, Number(value.N));
+  }
+  return kept;
+}
+
+/**
+ * Whether the item was written before this version and lacks what quotas and pruning need:
+ * by 0.1.0 (no chain start, no bytes) or by 0.2.0 (no `used`). Filled in once (legacy.ts).
+ */
 export function isLegacy(state: ClientState): boolean {
-  return state.base === undefined || state.bytes === undefined;
+  return state.base === undefined || state.bytes === undefined || state.used === undefined;
 }
 
 /** The ids of the stored versions among `tail`: the chain's start, when it is there, is not one. */
@@ -126,6 +163,7 @@ export function summaryOf(clientId: Uuid, state: ClientState): ClientSummary {
     latestVersionId: state.latest,
     versions: state.versionCount - state.pruned,
     storedBytes: state.bytes ?? null,
+    usedBytes: state.used ?? null,
     snapshot: toClient(state).snapshot,
     latestAddedAt: state.lastAddedMs === null ? null : new Date(state.lastAddedMs),
   };
@@ -144,6 +182,7 @@ export function snapshotAttributes(snapshot: SnapshotState): Record<string, Attr
     [ATTR.snapAt]: { N: String(snapshot.at) },
     [ATTR.snapKey]: { S: snapshot.key },
     [ATTR.snapSize]: { N: String(snapshot.size) },
+    ...(snapshot.parent === undefined ? {} : { [ATTR.snapParent]: { S: snapshot.parent } }),
   };
 }
 
@@ -160,6 +199,7 @@ export function clientItem(clientId: Uuid, state: ClientState, createdMs: number
     [ATTR.versionCount]: { N: String(state.versionCount) },
     [ATTR.pruned]: { N: String(state.pruned) },
     [ATTR.bytes]: { N: String(state.bytes ?? 0) },
+    [ATTR.used]: { N: String(state.used ?? 0) },
     [ATTR.high]: { N: String(state.high) },
     [ATTR.created]: { N: String(createdMs) },
   };
@@ -167,7 +207,13 @@ export function clientItem(clientId: Uuid, state: ClientState, createdMs: number
   if (state.lastAddedMs !== null) item[ATTR.lastAdded] = { N: String(state.lastAddedMs) };
   if (state.snapshot?.key) Object.assign(item, snapshotAttributes(state.snapshot));
   if (state.declined) Object.assign(item, declineAttributes(state.declined));
+  for (const [week, bytes] of state.kept) item[ATTR.kept(week)] = { N: String(bytes) };
+  if (state.lease) Object.assign(item, leaseAttributes(state.lease));
   return item;
+}
+
+export function leaseAttributes(lease: { token: string; untilMs: number }): Record<string, AttributeValue> {
+  return { [ATTR.lease]: { S: lease.token }, [ATTR.leaseUntil]: { N: String(lease.untilMs) } };
 }
 
 /** Every slot's value for `tail`. */

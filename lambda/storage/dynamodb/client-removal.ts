@@ -1,13 +1,23 @@
 /**
- * Removes a client for good, for operators: the client item first (from then on the protocol
- * answers "unknown client"), then every other item of its partition, then every object under
- * its prefix. Each step finds what is left by itself, so a re-run after a crash finishes the job.
+ * Removes a client for good, for operators. First the client item is marked `removing`: from
+ * then on the protocol answers "unknown client", and no replica can write to it or create the
+ * client anew (every protocol write is conditioned on the mark's absence, a create on the item's).
+ * Then every other item of its partition, then every object under its prefix, and the client
+ * item last. Each step finds what is left by itself, so a re-run after a crash finishes the job,
+ * and until it does the client stays gone for the protocol.
  */
-import { type AttributeValue, BatchWriteItemCommand, DeleteItemCommand, type WriteRequest } from "@aws-sdk/client-dynamodb";
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  DeleteItemCommand,
+  UpdateItemCommand,
+  type WriteRequest,
+} from "@aws-sdk/client-dynamodb";
 import type { Uuid } from "../../uuid.ts";
 import type { Progress } from "../types.ts";
-import { clientPrefix, SK, TABLE, itemKey } from "./layout.ts";
+import { ATTR, clientPrefix, HIDDEN, SK, TABLE, itemKey } from "./layout.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
+import { writeRefusal } from "./sdk-errors.ts";
 
 /** Object deletes in flight at once. */
 const CONCURRENT_DELETES = 8;
@@ -15,11 +25,7 @@ const CONCURRENT_DELETES = 8;
 const BATCH_WRITE_ITEMS = 25;
 
 export async function removeClient(calls: SdkCalls, clientId: Uuid, onProgress: Progress = () => {}): Promise<boolean> {
-  const removed = await calls.ddbSend(
-    new DeleteItemCommand({ TableName: calls.tableName, Key: itemKey(clientId, SK.client), ReturnValues: "ALL_OLD" }),
-    "delete the client",
-  );
-  let found = removed.Attributes !== undefined;
+  let found = await markRemoving(calls, clientId);
   let done = 0;
   let batch: Record<string, AttributeValue>[] = [];
   const flush = async () => {
@@ -29,6 +35,8 @@ export async function removeClient(calls: SdkCalls, clientId: Uuid, onProgress: 
     onProgress(done);
   };
   for await (const item of calls.queryItems(clientId, "", "list the client's items", [TABLE.partitionKey.name, TABLE.sortKey.name])) {
+    // The client item goes last: until then it keeps the client gone for the protocol.
+    if (item[TABLE.sortKey.name]?.S === SK.client) continue;
     batch.push(item);
     if (batch.length === BATCH_WRITE_ITEMS) await flush();
   }
@@ -55,8 +63,41 @@ export async function removeClient(calls: SdkCalls, clientId: Uuid, onProgress: 
   }
   await Promise.all(inFlight);
   if (failure) throw failure.error;
+  await calls.ddbSend(
+    new DeleteItemCommand({
+      TableName: calls.tableName,
+      Key: itemKey(clientId, SK.client),
+      // Only the item this removal marked (or none): never a client created after it.
+      ConditionExpression: "attribute_not_exists(#pk) OR #hidden = :removing",
+      ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#hidden": ATTR.hidden },
+      ExpressionAttributeValues: { ":removing": { S: HIDDEN.removing } },
+    }),
+    "delete the client",
+  );
   found ||= done > 0;
   return found;
+}
+
+/** Marks the client item `removing` (ATTR.hidden); whether there was one. */
+async function markRemoving(calls: SdkCalls, clientId: Uuid): Promise<boolean> {
+  try {
+    await calls.ddbSend(
+      new UpdateItemCommand({
+        TableName: calls.tableName,
+        Key: itemKey(clientId, SK.client),
+        UpdateExpression: "SET #hidden = :removing REMOVE #importOf",
+        ConditionExpression: "attribute_exists(#pk)",
+        ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#hidden": ATTR.hidden, "#importOf": ATTR.importOf },
+        ExpressionAttributeValues: { ":removing": { S: HIDDEN.removing } },
+      }),
+      "mark the client as being removed",
+    );
+    return true;
+  } catch (error) {
+    // No client item: a removal that got further already, or nothing at all; the rest may remain.
+    if (writeRefusal(error)?.kind === "condition") return false;
+    throw error;
+  }
 }
 
 /** Deletes the items by key, retrying what DynamoDB leaves unprocessed (throttling). */

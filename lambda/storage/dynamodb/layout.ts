@@ -6,7 +6,7 @@
  *
  * | sk                    | item                          | attributes |
  * | --------------------- | ----------------------------- | ---------- |
- * | `CLIENT`              | the client                    | `latest`, `r0`..`r5`, `base`, `versionCount`, `pruned`, `bytes`, `lastAdded`, `high`, `snapVersion`, `snapTime`, `snapAt`, `snapKey`, `snapSize`, `declTime`, `declAt`, `created` |
+ * | `CLIENT`              | the client                    | `latest`, `r0`..`r5`, `base`, `versionCount`, `pruned`, `bytes`, `used`, `kept<week>`, `lease`, `leaseUntil`, `lastAdded`, `high`, `highTok`, `snapVersion`, `snapTime`, `snapAt`, `snapKey`, `snapSize`, `snapParent`, `declTime`, `declAt`, `created`; while an operator imports or removes it: `hidden`, `importOf` |
  * | `CHILD#<parentId>`    | the version whose parent is `<parentId>` | `versionId`, `parentId`, `segment` or `segmentKey`, `segmentSize`, `created` |
  * | `VERSION#<versionId>` | (written by 0.1.0 only) index by id: the version's parent | `parentId` |
  */
@@ -75,12 +75,37 @@ export const ATTR = {
   versionCount: "versionCount",
   /** N: how many versions were removed by pruning (stored versions = versionCount - pruned). */
   pruned: "pruned",
-  /** N: the bytes of the stored history segments and of the snapshot (what the quota counts). */
+  /** N: the bytes of the stored history segments and of the snapshot. */
   bytes: "bytes",
+  /**
+   * N: what the quota counts: `bytes`, VERSION_OVERHEAD_BYTES per stored version, and every
+   * `kept<week>`. Absent on items written before 0.3.0, until their first write fills it in.
+   */
+  used: "used",
+  /**
+   * N, one attribute per week (days since the epoch / KEPT_WEEK_DAYS): the bytes of this
+   * client's objects deleted that week, whose data the versioned bucket still keeps; removed
+   * (and taken out of `used`) once the bucket has expired them.
+   */
+  kept: (week: number): string => `kept${week}`,
+  /** S: the token of the S3 upload in flight for this client (at most one at a time); absent without one. */
+  lease: "lease",
+  /** N: when that upload's lease ends, milliseconds since the epoch: past it, another may take it. */
+  leaseUntil: "leaseUntil",
   /** N: when the latest version was added, milliseconds since the epoch. */
   lastAdded: "lastAdded",
   /** N: AddVersions answered with urgency high since the client last sent a snapshot. */
   high: "high",
+  /** S: the token of the last answer counted in `high`: a retried count of the same answer adds nothing. */
+  highToken: "highTok",
+  /**
+   * S, while an operator's work owns the client: `importing` (an import writing it) or
+   * `removing` (a removal deleting it). The protocol sees no client then, and no protocol write
+   * (nor a new client's create) can touch the item: each write is conditioned on its absence.
+   */
+  hidden: "hidden",
+  /** S: the latest version id of the import that holds the item `importing` (a re-run of it resumes). */
+  importOf: "importOf",
   /** S: the snapshot's version id; absent while there is no snapshot. */
   snapVersion: "snapVersion",
   /** N: when the snapshot was stored, milliseconds since the epoch. */
@@ -91,6 +116,8 @@ export const ATTR = {
   snapKey: "snapKey",
   /** N: the snapshot's length in bytes. */
   snapSize: "snapSize",
+  /** S: the parent of the snapshot's version (its item is `CHILD#<snapParent>`); absent on items written before 0.3.0. */
+  snapParent: "snapParent",
   /** N: when a snapshot too large to accept was declined, ms since the epoch; absent if none since the snapshot. */
   declTime: "declTime",
   /** N: `versionCount` when it was declined (its versions_since = versionCount - declAt). */
@@ -109,6 +136,13 @@ export const ATTR = {
   /** N: the segment's length in bytes. */
   segmentSize: "segmentSize",
 } as const;
+
+/** The values of `hidden`. */
+export const HIDDEN = { importing: "importing", removing: "removing" } as const;
+export type HiddenState = (typeof HIDDEN)[keyof typeof HIDDEN];
+
+/** The prefix of the `kept<week>` attributes. */
+export const KEPT_PREFIX = "kept";
 
 /** Where payload objects live in the bucket: `clients/<client id>/...`. */
 export const S3_PREFIX = "clients/";

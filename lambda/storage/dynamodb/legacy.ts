@@ -1,8 +1,10 @@
 /**
  * Client items written by 0.1.0 lack the chain's start (`base`) and the stored bytes
- * (`bytes`, `snapSize`): the first write that needs them (an added version, a snapshot, a
- * prune) or an operator's read fills them in once, from the client's version items. Until then
- * the protocol reads them as they are (0.1.0's `recent` list, its `VERSION#` index items).
+ * (`bytes`, `snapSize`), and those written by 0.1.0 and 0.2.0 what the quota counts (`used`):
+ * the first write that needs them (an added version, a snapshot, a prune) or an operator's read
+ * fills them in once, from the client's version items (0.1.0) or from the item itself (0.2.0).
+ * Until then the protocol reads them as they are (0.1.0's `recent` list, its `VERSION#` index
+ * items). Deletions made before the upgrade are not counted: 0.2.0 kept no record of them.
  */
 import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import type { Uuid } from "../../uuid.ts";
@@ -10,10 +12,12 @@ import { type ClientState, isLegacy, slotAttributes, storedUuid } from "./client
 import { ATTR, SK, TABLE, itemKey } from "./layout.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
 import { writeRefusal } from "./sdk-errors.ts";
+import { VERSION_OVERHEAD_BYTES } from "./constants.ts";
 
-/** The client item with `base` and `bytes` recorded (read again if another write won). */
+/** The client item with `base`, `bytes` and `used` recorded (read again if another write won). */
 export async function upgradeLegacyClient(calls: SdkCalls, clientId: Uuid, state: ClientState): Promise<ClientState | null> {
   if (!isLegacy(state)) return state;
+  if (state.base !== undefined && state.bytes !== undefined) return upgradeFrom020(calls, clientId, { ...state, bytes: state.bytes });
   const parentOf = new Map<Uuid, Uuid>();
   let bytes = 0;
   for await (const item of calls.queryItems(clientId, SK.childPrefix, "read the versions of a 0.1.0 client", [
@@ -42,15 +46,18 @@ export async function upgradeLegacyClient(calls: SdkCalls, clientId: Uuid, state
         TableName: calls.tableName,
         Key: itemKey(clientId, SK.client),
         // Only over the item as read: a version added meanwhile would change what is counted.
-        ConditionExpression: "attribute_exists(#pk) AND #latest = :latest AND attribute_not_exists(#base)",
-        UpdateExpression: `SET #base = :base, #bytes = :bytes, ${Object.keys(slots)
+        ConditionExpression:
+          "attribute_exists(#pk) AND attribute_not_exists(#hidden) AND #latest = :latest AND attribute_not_exists(#base)",
+        UpdateExpression: `SET #base = :base, #bytes = :bytes, #used = :used, ${Object.keys(slots)
           .map((name) => `#${name} = :${name}`)
           .join(", ")}${state.snapshot ? ", #snapSize = :snapSize" : ""} REMOVE #recent`,
         ExpressionAttributeNames: {
           "#pk": TABLE.partitionKey.name,
+          "#hidden": ATTR.hidden,
           "#latest": ATTR.latest,
           "#base": ATTR.base,
           "#bytes": ATTR.bytes,
+          "#used": ATTR.used,
           "#recent": ATTR.legacyRecent,
           ...Object.fromEntries(Object.keys(slots).map((name) => [`#${name}`, name])),
           ...(state.snapshot ? { "#snapSize": ATTR.snapSize } : {}),
@@ -59,11 +66,50 @@ export async function upgradeLegacyClient(calls: SdkCalls, clientId: Uuid, state
           ":latest": { S: state.latest },
           ":base": { S: starts[0] },
           ":bytes": { N: String(bytes + snapSize) },
+          ":used": { N: String(bytes + snapSize + parentOf.size * VERSION_OVERHEAD_BYTES) },
           ...Object.fromEntries(Object.entries(slots).map(([name, value]) => [`:${name}`, value])),
           ...(state.snapshot ? { ":snapSize": { N: String(snapSize) } } : {}),
         },
       }),
       "record what a 0.1.0 client lacks",
+    );
+  } catch (error) {
+    if (writeRefusal(error)?.kind !== "condition") throw error;
+  }
+  return calls.readClient(clientId);
+}
+
+/**
+ * A 0.2.0 item: `used` from what it records, the payloads and the overhead of its stored
+ * versions, on the condition that nothing changed since it was read.
+ */
+async function upgradeFrom020(calls: SdkCalls, clientId: Uuid, state: ClientState & { bytes: number }): Promise<ClientState | null> {
+  const used = state.bytes + (state.versionCount - state.pruned) * VERSION_OVERHEAD_BYTES;
+  try {
+    await calls.ddbSend(
+      new UpdateItemCommand({
+        TableName: calls.tableName,
+        Key: itemKey(clientId, SK.client),
+        ConditionExpression:
+          "attribute_exists(#pk) AND attribute_not_exists(#hidden) AND attribute_not_exists(#used) AND #bytes = :bytes AND #latest = :latest" +
+          (state.pruned === 0 ? " AND (attribute_not_exists(#pruned) OR #pruned = :pruned)" : " AND #pruned = :pruned"),
+        UpdateExpression: "SET #used = :used",
+        ExpressionAttributeNames: {
+          "#pk": TABLE.partitionKey.name,
+          "#hidden": ATTR.hidden,
+          "#used": ATTR.used,
+          "#bytes": ATTR.bytes,
+          "#latest": ATTR.latest,
+          "#pruned": ATTR.pruned,
+        },
+        ExpressionAttributeValues: {
+          ":used": { N: String(used) },
+          ":bytes": { N: String(state.bytes) },
+          ":latest": { S: state.latest },
+          ":pruned": { N: String(state.pruned) },
+        },
+      }),
+      "record what a 0.2.0 client's quota counts",
     );
   } catch (error) {
     if (writeRefusal(error)?.kind !== "condition") throw error;

@@ -4,11 +4,14 @@
  * transaction can live. Why orphans exist and why deleting them is safe: README.md in this
  * folder, "Crash windows". Run daily for every client by the maintenance function.
  */
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
 import { canonicalUuid, newUuid, parseUuid, type Uuid } from "../../uuid.ts";
 import { storedUuid } from "./client-item.ts";
 import { ATTR, clientPrefix, OBJECT_KIND, parseObjectKey, S3_PREFIX, SK } from "./layout.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
+import { writeRefusal } from "./sdk-errors.ts";
+import { countKeptRequest } from "./write-request.ts";
 import type { DynamoStorage } from "./storage.ts";
 
 /** Orphaned objects younger than this are left alone by the sweep (a transaction may own them). */
@@ -18,6 +21,8 @@ export const DEFAULT_ORPHAN_MIN_AGE_MS = 60 * 60 * 1000;
 interface SweepCandidate {
   key: string;
   lastModifiedMs: number;
+  /** Its length: once deleted, the versioned bucket keeps it, and the client's quota counts it. */
+  size: number;
 }
 
 /** The most one client's sweep may take (reading its references and deleting its orphans). */
@@ -70,7 +75,9 @@ export async function sweepOrphans(storage: DynamoStorage, clientId: Uuid, minAg
   const candidates: SweepCandidate[] = [];
   for await (const object of calls.listObjects(clientPrefix(clientId), "list objects")) {
     const lastModifiedMs = object.LastModified?.getTime();
-    if (object.Key && lastModifiedMs !== undefined && lastModifiedMs < cutoff) candidates.push({ key: object.Key, lastModifiedMs });
+    if (object.Key && lastModifiedMs !== undefined && lastModifiedMs < cutoff) {
+      candidates.push({ key: object.Key, lastModifiedMs, size: object.Size ?? 0 });
+    }
   }
   const deleted: string[] = [];
   await deleteUnreferenced(clientId, candidates, calls, deleted);
@@ -179,7 +186,8 @@ export async function sweepAllOrphans(storage: DynamoStorage, options: SweepAllO
           };
         }
         const lastModifiedMs = object.LastModified?.getTime();
-        if (lastModifiedMs !== undefined && lastModifiedMs < cutoff) current.candidates.push({ key, lastModifiedMs });
+        if (lastModifiedMs !== undefined && lastModifiedMs < cutoff)
+          current.candidates.push({ key, lastModifiedMs, size: object.Size ?? 0 });
       }
       continuationToken = !passDone && page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (continuationToken);
@@ -200,7 +208,8 @@ export async function sweepAllOrphans(storage: DynamoStorage, options: SweepAllO
  *    of 0.1.0, which names only the version, its `VERSION#` index item first). Every segment
  *    is checked on every sweep, whatever its age: one that a failed sweep left is found by the
  *    next, however much later.
- * Keys of any other shape are not this storage's: they are left alone.
+ * Keys of any other shape are not this storage's: they are left alone. The deleted bytes are
+ * counted as kept on the client item (the versioned bucket keeps them): its quota counts them.
  */
 async function deleteUnreferenced(
   clientId: Uuid,
@@ -208,14 +217,15 @@ async function deleteUnreferenced(
   calls: SdkCalls,
   deleted: string[],
 ): Promise<void> {
-  const orphans: string[] = [];
+  const orphans: SweepCandidate[] = [];
   let snapKey: string | undefined | null = null;
-  for (const { key } of candidates) {
+  for (const candidate of candidates) {
+    const { key } = candidate;
     const parsed = parseObjectKey(key);
     if (parsed?.clientId !== clientId) continue;
     if (parsed.kind === OBJECT_KIND.snapshot) {
       if (snapKey === null) snapKey = (await calls.readClient(clientId))?.snapshot?.key;
-      if (snapKey !== key) orphans.push(key);
+      if (snapKey !== key) orphans.push(candidate);
       continue;
     }
     let parentId = parsed.parentId;
@@ -225,10 +235,28 @@ async function deleteUnreferenced(
     }
     const version =
       parentId === undefined ? undefined : await calls.getItem(clientId, SK.child(parentId), "read a version", [ATTR.segmentKey]);
-    if (version?.[ATTR.segmentKey]?.S !== key) orphans.push(key);
+    if (version?.[ATTR.segmentKey]?.S !== key) orphans.push(candidate);
   }
-  for (const key of orphans) {
-    await calls.deleteObject(key, "delete an orphan");
-    deleted.push(key);
+  let keptBytes = 0;
+  try {
+    for (const { key, size } of orphans) {
+      await calls.deleteObject(key, "delete an orphan");
+      deleted.push(key);
+      keptBytes += size;
+    }
+  } finally {
+    if (keptBytes > 0) await countKept(calls, clientId, keptBytes);
+  }
+}
+
+/** Adds `bytes` deleted now to what the client's quota counts; a client without `used` yet (or gone) is left as it is. */
+async function countKept(calls: SdkCalls, clientId: Uuid, bytes: number): Promise<void> {
+  try {
+    await calls.ddbSend(
+      new UpdateItemCommand(countKeptRequest(calls.tableName, clientId, bytes, Date.now())),
+      "count the orphans' bytes as kept",
+    );
+  } catch (error) {
+    if (writeRefusal(error)?.kind !== "condition") throw error;
   }
 }

@@ -6,6 +6,7 @@
 import { NIL_UUID, type Uuid } from "../../uuid.ts";
 import { ChainMovedError } from "../errors.ts";
 import { type ClientState, nextTail } from "./client-item.ts";
+import { versionUsed } from "./quota.ts";
 import type { PendingWrite } from "./write-request.ts";
 
 export interface PendingState {
@@ -14,12 +15,12 @@ export interface PendingState {
   /** newClient(latest) of this transaction. */
   create: Uuid | undefined;
   writes: PendingWrite[];
-  /** The tightest `storedBytesAtMost` of the versions added (the quota), if any. */
-  storedBytesAtMost: number | undefined;
+  /** The tightest `maxClientBytes` of the writes (the quota), if any. */
+  maxClientBytes: number | undefined;
 }
 
 export function emptyPendingState(): PendingState {
-  return { base: undefined, create: undefined, writes: [], storedBytesAtMost: undefined };
+  return { base: undefined, create: undefined, writes: [], maxClientBytes: undefined };
 }
 
 /** Whether the commit has anything to write. */
@@ -41,6 +42,9 @@ function createdClient(latest: Uuid): ClientState {
     versionCount: 0,
     pruned: 0,
     bytes: 0,
+    used: 0,
+    kept: new Map(),
+    lease: null,
     lastAddedMs: null,
     high: 0,
     snapshot: null,
@@ -56,7 +60,7 @@ function createdClient(latest: Uuid): ClientState {
 export function pendingView(pending: PendingState, strict = true): ClientState | null {
   const start = pending.create !== undefined ? createdClient(pending.create) : (pending.base ?? null);
   if (!start) return null;
-  const state: ClientState = { ...start, tail: [...start.tail] };
+  const state: ClientState = { ...start, tail: [...start.tail], kept: new Map(start.kept) };
   for (const write of pending.writes) {
     switch (write.kind) {
       case "version":
@@ -69,16 +73,20 @@ export function pendingView(pending: PendingState, strict = true): ClientState |
         state.base = state.base === null ? write.parentId : state.base;
         state.versionCount += 1;
         state.bytes = state.bytes === undefined ? undefined : state.bytes + write.data.byteLength;
+        state.used = state.used === undefined ? undefined : state.used + versionUsed(write.data.byteLength);
         state.lastAddedMs = Date.now();
         break;
       case "snapshot":
         state.bytes = state.bytes === undefined ? undefined : state.bytes - (state.snapshot?.size ?? 0) + write.data.byteLength;
+        // The replaced snapshot's object is deleted, and kept by the bucket: still counted.
+        state.used = state.used === undefined ? undefined : state.used + write.data.byteLength;
         state.snapshot = {
           versionId: write.snapshot.versionId,
           timeMs: write.snapshot.timestamp.getTime(),
           at: write.at,
           key: undefined,
           size: write.data.byteLength,
+          parent: write.parent,
         };
         state.declined = null;
         state.high = 0;
@@ -94,6 +102,11 @@ export function pendingView(pending: PendingState, strict = true): ClientState |
         state.base = write.versions.at(-1)?.versionId ?? state.base;
         state.pruned += write.versions.length;
         state.bytes = (state.bytes ?? 0) - write.versions.reduce((sum, version) => sum + version.bytes, 0);
+        // A removed segment in S3 is kept by the bucket: only its overhead stops counting.
+        state.used =
+          state.used === undefined
+            ? undefined
+            : state.used - write.versions.reduce((sum, version) => sum + versionUsed(version.segmentKey ? 0 : version.bytes), 0);
         break;
     }
   }

@@ -37,19 +37,30 @@ export class SdkCalls {
     readonly bucketName: string,
     readonly inlineSegmentMaxBytes: number,
     readonly signal: AbortSignal,
+    /** When the work's time is up, milliseconds since the epoch (the signal aborts then); Infinity without a deadline. */
+    readonly deadline = Number.POSITIVE_INFINITY,
   ) {}
+
+  /**
+   * The signal of one call: it follows the work's deadline, and the SDK's listeners (a few per
+   * call) go on it, not on the work's signal, which many calls at once (an import's writes, a
+   * batch's deletes) would otherwise load past Node's warning.
+   */
+  private callSignal(): AbortSignal {
+    return AbortSignal.any([this.signal]);
+  }
 
   /** DynamoDB call; transient failures become StorageUnavailableError, others pass through. */
   async ddbSend<I extends DynamoInput, O extends DynamoOutput>(command: DynamoCommand<I, O>, what: string): Promise<O> {
     try {
-      return await this.dynamodb.send(command, { abortSignal: this.signal });
+      return await this.dynamodb.send(command, { abortSignal: this.callSignal() });
     } catch (error) {
       throw asUnavailable(error, `DynamoDB: ${what}`) ?? error;
     }
   }
 
   async s3Send<I extends S3Input, O extends S3Output>(command: S3Command<I, O>, what: string): Promise<O> {
-    return this.s3Call((s3) => s3.send(command, { abortSignal: this.signal }), what);
+    return this.s3Call((s3) => s3.send(command, { abortSignal: this.callSignal() }), what);
   }
 
   /** An S3 operation on the client (made or loaded now if need be); transient failures become StorageUnavailableError. */
@@ -113,7 +124,7 @@ export class SdkCalls {
   /** The object's bytes, or null when there is none. */
   async getObject(key: string, what: string): Promise<Uint8Array | null> {
     try {
-      return await this.s3Call((s3, objects) => objects.getObject(s3, this.bucketName, key, this.signal), what);
+      return await this.s3Call((s3, objects) => objects.getObject(s3, this.bucketName, key, this.callSignal()), what);
     } catch (error) {
       if (isNoSuchKey(error instanceof StorageUnavailableError ? error.cause : error)) return null;
       throw error;
@@ -121,12 +132,12 @@ export class SdkCalls {
   }
 
   async putObject(key: string, data: Uint8Array, what: string): Promise<void> {
-    await this.s3Call((s3, objects) => objects.putObject(s3, this.bucketName, key, data, this.signal), what);
+    await this.s3Call((s3, objects) => objects.putObject(s3, this.bucketName, key, data, this.callSignal()), what);
   }
 
   /** Every object under `prefix`, a page at a time. */
   async *listObjects(prefix: string, what: string): AsyncGenerator<_Object> {
-    const pages = await this.s3Call(async (s3, objects) => objects.listObjects(s3, this.bucketName, prefix, this.signal), what);
+    const pages = await this.s3Call(async (s3, objects) => objects.listObjects(s3, this.bucketName, prefix, this.callSignal()), what);
     try {
       yield* pages;
     } catch (error) {
@@ -137,7 +148,7 @@ export class SdkCalls {
   /** The length of an object, or null when there is none. */
   async objectSize(key: string, what: string): Promise<number | null> {
     try {
-      return await this.s3Call((s3, objects) => objects.objectSize(s3, this.bucketName, key, this.signal), what);
+      return await this.s3Call((s3, objects) => objects.objectSize(s3, this.bucketName, key, this.callSignal()), what);
     } catch (error) {
       if (isNoSuchKey(error instanceof StorageUnavailableError ? error.cause : error)) return null;
       throw error;
@@ -150,14 +161,15 @@ export class SdkCalls {
    */
   /** Deletes one object (a delete marker, in a versioned bucket); a failure is the caller's. */
   async deleteObject(key: string, what: string): Promise<void> {
-    await this.s3Call((s3, objects) => objects.deleteObject(s3, this.bucketName, key, this.signal), what);
+    await this.s3Call((s3, objects) => objects.deleteObject(s3, this.bucketName, key, this.callSignal()), what);
   }
 
   async deleteObjects(keys: readonly string[]): Promise<void> {
     if (keys.length === 0 || this.signal.aborted) return;
-    const signal = AbortSignal.any([this.signal, AbortSignal.timeout(3_000)]);
+    const bound = AbortSignal.any([this.signal, AbortSignal.timeout(3_000)]);
+    const signal = () => AbortSignal.any([bound]);
     await this.s3Call(
-      (s3, objects) => Promise.all(keys.map((key) => objects.deleteObject(s3, this.bucketName, key, signal).catch(() => undefined))),
+      (s3, objects) => Promise.all(keys.map((key) => objects.deleteObject(s3, this.bucketName, key, signal()).catch(() => undefined))),
       "delete objects",
     ).catch(() => undefined);
   }

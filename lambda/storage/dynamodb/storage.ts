@@ -2,9 +2,8 @@
  * The storage of the AWS deployment: DynamoDB for the chain, S3 for payloads that do not fit
  * an item. How it keeps the chain linear, consistent and crash-safe: README.md in this folder.
  */
-import { setMaxListeners } from "node:events";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { ClientImport, ClientSummary, Progress, Storage, StorageTxn } from "../types.ts";
+import type { ClientImport, ClientSummary, Progress, Storage, StorageTxn, TxnOptions } from "../types.ts";
 import { canonicalUuid, type Uuid } from "../../uuid.ts";
 import { DEFAULT_DEADLINE_MS, DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./constants.ts";
 import { type S3Source, SdkCalls } from "./sdk-calls.ts";
@@ -20,7 +19,7 @@ export interface DynamoStorageOptions {
   bucketName: string;
   /** History segments up to this size stay in the item. Default DEFAULT_INLINE_SEGMENT_MAX_BYTES. */
   inlineSegmentMaxBytes?: number;
-  /** The time budget of one transaction's calls. Default DEFAULT_DEADLINE_MS. */
+  /** The time budget of one transaction's calls when its request gives no deadline. Default DEFAULT_DEADLINE_MS. */
   deadlineMs?: number;
   /** Destroy the clients on `close` (not for the shared per-process clients). Default false. */
   ownsClients?: boolean;
@@ -48,8 +47,10 @@ export class DynamoStorage implements Storage {
     this.ownsClients = options.ownsClients ?? false;
   }
 
-  async txn(clientId: Uuid): Promise<StorageTxn> {
-    return new DynamoTxn(this.calls(AbortSignal.timeout(this.deadlineMs)), canonicalUuid(clientId, "client id"));
+  async txn(clientId: Uuid, options: TxnOptions = {}): Promise<StorageTxn> {
+    const deadline = options.deadline ?? Date.now() + this.deadlineMs;
+    const signal = AbortSignal.timeout(Math.max(0, deadline - Date.now()));
+    return new DynamoTxn(this.calls(signal, deadline), canonicalUuid(clientId, "client id"));
   }
 
   // Operators' work: loaded when asked for, so that the functions never load it.
@@ -77,10 +78,8 @@ export class DynamoStorage implements Storage {
   }
 
   /** SDK calls on this table and bucket, all bounded by `signal` (for maintenance jobs too). */
-  calls(signal: AbortSignal): SdkCalls {
-    // Every call in flight listens to the one signal: an import writes 16 versions at once.
-    setMaxListeners(64, signal);
-    return new SdkCalls(this.dynamodb, this.s3, this.tableName, this.bucketName, this.inlineSegmentMaxBytes, signal);
+  calls(signal: AbortSignal, deadline = Number.POSITIVE_INFINITY): SdkCalls {
+    return new SdkCalls(this.dynamodb, this.s3, this.tableName, this.bucketName, this.inlineSegmentMaxBytes, signal, deadline);
   }
 }
 

@@ -12,18 +12,19 @@ import {
   type Client,
   type ClientDetails,
   MAX_REMOVED_VERSIONS,
+  type QuotaOptions,
   type Snapshot,
   type StorageTxn,
   type Version,
   type VersionMetadata,
 } from "../types.ts";
-import { type ClientState, isLegacy, parseClient, storedUuid, summaryOf, toClient } from "./client-item.ts";
+import { type ClientState, isLegacy, parseClient, recentVersionIds, storedUuid, summaryOf, toClient } from "./client-item.ts";
 import { commitPending } from "./commit.ts";
-import { ATTR, SK } from "./layout.ts";
+import { ATTR, objectNonce, SK } from "./layout.ts";
 import { upgradeLegacyClient } from "./legacy.ts";
 import { emptyPendingState, hasWrites, needsRead, pendingView } from "./pending-state.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
-import { findVersion, oldestVersions, type StoredVersionMetadata, versionFrom } from "./version-reads.ts";
+import { findVersion, findVersionItem, oldestVersions, type StoredVersionMetadata, versionFrom } from "./version-reads.ts";
 import { countHighUrgencyRequest, type RemovedVersion } from "./write-request.ts";
 import { writeRefusal } from "./sdk-errors.ts";
 
@@ -82,7 +83,12 @@ export class DynamoTxn implements StorageTxn {
 
   async getClient(): Promise<Client | null> {
     // Pending versions need no read to be written: read now if nothing was read yet.
-    if (!hasWrites(this.pending) || needsRead(this.pending)) this.pending.base = await this.calls.readClient(this.clientId);
+    if (!hasWrites(this.pending) || needsRead(this.pending)) {
+      const read = await this.calls.readClient(this.clientId);
+      // A commit running alongside (the core reads while it writes) keeps the item it got itself.
+      if (!this.committed) this.pending.base = read;
+      else return read && toClient(pendingView({ ...this.pending, base: read, create: undefined }, false) ?? read);
+    }
     const state = this.view(false);
     return state && toClient(state);
   }
@@ -95,8 +101,9 @@ export class DynamoTxn implements StorageTxn {
     this.pending.create = latest;
   }
 
-  async setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void> {
+  async setSnapshot(snapshot: Snapshot, data: Uint8Array, options: QuotaOptions = {}): Promise<void> {
     this.assertOpen();
+    this.limit(options);
     this.assertNoRemoval();
     const versionId = canonicalUuid(snapshot.versionId, "snapshot version id");
     const state = await this.ensureCurrentBase();
@@ -105,6 +112,8 @@ export class DynamoTxn implements StorageTxn {
       snapshot: { versionId, timestamp: new Date(snapshot.timestamp.getTime()), versionsSince: snapshot.versionsSince },
       data: copyBytes(data),
       at: state.versionCount - snapshot.versionsSince,
+      // Its version's parent, when it is one of the newest (as the protocol's snapshots are): the next slot.
+      parent: state.tail.includes(versionId) ? state.tail[state.tail.indexOf(versionId) + 1] : undefined,
     });
   }
 
@@ -122,15 +131,19 @@ export class DynamoTxn implements StorageTxn {
   async countHighUrgencyRequest(): Promise<number> {
     this.assertOpen();
     if (hasWrites(this.pending)) throw new Error("an answer of urgency high is counted before any write of its transaction");
+    const token = objectNonce();
     try {
       const { Attributes } = await this.calls.ddbSend(
-        new UpdateItemCommand(countHighUrgencyRequest(this.calls.tableName, this.clientId)),
+        new UpdateItemCommand(countHighUrgencyRequest(this.calls.tableName, this.clientId, token)),
         "count an answer of urgency high",
       );
       this.pending.base = parseClient(Attributes);
     } catch (error) {
-      if (writeRefusal(error)?.kind === "condition") throw new ClientNotFoundError();
-      throw error;
+      const refusal = writeRefusal(error);
+      if (refusal?.kind !== "condition") throw error;
+      // Counted already, by an attempt whose answer was lost: the item as it is now.
+      if (refusal.clientItem?.[ATTR.highToken]?.S !== token) throw new ClientNotFoundError();
+      this.pending.base = parseClient(refusal.clientItem);
     }
     if (!this.pending.base) throw new ClientNotFoundError();
     return this.pending.base.high;
@@ -177,6 +190,26 @@ export class DynamoTxn implements StorageTxn {
     return findVersion(this.calls, this.clientId, id, this.pending.base?.tail ?? []);
   }
 
+  /**
+   * One of the newest versions is stored by the slots alone; the snapshot's version is one read of
+   * its item (`CHILD#<snapParent>`); any other, or a snapshot written before 0.3.0, the slow way
+   * (its index item or a query), never its segment.
+   */
+  async hasVersion(versionId: Uuid): Promise<boolean> {
+    const id = canonicalUuid(versionId, "version id");
+    if (this.ownVersion((write) => write.versionId === id)) return true;
+    if (needsRead(this.pending)) this.pending.base = await this.calls.readClient(this.clientId);
+    const state = this.view(false);
+    if (!state) return false;
+    if (recentVersionIds(state).includes(id)) return true;
+    const parent = state.snapshot?.versionId === id ? state.snapshot.parent : undefined;
+    if (parent !== undefined) {
+      const item = await this.calls.getItem(this.clientId, SK.child(parent), "check the snapshot's version", [ATTR.versionId]);
+      return item?.[ATTR.versionId]?.S === id;
+    }
+    return (await findVersionItem(this.calls, this.clientId, id, state.tail)) !== null;
+  }
+
   async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options: AddVersionOptions = {}): Promise<void> {
     this.assertOpen();
     this.assertNoRemoval();
@@ -195,8 +228,13 @@ export class DynamoTxn implements StorageTxn {
     const previous = writes.findLast((write) => write.kind === "version");
     if (previous && previous.versionId !== parentId) throw new ChainMovedError(previous.versionId);
     writes.push({ kind: "version", versionId: id, parentId, data: copyBytes(historySegment) });
-    if (options.storedBytesAtMost !== undefined) {
-      this.pending.storedBytesAtMost = Math.min(this.pending.storedBytesAtMost ?? Number.POSITIVE_INFINITY, options.storedBytesAtMost);
+    this.limit(options);
+  }
+
+  /** The tightest quota of the transaction's writes applies to all of them. */
+  private limit(options: QuotaOptions): void {
+    if (options.maxClientBytes !== undefined) {
+      this.pending.maxClientBytes = Math.min(this.pending.maxClientBytes ?? Number.POSITIVE_INFINITY, options.maxClientBytes);
     }
   }
 
@@ -211,13 +249,14 @@ export class DynamoTxn implements StorageTxn {
     return {
       ...summaryOf(this.clientId, state),
       storedBytes: state.bytes ?? 0,
+      usedBytes: state.used ?? 0,
       oldestVersion:
         oldest && state.base ? { versionId: storedUuid(oldest[ATTR.versionId], ATTR.versionId), parentVersionId: state.base } : null,
     };
   }
 
-  async getOldestVersions(limit: number): Promise<VersionMetadata[]> {
-    return (await this.oldest(limit)).map(({ segmentKey: _, ...metadata }) => metadata);
+  async getOldestVersions(limit: number, until?: (version: VersionMetadata) => boolean): Promise<VersionMetadata[]> {
+    return (await this.oldest(limit, until)).map(({ segmentKey: _, ...metadata }) => metadata);
   }
 
   /**
@@ -225,7 +264,7 @@ export class DynamoTxn implements StorageTxn {
    * the oldest versions and then removes some of them, and the removal's own conditions (the
    * start unchanged, each item still that version) keep a second walk from being needed.
    */
-  private async oldest(limit: number): Promise<StoredVersionMetadata[]> {
+  private async oldest(limit: number, until?: (version: VersionMetadata) => boolean): Promise<StoredVersionMetadata[]> {
     if (needsRead(this.pending)) this.pending.base = await this.calls.readClient(this.clientId);
     if (this.pending.base === null && this.pending.create === undefined) return [];
     const state = await this.ensureCurrentBase();
@@ -233,8 +272,9 @@ export class DynamoTxn implements StorageTxn {
     if (walked && walked.start === state.base && (walked.versions.length >= limit || walked.complete)) {
       return walked.versions.slice(0, limit);
     }
-    const versions = await oldestVersions(this.calls, this.clientId, state.base ?? null, limit);
-    this.walked = { start: state.base, versions, complete: versions.length < limit };
+    const versions = await oldestVersions(this.calls, this.clientId, state.base ?? null, limit, until);
+    const stoppedEarly = until !== undefined && versions.length > 0 && until(versions.at(-1) as VersionMetadata);
+    this.walked = { start: state.base, versions, complete: versions.length < limit && !stoppedEarly };
     return versions;
   }
 

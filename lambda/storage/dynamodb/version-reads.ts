@@ -39,44 +39,65 @@ export async function versionFrom(calls: SdkCalls, item: Record<string, Attribut
  * version items (a rare path: the protocol asks only for the newest).
  */
 export async function findVersion(calls: SdkCalls, clientId: Uuid, id: Uuid, tail: readonly Uuid[]): Promise<Version | null> {
+  const item = await findVersionItem(calls, clientId, id, tail);
+  return item ? versionFrom(calls, item) : null;
+}
+
+/** The item of the stored version `id` (as `findVersion` finds it), or null; its segment is not read. */
+export async function findVersionItem(
+  calls: SdkCalls,
+  clientId: Uuid,
+  id: Uuid,
+  tail: readonly Uuid[],
+): Promise<Record<string, AttributeValue> | null> {
   const parentId = tail[tail.indexOf(id) + 1];
   if (tail.includes(id) && parentId !== undefined) {
     const item = await calls.getItem(clientId, SK.child(parentId), "read the version");
     // No child of that parent: the version is not stored (pruned, say).
     if (!item) return null;
-    if (storedUuid(item[ATTR.versionId], ATTR.versionId) === id) return versionFrom(calls, item);
+    if (storedUuid(item[ATTR.versionId], ATTR.versionId) === id) return item;
     // Another version there: slots out of step with the chain (README.md, "Known benign
     // races"): look the slow way.
   }
   const index = await calls.getItem(clientId, SK.version(id), "read the version index");
   if (index) {
     const item = await calls.getItem(clientId, SK.child(storedUuid(index[ATTR.parentId], ATTR.parentId)), "read the version");
-    if (item && storedUuid(item[ATTR.versionId], ATTR.versionId) === id) return versionFrom(calls, item);
+    if (item && storedUuid(item[ATTR.versionId], ATTR.versionId) === id) return item;
   }
   for await (const item of calls.queryItems(clientId, SK.childPrefix, "look for a version by id", [ATTR.versionId, ATTR.parentId])) {
     if (item[ATTR.versionId]?.S === id) {
-      const found = await calls.getItem(clientId, SK.child(storedUuid(item[ATTR.parentId], ATTR.parentId)), "read the version");
-      return found ? versionFrom(calls, found) : null;
+      return (await calls.getItem(clientId, SK.child(storedUuid(item[ATTR.parentId], ATTR.parentId)), "read the version")) ?? null;
     }
   }
   return null;
 }
 
-/** Up to `limit` versions from the chain's start (the parent of the first stored version), oldest first: one consistent read each. */
-export async function oldestVersions(calls: SdkCalls, clientId: Uuid, start: Uuid | null, limit: number): Promise<StoredVersionMetadata[]> {
+/**
+ * Up to `limit` versions from the chain's start (the parent of the first stored version), oldest
+ * first: one consistent read each, stopping after the first one `until` holds true for.
+ */
+export async function oldestVersions(
+  calls: SdkCalls,
+  clientId: Uuid,
+  start: Uuid | null,
+  limit: number,
+  until?: (version: VersionMetadata) => boolean,
+): Promise<StoredVersionMetadata[]> {
   const oldest: StoredVersionMetadata[] = [];
   let parent = start;
   while (parent !== null && oldest.length < limit) {
     const item = await calls.getItem(clientId, SK.child(parent), "read an old version", VERSION_METADATA);
     if (!item) break;
     const versionId = storedUuid(item[ATTR.versionId], ATTR.versionId);
-    oldest.push({
+    const version: StoredVersionMetadata = {
       versionId,
       parentVersionId: parent,
       addedAt: new Date(Number(item[ATTR.created]?.N ?? "0")),
       bytes: Number(item[ATTR.segmentSize]?.N ?? "0"),
       segmentKey: item[ATTR.segmentKey]?.S,
-    });
+    };
+    oldest.push(version);
+    if (until?.(version)) break;
     parent = versionId;
   }
   return oldest;

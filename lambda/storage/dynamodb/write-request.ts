@@ -14,12 +14,13 @@ import { NIL_UUID, type Uuid } from "../../uuid.ts";
 import type { Snapshot } from "../types.ts";
 import { type ClientState, clientItem, declineAttributes, snapshotAttributes } from "./client-item.ts";
 import { ATTR, NO_SLOT, RECENT_SLOTS, SK, TABLE, itemKey } from "./layout.ts";
+import { expiredKept, keptWeek, versionUsed } from "./quota.ts";
 import { versionItem } from "./version-item.ts";
 
 /** A write a transaction records until its commit. */
 export type PendingWrite =
   | { kind: "version"; versionId: Uuid; parentId: Uuid; data: Uint8Array }
-  | { kind: "snapshot"; snapshot: Snapshot; data: Uint8Array; at: number }
+  | { kind: "snapshot"; snapshot: Snapshot; data: Uint8Array; at: number; parent: Uuid | undefined }
   | { kind: "decline"; timeMs: number; at: number }
   | { kind: "reset-high-urgency" }
   | { kind: "remove-oldest"; expectedBase: Uuid; versions: readonly RemovedVersion[] };
@@ -44,9 +45,11 @@ export interface WriteInput {
   writes: readonly PendingWrite[];
   /** The S3 key of each write whose payload was uploaded. */
   uploads: ReadonlyMap<PendingWrite, string>;
-  /** The most stored bytes the client may have before its added versions (the quota). */
-  storedBytesAtMost: number | undefined;
-  /** Milliseconds since the epoch, for `created` and `lastAdded`. */
+  /** The quota: what `used` may be with these writes. */
+  maxClientBytes: number | undefined;
+  /** The token of the upload lease this transaction holds, released by this write. */
+  lease: string | undefined;
+  /** Milliseconds since the epoch, for `created`, `lastAdded` and the weeks of deleted bytes. */
   now: number;
 }
 
@@ -75,12 +78,13 @@ function createClient({ tableName, clientId, now }: WriteInput, final: ClientSta
 
 /** The update expression's parts, filled in by each kind of write. */
 class Expression {
-  readonly names: Record<string, string> = { "#pk": TABLE.partitionKey.name };
+  readonly names: Record<string, string> = { "#pk": TABLE.partitionKey.name, "#hidden": ATTR.hidden };
   readonly values: Record<string, AttributeValue> = {};
   readonly set: string[] = [];
   readonly remove: string[] = [];
   readonly add: string[] = [];
-  readonly conditions = ["attribute_exists(#pk)"];
+  /** Every write of the client item: it exists, and no operator's import or removal holds it. */
+  readonly conditions = ["attribute_exists(#pk)", "attribute_not_exists(#hidden)"];
 
   name(attribute: string): string {
     this.names[`#${attribute}`] = attribute;
@@ -116,18 +120,21 @@ function updateClient(input: WriteInput): Update {
   const { writes, base, now } = input;
   const e = new Expression();
   let bytesDelta = 0;
+  /** What these writes add to what the quota counts (versions, a snapshot): checked against the quota. */
+  let usedAdded = 0;
+  /** What they free (a removal): never refused. */
+  let usedFreed = 0;
+  /**
+   * Bytes of objects these writes delete (right after the commit), which the bucket keeps: they
+   * move from stored to kept, and the quota counts them either way.
+   */
+  let keptAdded = 0;
   const versions = writes.filter((write) => write.kind === "version");
   const first = versions[0];
   if (first) {
     // The chain's rule: latest is the first version's parent, or nil.
     const latest = e.name(ATTR.latest);
     e.conditions.push(`(${latest} = ${e.value("parent", { S: first.parentId })} OR ${latest} = ${e.value("nil", { S: NIL_UUID })})`);
-    // An item of 0.1.0 without a recorded start must be upgraded first (the `base` below would be wrong).
-    e.conditions.push(`(attribute_exists(${e.name(ATTR.base)}) OR ${latest} = :nil)`);
-    if (input.storedBytesAtMost !== undefined) {
-      const bytes = e.name(ATTR.bytes);
-      e.conditions.push(`(attribute_not_exists(${bytes}) OR ${bytes} <= ${e.value("atMost", { N: String(input.storedBytesAtMost) })})`);
-    }
     const added = versions.map((version) => version.versionId).reverse();
     e.set.push(`${latest} = ${e.value("latest", { S: added[0] ?? first.versionId })}`);
     // Shift the slots: the new ids, then the first one's parent, then the old slots after the
@@ -139,11 +146,13 @@ function updateClient(input: WriteInput): Update {
       else if (i === added.length) e.set.push(`${slot} = :parent`);
       else e.set.push(`${slot} = if_not_exists(${e.name(ATTR.slot(i - added.length))}, ${e.value("none", { S: NO_SLOT })})`);
     }
-    e.set.push(`${e.name(ATTR.base)} = if_not_exists(#base, :parent)`);
+    // The chain starts at the first version's parent (a client without versions has no start).
+    e.set.push(`${e.name(ATTR.base)} = if_not_exists(${e.name(ATTR.base)}, :parent)`);
     e.set.push(`${e.name(ATTR.lastAdded)} = ${e.value("now", { N: String(now) })}`);
     e.remove.push(e.name(ATTR.legacyRecent));
     e.add.push(`${e.name(ATTR.versionCount)} ${e.value("count", { N: String(versions.length) })}`);
     bytesDelta += versions.reduce((sum, version) => sum + version.data.byteLength, 0);
+    usedAdded += versions.reduce((sum, version) => sum + versionUsed(version.data.byteLength), 0);
   }
   const snapshotWrite = writes.findLast((write) => write.kind === "snapshot");
   if (snapshotWrite) {
@@ -157,12 +166,17 @@ function updateClient(input: WriteInput): Update {
       at: snapshotWrite.at,
       key,
       size: snapshotWrite.data.byteLength,
+      parent: snapshotWrite.parent,
     };
     for (const [name, value] of Object.entries(snapshotAttributes(snapshot))) e.set.push(`${e.name(name)} = ${e.value(name, value)}`);
+    if (snapshot.parent === undefined) e.remove.push(e.name(ATTR.snapParent));
     const snapKey = e.name(ATTR.snapKey);
     if (final?.key) e.conditions.push(`${snapKey} = ${e.value("baseSnapKey", { S: final.key })}`);
     else e.conditions.push(`attribute_not_exists(${snapKey})`);
     bytesDelta += snapshot.size - (final?.size ?? 0);
+    // The replaced snapshot's object is deleted after the commit: the bucket keeps it, still counted.
+    usedAdded += snapshot.size;
+    keptAdded += final?.key ? final.size : 0;
   }
   // A declined snapshot is recorded; a stored snapshot clears the record. Neither needs a
   // condition: a decline racing a snapshot at worst delays the next request for one.
@@ -182,6 +196,35 @@ function updateClient(input: WriteInput): Update {
     e.set.push(`#base = ${e.value("newBase", { S: last.versionId })}`);
     e.add.push(`${e.name(ATTR.pruned)} ${e.value("removed", { N: String(removal.versions.length) })}`);
     bytesDelta -= removal.versions.reduce((sum, version) => sum + version.bytes, 0);
+    // A segment in S3 is deleted after the commit, and kept by the bucket: only its overhead is freed.
+    usedFreed += removal.versions.reduce((sum, version) => sum + versionUsed(version.segmentKey ? 0 : version.bytes), 0);
+    keptAdded += removal.versions.reduce((sum, version) => sum + (version.segmentKey ? version.bytes : 0), 0);
+  }
+  const countsUsed = first !== undefined || snapshotWrite !== undefined || removal !== undefined;
+  if (countsUsed) {
+    const used = e.name(ATTR.used);
+    // An item written before 0.3.0 has no `used` yet (one of 0.1.0 not even the chain's start,
+    // which the `base` below needs): refused, then filled in once (legacy.ts).
+    e.conditions.push(`attribute_exists(${used})`);
+    // Weeks of deleted bytes that the bucket has expired stop counting (when the item was read).
+    const expired = base ? expiredKept(base.kept, now) : { weeks: [], bytes: 0 };
+    for (const [i, week] of expired.weeks.entries()) {
+      const name = e.name(ATTR.kept(week));
+      e.conditions.push(`${name} = ${e.value(`expired${i}`, { N: String(base?.kept.get(week) ?? 0) })}`);
+      e.remove.push(name);
+    }
+    if (input.maxClientBytes !== undefined && usedAdded > 0) {
+      // The quota: `used` with what these writes add at most the limit (usedAdded = usedAddedBy(writes)).
+      e.conditions.push(`${used} <= ${e.value("usedAtMost", { N: String(input.maxClientBytes - usedAdded + expired.bytes) })}`);
+    }
+    if (keptAdded > 0) e.add.push(`${e.name(ATTR.kept(keptWeek(now)))} ${e.value("kept", { N: String(keptAdded) })}`);
+    const usedDelta = usedAdded - usedFreed - expired.bytes;
+    if (usedDelta !== 0) e.add.push(`${used} ${e.value("used", { N: String(usedDelta) })}`);
+  }
+  if (input.lease !== undefined) {
+    // Only the holder of the upload's lease writes what it uploaded.
+    e.conditions.push(`${e.name(ATTR.lease)} = ${e.value("lease", { S: input.lease })}`);
+    e.remove.push(e.name(ATTR.lease), e.name(ATTR.leaseUntil));
   }
   if (bytesDelta !== 0) e.add.push(`${e.name(ATTR.bytes)} ${e.value("bytes", { N: String(bytesDelta) })}`);
   return e.toUpdate(input.tableName, itemKey(input.clientId, SK.client));
@@ -205,20 +248,122 @@ function removedItems({ tableName, clientId }: WriteInput, version: RemovedVersi
   return [{ Delete: child }, { Delete: { TableName: tableName, Key: itemKey(clientId, SK.version(version.versionId)) } }];
 }
 
+/** What `writes` add to what the quota counts: their versions, and the snapshot that replaces the current one. */
+export function usedAddedBy(writes: readonly PendingWrite[]): number {
+  let added = 0;
+  for (const write of writes) if (write.kind === "version") added += versionUsed(write.data.byteLength);
+  const snapshot = writes.findLast((write) => write.kind === "snapshot");
+  return added + (snapshot ? snapshot.data.byteLength : 0);
+}
+
+export interface LeaseInput {
+  tableName: string;
+  clientId: Uuid;
+  writes: readonly PendingWrite[];
+  /** The snapshot the transaction read, which its snapshot write replaces (undefined: it writes none). */
+  replacedSnapshotKey: string | null | undefined;
+  maxClientBytes: number | undefined;
+  token: string;
+  untilMs: number;
+  now: number;
+}
+
+/**
+ * Takes the client's upload lease before anything goes to S3 (README.md, "The quota"): an
+ * `UpdateItem` on the conditions the commit's write will have (the client exists, the chain
+ * allows the versions, the snapshot is still the one replaced, the quota allows what is added)
+ * and that no other upload holds a live lease. On success it returns the item (ALL_NEW), on a
+ * failed condition the item as it was (ALL_OLD): the commit decides from either without a read.
+ */
+export function leaseRequest(input: LeaseInput): UpdateItemCommandInput {
+  const e = new Expression();
+  const used = e.name(ATTR.used);
+  const lease = e.name(ATTR.lease);
+  const leaseUntil = e.name(ATTR.leaseUntil);
+  e.conditions.push(`attribute_exists(${used})`);
+  e.conditions.push(`(attribute_not_exists(${lease}) OR ${leaseUntil} < ${e.value("now", { N: String(input.now) })})`);
+  const first = input.writes.find((write) => write.kind === "version");
+  if (first) {
+    const latest = e.name(ATTR.latest);
+    e.conditions.push(`(${latest} = ${e.value("parent", { S: first.parentId })} OR ${latest} = ${e.value("nil", { S: NIL_UUID })})`);
+  }
+  if (input.replacedSnapshotKey !== undefined) {
+    const snapKey = e.name(ATTR.snapKey);
+    if (input.replacedSnapshotKey) e.conditions.push(`${snapKey} = ${e.value("replaced", { S: input.replacedSnapshotKey })}`);
+    else e.conditions.push(`attribute_not_exists(${snapKey})`);
+  }
+  const added = usedAddedBy(input.writes);
+  if (input.maxClientBytes !== undefined && added > 0) {
+    e.conditions.push(`${used} <= ${e.value("usedAtMost", { N: String(input.maxClientBytes - added) })}`);
+  }
+  e.set.push(`${lease} = ${e.value("token", { S: input.token })}`, `${leaseUntil} = ${e.value("until", { N: String(input.untilMs) })}`);
+  return { ...e.toUpdate(input.tableName, itemKey(input.clientId, SK.client)), ReturnValues: "ALL_NEW" };
+}
+
+/**
+ * Counts `keptBytes` of objects deleted now (the versioned bucket keeps them: the quota counts
+ * them this week) on a client that counts what its quota counts, and with `token` gives back
+ * the upload lease if that token still holds it.
+ */
+export function countKeptRequest(
+  tableName: string,
+  clientId: Uuid,
+  keptBytes: number,
+  now: number,
+  token?: string,
+): UpdateItemCommandInput {
+  const e = new Expression();
+  if (keptBytes > 0) {
+    const used = e.name(ATTR.used);
+    e.conditions.push(`attribute_exists(${used})`);
+    e.add.push(`${used} ${e.value("kept", { N: String(keptBytes) })}`);
+    e.add.push(`${e.name(ATTR.kept(keptWeek(now)))} :kept`);
+  }
+  if (token !== undefined) {
+    e.conditions.push(`${e.name(ATTR.lease)} = ${e.value("token", { S: token })}`);
+    e.remove.push(e.name(ATTR.lease), e.name(ATTR.leaseUntil));
+  }
+  const { ReturnValuesOnConditionCheckFailure: _, ...update } = e.toUpdate(tableName, itemKey(clientId, SK.client));
+  return update;
+}
+
+/** Takes the weeks of deleted bytes that the bucket has expired out of what the quota counts, if they are as read. */
+export function foldExpiredRequest(
+  tableName: string,
+  clientId: Uuid,
+  kept: ReadonlyMap<number, number>,
+  now: number,
+): UpdateItemCommandInput | undefined {
+  const expired = expiredKept(kept, now);
+  if (expired.weeks.length === 0) return undefined;
+  const e = new Expression();
+  for (const [i, week] of expired.weeks.entries()) {
+    const name = e.name(ATTR.kept(week));
+    e.conditions.push(`${name} = ${e.value(`expired${i}`, { N: String(kept.get(week) ?? 0) })}`);
+    e.remove.push(name);
+  }
+  e.add.push(`${e.name(ATTR.used)} ${e.value("freed", { N: String(-expired.bytes) })}`);
+  const { ReturnValuesOnConditionCheckFailure: _, ...update } = e.toUpdate(tableName, itemKey(clientId, SK.client));
+  return update;
+}
+
 /**
  * Counts an answer of urgency high at once (README.md, "Writes"): an atomic ADD, so answers
  * given at the same time get distinct counts, returning the whole item as it is then, which
  * serves the rest of its transaction (a decline) without a read.
  */
-export function countHighUrgencyRequest(tableName: string, clientId: Uuid): UpdateItemCommandInput {
+export function countHighUrgencyRequest(tableName: string, clientId: Uuid, token: string): UpdateItemCommandInput {
   return {
     TableName: tableName,
     Key: itemKey(clientId, SK.client),
-    UpdateExpression: "ADD #high :one",
-    ConditionExpression: "attribute_exists(#pk)",
-    ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#high": ATTR.high },
-    ExpressionAttributeValues: { ":one": { N: "1" } },
+    UpdateExpression: "SET #highTok = :token ADD #high :one",
+    // A retry of an ADD whose answer was lost (the SDK's) finds its own token: refused, not counted twice.
+    ConditionExpression:
+      "attribute_exists(#pk) AND attribute_not_exists(#hidden) AND (attribute_not_exists(#highTok) OR #highTok <> :token)",
+    ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name, "#hidden": ATTR.hidden, "#high": ATTR.high, "#highTok": ATTR.highToken },
+    ExpressionAttributeValues: { ":one": { N: "1" }, ":token": { S: token } },
     ReturnValues: "ALL_NEW",
+    ReturnValuesOnConditionCheckFailure: "ALL_OLD",
   };
 }
 

@@ -32,6 +32,7 @@ export function toDetails(row: SummaryRow): ClientDetails {
         : { versionId: row.oldest_version_id as Uuid, parentVersionId: row.chain_start as Uuid },
     versions: row.versions,
     storedBytes: row.stored_bytes,
+    usedBytes: row.used_bytes,
     snapshot: snapshotOf(row),
     latestAddedAt: row.latest_added_at === null ? null : new Date(row.latest_added_at),
   };

@@ -5,8 +5,9 @@
  * AddVersion, so a snapshot blob there would be rewritten (MBs) on every version.
  */
 import type Database from "better-sqlite3";
+import { snapshotFootprint, versionFootprint } from "./footprint.ts";
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** The whole schema, for a new database. */
 const SCHEMA = `
@@ -22,6 +23,7 @@ CREATE TABLE clients (
   stored_bytes INTEGER NOT NULL DEFAULT 0,
   latest_added_at INTEGER,
   high_urgency_requests INTEGER NOT NULL DEFAULT 0,
+  used_bytes INTEGER NOT NULL DEFAULT 0,
   CHECK ((snapshot_version_id IS NULL) = (snapshot_timestamp IS NULL)),
   CHECK ((declined_timestamp IS NULL) = (declined_versions_since IS NULL))
 ) STRICT;
@@ -68,7 +70,22 @@ function migrateFrom1(db: Database.Database): void {
   `);
 }
 
-const MIGRATIONS: Record<number, (db: Database.Database) => void> = { 1: migrateFrom1 };
+/**
+ * From version 2 (0.2.0): what the quota counts, each version's and the snapshot's footprint in
+ * the file (footprint.ts), filled in once from what is stored.
+ */
+function migrateFrom2(db: Database.Database): void {
+  db.function("version_footprint", { deterministic: true }, (bytes) => versionFootprint(Number(bytes)));
+  db.function("snapshot_footprint", { deterministic: true }, (bytes) => snapshotFootprint(Number(bytes)));
+  db.exec(`
+    ALTER TABLE clients ADD COLUMN used_bytes INTEGER NOT NULL DEFAULT 0;
+    UPDATE clients SET used_bytes =
+      (SELECT COALESCE(SUM(version_footprint(length(v.history_segment))), 0) FROM versions v WHERE v.client_id = clients.client_id)
+      + (SELECT COALESCE(SUM(snapshot_footprint(length(d.data))), 0) FROM snapshot_data d WHERE d.client_id = clients.client_id);
+  `);
+}
+
+const MIGRATIONS: Record<number, (db: Database.Database) => void> = { 1: migrateFrom1, 2: migrateFrom2 };
 
 /**
  * Creates the tables of a new database or migrates an older one: idempotent, and atomic

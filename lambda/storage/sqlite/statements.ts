@@ -12,6 +12,7 @@ export interface ClientRow {
   stored_bytes: number;
   latest_added_at: number | null;
   high_urgency_requests: number;
+  used_bytes: number;
 }
 
 export interface SummaryRow extends ClientRow {
@@ -34,7 +35,7 @@ export interface VersionMetadataRow {
 }
 
 const CLIENT_COLUMNS = `latest_version_id, snapshot_version_id, snapshot_timestamp, versions_since, declined_timestamp,
-  declined_versions_since, chain_start, stored_bytes, latest_added_at, high_urgency_requests`;
+  declined_versions_since, chain_start, stored_bytes, latest_added_at, high_urgency_requests, used_bytes`;
 
 const SUMMARY = `SELECT c.client_id, ${CLIENT_COLUMNS},
     (SELECT COUNT(*) FROM versions v WHERE v.client_id = c.client_id) AS versions,
@@ -52,17 +53,17 @@ export function prepare(db: Database.Database) {
     insertClient: db.prepare<[string, string]>("INSERT INTO clients (client_id, latest_version_id, versions_since) VALUES (?, ?, 0)"),
     /** The counters and snapshot of an imported client, once its versions are in. */
     completeImport: db.prepare<
-      [string | null, number, number | null, string | null, number | null, number, number | null, number | null, string]
+      [string | null, number, number, number | null, string | null, number | null, number, number | null, number | null, string]
     >(
-      `UPDATE clients SET chain_start = ?, stored_bytes = ?, latest_added_at = ?,
+      `UPDATE clients SET chain_start = ?, stored_bytes = ?, used_bytes = ?, latest_added_at = ?,
          snapshot_version_id = ?, snapshot_timestamp = ?, versions_since = ?,
          declined_timestamp = ?, declined_versions_since = ?
        WHERE client_id = ?`,
     ),
-    setSnapshot: db.prepare<[string, number, number, number, string]>(
+    setSnapshot: db.prepare<[string, number, number, number, number, string]>(
       `UPDATE clients SET snapshot_version_id = ?, snapshot_timestamp = ?, versions_since = ?,
          declined_timestamp = NULL, declined_versions_since = NULL, high_urgency_requests = 0,
-         stored_bytes = stored_bytes + ?
+         stored_bytes = stored_bytes + ?, used_bytes = used_bytes + ?
        WHERE client_id = ?`,
     ),
     declineSnapshot: db.prepare<[number, string]>(
@@ -82,6 +83,7 @@ export function prepare(db: Database.Database) {
     getVersion: db.prepare<[string, string], VersionRow>(
       "SELECT version_id, parent_version_id, history_segment FROM versions WHERE client_id = ? AND version_id = ?",
     ),
+    hasVersion: db.prepare<[string, string], { found: number }>("SELECT 1 AS found FROM versions WHERE client_id = ? AND version_id = ?"),
     getVersionByParent: db.prepare<[string, string], VersionRow>(
       "SELECT version_id, parent_version_id, history_segment FROM versions WHERE client_id = ? AND parent_version_id = ?",
     ),
@@ -93,18 +95,19 @@ export function prepare(db: Database.Database) {
       "INSERT INTO versions (client_id, version_id, parent_version_id, history_segment, added_at) VALUES (?, ?, ?, ?, ?)",
     ),
     // Compare-and-set on latest: changes() is 0 if it is not what addVersion just checked.
-    advanceLatest: db.prepare<[string, string, number, number, string, string]>(
+    advanceLatest: db.prepare<[string, string, number, number, number, string, string]>(
       `UPDATE clients SET latest_version_id = ?,
          versions_since = CASE WHEN snapshot_version_id IS NULL THEN versions_since ELSE versions_since + 1 END,
          declined_versions_since = declined_versions_since + 1,
          chain_start = COALESCE(chain_start, ?),
          stored_bytes = stored_bytes + ?,
+         used_bytes = used_bytes + ?,
          latest_added_at = ?
        WHERE client_id = ? AND latest_version_id = ?`,
     ),
     deleteVersion: db.prepare<[string, string]>("DELETE FROM versions WHERE client_id = ? AND version_id = ?"),
-    advanceChainStart: db.prepare<[string, number, string]>(
-      "UPDATE clients SET chain_start = ?, stored_bytes = stored_bytes - ? WHERE client_id = ?",
+    advanceChainStart: db.prepare<[string, number, number, string]>(
+      "UPDATE clients SET chain_start = ?, stored_bytes = stored_bytes - ?, used_bytes = used_bytes - ? WHERE client_id = ?",
     ),
     deleteVersions: db.prepare<[string]>("DELETE FROM versions WHERE client_id = ?"),
     deleteSnapshotData: db.prepare<[string]>("DELETE FROM snapshot_data WHERE client_id = ?"),

@@ -36,9 +36,10 @@ import Database from "better-sqlite3";
 import type { Uuid } from "../../uuid.ts";
 import { ClientExistsError, StorageUnavailableError } from "../errors.ts";
 import { KeyedMutex } from "../keyed-mutex.ts";
-import type { ClientImport, ClientSummary, Storage, StorageTxn } from "../types.ts";
+import type { ClientImport, ClientSummary, Storage, StorageTxn, TxnOptions } from "../types.ts";
 import { isBusy } from "./errors.ts";
 import { type LooseFile, secureDatabaseFiles } from "./files.ts";
+import { snapshotFootprint, versionFootprint } from "./footprint.ts";
 import { asBuffer, toDetails } from "./rows.ts";
 import { createOrMigrateSchema } from "./schema.ts";
 import { prepare, type Statements } from "./statements.ts";
@@ -90,8 +91,9 @@ export class SqliteStorage implements Storage {
     this.db = db;
   }
 
-  async txn(clientId: Uuid): Promise<StorageTxn> {
-    const unlock = await this.begin();
+  /** A request's deadline bounds the wait for the write lock too (StorageUnavailableError past it). */
+  async txn(clientId: Uuid, options: TxnOptions = {}): Promise<StorageTxn> {
+    const unlock = await this.begin(options.deadline);
     return new SqliteTxn(this.db, this.statements, clientId, unlock);
   }
 
@@ -131,6 +133,7 @@ export class SqliteStorage implements Storage {
       sql.insertClient.run(clientId, client.latestVersionId);
       let chainStart: string | null = null;
       let storedBytes = 0;
+      let usedBytes = 0;
       let latestAddedAt: number | null = null;
       for await (const version of client.versions) {
         chainStart ??= version.parentVersionId;
@@ -142,12 +145,14 @@ export class SqliteStorage implements Storage {
           version.addedAt.getTime(),
         );
         storedBytes += version.historySegment.byteLength;
+        usedBytes += versionFootprint(version.historySegment.byteLength);
         latestAddedAt = version.addedAt.getTime();
       }
       const snapshot = client.snapshot;
       sql.completeImport.run(
         chainStart,
         storedBytes + (snapshot?.data.byteLength ?? 0),
+        usedBytes + (snapshot ? snapshotFootprint(snapshot.data.byteLength) : 0),
         latestAddedAt,
         snapshot?.versionId ?? null,
         snapshot?.timestamp.getTime() ?? null,
@@ -180,13 +185,13 @@ export class SqliteStorage implements Storage {
   }
 
   /** The in-process lock, then `BEGIN IMMEDIATE`; returns the function that gives the lock up. */
-  private async begin(): Promise<() => void> {
+  private async begin(deadline?: number): Promise<() => void> {
     if (this.closing) throw new Error("the SQLite storage is closed");
     const unlock = await this.lock.acquire(DATABASE_KEY);
     try {
       // Those that were already waiting when close() was called still run; close waits for them.
       this.assertOpen();
-      await this.beginImmediate();
+      await this.beginImmediate(deadline);
     } catch (error) {
       unlock();
       throw error;
@@ -213,8 +218,8 @@ export class SqliteStorage implements Storage {
   }
 
   /** `BEGIN IMMEDIATE`, waiting asynchronously for a write lock held elsewhere. */
-  private async beginImmediate(): Promise<void> {
-    const deadline = Date.now() + this.lockTimeoutMs;
+  private async beginImmediate(requestDeadline = Number.POSITIVE_INFINITY): Promise<void> {
+    const deadline = Math.min(Date.now() + this.lockTimeoutMs, requestDeadline);
     let pause = 1;
     for (;;) {
       try {

@@ -19,12 +19,14 @@ import {
   type Client,
   type ClientDetails,
   MAX_REMOVED_VERSIONS,
+  type QuotaOptions,
   type Snapshot,
   type StorageTxn,
   type Version,
   type VersionMetadata,
 } from "../types.ts";
 import { isBusy, isUniqueViolation } from "./errors.ts";
+import { snapshotFootprint, versionFootprint } from "./footprint.ts";
 import { asBuffer, toClient, toDetails, toVersion, toVersionMetadata } from "./rows.ts";
 import type { Statements } from "./statements.ts";
 
@@ -51,17 +53,25 @@ export class SqliteTxn implements StorageTxn {
     this.sql.insertClient.run(this.clientId, latestVersionId);
   }
 
-  async setSnapshot(snapshot: Snapshot, data: Uint8Array): Promise<void> {
+  async setSnapshot(snapshot: Snapshot, data: Uint8Array, options: QuotaOptions = {}): Promise<void> {
     this.assertOpen();
     const timestamp = snapshot.timestamp.getTime();
     if (!Number.isFinite(timestamp)) throw new Error("the snapshot's timestamp is not a valid date");
     this.db.transaction(() => {
-      const replaced = this.sql.snapshotDataLength.get(this.clientId)?.bytes ?? 0;
+      const client = this.sql.getClient.get(this.clientId);
+      if (!client) throw new ClientNotFoundError();
+      const replaced = this.sql.snapshotDataLength.get(this.clientId)?.bytes;
+      // The replaced snapshot's pages are freed for the new one.
+      const usedDelta = snapshotFootprint(data.byteLength) - (replaced === undefined ? 0 : snapshotFootprint(replaced));
+      if (options.maxClientBytes !== undefined && client.used_bytes + usedDelta > options.maxClientBytes) {
+        throw new QuotaExceededError(client.used_bytes);
+      }
       const changed = this.sql.setSnapshot.run(
         snapshot.versionId,
         timestamp,
         snapshot.versionsSince,
-        data.byteLength - replaced,
+        data.byteLength - (replaced ?? 0),
+        usedDelta,
         this.clientId,
       );
       if (changed.changes !== 1) throw new ClientNotFoundError();
@@ -104,6 +114,11 @@ export class SqliteTxn implements StorageTxn {
     return toVersion(this.sql.getVersion.get(this.clientId, versionId));
   }
 
+  async hasVersion(versionId: Uuid): Promise<boolean> {
+    this.assertOpen();
+    return this.sql.hasVersion.get(this.clientId, versionId) !== undefined;
+  }
+
   async addVersion(versionId: Uuid, parentVersionId: Uuid, historySegment: Uint8Array, options: AddVersionOptions = {}): Promise<void> {
     this.assertOpen();
     // A savepoint: a rejected addVersion leaves nothing behind, even if the caller commits.
@@ -112,8 +127,9 @@ export class SqliteTxn implements StorageTxn {
       if (!client) throw new ClientNotFoundError();
       const latest = client.latest_version_id as Uuid;
       if (latest !== NIL_UUID && latest !== parentVersionId) throw new ChainMovedError(latest);
-      if (options.storedBytesAtMost !== undefined && client.stored_bytes > options.storedBytesAtMost) {
-        throw new QuotaExceededError(client.stored_bytes);
+      const footprint = versionFootprint(historySegment.byteLength);
+      if (options.maxClientBytes !== undefined && client.used_bytes + footprint > options.maxClientBytes) {
+        throw new QuotaExceededError(client.used_bytes);
       }
       if (this.sql.getVersion.get(this.clientId, versionId)) throw new VersionExistsError();
       const now = Date.now();
@@ -127,7 +143,15 @@ export class SqliteTxn implements StorageTxn {
         }
         throw error;
       }
-      const advanced = this.sql.advanceLatest.run(versionId, parentVersionId, historySegment.byteLength, now, this.clientId, latest);
+      const advanced = this.sql.advanceLatest.run(
+        versionId,
+        parentVersionId,
+        historySegment.byteLength,
+        footprint,
+        now,
+        this.clientId,
+        latest,
+      );
       if (advanced.changes !== 1) throw new ChainMovedError(latest);
     })();
   }
@@ -138,14 +162,16 @@ export class SqliteTxn implements StorageTxn {
     return row ? toDetails(row) : null;
   }
 
-  async getOldestVersions(limit: number): Promise<VersionMetadata[]> {
+  async getOldestVersions(limit: number, until?: (version: VersionMetadata) => boolean): Promise<VersionMetadata[]> {
     this.assertOpen();
     const oldest: VersionMetadata[] = [];
     let parent = this.sql.getClient.get(this.clientId)?.chain_start ?? null;
     while (parent !== null && oldest.length < limit) {
       const row = this.sql.getVersionMetadataByParent.get(this.clientId, parent);
       if (!row) break;
-      oldest.push(toVersionMetadata(row));
+      const version = toVersionMetadata(row);
+      oldest.push(version);
+      if (until?.(version)) break;
       parent = row.version_id;
     }
     return oldest;
@@ -166,7 +192,8 @@ export class SqliteTxn implements StorageTxn {
     this.db.transaction(() => {
       for (const { versionId } of oldest) this.sql.deleteVersion.run(this.clientId, versionId);
       const bytes = oldest.reduce((sum, version) => sum + version.bytes, 0);
-      this.sql.advanceChainStart.run(last.versionId, bytes, this.clientId);
+      const used = oldest.reduce((sum, version) => sum + versionFootprint(version.bytes), 0);
+      this.sql.advanceChainStart.run(last.versionId, bytes, used, this.clientId);
     })();
   }
 
