@@ -5,14 +5,16 @@
  *
  * - DynamoDB + S3: the earlier release's sync function bundle, as it ran on Lambda, and this
  *   version's sync function entry, each behind the local payload-2.0 adapter on this run's
- *   emulators; the client registered by the earlier release's `admin add-client`.
+ *   emulators; the client registered by the earlier release's `admin add-client`. Each phase's
+ *   maintenance function (its orphan sweep) then runs over everything written so far and must
+ *   take nothing that an item still references.
  * - SQLite: the earlier release's local server (`taskchampion-sync-server-aws serve`) and this
- *   version's, on one data directory.
+ *   version's, on one data directory; the rollback is refused (SQLITE_PHASES), and the upgrade
+ *   again serves.
  *
  * Each phase writes history segments too large for an item (S3) and snapshots, which the next
- * phase's code reads; on DynamoDB + S3 that phase's maintenance function (its orphan sweep) then
- * runs over everything written so far and must take nothing that an item still references. At the end this version's admin command reads the client: its chain, and
- * its stored bytes (the quota's count) against what an export of it holds.
+ * phase's code reads. At the end this version's admin command reads the client: its chain, and
+ * its stored bytes against what an export of it holds.
  */
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -50,23 +52,52 @@ const BIG_VALUE_BYTES = 380_000;
 const QUIET = { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
 
 type Code = "previous" | "current";
-/** Upgrade, roll back, upgrade again. */
-const PHASES: readonly Code[] = ["previous", "current", "previous", "current"];
+/** One switch of the deployment's code; `refusedWith`: that code refuses to start on the data, leaving `file` as it was. */
+interface Phase {
+  code: Code;
+  refusedWith?: RegExp;
+}
+
+/** On DynamoDB + S3: upgrade, roll back, upgrade again, every code serving what the others wrote. */
+const DYNAMODB_PHASES: readonly Phase[] = [{ code: "previous" }, { code: "current" }, { code: "previous" }, { code: "current" }];
+
+/**
+ * On SQLite, the rollback's outcome, pinned: this version moves the database's schema on, and the
+ * earlier release's server refuses it at start, touching nothing; this version serves it again.
+ */
+const SQLITE_PHASES: readonly Phase[] = [
+  { code: "previous" },
+  { code: "current" },
+  { code: "previous", refusedWith: /has schema version \d+; this server knows up to \d+/ },
+  { code: "current" },
+];
 
 /**
  * Runs the phases: each starts its code's server, syncs, runs that code's scheduled maintenance
- * if there is one (on what every phase so far wrote), checks convergence, stops the server.
+ * if there is one (on what every phase so far wrote), checks convergence, stops the server. A
+ * refused phase's server must not start, and must leave `file` (the data) as it was.
  */
-async function runPhases(team: Team, start: (code: Code) => Promise<RunningServer>, maintain?: (code: Code) => void) {
+async function runPhases(
+  team: Team,
+  phases: readonly Phase[],
+  start: (code: Code) => Promise<RunningServer>,
+  options: { maintain?: (code: Code) => void; file?: string } = {},
+) {
   let last = { versionId: "", versions: 0, fromSnapshot: false };
-  for (const [i, code] of PHASES.entries()) {
+  for (const [i, { code, refusedWith }] of phases.entries()) {
+    if (refusedWith) {
+      const before = options.file && fileHash(options.file);
+      await expect(start(code), `phase ${i} (${code}) is refused`).rejects.toThrow(refusedWith);
+      if (options.file) expect(fileHash(options.file), `phase ${i} (${code}) left the data as it was`).toBe(before);
+      continue;
+    }
     const server = await start(code);
     try {
       team.serveWith(server);
       const phase = await team.syncRounds(2, BIG_VALUE_BYTES);
       expect(phase.syncs, `phase ${i} (${code})`).toBeGreaterThan(0);
       expect(phase.snapshotsUploaded, `phase ${i} (${code}) uploaded a snapshot`).toBeGreaterThan(0);
-      maintain?.(code);
+      options.maintain?.(code);
       // Reads every object there is: the snapshot (a new replica) and every history segment (a replay).
       const state = await team.converge();
       expect(state.fromSnapshot, `phase ${i} (${code}): a new replica starts from the snapshot`).toBe(true);
@@ -78,6 +109,8 @@ async function runPhases(team: Team, start: (code: Code) => Promise<RunningServe
   }
   return last;
 }
+
+const fileHash = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
 /** This version's admin command on the storage: the client as it reads it, and what an export of it holds. */
 async function readBack(clientId: string, env: Record<string, string>) {
@@ -134,18 +167,19 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
 
     const last = await runPhases(
       team,
+      DYNAMODB_PHASES,
       (code) => startFunction(code === "previous" ? release.syncBundle : CURRENT_FUNCTION, functionEnv),
-      (code) => {
-        // Its orphan sweep judges each object by the items it knows (pruning is off: the replay reads the whole chain).
-        const report = runMaintenance(code === "previous" ? release.maintenanceBundle : CURRENT_MAINTENANCE, {
-          ...functionEnv,
-          HISTORY_DAYS: "0",
-        });
-        expect(report, `the ${code} maintenance swept the client and found nothing orphaned`).toMatchObject({
-          clients: 1,
-          deleted: 0,
-          failed: 0,
-        });
+      {
+        maintain: (code) => {
+          // Its orphan sweep judges each object by the items it knows (pruning is off: the replay reads the whole chain).
+          const maintenance = code === "previous" ? release.maintenanceBundle : CURRENT_MAINTENANCE;
+          const report = runMaintenance(maintenance, { ...functionEnv, HISTORY_DAYS: "0" });
+          expect(report, `the ${code} maintenance swept the client and found nothing orphaned`).toMatchObject({
+            clients: 1,
+            deleted: 0,
+            failed: 0,
+          });
+        },
       },
     );
 
@@ -155,7 +189,7 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
     expect(client.storedBytes).toBe(exported.historyBytes + exported.snapshotBytes);
   }, 300_000);
 
-  it("on SQLite: its local server's database is served by this version's, and the other way round, while replicas carry on", async () => {
+  it("on SQLite: its local server's database is served by this version's; its server then refuses the database this version moved on, leaving it as it was; replicas carry on", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "tc-upgrade-sqlite-"));
     dirs.push(dataDir);
     const storageEnv = { STORAGE: "sqlite", DATA_DIR: dataDir };
@@ -165,18 +199,20 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
     const added = previousAdmin(["add-client", "--client-id", team.clientId, "--json"], storageEnv);
     expect(added.status, added.stderr).toBe(0);
 
-    // The rollback's outcome, pinned: with the earlier release's schema version, it serves this
-    // version's database. A release that moves the schema on makes the rollback a refusal (the
-    // next test): then this test, the README's "Upgrading" and the changelog's rollback note change.
+    // SQLITE_PHASES' refusal, pinned: a release that keeps the earlier schema version makes the
+    // rollback serve again; then SQLITE_PHASES, the README's "Upgrading" and the changelog change.
     const previousSchema = await previousSqliteSchema(release);
-    expect(
-      SCHEMA_VERSION,
-      `this version moves the SQLite schema on from ${previousSchema}: a rollback to ${fixture.version} is refused`,
-    ).toBe(previousSchema);
-    const last = await runPhases(team, (code) =>
-      code === "previous"
-        ? startServer(process.execPath, [release.cli, "serve"], serverEnv)
-        : startServer(process.execPath, ["--import", "tsx", join(root, "bin", "serve.ts")], serverEnv),
+    expect(SCHEMA_VERSION, `this version keeps ${fixture.version}'s SQLite schema: the rollback serves again`).toBeGreaterThan(
+      previousSchema,
+    );
+    const last = await runPhases(
+      team,
+      SQLITE_PHASES,
+      (code) =>
+        code === "previous"
+          ? startServer(process.execPath, [release.cli, "serve"], serverEnv)
+          : startServer(process.execPath, ["--import", "tsx", join(root, "bin", "serve.ts")], serverEnv),
+      { file: join(dataDir, SQLITE_FILE_NAME) },
     );
 
     const { client, exported } = await readBack(team.clientId, storageEnv);
@@ -194,7 +230,7 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
     db.exec("CREATE TABLE later (x INTEGER)");
     db.pragma("user_version = 99");
     db.close();
-    const before = createHash("sha256").update(readFileSync(file)).digest("hex");
+    const before = fileHash(file);
 
     const serve = spawnSync(process.execPath, [release.cli, "serve"], {
       cwd: release.workDir,
@@ -205,7 +241,7 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
     expect(serve.status).not.toBe(0);
     expect(serve.stderr).toMatch(/has schema version 99; this server knows up to \d+/);
     expect(serve.stderr).not.toMatch(/\n\s+at /);
-    expect(createHash("sha256").update(readFileSync(file)).digest("hex")).toBe(before);
+    expect(fileHash(file)).toBe(before);
   });
 });
 
