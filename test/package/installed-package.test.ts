@@ -1,9 +1,11 @@
 /**
  * The package as a CDK app gets it: `npm pack` (which builds it) here, the tarball installed
  * into a fresh plain-JavaScript app in a temporary directory, that app (the README's example)
- * synthesized by the CDK CLI and its template asserted; then the package's command run from
- * that app as the README's systemd unit runs it: serve, smoke, SIGTERM with a request in flight,
- * the backup unit's backup, and the messages for what a build or an install may lack.
+ * synthesized by the CDK CLI and its template asserted, and type-checked as TypeScript against
+ * the package's declarations; the tarball holds exactly the files its entry points reach; then
+ * the package's command run from that app as the README's systemd unit runs it: serve, smoke,
+ * SIGTERM with a request in flight, the backup unit's backup, and the messages for what a build
+ * or an install may lack.
  *
  * The app's aws-cdk-lib and constructs (the package's peers) are linked from this repository's
  * node_modules, the same versions an install would bring: extracting aws-cdk-lib takes minutes.
@@ -23,7 +25,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { SQLITE_FILE_NAME } from "../../bin/serve.ts";
@@ -61,6 +63,7 @@ let installed: string;
 let command: string;
 let resources: [string, CfnResource][];
 let outdir: string;
+let tarball: string;
 
 function run(file: string, args: string[], options: { cwd: string; env?: Record<string, string> }) {
   return spawnSync(file, args, {
@@ -80,7 +83,7 @@ function mustRun(file: string, args: string[], options: { cwd: string; env?: Rec
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), "tc-package-"));
   mustRun("npm", ["pack", "--pack-destination", work], { cwd: root });
-  const tarball = join(work, `${PACKAGE}-${SERVER_VERSION}.tgz`);
+  tarball = join(work, `${PACKAGE}-${SERVER_VERSION}.tgz`);
 
   app = join(work, "task-sync");
   mkdirSync(join(app, "bin"), { recursive: true });
@@ -132,6 +135,68 @@ describe("the package, installed in a plain JavaScript CDK app", () => {
     for (const absent of ["esbuild", "tsx", "typescript", "better-sqlite3"])
       expect(existsSync(join(app, "node_modules", absent)), absent).toBe(false);
   });
+
+  it("holds exactly what a consumer needs: what its entry points load and declare, both bundles, the README, changelog and license", () => {
+    const manifest = JSON.parse(readFileSync(join(installed, "package.json"), "utf8")) as {
+      exports: { ".": { types: string; default: string } };
+      types: string;
+      bin: Record<string, string>;
+    };
+    // The entry points: the library (code and types) and the command, which loads admin by its path.
+    const entries = [
+      manifest.exports["."].default,
+      manifest.exports["."].types,
+      manifest.types,
+      ...Object.values(manifest.bin),
+      "dist/bin/admin.js",
+    ];
+    const needed = new Set(["package.json", "README.md", "CHANGELOG.md", "LICENSE"]);
+    const pending = entries.map((entry) => join(entry));
+    while (pending.length > 0) {
+      const file = pending.pop()!;
+      if (needed.has(file)) continue;
+      needed.add(file);
+      const code = existsSync(join(installed, file)) ? readFileSync(join(installed, file), "utf8") : "";
+      // Static and dynamic imports and re-exports; a declaration file's "./x.ts" or "./x.js" is ./x.d.ts.
+      for (const [, specifier] of code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["']([^"']+)["']/g)) {
+        if (!specifier?.startsWith(".")) continue;
+        const target = join(dirname(file), specifier);
+        pending.push(file.endsWith(".d.ts") ? target.replace(/\.(ts|js)$/, ".d.ts") : target);
+      }
+    }
+    for (const bundle of ["index", "maintenance"]) {
+      for (const file of assetFiles(join(installed, "dist/bundles/lambda", bundle))) needed.add(join("dist/bundles/lambda", bundle, file));
+    }
+    const packed = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line.length > 0)
+      .map((line) => line.replace(/^package\//, ""));
+    expect(packed.sort(), 'the packed files against those its entry points reach (package.json\'s "files" decides what is packed)').toEqual(
+      [...needed].sort(),
+    );
+  });
+
+  it("declares its types for a TypeScript app: the README's app type-checks against them, and a wrong prop does not", () => {
+    const ts = join(app, "bin", "typed-app.mts");
+    writeFileSync(
+      ts,
+      `${readmeBlock("`bin/app.mjs`:")}\n// @ts-expect-error: not a prop of TaskChampionSyncServerProps\nnew TaskChampionSyncServer(stack, "Typo", { clientIdz: [] });\n`,
+    );
+    const options = [
+      "--noEmit",
+      "--strict",
+      "--skipLibCheck",
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--target",
+      "es2022",
+    ];
+    const checked = run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), ...options, ts], { cwd: app });
+    expect(checked.stdout + checked.stderr).toBe("");
+    expect(checked.status).toBe(0);
+  }, 120_000);
 
   it("synthesizes the README's app: the HTTP API with the route table's routes, the table, the bucket", () => {
     expect(ofType("AWS::ApiGatewayV2::Api")).toHaveLength(1);
