@@ -123,6 +123,35 @@ describe("admin backup", () => {
     expect(mode(out)).toBe(0o600);
   });
 
+  test("copies an older server's database as it is (schema version 1): nothing migrated, in the copy or the live database", async () => {
+    const dir = join(work, `old-${newUuid()}`);
+    mkdirSync(dir);
+    const database = join(dir, SQLITE_FILE_NAME);
+    const old = new Database(database);
+    old.exec(`
+      CREATE TABLE clients (client_id TEXT PRIMARY KEY NOT NULL, latest_version_id TEXT NOT NULL, snapshot_version_id TEXT,
+        snapshot_timestamp INTEGER, versions_since INTEGER NOT NULL DEFAULT 0, declined_timestamp INTEGER,
+        declined_versions_since INTEGER) STRICT;
+      CREATE TABLE snapshot_data (client_id TEXT PRIMARY KEY NOT NULL REFERENCES clients (client_id), data BLOB NOT NULL) STRICT;
+      CREATE TABLE versions (client_id TEXT NOT NULL REFERENCES clients (client_id), version_id TEXT NOT NULL,
+        parent_version_id TEXT NOT NULL, history_segment BLOB NOT NULL, PRIMARY KEY (client_id, version_id),
+        UNIQUE (client_id, parent_version_id)) STRICT;
+      PRAGMA journal_mode = WAL;
+      PRAGMA user_version = 1;
+    `);
+    old.prepare("INSERT INTO clients VALUES (?, ?, NULL, NULL, 0, NULL, NULL)").run(newUuid(), NIL_UUID);
+    old.close();
+    const out = join(outDir(), "tc.sqlite3");
+    const run = await runAdmin(["backup", "--out", out, "--json"], { DATA_DIR: dir });
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ clients: 1, schemaVersion: 1 });
+    for (const file of [database, out]) {
+      const db = new Database(file, { readonly: true });
+      expect(db.pragma("user_version", { simple: true }), file).toBe(1);
+      db.close();
+    }
+  });
+
   test("never replaces a file without --force; with it, the file is replaced by an owner-only copy", async () => {
     const { dir } = await dataDirectory();
     const folder = outDir();
