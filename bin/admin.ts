@@ -12,6 +12,7 @@ import { StorageUnavailableError } from "../lambda/storage/errors.ts";
 import type { Storage } from "../lambda/storage/types.ts";
 import { parseClientId } from "../lambda/uuid.ts";
 import { addClientCommand } from "./admin/add-client.ts";
+import { backupCommand } from "./admin/backup.ts";
 import {
   AdminFailure,
   type Command,
@@ -42,6 +43,7 @@ export const COMMANDS: readonly Command[] = [
   importClientCommand,
   importReferenceCommand,
   pruneCommand,
+  backupCommand,
 ];
 
 /** Where the command reads and writes; the process's own by default. */

@@ -30,6 +30,7 @@ export const OPTIONS = {
   sqlite: { type: "string" },
   postgres: { type: "string" },
   days: { type: "string" },
+  force: { type: "boolean" },
 } as const;
 
 export type OptionName = keyof typeof OPTIONS;
@@ -50,6 +51,7 @@ export interface ParsedOptions {
   sqlite?: string;
   postgres?: string;
   days?: string;
+  force?: boolean;
 }
 
 export interface CommandContext {

@@ -4,13 +4,26 @@
  * synthesized by the CDK CLI and its template asserted, and type-checked as TypeScript against
  * the package's declarations; the tarball holds exactly the files its entry points reach; then
  * the package's command run from that app as the README's systemd unit runs it: serve, smoke,
- * SIGTERM with a request in flight, and the messages for what a build or an install may lack.
+ * SIGTERM with a request in flight, the backup unit's backup, and the messages for what a build
+ * or an install may lack.
  *
  * The app's aws-cdk-lib and constructs (the package's peers) are linked from this repository's
  * node_modules, the same versions an install would bring: extracting aws-cdk-lib takes minutes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -274,14 +287,20 @@ describe("the package's command", () => {
   });
 
   it("says that admin is missing from a build without it, instead of a stack trace", () => {
-    // Simulates a build without bin/admin.ts, whether or not this one has it.
-    rmSync(join(installed, "dist/bin/admin.js"), { force: true });
-    const admin = run(command, ["admin", "--help"], { cwd: app });
-    expect(admin.status).toBe(1);
-    expect(admin.stderr).toMatch(
-      /admin: this build of taskchampion-sync-server-aws has no admin command \(.*dist\/bin\/admin\.js is missing\)/,
-    );
-    expect(admin.stderr).not.toMatch(/\n\s+at /);
+    // Simulates a build without bin/admin.ts, whether or not this one has it; put back for the tests that run admin.
+    const adminFile = join(installed, "dist/bin/admin.js");
+    const had = existsSync(adminFile);
+    if (had) renameSync(adminFile, `${adminFile}.aside`);
+    try {
+      const admin = run(command, ["admin", "--help"], { cwd: app });
+      expect(admin.status).toBe(1);
+      expect(admin.stderr).toMatch(
+        /admin: this build of taskchampion-sync-server-aws has no admin command \(.*dist\/bin\/admin\.js is missing\)/,
+      );
+      expect(admin.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      if (had) renameSync(`${adminFile}.aside`, adminFile);
+    }
   });
 
   describe("without a working better-sqlite3", () => {
@@ -369,6 +388,39 @@ describe("the package's command", () => {
         await stopWithRequestInFlight(server, join(dataDir, SQLITE_FILE_NAME));
       } finally {
         rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    it("backs up as the README's backup unit runs it: one owner-only file per weekday, replaced a week later", () => {
+      const unit = readmeBlock("/etc/systemd/system/taskchampion-sync-server-backup.service");
+      const dataDir = mkdtempSync(join(tmpdir(), "tc-service-"));
+      const backups = mkdtempSync(join(tmpdir(), "tc-backups-"));
+      try {
+        const added = run(command, ["admin", "add-client", "--json"], { cwd: "/", env: { DATA_DIR: dataDir } });
+        expect(added.status, added.stderr).toBe(0);
+        const env = Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+        expect(Object.keys(env)).toEqual(["DATA_DIR"]);
+        // systemd's own unescaping first: %% and $$ are a literal % and $ (systemd.unit(5), systemd.service(5)); a lone % or $ would be systemd's.
+        const line = /^ExecStart=(.+)$/m.exec(unit)![1]!;
+        expect(line.replaceAll("%%", "")).not.toContain("%");
+        expect(line.replaceAll("$$", "")).not.toContain("$");
+        const execStart = line
+          .replaceAll("%%", "%")
+          .replaceAll("$$", "$")
+          .replaceAll("/opt/taskchampion", app)
+          .replaceAll("/var/lib/taskchampion-sync-server-backups", backups);
+        for (let time = 0; time < 2; time++) {
+          const backup = run("sh", ["-c", execStart], { cwd: "/", env: { ...env, DATA_DIR: dataDir } });
+          expect(backup.stderr).toBe("");
+          expect(backup.status).toBe(0);
+          expect(backup.stdout).toMatch(/^Backed up .* 1 client, /);
+        }
+        const day = new Date().toLocaleDateString("en-US", { weekday: "short" });
+        expect(readdirSync(backups)).toEqual([`backup-${day}.sqlite3`]);
+        expect(statSync(join(backups, `backup-${day}.sqlite3`)).mode & 0o777).toBe(0o600);
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+        rmSync(backups, { recursive: true, force: true });
       }
     });
   });
