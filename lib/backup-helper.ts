@@ -62,11 +62,12 @@ export const BACKUP_DEFAULTS = {
 } as const;
 
 /**
- * Each plan's windows. The start windows are AWS's least (60 minutes). A DynamoDB backup is
- * taken from the table's own continuous backups, in minutes; 2 hours is room for a slow day,
- * and a job not done by then is cancelled (and the pair of that day is the next day's). The
- * bucket's 12 hours is room for an S3 backup of the cost table's size (a few thousand objects,
- * a few GB; AWS's published initial backups run at about 1,200 objects a second).
+ * Each plan's windows. The start windows are AWS's least (60 minutes). DynamoDB builds a backup
+ * from its last full snapshot of the table and the changes since, "available for restore within
+ * minutes" (CreateBackup); 2 hours is room for a slow day, and a job not done by then is
+ * cancelled (that day's pair is then the next day's). The bucket's 12 hours is room for an S3
+ * backup of the cost table's size, a few thousand objects and a few GB (AWS's table of initial
+ * S3 backups, as quoted by third parties, runs at about 1,200 objects a second).
  */
 export const BACKUP_WINDOWS = {
   table: { start: Duration.hours(1), completion: Duration.hours(2) },
