@@ -12,6 +12,7 @@ import { StorageUnavailableError } from "../lambda/storage/errors.ts";
 import type { Storage } from "../lambda/storage/types.ts";
 import { parseClientId } from "../lambda/uuid.ts";
 import { addClientCommand } from "./admin/add-client.ts";
+import { backupCommand } from "./admin/backup.ts";
 import {
   AdminFailure,
   type Command,
@@ -43,6 +44,7 @@ export const COMMANDS: readonly Command[] = [
   importClientCommand,
   importReferenceCommand,
   pruneCommand,
+  backupCommand,
   verifyCommand,
 ];
 

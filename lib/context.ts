@@ -50,6 +50,35 @@
  *                      edgeRateWindow                                    default false
  *   alarmEmail         an address subscribed to the alarm topic (confirm the e-mail AWS sends)
  *   dashboard          true | false: a CloudWatch dashboard ($3 a month) default false
+ *   backup             true | false: backups outside the deployment, daily AWS Backup plans for
+ *                      the table and the bucket into a vault of the stack (about $27 a month
+ *                      for 1000 users, copies included)                  default false
+ *   backupHour         UTC hour of the table's daily backup              default 3
+ *   backupBucketHour   UTC hour of the bucket's, 4 to 23 hours after the table's
+ *                                                                        default backupHour + 4
+ *   backupRetentionDays  days a recovery point stays in the stack's vault (7 or more)
+ *                                                                        default 7
+ *   backupCopyVaultArns  comma-separated ARNs of vaults in another region and/or account that
+ *                      receive a copy of each recovery point (in cdk.json also a list)
+ *                                                                        default none
+ *   backupCopyRetentionDays  days the copies are kept (7 or more)       default 35
+ *   backupVaultLock    none | governance | compliance: lock the stack's vault
+ *                                                                        default none
+ *   backupVaultLockChangeableDays  a compliance lock's days before it is immutable (3 or more)
+ *                                                                        default 3
+ *   backupVaultLockMinDays  the shortest retention a locked vault accepts
+ *                                                                        default its plans' retention
+ *   backupVaultLockMaxDays  the longest retention a locked vault accepts default none
+ *   backupCopyVaultStack  true | false: also synthesize the companion stack
+ *                      <stackName>-BackupCopies, the vault that receives the copies, in
+ *                      backupCopyRegion (and backupCopyAccount)          default false
+ *   backupCopyRegion   that stack's region (needed with it)
+ *   backupCopyAccount  that stack's account                              default the CLI's
+ *   backupCopySourceAccounts  comma-separated accounts allowed to copy into that vault (the
+ *                      server's, when the vault is in another account)   default none
+ *   backupCopySourceOrganization  an AWS Organizations id (o-...) whose accounts may copy
+ *                      into that vault                                   default none
+ *   backupCopyVaultLock  none | governance | compliance: lock that vault default none
  *   tags               key=value,key=value: tags for every resource (in cdk.json also an
  *                      object)                                           default none
  *   nag                true | false: run cdk-nag's AwsSolutions checks at synth
@@ -60,7 +89,8 @@ import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import type { Construct } from "constructs";
-import type { EdgeProps, TaskChampionSyncServerProps } from "./sync-server.ts";
+import type { BackupCopyVaultStackProps } from "./backup-copy-vault-stack.ts";
+import type { BackupProps, BackupVaultLockProps, EdgeProps, TaskChampionSyncServerProps } from "./sync-server.ts";
 
 /** The context keys this app reads: see the comment at the top. */
 export const CONTEXT_KEYS = [
@@ -92,6 +122,22 @@ export const CONTEXT_KEYS = [
   "edgeWebAclStack",
   "alarmEmail",
   "dashboard",
+  "backup",
+  "backupHour",
+  "backupBucketHour",
+  "backupRetentionDays",
+  "backupCopyVaultArns",
+  "backupCopyRetentionDays",
+  "backupVaultLock",
+  "backupVaultLockChangeableDays",
+  "backupVaultLockMinDays",
+  "backupVaultLockMaxDays",
+  "backupCopyVaultStack",
+  "backupCopyRegion",
+  "backupCopyAccount",
+  "backupCopySourceAccounts",
+  "backupCopySourceOrganization",
+  "backupCopyVaultLock",
   "tags",
   "nag",
 ] as const;
@@ -155,6 +201,7 @@ export function serverPropsFromContext(scope: Construct): TaskChampionSyncServer
   }
 
   props.dashboard = booleanContext(scope, "dashboard");
+  props.backup = backupContext(scope);
   props.customerManagedKey = booleanContext(scope, "customerManagedKey");
   props.tags = tagsContext(scope);
 
@@ -199,6 +246,133 @@ export function edgeRateContext(scope: Construct): Pick<EdgeProps, "rateLimit" |
     ...(rateLimit === undefined ? {} : { rateLimit }),
     ...(rateWindow === undefined ? {} : { rateWindow: Duration.seconds(rateWindow) }),
   };
+}
+
+/** The keys of the server's backups, and those of the companion stack's vault. */
+const BACKUP_KEYS = [
+  "backupHour",
+  "backupBucketHour",
+  "backupRetentionDays",
+  "backupCopyVaultArns",
+  "backupCopyRetentionDays",
+  "backupVaultLock",
+] as const satisfies readonly ContextKey[];
+const LOCK_DAYS_KEYS = [
+  "backupVaultLockChangeableDays",
+  "backupVaultLockMinDays",
+  "backupVaultLockMaxDays",
+] as const satisfies readonly ContextKey[];
+const COPY_VAULT_KEYS = [
+  "backupCopyRegion",
+  "backupCopyAccount",
+  "backupCopySourceAccounts",
+  "backupCopySourceOrganization",
+  "backupCopyVaultLock",
+] as const satisfies readonly ContextKey[];
+
+/**
+ * `-c backup=true` and its keys. A backup key without `backup=true` is refused (it would change
+ * nothing), but for those the companion stack reads too (`backupCopyVaultStack=true`: the
+ * copies' retention, the lock's days); so is a lock's days without a vault locked.
+ */
+function backupContext(scope: Construct): BackupProps | undefined {
+  const companion = booleanContext(scope, "backupCopyVaultStack") === true;
+  const lockDays = lockDaysContext(scope);
+  if (booleanContext(scope, "backup") !== true) {
+    const sharedWithCompanion: readonly string[] = ["backupCopyRetentionDays", ...LOCK_DAYS_KEYS];
+    const stray = [...BACKUP_KEYS, ...LOCK_DAYS_KEYS].filter(
+      (key) => givenContext(scope, key) && !(companion && sharedWithCompanion.includes(key)),
+    );
+    if (stray.length > 0) throw new Error(`context ${stray.join(", ")} set the backups, which are off: add -c backup=true`);
+    return undefined;
+  }
+  const backup: { -readonly [K in keyof BackupProps]: BackupProps[K] } = {};
+  const hourUtc = numberContext(scope, "backupHour");
+  if (hourUtc !== undefined) backup.hourUtc = hourUtc;
+  const bucketHourUtc = numberContext(scope, "backupBucketHour");
+  if (bucketHourUtc !== undefined) backup.bucketHourUtc = bucketHourUtc;
+  const retentionDays = numberContext(scope, "backupRetentionDays");
+  if (retentionDays !== undefined) backup.retentionDays = retentionDays;
+  const copyVaultArns = listContext(scope, "backupCopyVaultArns");
+  if (copyVaultArns !== undefined && copyVaultArns.length > 0) backup.copyVaultArns = copyVaultArns;
+  const copyRetentionDays = numberContext(scope, "backupCopyRetentionDays");
+  if (copyRetentionDays !== undefined) backup.copyRetentionDays = copyRetentionDays;
+  const vaultLock = vaultLockContext(scope, "backupVaultLock", lockDays);
+  if (vaultLock !== undefined) backup.vaultLock = vaultLock;
+  return backup;
+}
+
+/** The lock's days (`backupVaultLock*Days`), shared by the stack's vault and the companion's; only the keys given. */
+function lockDaysContext(scope: Construct): Omit<BackupVaultLockProps, "mode"> {
+  const locked = (["backupVaultLock", "backupCopyVaultLock"] as const).map((key) => stringContext(scope, key)?.toLowerCase());
+  const compliance = locked.includes("compliance");
+  const anyLock = locked.some((mode) => mode !== undefined && mode !== "none");
+  const changeableForDays = numberContext(scope, "backupVaultLockChangeableDays");
+  const minRetentionDays = numberContext(scope, "backupVaultLockMinDays");
+  const maxRetentionDays = numberContext(scope, "backupVaultLockMaxDays");
+  if (changeableForDays !== undefined && !compliance) {
+    throw new Error(
+      "context backupVaultLockChangeableDays is a compliance lock's: set backupVaultLock or backupCopyVaultLock to compliance",
+    );
+  }
+  if ((minRetentionDays !== undefined || maxRetentionDays !== undefined) && !anyLock) {
+    throw new Error(
+      "context backupVaultLockMinDays and backupVaultLockMaxDays bound a locked vault: set backupVaultLock or backupCopyVaultLock",
+    );
+  }
+  return {
+    ...(changeableForDays === undefined ? {} : { changeableForDays }),
+    ...(minRetentionDays === undefined ? {} : { minRetentionDays }),
+    ...(maxRetentionDays === undefined ? {} : { maxRetentionDays }),
+  };
+}
+
+/** `-c backupVaultLock=compliance` (or backupCopyVaultLock): the lock with the shared days; none for `none`. */
+function vaultLockContext(
+  scope: Construct,
+  key: "backupVaultLock" | "backupCopyVaultLock",
+  days: Omit<BackupVaultLockProps, "mode">,
+): BackupVaultLockProps | undefined {
+  const mode = stringContext(scope, key)?.toLowerCase();
+  if (mode === undefined || mode === "none") return undefined;
+  if (mode !== "governance" && mode !== "compliance") throw contextError(key, mode, "none, governance or compliance");
+  const { changeableForDays, ...bounds } = days;
+  return { mode, ...bounds, ...(mode === "compliance" && changeableForDays !== undefined ? { changeableForDays } : {}) };
+}
+
+/**
+ * The companion stack's settings (`-c backupCopyVaultStack=true` and its keys), or undefined
+ * without it; its keys without it are refused. `stackName` names its vault.
+ */
+export function backupCopyVaultContext(scope: Construct): Omit<BackupCopyVaultStackProps, "vaultName"> | undefined {
+  if (booleanContext(scope, "backupCopyVaultStack") !== true) {
+    const stray = COPY_VAULT_KEYS.filter((key) => givenContext(scope, key));
+    if (stray.length > 0) {
+      throw new Error(`context ${stray.join(", ")} set the companion stack of the copies, which is off: add -c backupCopyVaultStack=true`);
+    }
+    return undefined;
+  }
+  const region = stringContext(scope, "backupCopyRegion");
+  if (region === undefined) throw new Error("context backupCopyVaultStack=true needs backupCopyRegion: the region of the copies' vault");
+  const account = stringContext(scope, "backupCopyAccount");
+  const sourceAccounts = listContext(scope, "backupCopySourceAccounts");
+  const sourceOrganizationId = stringContext(scope, "backupCopySourceOrganization");
+  const retentionDays = numberContext(scope, "backupCopyRetentionDays");
+  const vaultLock = vaultLockContext(scope, "backupCopyVaultLock", lockDaysContext(scope));
+  return {
+    region,
+    ...(account === undefined ? {} : { account }),
+    ...(sourceAccounts === undefined || sourceAccounts.length === 0 ? {} : { sourceAccounts }),
+    ...(sourceOrganizationId === undefined ? {} : { sourceOrganizationId }),
+    ...(retentionDays === undefined ? {} : { retentionDays }),
+    ...(vaultLock === undefined ? {} : { vaultLock }),
+  };
+}
+
+/** Whether a context key has a value (a list key's too). */
+function givenContext(scope: Construct, key: ContextKey): boolean {
+  const raw: unknown = scope.node.tryGetContext(key);
+  return Array.isArray(raw) ? raw.length > 0 : stringContext(scope, key) !== undefined;
 }
 
 /** `-c tags=team=tasks,cost-center=42` on the command line; an object or that string in cdk.json. */

@@ -16,6 +16,8 @@
  * - CloudWatch alarms of this account may use it to publish to the encrypted topic;
  * - the sync and maintenance functions' roles may use it through DynamoDB and S3 (added by
  *   `allowFunctions`, once the roles exist).
+ * - with backups, AWS Backup's role and the account through AWS Backup, and the accounts that
+ *   receive copies (added by backup-helper.ts, which encrypts the backup vault with the key).
  *
  * A key costs $1 a month, which is why it is optional (AWS-managed keys cost nothing).
  */

@@ -44,6 +44,12 @@ export const NAG_REASONS = {
     "Without an edge domainName, the distribution serves its own *.cloudfront.net name with CloudFront's default " +
     "certificate, for which CloudFront does not let a distribution set a minimum TLS version; Taskwarrior's client " +
     "speaks TLS 1.2 or 1.3. Give the edge a domainName and a certificateArn (us-east-1) to set TLS 1.2 as the minimum.",
+  backupManagedPolicies:
+    "AWS Backup documents these AWS managed policies as what its service role needs: AWSBackupServiceRolePolicyForBackup " +
+    "and ...ForRestores for DynamoDB, and the S3 pair, which AWS Backup requires for S3 buckets. AWS keeps them current as " +
+    "AWS Backup's own calls change (a hand-written copy would silently fall behind and fail a backup job), and the role " +
+    "is assumable by backup.amazonaws.com only; which resources it touches is decided by the plans' selections (this " +
+    "table and this bucket), not by the role.",
 } as const;
 
 /** APIG4: a sync route has no authorizer, since the protocol has nothing for one to check. */
@@ -61,6 +67,16 @@ export function acknowledgeEdgeDistribution(distribution: cloudfront.Distributio
     { id: "AwsSolutions-CFR1", reason: NAG_REASONS.edgeGeoRestriction },
   );
   if (!ownCertificate) Validations.of(distribution).acknowledge({ id: "AwsSolutions-CFR4", reason: NAG_REASONS.edgeDefaultCertificate });
+}
+
+/**
+ * IAM4 on a role that AWS's own managed policies (`policies`, as `fromAwsManagedPolicyName`
+ * names them) are meant for: cdk-nag names each by its ARN as it flattens the template's join.
+ */
+export function acknowledgeAwsManagedPolicies(role: iam.Role, policies: readonly string[], reason: string): void {
+  for (const name of policies) {
+    Validations.of(role).acknowledge({ id: `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${name}]`, reason });
+  }
 }
 
 /** S1: the payload bucket has no server access logs. */

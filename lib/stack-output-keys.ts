@@ -8,4 +8,7 @@ export const STACK_OUTPUT_KEYS = {
   bucketName: "BucketName",
   /** Optional to readers: a stack deployed before it existed has no quota output. */
   maxClientBytes: "MaxClientBytes",
+  /** Only with backups: the stack's vault, and the role for restore jobs (the restore runbooks read them). */
+  backupVaultArn: "BackupVaultArn",
+  backupRoleArn: "BackupRoleArn",
 } as const;

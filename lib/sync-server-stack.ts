@@ -2,14 +2,24 @@
  * The deployable stack: one `TaskChampionSyncServer`, its settings from props and CDK context,
  * and the outputs an operator needs (the URL, the table and bucket names, the `task config`
  * lines). Environment-agnostic and free of lookups, so `cdk synth` needs no credentials. On
- * request, the companion stack in us-east-1 that makes the edge's web ACL (`EdgeWebAclStack`).
+ * request, the companion stack in us-east-1 that makes the edge's web ACL (`EdgeWebAclStack`),
+ * and the one that makes the vault that receives the backups' copies (`BackupCopyVaultStack`).
  *
  * The CDK context keys it reads, and how a context value overrides a prop: lib/context.ts.
  */
 import { Annotations, type App, CfnOutput, Stack, type StackProps, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { Construct } from "constructs";
-import { booleanContext, edgeRateContext, numberContext, serverPropsFromContext, stringContext } from "./context.ts";
+import { fixedVaultName } from "./backup-helper.ts";
+import { BackupCopyVaultStack } from "./backup-copy-vault-stack.ts";
+import {
+  backupCopyVaultContext,
+  booleanContext,
+  edgeRateContext,
+  numberContext,
+  serverPropsFromContext,
+  stringContext,
+} from "./context.ts";
 import { EdgeWebAclStack } from "./edge-web-acl-stack.ts";
 import { STACK_OUTPUT_KEYS } from "./stack-output-keys.ts";
 import { TaskChampionSyncServer, type TaskChampionSyncServerProps } from "./sync-server.ts";
@@ -29,10 +39,13 @@ export class SyncServerStack extends Stack {
       description: "TaskChampion sync server for Taskwarrior 3: API Gateway, Lambda, DynamoDB, S3",
       ...props,
     });
-    const { edge, ...server } = { ...props.server, ...serverPropsFromContext(this) };
-    // `-c edge=false` turns off an edge the props ask for (context overrides props).
-    const settings: TaskChampionSyncServerProps =
-      booleanContext(this, "edge") === false || edge === undefined ? server : { ...server, edge };
+    const { edge, backup, ...server } = { ...props.server, ...serverPropsFromContext(this) };
+    // `-c edge=false` and `-c backup=false` turn off what the props ask for (context overrides props).
+    const settings: TaskChampionSyncServerProps = {
+      ...server,
+      ...(booleanContext(this, "edge") === false || edge === undefined ? {} : { edge }),
+      ...(booleanContext(this, "backup") === false || backup === undefined ? {} : { backup }),
+    };
     this.server = new TaskChampionSyncServer(this, "SyncServer", settings);
     const { url } = this.server;
 
@@ -74,6 +87,16 @@ export class SyncServerStack extends Stack {
     if (this.server.dashboard !== undefined) {
       new CfnOutput(this, "DashboardName", { value: this.server.dashboard.dashboardName, description: "CloudWatch dashboard" });
     }
+    if (this.server.backupVault !== undefined && this.server.backupRole !== undefined) {
+      new CfnOutput(this, STACK_OUTPUT_KEYS.backupVaultArn, {
+        value: this.server.backupVault.backupVaultArn,
+        description: "The vault of the daily backups of the table and the bucket (kept when the stack is deleted)",
+      });
+      new CfnOutput(this, STACK_OUTPUT_KEYS.backupRoleArn, {
+        value: this.server.backupRole.roleArn,
+        description: "The role AWS Backup uses for the backups, and for restore jobs (--iam-role-arn)",
+      });
+    }
     const behindEdge = this.server.edgeDistribution !== undefined;
     if (this.server.customDomainTarget !== undefined) {
       // With the edge, the execute-api endpoint is off: no URL to give.
@@ -94,11 +117,17 @@ export class SyncServerStack extends Stack {
   }
 }
 
+/** The name of the companion vault that receives the copies of the backups of stack `stackName`. */
+export function backupCopyVaultName(stackName: string): string {
+  return fixedVaultName(`${stackName}-copies`);
+}
+
 /**
  * Builds the app: the stack named by context `stackName`, the companion `<stackName>-EdgeWebAcl`
- * with context `edgeWebAclStack=true`, and cdk-nag's AwsSolutions checks (a validation plugin:
- * any unacknowledged finding fails the synthesis) unless context `nag=false`. bin/app.ts and
- * the tests both build the app with this.
+ * with context `edgeWebAclStack=true`, the companion `<stackName>-BackupCopies` with context
+ * `backupCopyVaultStack=true`, and cdk-nag's AwsSolutions checks (a validation plugin: any
+ * unacknowledged finding fails the synthesis) unless context `nag=false`. bin/app.ts and the
+ * tests both build the app with this.
  */
 export function buildApp(app: App, props: SyncServerStackProps = {}): SyncServerStack {
   const stackName = stringContext(app, "stackName") ?? DEFAULT_STACK_NAME;
@@ -107,6 +136,15 @@ export function buildApp(app: App, props: SyncServerStackProps = {}): SyncServer
     new EdgeWebAclStack(app, `${stackName}-EdgeWebAcl`, {
       ...edgeRateContext(app),
       ...(throttlingRateLimit === undefined ? {} : { throttlingRateLimit }),
+    });
+  }
+  const copies = backupCopyVaultContext(app);
+  if (copies !== undefined) {
+    const copyRetentionDays = props.server?.backup?.copyRetentionDays;
+    new BackupCopyVaultStack(app, `${stackName}-BackupCopies`, {
+      ...(copyRetentionDays === undefined ? {} : { retentionDays: copyRetentionDays }),
+      ...copies,
+      vaultName: backupCopyVaultName(stackName),
     });
   }
   const stack = new SyncServerStack(app, stackName, props);

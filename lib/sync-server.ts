@@ -5,7 +5,8 @@
  * definition, an S3 bucket for what does not fit in an item, a maintenance function on an
  * EventBridge schedule (it sweeps the bucket's orphaned objects and prunes old history),
  * least-privilege IAM for each, alarms, an SNS topic, saved Logs Insights queries and, on
- * request, a dashboard and an edge (CloudFront with a WAF rate limit per source address).
+ * request, a dashboard, an edge (CloudFront with a WAF rate limit per source address) and
+ * backups outside the deployment (AWS Backup plans copied to another region or account).
  *
  * The construct reads no environment and does no lookups: it synthesizes offline, into an
  * environment-agnostic stack. Every name the function reads comes from the Lambda code itself
@@ -13,19 +14,22 @@
  *
  * This file holds the props and the wiring; each kind of resource is built by a helper beside
  * it (settings-helper, data-helper, encryption-helper, function-helper, api-helper, edge-helper,
- * monitoring, log-queries, nag-acknowledgements). The public API is this file's
- * `TaskChampionSyncServer`, `TaskChampionSyncServerProps`, `CustomDomainProps` and `EdgeProps`,
- * edge-web-acl-stack.ts's `EdgeWebAclStack`, and sync-server-stack.ts's `SyncServerStack`,
- * `SyncServerStackProps` and `buildApp`; the helpers' exports are internal (for this construct
- * and its tests).
+ * backup-helper, monitoring, log-queries, nag-acknowledgements). The public API is this file's
+ * `TaskChampionSyncServer`, `TaskChampionSyncServerProps`, `CustomDomainProps`, `EdgeProps`,
+ * `BackupProps` and `BackupVaultLockProps`, edge-web-acl-stack.ts's `EdgeWebAclStack`,
+ * backup-copy-vault-stack.ts's `BackupCopyVaultStack`, and sync-server-stack.ts's
+ * `SyncServerStack`, `SyncServerStackProps` and `buildApp`; the helpers' exports are internal
+ * (for this construct and its tests).
  */
-import { Duration, type RemovalPolicy, Tags } from "aws-cdk-lib";
+import { Duration, type RemovalPolicy, Stack, Tags } from "aws-cdk-lib";
 import type * as apigwv2 from "aws-cdk-lib/aws-apigatewayv2";
+import type * as backup from "aws-cdk-lib/aws-backup";
 import type * as cloudfront from "aws-cdk-lib/aws-cloudfront";
 import type * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
+import type * as iam from "aws-cdk-lib/aws-iam";
 import type * as kms from "aws-cdk-lib/aws-kms";
 import type * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import type * as logs from "aws-cdk-lib/aws-logs";
@@ -33,6 +37,7 @@ import type * as s3 from "aws-cdk-lib/aws-s3";
 import type * as sns from "aws-cdk-lib/aws-sns";
 import { Construct } from "constructs";
 import { addCustomDomain, createSyncApi } from "./api-helper.ts";
+import { createBackups, resolveBackup } from "./backup-helper.ts";
 import { createPayloadBucket, createSyncTable } from "./data-helper.ts";
 import { createEdge, resolveEdge } from "./edge-helper.ts";
 import { allowFunctions, allowLogGroups, createEncryptionKey } from "./encryption-helper.ts";
@@ -87,6 +92,68 @@ export interface EdgeProps {
   readonly domainName?: string;
   /** The ACM certificate of `domainName`, in us-east-1 (CloudFront's region). @default - none */
   readonly certificateArn?: string;
+}
+
+/**
+ * A lock on a backup vault (AWS Backup Vault Lock: write-once, read-many). No one, the account's
+ * root user included, can delete a recovery point of a locked vault before its retention ends,
+ * nor shorten it; a job whose retention is outside `minRetentionDays`..`maxRetentionDays` fails.
+ * https://docs.aws.amazon.com/aws-backup/latest/devguide/vault-lock.html
+ */
+export interface BackupVaultLockProps {
+  /**
+   * `governance`: the lock binds everyone but principals allowed to remove it, who can (a
+   * rehearsal, or a first deployment). `compliance`: once `changeableForDays` have passed, no
+   * one can remove it or delete the vault, ever, nor shorten a retention.
+   */
+  readonly mode: "governance" | "compliance";
+  /**
+   * Compliance only: the days during which the lock can still be changed or removed (AWS's
+   * cooling-off, 3 at least); after them it is immutable.
+   * @default 3
+   */
+  readonly changeableForDays?: number;
+  /**
+   * The shortest retention the vault accepts. It must not be longer than what the plans keep in
+   * that vault, or every job fails.
+   * @default - the retention of the recovery points the plans put in that vault
+   */
+  readonly minRetentionDays?: number;
+  /** The longest retention the vault accepts. @default - no maximum */
+  readonly maxRetentionDays?: number;
+}
+
+/**
+ * Backups outside the deployment: AWS Backup backs up the table and the bucket every day into a
+ * vault of the stack, and copies each recovery point to the vaults `copyVaultArns` names, in
+ * another region and/or account, which survive this region, this account's data or this stack.
+ * The table's backup is scheduled first and the bucket's hours later, so that each day's pair
+ * restores together (README.md, "Backups outside the deployment"). It costs money every month
+ * (about $27 for the README's cost table: 1000 users), hence off by default.
+ */
+export interface BackupProps {
+  /** The hour (UTC, 0 to 23) of the table's daily backup. @default 3 */
+  readonly hourUtc?: number;
+  /**
+   * The hour (UTC) of the bucket's daily backup: 4 to 23 hours after the table's, so that it
+   * starts after the table's has finished and ends within the storage's deletion grace.
+   * @default - 4 hours after `hourUtc`
+   */
+  readonly bucketHourUtc?: number;
+  /** Days a recovery point stays in the stack's vault (7 or more, as AWS advises). @default 7 */
+  readonly retentionDays?: number;
+  /**
+   * The ARNs of existing vaults, in another region and/or another account, that receive a copy
+   * of every recovery point (such as the companion `BackupCopyVaultStack`'s). Another account
+   * must be in this account's AWS Organizations organization, with cross-account backup turned
+   * on in its management account, and its vault's access policy must let this account copy in.
+   * @default - no copies: every backup stays in this region and account (synth warns)
+   */
+  readonly copyVaultArns?: readonly string[];
+  /** Days the copies stay in those vaults (7 or more). @default 35 */
+  readonly copyRetentionDays?: number;
+  /** A lock on the stack's vault. @default - no lock */
+  readonly vaultLock?: BackupVaultLockProps;
 }
 
 export interface TaskChampionSyncServerProps {
@@ -208,6 +275,13 @@ export interface TaskChampionSyncServerProps {
   readonly tags?: Readonly<Record<string, string>>;
   /** When the maintenance function (orphan sweep, pruning) runs. @default daily (MAINTENANCE.schedule) */
   readonly maintenanceSchedule?: events.Schedule;
+  /**
+   * Backups outside the deployment: daily AWS Backup plans for the table and the bucket, into a
+   * vault of the stack (kept when the stack is deleted), copied to vaults in another region
+   * and/or account. The table's point-in-time recovery and the bucket's versions stay as they are.
+   * @default - none (nothing billed)
+   */
+  readonly backup?: BackupProps;
 }
 
 export class TaskChampionSyncServer extends Construct {
@@ -248,12 +322,19 @@ export class TaskChampionSyncServer extends Construct {
   public readonly logQueries: readonly logs.QueryDefinition[];
   /** The dashboard, when `dashboard` is on. */
   public readonly dashboard?: cloudwatch.Dashboard;
+  /** The stack's backup vault, when `backup` is given. */
+  public readonly backupVault?: backup.BackupVault;
+  /** The daily plans of the table and of the bucket, when `backup` is given. */
+  public readonly backupPlans?: { readonly table: backup.BackupPlan; readonly bucket: backup.BackupPlan };
+  /** The role AWS Backup uses for the jobs and for restores, when `backup` is given. */
+  public readonly backupRole?: iam.Role;
 
   constructor(scope: Construct, id: string, props: TaskChampionSyncServerProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
     checkMaxConcurrency(props.maxConcurrency);
     warnOfReadableAllowlist(this, settings);
+    const backups = props.backup ? resolveBackup(props.backup, Stack.of(this)) : undefined;
     const edge = props.edge
       ? resolveEdge(props.edge, {
           throttlingRateLimit: settings.throttlingRateLimit,
@@ -269,6 +350,12 @@ export class TaskChampionSyncServer extends Construct {
     this.encryptionKey = key;
     this.table = props.existingTable ?? createSyncTable(this, "Table", settings.removalPolicy, key);
     this.bucket = props.existingBucket ?? createPayloadBucket(this, "Bucket", settings.removalPolicy, key);
+    if (backups) {
+      const made = createBackups(this, backups, { table: this.table, bucket: this.bucket }, key);
+      this.backupVault = made.vault;
+      this.backupPlans = { table: made.tablePlan, bucket: made.bucketPlan };
+      this.backupRole = made.role;
+    }
 
     // ---- Functions ----------------------------------------------------------------------------
     const storage = storageEnvironment(this.table.tableName, this.bucket.bucketName);

@@ -30,6 +30,7 @@ export const OPTIONS = {
   sqlite: { type: "string" },
   postgres: { type: "string" },
   days: { type: "string" },
+  force: { type: "boolean" },
   repair: { type: "boolean" },
 } as const;
 
@@ -51,6 +52,7 @@ export interface ParsedOptions {
   sqlite?: string;
   postgres?: string;
   days?: string;
+  force?: boolean;
   repair?: boolean;
 }
 

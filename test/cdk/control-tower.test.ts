@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CfnGuardValidator } from "@cdklabs/cdk-validator-cfnguard";
-import { App, type IPolicyValidationContextBeta1 } from "aws-cdk-lib";
+import { App, type IPolicyValidationContextBeta1, type Stack } from "aws-cdk-lib";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROUTES } from "../../lambda/http/routes.ts";
@@ -20,6 +20,7 @@ import { CDK_JSON, type Resource } from "../support/cdk-app.ts";
 
 const CERTIFICATE_ARN = "arn:aws:acm:eu-west-1:123456789012:certificate/0b1c2d3e-4f5a-6b7c-8d9e-0f1a2b3c4d5e";
 const EDGE_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:123456789012:certificate/9f8e7d6c-5b4a-3f2e-1d0c-ba9876543210";
+const BACKUP_COPY_VAULT = "arn:aws:backup:eu-west-1:210987654321:backup-vault:TaskChampionSyncServer-copies";
 
 /** The configurations checked: CDK context for each. */
 const CONFIGURATIONS: Record<string, Record<string, string>> = {
@@ -39,10 +40,14 @@ const CONFIGURATIONS: Record<string, Record<string, string>> = {
     edgeDomainName: "sync.example.com",
     edgeCertificateArn: EDGE_CERTIFICATE_ARN,
     maxConcurrency: "50",
+    backup: "true",
+    backupCopyVaultArns: BACKUP_COPY_VAULT,
+    backupVaultLock: "compliance",
   },
   "the edge": { ...EDGE_CONTEXT },
   "removalPolicy=destroy": { removalPolicy: "destroy" },
   "an existing table and bucket": { tableName: "TaskChampionSyncServer-restored", bucketName: "taskchampion-kept-bucket" },
+  "backups outside the deployment": { backup: "true", backupCopyVaultArns: BACKUP_COPY_VAULT },
 };
 
 interface Finding {
@@ -65,18 +70,35 @@ const outdirs: string[] = [];
 const US_EAST_1: SyncServerStackProps = { env: { account: "123456789012", region: "us-east-1" } };
 const EDGE_HERE = "the edge with its own web ACL, in us-east-1";
 
+/** The companion stack of the backups' copies, in another account, locked and open to the server's account. */
+const COPY_VAULT = "the copies' vault (the companion stack, another account)";
+const COPY_VAULT_CONTEXT: Record<string, string> = {
+  backupCopyVaultStack: "true",
+  backupCopyRegion: "eu-west-1",
+  backupCopyAccount: "210987654321",
+  backupCopySourceAccounts: "123456789012",
+  backupCopyVaultLock: "compliance",
+};
+
 /**
  * The app synthesized with `context` and `props` (and `extend` applied to its stack): its
  * template file and resources.
  */
-function synthesize(context: Record<string, string>, extend?: (stack: SyncServerStack) => void, props?: SyncServerStackProps) {
+function synthesize(
+  context: Record<string, string>,
+  extend?: (stack: SyncServerStack) => void,
+  props?: SyncServerStackProps,
+  companion?: string,
+) {
   const outdir = mkdtempSync(join(tmpdir(), "cdk-control-tower-"));
   outdirs.push(outdir);
   // cdk-nag is checked by its own tests; here only the controls.
   const app = new App({ outdir, context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], nag: "false", ...context } });
   const stack = buildApp(app, props);
   extend?.(stack);
-  const artifact = app.synth().getStackArtifact(stack.artifactId);
+  // A companion stack's template instead of the server's, when named (its id beside the server's).
+  const checked = companion === undefined ? stack : (app.node.findChild(`${stack.stackName}-${companion}`) as Stack);
+  const artifact = app.synth().getStackArtifact(checked.artifactId);
   return { path: join(outdir, artifact.templateFile), resources: artifact.template.Resources as Record<string, Resource> };
 }
 
@@ -85,11 +107,14 @@ function synthesize(context: Record<string, string>, extend?: (stack: SyncServer
  * once), each finding with the control's id, the resource and its type.
  */
 function check(
-  variants: Record<string, { context: Record<string, string>; extend?: (stack: SyncServerStack) => void; props?: SyncServerStackProps }>,
+  variants: Record<
+    string,
+    { context: Record<string, string>; extend?: (stack: SyncServerStack) => void; props?: SyncServerStackProps; companion?: string }
+  >,
 ): Map<string, Checked> {
-  const synthesized = Object.entries(variants).map(([name, { context, extend, props }]) => ({
+  const synthesized = Object.entries(variants).map(([name, { context, extend, props, companion }]) => ({
     name,
-    ...synthesize(context, extend, props),
+    ...synthesize(context, extend, props, companion),
   }));
   const report = validator.validate({ templatePaths: synthesized.map((t) => t.path) } as IPolicyValidationContextBeta1);
   const checked = new Map<string, Checked>(synthesized.map((t) => [t.name, { findings: [], resources: t.resources }]));
@@ -128,6 +153,7 @@ describe("AWS Control Tower proactive controls", () => {
   const settings = new Map<string, Finding[]>();
   let withPlainBucket: Finding[];
   let withWebAcl: Checked;
+  let copyVault: Checked;
 
   beforeAll(() => {
     const variants: Parameters<typeof check>[0] = {};
@@ -140,6 +166,7 @@ describe("AWS Control Tower proactive controls", () => {
     variants["a plain bucket added"] = { context: {}, extend: (stack) => new s3.Bucket(stack, "Plain") };
     const { edgeWebAclArn: _, ...edgeHere } = EDGE_CONTEXT;
     variants[EDGE_HERE] = { context: { ...edgeHere, certificateArn: EDGE_CERTIFICATE_ARN }, props: US_EAST_1 };
+    variants[COPY_VAULT] = { context: COPY_VAULT_CONTEXT, companion: "BackupCopies" };
     const checked = check(variants);
     for (const [name, { findings, resources }] of checked) {
       if (name in CONFIGURATIONS) {
@@ -147,6 +174,7 @@ describe("AWS Control Tower proactive controls", () => {
         templates.set(name, resources);
       } else if (name === "a plain bucket added") withPlainBucket = findings;
       else if (name === EDGE_HERE) withWebAcl = { findings, resources };
+      else if (name === COPY_VAULT) copyVault = { findings, resources };
       else settings.set(name, findings);
     }
   }, 300_000);
@@ -166,6 +194,12 @@ describe("AWS Control Tower proactive controls", () => {
   it("finds nothing but the recorded exemptions: the edge with its own web ACL, in us-east-1 (its rule passes CT.WAFV2.PR.1)", () => {
     expect(Object.values(withWebAcl.resources).map((r) => r.Type)).toContain("AWS::WAFv2::WebACL");
     const unexempted = withWebAcl.findings.filter((f) => !exemptionOf(f, EDGE_CONTEXT));
+    expect(unexempted.map((f) => `${f.control} on ${f.type} ${f.logicalId}`)).toEqual([]);
+  });
+
+  it("finds nothing but the recorded exemptions: the copies' vault of the backups (companion stack, another account, locked)", () => {
+    expect(Object.values(copyVault.resources).map((r) => r.Type)).toContain("AWS::Backup::BackupVault");
+    const unexempted = copyVault.findings.filter((f) => !exemptionOf(f, COPY_VAULT_CONTEXT));
     expect(unexempted.map((f) => `${f.control} on ${f.type} ${f.logicalId}`)).toEqual([]);
   });
 

@@ -1,17 +1,31 @@
 /**
  * The package as a CDK app gets it: `npm pack` (which builds it) here, the tarball installed
  * into a fresh plain-JavaScript app in a temporary directory, that app (the README's example)
- * synthesized by the CDK CLI and its template asserted; then the package's command run from
- * that app as the README's systemd unit runs it: serve, smoke, SIGTERM with a request in flight,
- * and the messages for what a build or an install may lack.
+ * synthesized by the CDK CLI and its template asserted, and type-checked as TypeScript against
+ * the package's declarations; the tarball holds exactly the files its entry points reach; then
+ * the package's command run from that app as the README's systemd unit runs it: serve, smoke,
+ * SIGTERM with a request in flight, the backup unit's backup, and the messages for what a build
+ * or an install may lack.
  *
  * The app's aws-cdk-lib and constructs (the package's peers) are linked from this repository's
  * node_modules, the same versions an install would bring: extracting aws-cdk-lib takes minutes.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { SQLITE_FILE_NAME } from "../../bin/serve.ts";
@@ -49,6 +63,7 @@ let installed: string;
 let command: string;
 let resources: [string, CfnResource][];
 let outdir: string;
+let tarball: string;
 
 function run(file: string, args: string[], options: { cwd: string; env?: Record<string, string> }) {
   return spawnSync(file, args, {
@@ -68,7 +83,7 @@ function mustRun(file: string, args: string[], options: { cwd: string; env?: Rec
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), "tc-package-"));
   mustRun("npm", ["pack", "--pack-destination", work], { cwd: root });
-  const tarball = join(work, `${PACKAGE}-${SERVER_VERSION}.tgz`);
+  tarball = join(work, `${PACKAGE}-${SERVER_VERSION}.tgz`);
 
   app = join(work, "task-sync");
   mkdirSync(join(app, "bin"), { recursive: true });
@@ -120,6 +135,68 @@ describe("the package, installed in a plain JavaScript CDK app", () => {
     for (const absent of ["esbuild", "tsx", "typescript", "better-sqlite3"])
       expect(existsSync(join(app, "node_modules", absent)), absent).toBe(false);
   });
+
+  it("holds exactly what a consumer needs: what its entry points load and declare, both bundles, the README, changelog and license", () => {
+    const manifest = JSON.parse(readFileSync(join(installed, "package.json"), "utf8")) as {
+      exports: { ".": { types: string; default: string } };
+      types: string;
+      bin: Record<string, string>;
+    };
+    // The entry points: the library (code and types) and the command, which loads admin by its path.
+    const entries = [
+      manifest.exports["."].default,
+      manifest.exports["."].types,
+      manifest.types,
+      ...Object.values(manifest.bin),
+      "dist/bin/admin.js",
+    ];
+    const needed = new Set(["package.json", "README.md", "CHANGELOG.md", "LICENSE"]);
+    const pending = entries.map((entry) => join(entry));
+    while (pending.length > 0) {
+      const file = pending.pop()!;
+      if (needed.has(file)) continue;
+      needed.add(file);
+      const code = existsSync(join(installed, file)) ? readFileSync(join(installed, file), "utf8") : "";
+      // Static and dynamic imports and re-exports; a declaration file's "./x.ts" or "./x.js" is ./x.d.ts.
+      for (const [, specifier] of code.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*["']([^"']+)["']/g)) {
+        if (!specifier?.startsWith(".")) continue;
+        const target = join(dirname(file), specifier);
+        pending.push(file.endsWith(".d.ts") ? target.replace(/\.(ts|js)$/, ".d.ts") : target);
+      }
+    }
+    for (const bundle of ["index", "maintenance"]) {
+      for (const file of assetFiles(join(installed, "dist/bundles/lambda", bundle))) needed.add(join("dist/bundles/lambda", bundle, file));
+    }
+    const packed = execFileSync("tar", ["-tzf", tarball], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line.length > 0)
+      .map((line) => line.replace(/^package\//, ""));
+    expect(packed.sort(), 'the packed files against those its entry points reach (package.json\'s "files" decides what is packed)').toEqual(
+      [...needed].sort(),
+    );
+  });
+
+  it("declares its types for a TypeScript app: the README's app type-checks against them, and a wrong prop does not", () => {
+    const ts = join(app, "bin", "typed-app.mts");
+    writeFileSync(
+      ts,
+      `${readmeBlock("`bin/app.mjs`:")}\n// @ts-expect-error: not a prop of TaskChampionSyncServerProps\nnew TaskChampionSyncServer(stack, "Typo", { clientIdz: [] });\n`,
+    );
+    const options = [
+      "--noEmit",
+      "--strict",
+      "--skipLibCheck",
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--target",
+      "es2022",
+    ];
+    const checked = run(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), ...options, ts], { cwd: app });
+    expect(checked.stdout + checked.stderr).toBe("");
+    expect(checked.status).toBe(0);
+  }, 120_000);
 
   it("synthesizes the README's app: the HTTP API with the route table's routes, the table, the bucket", () => {
     expect(ofType("AWS::ApiGatewayV2::Api")).toHaveLength(1);
@@ -210,14 +287,20 @@ describe("the package's command", () => {
   });
 
   it("says that admin is missing from a build without it, instead of a stack trace", () => {
-    // Simulates a build without bin/admin.ts, whether or not this one has it.
-    rmSync(join(installed, "dist/bin/admin.js"), { force: true });
-    const admin = run(command, ["admin", "--help"], { cwd: app });
-    expect(admin.status).toBe(1);
-    expect(admin.stderr).toMatch(
-      /admin: this build of taskchampion-sync-server-aws has no admin command \(.*dist\/bin\/admin\.js is missing\)/,
-    );
-    expect(admin.stderr).not.toMatch(/\n\s+at /);
+    // Simulates a build without bin/admin.ts, whether or not this one has it; put back for the tests that run admin.
+    const adminFile = join(installed, "dist/bin/admin.js");
+    const had = existsSync(adminFile);
+    if (had) renameSync(adminFile, `${adminFile}.aside`);
+    try {
+      const admin = run(command, ["admin", "--help"], { cwd: app });
+      expect(admin.status).toBe(1);
+      expect(admin.stderr).toMatch(
+        /admin: this build of taskchampion-sync-server-aws has no admin command \(.*dist\/bin\/admin\.js is missing\)/,
+      );
+      expect(admin.stderr).not.toMatch(/\n\s+at /);
+    } finally {
+      if (had) renameSync(`${adminFile}.aside`, adminFile);
+    }
   });
 
   describe("without a working better-sqlite3", () => {
@@ -305,6 +388,39 @@ describe("the package's command", () => {
         await stopWithRequestInFlight(server, join(dataDir, SQLITE_FILE_NAME));
       } finally {
         rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+
+    it("backs up as the README's backup unit runs it: one owner-only file per weekday, replaced a week later", () => {
+      const unit = readmeBlock("/etc/systemd/system/taskchampion-sync-server-backup.service");
+      const dataDir = mkdtempSync(join(tmpdir(), "tc-service-"));
+      const backups = mkdtempSync(join(tmpdir(), "tc-backups-"));
+      try {
+        const added = run(command, ["admin", "add-client", "--json"], { cwd: "/", env: { DATA_DIR: dataDir } });
+        expect(added.status, added.stderr).toBe(0);
+        const env = Object.fromEntries([...unit.matchAll(/^Environment=(\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+        expect(Object.keys(env)).toEqual(["DATA_DIR"]);
+        // systemd's own unescaping first: %% and $$ are a literal % and $ (systemd.unit(5), systemd.service(5)); a lone % or $ would be systemd's.
+        const line = /^ExecStart=(.+)$/m.exec(unit)![1]!;
+        expect(line.replaceAll("%%", "")).not.toContain("%");
+        expect(line.replaceAll("$$", "")).not.toContain("$");
+        const execStart = line
+          .replaceAll("%%", "%")
+          .replaceAll("$$", "$")
+          .replaceAll("/opt/taskchampion", app)
+          .replaceAll("/var/lib/taskchampion-sync-server-backups", backups);
+        for (let time = 0; time < 2; time++) {
+          const backup = run("sh", ["-c", execStart], { cwd: "/", env: { ...env, DATA_DIR: dataDir } });
+          expect(backup.stderr).toBe("");
+          expect(backup.status).toBe(0);
+          expect(backup.stdout).toMatch(/^Backed up .* 1 client, /);
+        }
+        const day = new Date().toLocaleDateString("en-US", { weekday: "short" });
+        expect(readdirSync(backups)).toEqual([`backup-${day}.sqlite3`]);
+        expect(statSync(join(backups, `backup-${day}.sqlite3`)).mode & 0o777).toBe(0o600);
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+        rmSync(backups, { recursive: true, force: true });
       }
     });
   });

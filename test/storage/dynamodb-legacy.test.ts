@@ -5,12 +5,13 @@
  * it lacks (the chain's start, the stored bytes) fills that in once.
  */
 import { randomBytes } from "node:crypto";
-import { type AttributeValue, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
+import { type AttributeValue, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, describe, expect, inject, test } from "vitest";
 import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { SyncServer } from "../../lambda/core/sync.ts";
+import { VERSION_OVERHEAD_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
 import { S3_PREFIX } from "../../lambda/storage/dynamodb/layout.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
@@ -207,5 +208,33 @@ describe("a client stored by 0.1.0", () => {
     });
     const got = await new SyncServer(storage, DEFAULT_SYNC_RULES).getChildVersion(legacy.clientId, legacy.ids[2]!);
     expect(got.kind === "found" && Buffer.from(got.version.historySegment).equals(Buffer.from(legacy.segments[3]!))).toBe(true);
+  });
+});
+
+describe("a client item that 0.2.0's function wrote to after this version", () => {
+  test("a version it added without counting it (during the deploy, or after a rollback) is counted again when the item is next read", async () => {
+    const sync = new SyncServer(storage, DEFAULT_SYNC_RULES);
+    const clientId = newUuid();
+    let parent = NIL_UUID;
+    for (let i = 0; i < 3; i++) {
+      const outcome = await sync.addVersion(clientId, parent, new Uint8Array(100));
+      if (outcome.kind !== "added") throw new Error(outcome.kind);
+      parent = outcome.versionId;
+    }
+    const counted = (await inTxn(storage, clientId, (txn) => txn.getClientDetails()))!;
+    // As 0.2.0 adds a version: its bytes and the count, not `used`.
+    await raw.dynamodb.send(
+      new UpdateItemCommand({
+        TableName: emulators.tableName,
+        Key: { pk: { S: clientId }, sk: { S: "CLIENT" } },
+        UpdateExpression: "ADD #bytes :bytes, #count :one",
+        ExpressionAttributeNames: { "#bytes": "bytes", "#count": "versionCount" },
+        ExpressionAttributeValues: { ":bytes": { N: "5000" }, ":one": { N: "1" } },
+      }),
+    );
+    const details = await inTxn(storage, clientId, (txn) => txn.getClientDetails());
+    expect(details?.usedBytes).toBe(counted.usedBytes + 5000 + VERSION_OVERHEAD_BYTES);
+    // Counted once: read again, the same.
+    expect((await inTxn(storage, clientId, (txn) => txn.getClientDetails()))?.usedBytes).toBe(details?.usedBytes);
   });
 });

@@ -5,6 +5,7 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { parseUuid, type Uuid } from "../../uuid.ts";
 import { type Client, type ClientSummary, RECENT_CHAIN_LENGTH } from "../types.ts";
+import { VERSION_OVERHEAD_BYTES } from "./constants.ts";
 import { ATTR, HIDDEN, type HiddenState, itemKey, KEPT_PREFIX, NO_SLOT, RECENT_SLOTS, SK } from "./layout.ts";
 
 export interface SnapshotState {
@@ -130,7 +131,17 @@ function keptOf(item: Record<string, AttributeValue>): Map<number, number> {
  * by 0.1.0 (no chain start, no bytes) or by 0.2.0 (no `used`). Filled in once (legacy.ts).
  */
 export function isLegacy(state: ClientState): boolean {
-  return state.base === undefined || state.bytes === undefined || state.used === undefined;
+  return state.base === undefined || state.bytes === undefined || state.used === undefined || usedFallsShort(state);
+}
+
+/**
+ * Whether `used` counts less than the item's own payloads and versions' overhead, which it never
+ * does when this version writes it: an older version's function added versions (during the
+ * deploy that replaced it, or after a rollback to it) without counting them. Counted again once.
+ */
+export function usedFallsShort(state: ClientState): boolean {
+  if (state.used === undefined || state.bytes === undefined) return false;
+  return state.used < state.bytes + (state.versionCount - state.pruned) * VERSION_OVERHEAD_BYTES;
 }
 
 /** The ids of the stored versions among `tail`: the chain's start, when it is there, is not one. */

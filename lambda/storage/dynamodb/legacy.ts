@@ -80,18 +80,21 @@ export async function upgradeLegacyClient(calls: SdkCalls, clientId: Uuid, state
 }
 
 /**
- * A 0.2.0 item: `used` from what it records, the payloads and the overhead of its stored
- * versions, on the condition that nothing changed since it was read.
+ * A 0.2.0 item, or one whose `used` an older version's function left short: `used` from what it
+ * records, the payloads, the overhead of its stored versions and the deleted bytes still kept,
+ * on the condition that nothing changed since it was read.
  */
 async function upgradeFrom020(calls: SdkCalls, clientId: Uuid, state: ClientState & { bytes: number }): Promise<ClientState | null> {
-  const used = state.bytes + (state.versionCount - state.pruned) * VERSION_OVERHEAD_BYTES;
+  const kept = [...state.kept.values()].reduce((sum, bytes) => sum + bytes, 0);
+  const used = state.bytes + (state.versionCount - state.pruned) * VERSION_OVERHEAD_BYTES + kept;
+  const usedAsRead = state.used === undefined ? "attribute_not_exists(#used)" : "#used = :usedAsRead";
   try {
     await calls.ddbSend(
       new UpdateItemCommand({
         TableName: calls.tableName,
         Key: itemKey(clientId, SK.client),
         ConditionExpression:
-          "attribute_exists(#pk) AND attribute_not_exists(#hidden) AND attribute_not_exists(#used) AND #bytes = :bytes AND #latest = :latest" +
+          `attribute_exists(#pk) AND attribute_not_exists(#hidden) AND ${usedAsRead} AND #bytes = :bytes AND #latest = :latest` +
           (state.pruned === 0 ? " AND (attribute_not_exists(#pruned) OR #pruned = :pruned)" : " AND #pruned = :pruned"),
         UpdateExpression: "SET #used = :used",
         ExpressionAttributeNames: {
@@ -107,6 +110,7 @@ async function upgradeFrom020(calls: SdkCalls, clientId: Uuid, state: ClientStat
           ":bytes": { N: String(state.bytes) },
           ":latest": { S: state.latest },
           ":pruned": { N: String(state.pruned) },
+          ...(state.used === undefined ? {} : { ":usedAsRead": { N: String(state.used) } }),
         },
       }),
       "record what a 0.2.0 client's quota counts",
