@@ -32,6 +32,7 @@ import { pruneCommand } from "./admin/prune.ts";
 import { removeClientCommand } from "./admin/remove-client.ts";
 import { showClientCommand } from "./admin/show-client.ts";
 import { Target } from "./admin/target.ts";
+import { verifyCommand } from "./admin/verify.ts";
 import { askYesNo, printLine, progressLine } from "./admin/terminal.ts";
 
 export const COMMANDS: readonly Command[] = [
@@ -44,6 +45,7 @@ export const COMMANDS: readonly Command[] = [
   importReferenceCommand,
   pruneCommand,
   backupCommand,
+  verifyCommand,
 ];
 
 /** Where the command reads and writes; the process's own by default. */

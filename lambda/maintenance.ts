@@ -1,10 +1,11 @@
 /**
  * The maintenance function's Lambda entry, run on a schedule (EventBridge; see
  * lib/sync-server.ts). In one listing of the bucket it reaches every client with an object
- * (every client with a snapshot) and, for each, deletes the S3 objects that no item references
- * (storage/dynamodb/README.md, "Crash windows") and removes the history that HISTORY_DAYS no
- * longer keeps (operations/prune.ts), within the invocation's time; then it logs one JSON line
- * with the counts. The storage is built once per execution environment, from the same settings
+ * (every client with a snapshot) and, for each, deletes the S3 objects that no item has
+ * referenced for DELETION_GRACE_DAYS, marking those it finds unreferenced for the first time
+ * (storage/dynamodb/README.md, "Deferred deletion"), and removes the history that HISTORY_DAYS
+ * no longer keeps (operations/prune.ts), within the invocation's time; then it logs one JSON
+ * line with the counts. The storage is built once per execution environment, from the same settings
  * as the sync function (storage/dynamodb/from-env.ts).
  *
  * A run cut by its time budget ends normally (`stopped: true`): the next run goes on, from
@@ -39,6 +40,8 @@ export interface MaintenanceOptions {
   logger?: Logger;
   /** Objects younger than this are left alone. Default: the storage's (one hour). */
   minAgeMs?: number;
+  /** How long an unreferenced object stays before it is deleted. Default: DELETION_GRACE_DAYS. */
+  graceMs?: number;
 }
 
 /** What a run did: the sweep's counts and the pruning's. */
@@ -58,6 +61,7 @@ export function createMaintenanceHandler(options: MaintenanceOptions): Maintenan
       swept = await sweepAllOrphans(options.storage, {
         stopAfterMs: Math.max(0, budget),
         ...(options.minAgeMs !== undefined ? { minAgeMs: options.minAgeMs } : {}),
+        ...(options.graceMs !== undefined ? { graceMs: options.graceMs } : {}),
         eachClient: async (clientId, signal) => {
           tallyPrune(pruning, await pruneClient(options.storage, clientId, { historyDays: options.historyDays, now, signal }));
         },

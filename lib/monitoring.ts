@@ -18,14 +18,16 @@ import type { ACCESS_LOG_FIELDS } from "./api-helper.ts";
 
 /**
  * The DynamoDB operations the two functions issue (the storage's commands on their paths; a
- * TransactWriteItems is its own operation). DynamoDB publishes SystemErrors per table and
- * operation only, so the alarm names each of them.
+ * TransactWriteItems is its own operation; DeleteItem is the maintenance's, a deletion mark
+ * deleted with its objects). DynamoDB publishes SystemErrors per table and operation only, so
+ * the alarm names each of them.
  */
 export const TABLE_OPERATIONS: readonly dynamodb.Operation[] = [
   dynamodb.Operation.GET_ITEM,
   dynamodb.Operation.QUERY,
   dynamodb.Operation.PUT_ITEM,
   dynamodb.Operation.UPDATE_ITEM,
+  dynamodb.Operation.DELETE_ITEM,
   dynamodb.Operation.TRANSACT_WRITE_ITEMS,
 ];
 

@@ -31,6 +31,7 @@ export const OPTIONS = {
   postgres: { type: "string" },
   days: { type: "string" },
   force: { type: "boolean" },
+  repair: { type: "boolean" },
 } as const;
 
 export type OptionName = keyof typeof OPTIONS;
@@ -52,6 +53,7 @@ export interface ParsedOptions {
   postgres?: string;
   days?: string;
   force?: boolean;
+  repair?: boolean;
 }
 
 export interface CommandContext {

@@ -73,6 +73,7 @@ export class SyncServer {
       listClients: () => storage.listClients(),
       removeClient: (clientId, onProgress) => storage.removeClient(clientId, onProgress),
       importClient: (clientId, client, onProgress) => storage.importClient(clientId, client, onProgress),
+      verifyClients: (options) => storage.verifyClients(options),
       close: () => storage.close(),
     };
     return new SyncServer(bounded, this.rules, this.clock);

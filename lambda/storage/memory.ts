@@ -19,6 +19,7 @@ import {
   type ClientDetails,
   type ClientImport,
   type ClientSummary,
+  type ClientVerification,
   MAX_REMOVED_VERSIONS,
   type QuotaOptions,
   type Snapshot,
@@ -26,8 +27,10 @@ import {
   type Storage,
   type StorageTxn,
   type Version,
+  type VerifyOptions,
   type VersionMetadata,
 } from "./types.ts";
+import { verifyThroughTransactions } from "./transactional-verify.ts";
 
 /**
  * What the quota counts per version besides its segment: the Map entries, the objects and the
@@ -104,6 +107,11 @@ export class MemoryStorage implements Storage {
     } finally {
       unlock();
     }
+  }
+
+  /** Its transactions commit whole: only a corrupted store could fail the checks, and nothing is repaired. */
+  verifyClients(options: VerifyOptions): AsyncIterable<ClientVerification> {
+    return verifyThroughTransactions(this, options);
   }
 
   async close(): Promise<void> {}

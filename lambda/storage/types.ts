@@ -3,8 +3,8 @@
  * server's storage trait
  * (https://github.com/GothenburgBitFactory/taskchampion-sync-server/blob/main/core/src/storage.rs).
  * Implementations: memory.ts, sqlite.ts, dynamodb/. Beyond the trait: what operators need
- * (a client's summary, its oldest versions and their removal, listing, removing and
- * importing whole clients) and the counters that bound a client (the bytes its quota counts,
+ * (a client's summary, its oldest versions and their removal, listing, removing, importing and
+ * verifying whole clients) and the counters that bound a client (the bytes its quota counts,
  * unanswered snapshot requests).
  *
  * The quota counts what storing a client costs its owner, not only its payloads: each storage
@@ -122,6 +122,70 @@ export interface ClientImport {
 
 /** Reports how far long work got: how many items (versions, objects) are done so far. */
 export type Progress = (done: number) => void;
+
+/**
+ * What `verifyClients` can find wrong with a client, as stable codes (README, "Operating"). A
+ * storage whose transactions commit whole (memory, SQLite) can only find them if corrupted; a
+ * table restored from a DynamoDB backup may hold part of a transaction, and a bucket restored
+ * from a backup of another moment may lack an object.
+ */
+export type VerifyProblem =
+  /** `latest` names a version that is not stored: an AddVersion's client update without its version item. */
+  | "latest-without-version"
+  /** A version whose parent is `latest` is stored: an AddVersion's version item without its client update. */
+  | "version-after-latest"
+  /** The stored chain does not start where the client says: a prune's deletes without its client update. */
+  | "chain-start-moved"
+  /** Version items on no chain from the client's start to its latest (leftovers of part of a transaction). */
+  | "unreachable-versions"
+  /** The snapshot's version is not on the stored chain. */
+  | "snapshot-off-chain"
+  /** The snapshot's data is missing (its S3 object). */
+  | "snapshot-object-missing"
+  /** A version's history segment is missing (its S3 object). */
+  | "segment-object-missing"
+  /** An operator's import or removal of the client did not finish: the protocol sees no client. */
+  | "held-by-operator"
+  /** Version items of no client: a removal that did not finish. */
+  | "items-without-client";
+
+export interface VerifyFinding {
+  problem: VerifyProblem;
+  /** For people: what was found (version ids, counts), never the client id. */
+  detail: string;
+}
+
+/** What `verifyClients` found for one client, and what its repair did. */
+export interface ClientVerification {
+  clientId: Uuid;
+  /**
+   * `ok`: nothing found. `found`: found, not repaired (not asked to). `repaired`: found and
+   * repaired. `unrepaired`: found, and not something a repair may do (an operator's unfinished
+   * work: run it again), or not on this storage.
+   */
+  status: "ok" | "found" | "repaired" | "unrepaired";
+  findings: VerifyFinding[];
+  /** What the repair changed, for people (version ids, counts; never the client id). */
+  repairs: string[];
+  /** The latest version before and after (the same without a repair); null for no client item. */
+  latestBefore: Uuid | null;
+  latestAfter: Uuid | null;
+  /** Versions no longer stored after the repair (cut at the chain's start or its tip). */
+  droppedVersions: number;
+  /** Whether the repair dropped the snapshot (the next replica sync is asked for one). */
+  snapshotDropped: boolean;
+}
+
+export interface VerifyOptions {
+  /**
+   * Repair what is found, only by following or shortening the stored chain, never by inventing:
+   * `latest` moved back to the last version stored, or forward along stored children; the
+   * chain's start moved forward past a gap; a snapshot off the chain or without its data
+   * dropped; the chain cut before a version whose segment is missing. Replicas beyond a cut
+   * are told 410 and start again from the snapshot; none can fork.
+   */
+  repair: boolean;
+}
 
 /** Conditions on a write beyond the chain's: the quota. */
 export interface QuotaOptions {
@@ -272,6 +336,14 @@ export interface Storage {
    * interrupted import leaves no client (re-running it completes or restarts it).
    */
   importClient(clientId: Uuid, client: ClientImport, onProgress?: Progress): Promise<void>;
+
+  /**
+   * Check every client as a restore left it (its chain whole from its start to its latest, no
+   * version after latest, its snapshot on the chain and its data there, every segment there),
+   * and with `repair` repair what can be (VerifyOptions), a client at a time, in no particular
+   * order. Not a protocol path: for operators, before replicas are pointed at a restored storage.
+   */
+  verifyClients(options: VerifyOptions): AsyncIterable<ClientVerification>;
 
   /** Free what the storage holds (connections, files). */
   close(): Promise<void>;

@@ -488,7 +488,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         // The call helpers can list a prefix; only the sweep and a client's removal do.
         ListObjectsV2Command: [],
       };
-      const operatorsOnly = new Set(["orphan-sweep.ts", "client-listing.ts", "client-removal.ts", "client-import.ts"]);
+      const operatorsOnly = new Set(["orphan-sweep.ts", "client-listing.ts", "client-removal.ts", "client-import.ts", "client-verify.ts"]);
       const used = commandsIn(storageSource((file) => !operatorsOnly.has(file)));
       for (const command of used) expect(Object.keys(needs), `a new storage call: ${command}`).toContain(command);
       const granted = new Set<string>(Object.values(FUNCTION_ACTIONS).flat());
@@ -540,6 +540,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         GetItemCommand: ["dynamodb:GetItem"],
         QueryCommand: ["dynamodb:Query"],
         UpdateItemCommand: ["dynamodb:UpdateItem"],
+        DeleteItemCommand: ["dynamodb:DeleteItem"],
         DeleteObjectCommand: ["s3:DeleteObject"],
         HeadObjectCommand: ["s3:GetObject"],
       };
@@ -554,8 +555,17 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       const sweepSource = storageSource((file) => file === "orphan-sweep.ts");
       expect(sweepSource.length).toBeGreaterThan(1000);
       const sweep = calledThroughHelpers(sweepSource, commandsIn(sweepSource));
-      // It counts the bytes of the orphans it deletes on the client item (UpdateItem).
-      expect([...sweep].sort()).toEqual(["DeleteObjectCommand", "GetItemCommand", "ListObjectsV2Command", "UpdateItemCommand"]);
+      // It reads the client's deletion marks (Query), marks what it finds unreferenced and counts
+      // their bytes on the client item (UpdateItem, which also creates a mark), and deletes the
+      // objects marked a grace ago, then their marks (DeleteItem).
+      expect([...sweep].sort()).toEqual([
+        "DeleteItemCommand",
+        "DeleteObjectCommand",
+        "GetItemCommand",
+        "ListObjectsV2Command",
+        "QueryCommand",
+        "UpdateItemCommand",
+      ]);
       // The pruning, through the storage's transaction (transaction.ts, its version reads and
       // its commit): it walks the oldest versions item by item, removes them in one write, then
       // deletes their segments' objects; on the way a client stored by 0.1.0 is upgraded once
@@ -994,8 +1004,8 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
         // A young object (under an hour) is not an orphan yet; no time left: nothing is done.
         const nothingPruned = { prunedClients: 0, removedVersions: 0, removedBytes: 0, contended: 0 };
         expect(results).toEqual([
-          { clients: 1, deleted: 0, skipped: 0, failed: 0, stopped: false, ...nothingPruned },
-          { clients: 0, deleted: 0, skipped: 0, failed: 0, stopped: true, ...nothingPruned },
+          { clients: 1, deleted: 0, marked: 0, skipped: 0, failed: 0, stopped: false, ...nothingPruned },
+          { clients: 0, deleted: 0, marked: 0, skipped: 0, failed: 0, stopped: true, ...nothingPruned },
         ]);
         const logged = lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>);
         // HISTORY_DAYS comes from the template (180 by default).

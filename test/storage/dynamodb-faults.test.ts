@@ -410,7 +410,7 @@ describe("DynamoDB unavailable", () => {
     const left = await objects(clientId);
     expect(left).toHaveLength(2);
     const orphan = left.find((key) => key !== v1Object)!;
-    expect(await sweepOrphans(storage, clientId, -60_000)).toEqual([orphan]);
+    expect(await sweepOrphans(storage, clientId, { minAgeMs: -60_000, graceMs: 0 })).toMatchObject({ deleted: [orphan] });
     expect(await objects(clientId)).toEqual([v1Object]);
   });
 
@@ -502,31 +502,51 @@ describe("DynamoDB unavailable", () => {
 });
 
 describe("removing a client", () => {
-  test("an object whose delete is refused fails the removal, with no stray rejection; a re-run finishes it", async () => {
-    const healthyStorage = faulty().storage;
+  test("deletes its items and makes no S3 call: the sweep marks its objects and deletes them a grace later", async () => {
+    const healthyStorage = healthy().storage;
     const clientId = newUuid();
     const sync = new SyncServer(healthyStorage, RULES);
     let parent = NIL_UUID;
-    // Twenty segments in S3 (BIG does not fit an item here): more than the deletes kept in flight.
+    // Twenty segments in S3 (BIG does not fit an item here).
     for (let i = 0; i < 20; i++) parent = added(await sync.addVersion(clientId, parent, BIG));
-    let deletes = 0;
+    const { storage, calls } = faulty();
+    expect(await storage.removeClient(clientId)).toBe(true);
+    expect(calls.filter((call) => call.startsWith("s3:"))).toEqual([]);
+    expect(await clientItem(clientId)).toBeUndefined();
+    const left = await objects(clientId);
+    expect(left).toHaveLength(20);
+    // Found unreferenced: marked now (a removed client counts nothing), kept for the grace.
+    expect(await sweepOrphans(storage, clientId, { minAgeMs: -60_000 })).toEqual({ deleted: [], marked: left });
+    expect(await objects(clientId)).toEqual(left);
+    // A run past the grace deletes them, and their mark: nothing of the client is left.
+    expect(await sweepOrphans(storage, clientId, { minAgeMs: -60_000, graceMs: 0 })).toEqual({ deleted: left, marked: [] });
+    expect(await objects(clientId)).toEqual([]);
+    expect(await healthyStorage.removeClient(clientId)).toBe(false);
+  });
+
+  test("a delete of its items refused midway fails the removal; the client stays gone, and a re-run finishes it", async () => {
+    const healthyStorage = healthy().storage;
+    const clientId = newUuid();
+    const sync = new SyncServer(healthyStorage, RULES);
+    let parent = NIL_UUID;
+    // More items than one batch of deletes holds (25).
+    const parents: Uuid[] = [];
+    for (let i = 0; i < 30; i++) {
+      parents.push(parent);
+      parent = added(await sync.addVersion(clientId, parent, new Uint8Array([i])));
+    }
+    // An item of the second batch: the last in key order (a query returns the items in that order).
+    const lastItem = SK.child(parents.sort().at(-1)!);
+    let batches = 0;
     const { storage } = faulty(async (call, send) => {
-      if (call.command === "DeleteObjectCommand" && ++deletes === 3) throw sdkError(403, "AccessDenied", "not authorized");
+      if (call.command === "BatchWriteItemCommand" && ++batches === 2) throw sdkError(403, "AccessDenied", "not authorized");
       return send();
     });
-    const unhandled: unknown[] = [];
-    const onUnhandled = (reason: unknown) => unhandled.push(reason);
-    process.on("unhandledRejection", onUnhandled);
-    try {
-      await expect(storage.removeClient(clientId)).rejects.toMatchObject({ name: "AccessDenied" });
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(unhandled).toEqual([]);
-    } finally {
-      process.off("unhandledRejection", onUnhandled);
-    }
-    const left = await objects(clientId);
-    expect(left.length).toBeGreaterThan(0);
+    await expect(storage.removeClient(clientId)).rejects.toMatchObject({ name: "AccessDenied" });
+    expect(await sync.getChildVersion(clientId, parent)).toEqual({ kind: "unknown-client" });
+    expect(await itemExists(clientId, lastItem)).toBe(true);
     expect(await healthyStorage.removeClient(clientId)).toBe(true);
-    expect(await objects(clientId)).toEqual([]);
+    expect(await itemExists(clientId, lastItem)).toBe(false);
+    expect(await clientItem(clientId)).toBeUndefined();
   });
 });

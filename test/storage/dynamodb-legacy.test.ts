@@ -173,7 +173,7 @@ describe("a client stored by 0.1.0", () => {
       storedBytes: legacy.segments.slice(4).reduce((sum, s) => sum + s.byteLength, 0) + 50,
       oldestVersion: { versionId: legacy.ids[4], parentVersionId: legacy.ids[3] },
     });
-    // The removed versions' index items and S3 object went with them.
+    // The removed versions' index items went with them; their S3 object is marked for the sweep.
     const index = await raw.dynamodb.send(
       new GetItemCommand({
         TableName: emulators.tableName,
@@ -182,10 +182,19 @@ describe("a client stored by 0.1.0", () => {
       }),
     );
     expect(index.Item).toBeUndefined();
-    const left = await raw.s3.send(
-      new ListObjectsV2Command({ Bucket: emulators.bucketName, Prefix: `${S3_PREFIX}${legacy.clientId}/segments/` }),
-    );
-    expect(left.Contents ?? []).toEqual([]);
+    const segments = async () =>
+      (
+        await raw.s3.send(new ListObjectsV2Command({ Bucket: emulators.bucketName, Prefix: `${S3_PREFIX}${legacy.clientId}/segments/` }))
+      ).Contents?.map((object) => object.Key) ?? [];
+    const removedObjects = await segments();
+    expect(removedObjects).toHaveLength(1);
+    // Marked by the removal itself (as the snapshot that the new one replaced was by its write):
+    // the sweep does not mark them again, and deletes them after the grace.
+    const swept = await sweepOrphans(storage, legacy.clientId, { minAgeMs: -60_000, graceMs: 0 });
+    expect(swept.marked).toEqual([]);
+    expect(swept.deleted).toEqual(expect.arrayContaining(removedObjects));
+    expect(swept.deleted.filter((key) => key.includes("/snapshots/"))).toHaveLength(1);
+    expect(await segments()).toEqual([]);
     expect((await sync.getChildVersion(legacy.clientId, legacy.ids[0]!)).kind).toBe("gone");
   });
 
@@ -193,7 +202,10 @@ describe("a client stored by 0.1.0", () => {
     const legacy = await legacyClient();
     const orphan = `${S3_PREFIX}${legacy.clientId}/segments/${newUuid()}/${nonce()}`;
     await putObject(orphan, new Uint8Array([9]));
-    expect(await sweepOrphans(storage, legacy.clientId, -60_000)).toEqual([orphan]);
+    expect(await sweepOrphans(storage, legacy.clientId, { minAgeMs: -60_000, graceMs: 0 })).toEqual({
+      deleted: [orphan],
+      marked: [orphan],
+    });
     const got = await new SyncServer(storage, DEFAULT_SYNC_RULES).getChildVersion(legacy.clientId, legacy.ids[2]!);
     expect(got.kind === "found" && Buffer.from(got.version.historySegment).equals(Buffer.from(legacy.segments[3]!))).toBe(true);
   });

@@ -6,8 +6,8 @@
  */
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { randomBytes } from "node:crypto";
-import { GetItemCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
-import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { GetItemCommand, QueryCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
+import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { pruneClient } from "../../lambda/operations/prune.ts";
@@ -80,6 +80,19 @@ describe("DynamoStorage specifics", () => {
   async function objects(clientId: Uuid): Promise<string[]> {
     const result = await raw.s3.send(new ListObjectsV2Command({ Bucket: emulators.bucketName, Prefix: `${S3_PREFIX}${clientId}/` }));
     return (result.Contents ?? []).map((o) => o.Key!).sort();
+  }
+
+  /** The client's items whose sort key starts with `prefix`. */
+  async function partition(clientId: Uuid, prefix: string): Promise<Record<string, AttributeValue>[]> {
+    const result = await raw.dynamodb.send(
+      new QueryCommand({
+        TableName: emulators.tableName,
+        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues: { ":pk": { S: clientId }, ":prefix": { S: prefix } },
+        ConsistentRead: true,
+      }),
+    );
+    return result.Items ?? [];
   }
 
   function added(outcome: Awaited<ReturnType<SyncServer["addVersion"]>>): Uuid {
@@ -181,8 +194,9 @@ describe("DynamoStorage specifics", () => {
   });
 
   describe("snapshot objects", () => {
-    test("snapshots live in S3 under a client- and version-scoped key; a replaced one's object is removed", async () => {
-      const sync = new SyncServer(storage(), ALWAYS_ASKS);
+    test("snapshots live in S3 under a client- and version-scoped key; a replaced one's object is marked, deleted a grace later", async () => {
+      const s = storage();
+      const sync = new SyncServer(s, ALWAYS_ASKS);
       const clientId = newUuid();
       const v1 = added(await sync.addVersion(clientId, NIL_UUID, bytes("v1")));
       const v2 = added(await sync.addVersion(clientId, v1, bytes("v2")));
@@ -194,8 +208,16 @@ describe("DynamoStorage specifics", () => {
       expect(await sync.addSnapshot(clientId, v2, bytes("second"))).toEqual({ kind: "stored" });
       const secondKey = (await item(clientId, SK.client))?.[ATTR.snapKey]?.S;
       expect(secondKey).toMatch(new RegExp(`^${S3_PREFIX}${clientId}/snapshots/${v2}/`));
-      expect(await objects(clientId)).toEqual([secondKey]);
+      // The replaced object stays, named by a deletion mark that the replacing write added.
+      expect(await objects(clientId)).toEqual([firstKey, secondKey].sort());
       expect(await sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: v2, data: bytes("second") });
+      const marks = await partition(clientId, SK.orphansPrefix);
+      expect(marks.map((mark) => mark[ATTR.objects]?.SS)).toEqual([[firstKey]]);
+      expect(Number(marks[0]?.[ATTR.since]?.N)).toBeLessThanOrEqual(Date.now());
+      // A sweep past the grace deletes it, and the mark.
+      expect(await sweepOrphans(s, clientId, { minAgeMs: -60_000, graceMs: 0 })).toEqual({ deleted: [firstKey], marked: [] });
+      expect(await objects(clientId)).toEqual([secondKey]);
+      expect(await partition(clientId, SK.orphansPrefix)).toEqual([]);
     });
 
     test("getSnapshotData for another version is null, with no S3 read", async () => {
@@ -218,7 +240,7 @@ describe("DynamoStorage specifics", () => {
       expect(calls).toEqual(["dynamodb:GetItemCommand", "s3:GetObjectCommand"]);
     });
 
-    test("a snapshot whose object vanished after the client read (replaced meanwhile) reads as none", async () => {
+    test("a snapshot replaced after the client read still reads (its object stays for the grace); once deleted, it reads as none", async () => {
       const s = storage();
       const clientId = newUuid();
       const v1 = newUuid();
@@ -229,12 +251,23 @@ describe("DynamoStorage specifics", () => {
         await txn.addVersion(v2, v1, bytes("v2"));
         await txn.setSnapshot({ versionId: v1, timestamp: new Date(), versionsSince: 1 }, bytes("old"));
       });
+      let oldKey: string | undefined;
       await read(s, clientId, async (txn) => {
         expect((await txn.getClient())!.snapshot?.versionId).toBe(v1);
-        // Another transaction replaces the snapshot (and deletes the old object) in between.
+        oldKey = (await item(clientId, SK.client))?.[ATTR.snapKey]?.S;
+        // Another transaction replaces the snapshot in between: the old object stays (marked).
         await write(storage(), clientId, (other) =>
           other.setSnapshot({ versionId: v2, timestamp: new Date(), versionsSince: 0 }, bytes("new")),
         );
+        expect(text(await txn.getSnapshotData(v1))).toBe("old");
+      });
+      await read(s, clientId, async (txn) => {
+        expect((await txn.getClient())!.snapshot?.versionId).toBe(v2);
+      });
+      await read(s, clientId, async (txn) => {
+        await txn.getClient();
+        // A read that outlived the grace: the sweep deleted the old object meanwhile.
+        await raw.s3.send(new DeleteObjectCommand({ Bucket: emulators.bucketName, Key: oldKey }));
         expect(await txn.getSnapshotData(v1)).toBeNull();
       });
     });
@@ -272,11 +305,12 @@ describe("DynamoStorage specifics", () => {
       const before = await objects(clientId);
       expect(before).toHaveLength(3);
 
-      expect(await sweepOrphans(s, clientId)).toEqual([]); // too young to be sure
+      expect(await sweepOrphans(s, clientId)).toEqual({ deleted: [], marked: [] }); // too young to be sure
       const used = Number((await item(clientId, SK.client))?.[ATTR.used]?.N);
-      expect(await sweepOrphans(s, clientId, -60_000)).toEqual([stray]);
+      // Without a grace, the orphan is marked (and counted) and deleted in one run.
+      expect(await sweepOrphans(s, clientId, { minAgeMs: -60_000, graceMs: 0 })).toEqual({ deleted: [stray], marked: [stray] });
       expect(await objects(clientId)).toEqual(before.filter((key) => key !== stray));
-      // The deleted orphan is kept by the versioned bucket: the client's quota counts it.
+      // The orphan is kept by the bucket (current for the grace, then noncurrent): the client's quota counts it.
       const after = await item(clientId, SK.client);
       expect(Number(after?.[ATTR.used]?.N)).toBe(used + "orphan".length);
       expect(after?.[ATTR.kept(keptWeek(Date.now()))]?.N).toBe(String("orphan".length));
@@ -352,7 +386,7 @@ describe("DynamoStorage specifics", () => {
       ]);
     });
 
-    test("AddSnapshot: one read, no walk-back, the lease, one S3 put, one write (+ the old object's delete); GetSnapshot: GetItem + GetObject", async () => {
+    test("AddSnapshot: one read, no walk-back, the lease, one S3 put, one write (with the old object's deletion mark, no delete); GetSnapshot: GetItem + GetObject", async () => {
       const s = storage();
       const sync = new SyncServer(s, ALWAYS_ASKS);
       const clientId = newUuid();
@@ -370,7 +404,8 @@ describe("DynamoStorage specifics", () => {
       expect(await sync.addSnapshot(clientId, ids[0]!, bytes("older"))).toEqual({ kind: "ignored", reason: "newer-snapshot-exists" });
       expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand"]);
       expect(await sync.addSnapshot(clientId, ids[5]!, bytes("s2"))).toEqual({ kind: "stored" });
-      expect(calls.splice(0)).toEqual([...stored, "s3:DeleteObjectCommand"]);
+      // Replacing one: the write is a transaction (the client item and the replaced object's mark); nothing is deleted.
+      expect(calls.splice(0)).toEqual([...stored.slice(0, 3), "dynamodb:TransactWriteItemsCommand"]);
       expect(await sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: ids[5], data: bytes("s2") });
       expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "s3:GetObjectCommand"]);
     });

@@ -9,7 +9,9 @@
  * (segments over the inline limit, snapshots) through SyncServer. s3rver's LastModified has
  * whole seconds and cannot be set, so "old" is made by waiting, or every object is made a
  * candidate by a cutoff in the future (a negative minimum age): then only the references
- * protect the committed objects, which is what is being tested.
+ * protect the committed objects, which is what is being tested. Deferred deletion (a grace
+ * between an object's mark and its deletion) has tests of its own (deferred-deletion.test.ts):
+ * here a grace of 0 marks an orphan and deletes it in the same run, as a sweep a grace later would.
  */
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { randomBytes } from "node:crypto";
@@ -33,6 +35,8 @@ const RULES: SyncRules = { ...DEFAULT_SYNC_RULES, snapshotVersions: 0 };
 const INLINE = 10;
 /** A cutoff a minute in the future: every object is a candidate, only references protect. */
 const EVERY_OBJECT = -60_000;
+/** No grace: an orphan is marked and deleted in one run. */
+const NOW = 0;
 
 type Around = (call: SdkCall, send: () => Promise<unknown>) => Promise<unknown>;
 
@@ -203,7 +207,7 @@ describe("what a client's sweep reads", () => {
       }
       return result;
     });
-    expect((await sweepOrphans(aged, client.clientId)).sort()).toEqual([orphanSnapshot, orphanSegment].sort());
+    expect((await sweepOrphans(aged, client.clientId, { graceMs: NOW })).deleted.sort()).toEqual([orphanSnapshot, orphanSegment].sort());
     // The client item (for its snapKey), then one read per segment: the item its key names.
     expect(reads).toHaveLength(1 + 2);
     expect((await p.keys()).sort()).toEqual(referenced.sort());
@@ -216,8 +220,10 @@ describe("sweepAllOrphans", () => {
     const p = await place();
     const sync = new SyncServer(p.storage(), RULES);
     // Referenced objects: segments over the inline limit, snapshots (the first snapshot of
-    // `withEverything` is replaced: the commit deleted its object).
-    const withEverything = await writeClient(sync, [200, 3_000], true, await writeClient(sync, [100, 5], true));
+    // `withEverything` is replaced: the commit marked its object for deletion).
+    const first = await writeClient(sync, [100, 5], true);
+    const [replaced] = await p.keys(`${S3_PREFIX}${first.clientId}/snapshots/`);
+    const withEverything = await writeClient(sync, [200, 3_000], true, first);
     const bigOnly = await writeClient(sync, [64, 64], false);
     const inlineOnly = await writeClient(sync, [1, 2, 3], true);
     const clean = await writeClient(sync, [500], true);
@@ -234,7 +240,7 @@ describe("sweepAllOrphans", () => {
     ];
     // Not written by the storage: not a client id, or not under a client's prefix.
     const foreign = [await p.put(`${S3_PREFIX}not-a-client/file`), await p.put(`${S3_PREFIX}README`), await p.put("elsewhere/x")];
-    const referenced = (await p.keys(S3_PREFIX)).filter((key) => !oldOrphans.includes(key) && !foreign.includes(key));
+    const referenced = (await p.keys(S3_PREFIX)).filter((key) => !oldOrphans.includes(key) && !foreign.includes(key) && key !== replaced);
     // Segments in S3: 3 + 2 + 0 + 1; snapshots: 1 + 0 + 1 + 1.
     expect(referenced).toHaveLength(9);
 
@@ -243,11 +249,20 @@ describe("sweepAllOrphans", () => {
     const youngOrphan = await p.orphan(clean.clientId);
 
     const sweeper = p.storage();
-    const report = await sweepAllOrphans(sweeper, { minAgeMs: 1_500 });
-    expect(report).toEqual({ clients: 5, deleted: oldOrphans.length, skipped: 1, failed: 0, failures: [], stopped: false });
+    const report = await sweepAllOrphans(sweeper, { minAgeMs: 1_500, graceMs: NOW });
+    // The replaced snapshot was marked by its commit: deleted, not marked again.
+    expect(report).toEqual({
+      clients: 5,
+      deleted: oldOrphans.length + 1,
+      marked: oldOrphans.length,
+      skipped: 1,
+      failed: 0,
+      failures: [],
+      stopped: false,
+    });
 
     const left = await p.keys();
-    for (const key of oldOrphans) expect(left, "an old orphan").not.toContain(key);
+    for (const key of [...oldOrphans, replaced]) expect(left, "an old orphan").not.toContain(key);
     expect(left.sort()).toEqual([...referenced, ...foreign, youngOrphan].sort());
 
     // All of it still syncs, through a storage on new SDK clients.
@@ -271,6 +286,7 @@ describe("sweepAllOrphans", () => {
     expect(await sweepAllOrphans(storage, { minAgeMs: EVERY_OBJECT, stopAfterMs: 0 })).toEqual({
       clients: 0,
       deleted: 0,
+      marked: 0,
       skipped: 0,
       failed: 0,
       failures: [],
@@ -298,7 +314,7 @@ describe("sweepAllOrphans", () => {
       return send();
     });
     const started = Date.now();
-    const first = await sweepAllOrphans(slow, { minAgeMs: EVERY_OBJECT, stopAfterMs: 1_000 });
+    const first = await sweepAllOrphans(slow, { minAgeMs: EVERY_OBJECT, stopAfterMs: 1_000, graceMs: NOW });
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(first.stopped).toBe(true);
     expect(first.failed).toBe(0);
@@ -312,7 +328,7 @@ describe("sweepAllOrphans", () => {
     expect(left.filter((key) => orphans.includes(key)).length).toBeGreaterThanOrEqual(5 - first.deleted);
 
     // The next run gets the rest.
-    const next = await sweepAllOrphans(p.storage(), { minAgeMs: EVERY_OBJECT, stopAfterMs: 20_000 });
+    const next = await sweepAllOrphans(p.storage(), { minAgeMs: EVERY_OBJECT, stopAfterMs: 20_000, graceMs: NOW });
     expect(next).toMatchObject({ clients: 6, failed: 0, stopped: false });
     left = await p.keys();
     expect(left.sort()).toEqual(referenced.sort());
@@ -326,7 +342,11 @@ describe("sweepAllOrphans", () => {
     for (const startAfter of [ids[3]!, ids[0]!, ids[6]!, "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff"]) {
       for (const id of ids) await p.orphan(id);
       const swept: string[] = [];
-      const report = await sweepAllOrphans(p.storage(recordQueries(swept)), { minAgeMs: EVERY_OBJECT, startAfter: startAfter as Uuid });
+      const report = await sweepAllOrphans(p.storage(recordQueries(swept)), {
+        minAgeMs: EVERY_OBJECT,
+        startAfter: startAfter as Uuid,
+        graceMs: NOW,
+      });
       expect(report).toMatchObject({ clients: 7, deleted: 7, stopped: false });
       const after = ids.filter((id) => id > startAfter);
       const upTo = ids.filter((id) => id <= startAfter);
@@ -352,9 +372,10 @@ describe("sweepAllOrphans", () => {
       return record(call, send);
     });
     const startAfter = ids[1]! as Uuid;
-    expect(await sweepAllOrphans(storage, { minAgeMs: EVERY_OBJECT, startAfter, pageSize: 2 })).toEqual({
+    expect(await sweepAllOrphans(storage, { minAgeMs: EVERY_OBJECT, startAfter, pageSize: 2, graceMs: NOW })).toEqual({
       clients: 5,
       deleted: 15,
+      marked: 15,
       skipped: 1,
       failed: 0,
       failures: [],
@@ -381,7 +402,7 @@ describe("sweepAllOrphans", () => {
       if (readOf(call) === bad.clientId) throw sdkError(400, "AccessDeniedException", "not allowed");
       return send();
     });
-    const report = await sweepAllOrphans(storage, { minAgeMs: EVERY_OBJECT });
+    const report = await sweepAllOrphans(storage, { minAgeMs: EVERY_OBJECT, graceMs: NOW });
     expect(report).toMatchObject({ clients: 1, deleted: 1, failed: 1, stopped: false });
     expect(report.failures.map((f) => f.clientId)).toEqual([bad.clientId]);
     const left = await p.keys();
@@ -423,7 +444,7 @@ describe("the maintenance function (lambda/maintenance.ts)", () => {
     );
     vi.unstubAllEnvs();
     const pruned = { prunedClients: 0, removedVersions: 0, removedBytes: 0, contended: 0 };
-    expect(result).toEqual({ clients: 1, deleted: 0, skipped: 0, failed: 0, stopped: false, ...pruned });
+    expect(result).toEqual({ clients: 1, deleted: 0, marked: 0, skipped: 0, failed: 0, stopped: false, ...pruned });
     // The default minimum age (an hour): nothing young goes.
     expect(await p.keys()).toEqual(before);
     expect(before).toContain(young);
@@ -438,6 +459,7 @@ describe("the maintenance function (lambda/maintenance.ts)", () => {
       msg: "maintenance",
       clients: 1,
       deleted: 0,
+      marked: 0,
       skipped: 0,
       failed: 0,
       stopped: false,
@@ -466,7 +488,7 @@ describe("the maintenance function (lambda/maintenance.ts)", () => {
       return send();
     });
     const { logger, lines } = capture();
-    const handler = createMaintenanceHandler({ storage, historyDays: 180, logger, minAgeMs: EVERY_OBJECT });
+    const handler = createMaintenanceHandler({ storage, historyDays: 180, logger, minAgeMs: EVERY_OBJECT, graceMs: NOW });
     await expect(handler({}, { getRemainingTimeInMillis: () => 120_000 })).rejects.toThrow(/failed for 1 client/);
     expect(lines.map((l) => [l.level, l.msg])).toEqual([
       ["warn", "maintenance of a client failed"],
@@ -505,7 +527,7 @@ describe("the maintenance function (lambda/maintenance.ts)", () => {
     expect(JSON.stringify(lines)).not.toContain(named);
   });
 
-  test("removes the history HISTORY_DAYS no longer keeps, for every client with a snapshot, and the objects it referenced", async () => {
+  test("removes the history HISTORY_DAYS no longer keeps, for every client with a snapshot, and the objects it referenced a grace later", async () => {
     vi.stubEnv("TABLE_NAME", "unused");
     vi.stubEnv("BUCKET_NAME", "unused");
     const { createMaintenanceHandler } = await import("../../lambda/maintenance.ts");
@@ -540,9 +562,15 @@ describe("the maintenance function (lambda/maintenance.ts)", () => {
     expect((await sync.getChildVersion(clientId, ids[2]!)).kind).toBe("gone");
     expect((await sync.getChildVersion(clientId, ids[4]!)).kind).toBe("found");
     expect(await sync.getSnapshot(clientId)).toMatchObject({ kind: "found", versionId: ids[6] });
+    // The pruned segment's object is marked for deletion: it stays for the grace.
+    expect(await p.keys()).toContain(segmentObject);
+    // 0 keeps everything; a run after the grace (none here) deletes the object.
+    const again = await createMaintenanceHandler({ storage, historyDays: 0, logger, minAgeMs: EVERY_OBJECT, graceMs: NOW })(
+      {},
+      { getRemainingTimeInMillis: () => 120_000 },
+    );
+    // Its five removed versions' segments (every segment is in S3 here: an inline limit of 10 bytes).
+    expect(again).toMatchObject({ removedVersions: 0, deleted: 5, marked: 0 });
     expect(await p.keys()).not.toContain(segmentObject);
-    // 0 keeps everything.
-    const again = await createMaintenanceHandler({ storage, historyDays: 0, logger })({}, { getRemainingTimeInMillis: () => 120_000 });
-    expect(again.removedVersions).toBe(0);
   });
 });

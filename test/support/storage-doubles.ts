@@ -9,6 +9,7 @@ export function withTxn(inner: Storage, txn: (clientId: Uuid) => Promise<Storage
     listClients: () => inner.listClients(),
     removeClient: (clientId, onProgress) => inner.removeClient(clientId, onProgress),
     importClient: (clientId, client, onProgress) => inner.importClient(clientId, client, onProgress),
+    verifyClients: (options) => inner.verifyClients(options),
     close: () => inner.close(),
   };
 }
@@ -24,6 +25,10 @@ export function failingStorage(error: Error): Storage {
     },
     removeClient: fail,
     importClient: fail,
+    // biome-ignore lint/correctness/useYield: it fails before yielding anything.
+    async *verifyClients() {
+      throw error;
+    },
     close: async () => {},
   };
 }

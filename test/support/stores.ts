@@ -16,6 +16,7 @@ import type { StorageKind } from "../../lambda/config.ts";
 import { clientPrefix, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
+import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
@@ -31,6 +32,11 @@ export interface Store {
   env: Record<string, string>;
   /** Whether anything of the client is left in the underlying store (DynamoDB items, S3 objects); only for DynamoDB. */
   leftovers?(clientId: Uuid): Promise<{ items: number; objects: number }>;
+  /**
+   * The maintenance sweep of the client's objects as it runs once the grace has passed (only for
+   * DynamoDB): what no item references is deleted, with its deletion marks.
+   */
+  sweepAfterGrace?(clientId: Uuid): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -100,6 +106,16 @@ export async function dynamoStore(prefix: string, options: { inlineSegmentMaxByt
       );
       const objects = await raw.s3.send(new ListObjectsV2Command({ Bucket: bucketName, Prefix: clientPrefix(clientId) }));
       return { items: items.Count ?? 0, objects: objects.KeyCount ?? objects.Contents?.length ?? 0 };
+    },
+    sweepAfterGrace: async (clientId) => {
+      const storage = new DynamoStorage({
+        ...createAwsClients(emulatorClientOptions(emulators)),
+        tableName,
+        bucketName,
+        ownsClients: true,
+      });
+      opened.push(storage);
+      await sweepOrphans(storage, clientId, { minAgeMs: -60_000, graceMs: 0 });
     },
     close: async () => {
       await Promise.all(opened.map((s) => s.close()));

@@ -165,6 +165,7 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
     const added = previousAdmin(["add-client", "--client-id", team.clientId, "--json"], storageEnv);
     expect(added.status, added.stderr).toBe(0);
 
+    let previousPhase: Code | undefined;
     const last = await runPhases(
       team,
       DYNAMODB_PHASES,
@@ -174,11 +175,16 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
           // Its orphan sweep judges each object by the items it knows (pruning is off: the replay reads the whole chain).
           const maintenance = code === "previous" ? release.maintenanceBundle : CURRENT_MAINTENANCE;
           const report = runMaintenance(maintenance, { ...functionEnv, HISTORY_DAYS: "0" });
+          // Nothing an item references goes (the convergence that follows reads every object).
+          // This version leaves the snapshots it replaced for the deletion grace; an earlier
+          // release's sweep, after it, deletes them at once: they are all it may find.
+          const leftForTheGrace = code === "previous" && previousPhase === "current";
           expect(report, `the ${code} maintenance swept the client and found nothing orphaned`).toMatchObject({
             clients: 1,
-            deleted: 0,
             failed: 0,
+            ...(leftForTheGrace ? {} : { deleted: 0 }),
           });
+          previousPhase = code;
         },
       },
     );

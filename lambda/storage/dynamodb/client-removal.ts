@@ -2,9 +2,12 @@
  * Removes a client for good, for operators. First the client item is marked `removing`: from
  * then on the protocol answers "unknown client", and no replica can write to it or create the
  * client anew (every protocol write is conditioned on the mark's absence, a create on the item's).
- * Then every other item of its partition, then every object under its prefix, and the client
- * item last. Each step finds what is left by itself, so a re-run after a crash finishes the job,
- * and until it does the client stays gone for the protocol.
+ * Then every other item of its partition (but the deletion marks), and the client item last.
+ * Its S3 objects are left to the sweep: referenced by nothing any more, they are marked and
+ * deleted DELETION_GRACE_DAYS later (README.md in this folder, "Deferred deletion"), so that a
+ * bucket backup taken within the grace after a table backup still holds every object that
+ * table references. Each step finds what is left by itself, so a re-run after a crash finishes
+ * the job, and until it does the client stays gone for the protocol.
  */
 import {
   type AttributeValue,
@@ -15,12 +18,10 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import type { Uuid } from "../../uuid.ts";
 import type { Progress } from "../types.ts";
-import { ATTR, clientPrefix, HIDDEN, SK, TABLE, itemKey } from "./layout.ts";
+import { ATTR, HIDDEN, SK, TABLE, itemKey } from "./layout.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
 import { writeRefusal } from "./sdk-errors.ts";
 
-/** Object deletes in flight at once. */
-const CONCURRENT_DELETES = 8;
 /** DynamoDB's limit of one BatchWriteItem. */
 const BATCH_WRITE_ITEMS = 25;
 
@@ -35,34 +36,14 @@ export async function removeClient(calls: SdkCalls, clientId: Uuid, onProgress: 
     onProgress(done);
   };
   for await (const item of calls.queryItems(clientId, "", "list the client's items", [TABLE.partitionKey.name, TABLE.sortKey.name])) {
-    // The client item goes last: until then it keeps the client gone for the protocol.
-    if (item[TABLE.sortKey.name]?.S === SK.client) continue;
+    const sk = item[TABLE.sortKey.name]?.S ?? "";
+    // The client item goes last: until then it keeps the client gone for the protocol. The
+    // deletion marks stay: the sweep's record of when objects stopped being referenced.
+    if (sk === SK.client || sk.startsWith(SK.orphansPrefix)) continue;
     batch.push(item);
     if (batch.length === BATCH_WRITE_ITEMS) await flush();
   }
   if (batch.length > 0) await flush();
-  // A few deletes in flight at once: a client of thousands of objects is removed in minutes, not hours.
-  // The first failure stops the listing; the deletes in flight settle before it is thrown.
-  const inFlight = new Set<Promise<void>>();
-  let failure: { error: unknown } | undefined;
-  for await (const object of calls.listObjects(clientPrefix(clientId), "list the client's objects")) {
-    const key = object.Key;
-    if (!key) continue;
-    const deletion: Promise<void> = calls
-      .deleteObject(key, "delete an object of the client")
-      .then(
-        () => onProgress(++done),
-        (error: unknown) => {
-          failure ??= { error };
-        },
-      )
-      .finally(() => inFlight.delete(deletion));
-    inFlight.add(deletion);
-    if (inFlight.size >= CONCURRENT_DELETES) await Promise.race(inFlight);
-    if (failure) break;
-  }
-  await Promise.all(inFlight);
-  if (failure) throw failure.error;
   await calls.ddbSend(
     new DeleteItemCommand({
       TableName: calls.tableName,

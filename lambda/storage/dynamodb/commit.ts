@@ -1,10 +1,12 @@
 /**
- * A transaction's commit (README.md in this folder: "Writes", "The quota", "Crash windows"):
- * take the client's upload lease when something goes to S3 (deciding every refusal before
- * anything is uploaded), upload, send ONE conditional write, and then delete the objects the
- * write made unreferenced. A refused write is decided from the client item it returns
- * (ALL_OLD): a lost race or a stale parent is ChainMovedError, a client that moved on in a way
- * that leaves the writes valid is written again on top of it.
+ * A transaction's commit (README.md in this folder: "Writes", "The quota", "Deferred deletion",
+ * "Crash windows"): take the client's upload lease when something goes to S3 (deciding every
+ * refusal before anything is uploaded), upload, and send ONE conditional write, which also marks
+ * the objects it leaves unreferenced for the sweep to delete DELETION_GRACE_DAYS later. Only
+ * uploads that no committed write references (a refused write's, a snapshot that lost its race)
+ * are deleted at once. A refused write is decided from the client item it returns (ALL_OLD): a
+ * lost race or a stale parent is ChainMovedError, a client that moved on in a way that leaves
+ * the writes valid is written again on top of it.
  */
 import { PutItemCommand, TransactWriteItemsCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { NIL_UUID, type Uuid } from "../../uuid.ts";
@@ -66,18 +68,19 @@ class Commit {
         await this.takeLease(planned);
         uploads = await this.upload(planned);
       }
-      const unreferenced = await this.write(uploads);
-      // Committed: what it replaced or removed, and any dropped upload, is referenced by nothing.
-      await this.calls.deleteObjects([...unreferenced, ...this.dropped]);
-      // A lease still held (nothing was left to write) goes back; a dropped upload is counted.
-      await this.release(this.keptBytes(this.dropped), true);
+      // What the write made unreferenced (a replaced snapshot, removed segments) it marked: the
+      // sweep deletes those later. A dropped upload was never referenced: it goes now.
+      await this.write(uploads);
+      const deleted = await this.calls.deleteObjects(this.dropped);
+      // A lease still held (nothing was left to write) goes back; a deleted upload is counted.
+      await this.release(this.keptBytes(deleted), true);
     } catch (error) {
       // Delete the uploads only when the write certainly did not commit; when its outcome is
       // unknown (timeout, 5xx) it may reference them: they stay, an orphan at worst.
       if (error instanceof DefiniteError || error instanceof ChainMovedError || isDefiniteRefusal(error)) {
-        const keys = [...this.uploaded.keys()];
-        await this.calls.deleteObjects(keys);
-        await this.release(this.keptBytes(keys), true);
+        // Only what is gone is counted: an upload left (a failed delete) is the sweep's to count.
+        const deleted = await this.calls.deleteObjects([...this.uploaded.keys()]);
+        await this.release(this.keptBytes(deleted), true);
       } else if (this.lease !== undefined && this.uploaded.size === 0) {
         await this.release(0, true);
       }
@@ -270,7 +273,7 @@ class Commit {
   /**
    * Counts `keptBytes` (uploads deleted unreferenced: the bucket keeps them) and, with
    * `release`, gives back the lease if this commit still holds it. Best effort: what it fails
-   * to count, the orphan sweep would have counted had the objects stayed.
+   * to count stays uncounted (an object is never counted twice; the quota errs on the owner's side).
    */
   private async release(keptBytes: number, release: boolean): Promise<void> {
     const token = release ? this.lease : undefined;
@@ -303,14 +306,11 @@ class Commit {
     return planned;
   }
 
-  /**
-   * Sends the conditional write, deciding lost races and conflicts; once it has committed,
-   * returns the keys of the objects it made unreferenced (a replaced snapshot, removed segments).
-   */
-  private async write(uploads: Map<PendingWrite, string>): Promise<string[]> {
+  /** Sends the conditional write (with its deletion mark), deciding lost races and conflicts, until it has committed. */
+  private async write(uploads: Map<PendingWrite, string>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const result = await this.send(uploads);
-      if (result.kind === "ok") return this.unreferenced();
+      if (result.kind === "ok") return;
       let fresh: ClientState | null;
       if (result.kind === "conflict") {
         if (attempt >= MAX_WRITE_ATTEMPTS) {
@@ -325,25 +325,13 @@ class Commit {
           throw new DefiniteError(this.pending.create !== undefined ? new ClientExistsError() : new ClientNotFoundError());
         }
       }
-      // "committed": our own write, seen by a retry; what it replaced is unknown now (the
-      // sweep deletes it). "done": nothing is left to write.
-      if ((await this.decide(fresh, uploads)) !== "retry") return [];
+      // "committed": our own write (and its mark), seen by a retry. "done": nothing is left to write.
+      if ((await this.decide(fresh, uploads)) !== "retry") return;
       if (attempt >= MAX_WRITE_ATTEMPTS) {
         throw new DefiniteError(new StorageUnavailableError("DynamoDB: the client changed under every attempt to write", 1));
       }
       if (result.kind === "conflict") await this.backoff(attempt);
     }
-  }
-
-  /** The objects a committed write made unreferenced. */
-  private unreferenced(): string[] {
-    const keys: string[] = [];
-    const replaced = this.pending.writes.some((write) => write.kind === "snapshot") ? this.pending.base?.snapshot?.key : undefined;
-    if (replaced) keys.push(replaced);
-    for (const write of this.pending.writes) {
-      if (write.kind === "remove-oldest") for (const version of write.versions) if (version.segmentKey) keys.push(version.segmentKey);
-    }
-    return keys;
   }
 
   private async backoff(attempt: number): Promise<void> {

@@ -9,6 +9,7 @@
  * | `CLIENT`              | the client                    | `latest`, `r0`..`r5`, `base`, `versionCount`, `pruned`, `bytes`, `used`, `kept<week>`, `lease`, `leaseUntil`, `lastAdded`, `high`, `highTok`, `snapVersion`, `snapTime`, `snapAt`, `snapKey`, `snapSize`, `snapParent`, `declTime`, `declAt`, `created`; while an operator imports or removes it: `hidden`, `importOf` |
  * | `CHILD#<parentId>`    | the version whose parent is `<parentId>` | `versionId`, `parentId`, `segment` or `segmentKey`, `segmentSize`, `created` |
  * | `VERSION#<versionId>` | (written by 0.1.0 only) index by id: the version's parent | `parentId` |
+ * | `ORPHAN#<nonce>`      | a deletion mark: objects no item references any more, since when | `since`, `objects` |
  */
 import { randomBytes } from "node:crypto";
 import { parseUuid, type Uuid } from "../../uuid.ts";
@@ -47,6 +48,15 @@ export const SK = {
   childPrefix: "CHILD#",
   /** The index item of version `versionId`, pointing at its parent: 0.1.0 wrote one per version. */
   version: (versionId: Uuid): string => `VERSION#${versionId}`,
+  /** The prefix of 0.1.0's index items. */
+  versionPrefix: "VERSION#",
+  /**
+   * A deletion mark (README.md, "Deferred deletion"): S3 objects of the client that no item
+   * references any more, and since when; the sweep deletes them DELETION_GRACE_DAYS later.
+   */
+  orphans: (nonce: string): string => `ORPHAN#${nonce}`,
+  /** The prefix of every deletion mark. */
+  orphansPrefix: "ORPHAN#",
 } as const;
 
 /**
@@ -135,6 +145,11 @@ export const ATTR = {
   segmentKey: "segmentKey",
   /** N: the segment's length in bytes. */
   segmentSize: "segmentSize",
+  // a deletion mark (ORPHAN#<nonce>)
+  /** N: when its objects stopped being referenced (or were found unreferenced), ms since the epoch. */
+  since: "since",
+  /** SS: the S3 keys of its objects (their bytes were counted as kept when the mark was written). */
+  objects: "objects",
 } as const;
 
 /** The values of `hidden`. */

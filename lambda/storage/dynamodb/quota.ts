@@ -3,7 +3,7 @@
  * arithmetic: a version's share, and the weeks of deleted bytes that the bucket still keeps.
  * Pure: no SDK call.
  */
-import { DELETED_OBJECT_RETENTION_DAYS, KEPT_WEEK_DAYS, VERSION_OVERHEAD_BYTES } from "./constants.ts";
+import { DELETED_OBJECT_RETENTION_DAYS, DELETION_GRACE_DAYS, KEPT_WEEK_DAYS, VERSION_OVERHEAD_BYTES } from "./constants.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -12,19 +12,20 @@ export function versionUsed(segmentBytes: number): number {
   return segmentBytes + VERSION_OVERHEAD_BYTES;
 }
 
-/** The week (days since the epoch / KEPT_WEEK_DAYS) in which an object deleted at `ms` is counted. */
+/** The week (days since the epoch / KEPT_WEEK_DAYS) in which an object unreferenced at `ms` is counted. */
 export function keptWeek(ms: number): number {
   return Math.floor(Math.floor(ms / DAY_MS) / KEPT_WEEK_DAYS);
 }
 
 /**
- * Whether the bucket has expired every object deleted in `week` by `nowMs`: S3 expires a
- * noncurrent version DELETED_OBJECT_RETENTION_DAYS after it became noncurrent, rounded up to
- * the next midnight UTC, and stops billing it then (even if the removal itself comes later).
+ * Whether the bucket has expired every object unreferenced in `week` by `nowMs`: such an object
+ * stays current DELETION_GRACE_DAYS (deferred deletion), then S3 expires its noncurrent version
+ * DELETED_OBJECT_RETENTION_DAYS after it became noncurrent, rounded up to the next midnight UTC,
+ * and stops billing it then (even if the removal itself comes later).
  */
 export function keptWeekExpired(week: number, nowMs: number): boolean {
   const lastDay = week * KEPT_WEEK_DAYS + KEPT_WEEK_DAYS - 1;
-  return Math.floor(nowMs / DAY_MS) >= lastDay + 1 + DELETED_OBJECT_RETENTION_DAYS;
+  return Math.floor(nowMs / DAY_MS) >= lastDay + 1 + DELETION_GRACE_DAYS + DELETED_OBJECT_RETENTION_DAYS;
 }
 
 /** The weeks of `kept` that have expired by `nowMs`, and their bytes. */

@@ -155,23 +155,33 @@ export class SdkCalls {
     }
   }
 
-  /**
-   * Best effort: an object that stays is an orphan for the sweep, never an error of the
-   * request. Within the work's deadline (and 3 s): past it, the sweep deletes them.
-   */
   /** Deletes one object (a delete marker, in a versioned bucket); a failure is the caller's. */
   async deleteObject(key: string, what: string): Promise<void> {
     await this.s3Call((s3, objects) => objects.deleteObject(s3, this.bucketName, key, this.callSignal()), what);
   }
 
-  async deleteObjects(keys: readonly string[]): Promise<void> {
-    if (keys.length === 0 || this.signal.aborted) return;
+  /**
+   * Best effort, for uploads that no committed item references: an object that stays is an
+   * orphan for the sweep, never an error of the request. Within the work's deadline (and 3 s).
+   * Returns the keys it deleted.
+   */
+  async deleteObjects(keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0 || this.signal.aborted) return [];
     const bound = AbortSignal.any([this.signal, AbortSignal.timeout(3_000)]);
     const signal = () => AbortSignal.any([bound]);
-    await this.s3Call(
-      (s3, objects) => Promise.all(keys.map((key) => objects.deleteObject(s3, this.bucketName, key, signal()).catch(() => undefined))),
+    const results: (string | undefined)[] = await this.s3Call(
+      (s3, objects) =>
+        Promise.all(
+          keys.map((key) =>
+            objects.deleteObject(s3, this.bucketName, key, signal()).then(
+              () => key,
+              () => undefined,
+            ),
+          ),
+        ),
       "delete objects",
-    ).catch(() => undefined);
+    ).catch(() => []);
+    return results.filter((key): key is string => key !== undefined);
   }
 }
 

@@ -3,7 +3,16 @@
  * an item. How it keeps the chain linear, consistent and crash-safe: README.md in this folder.
  */
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { ClientImport, ClientSummary, Progress, Storage, StorageTxn, TxnOptions } from "../types.ts";
+import type {
+  ClientImport,
+  ClientSummary,
+  ClientVerification,
+  Progress,
+  Storage,
+  StorageTxn,
+  TxnOptions,
+  VerifyOptions,
+} from "../types.ts";
 import { canonicalUuid, type Uuid } from "../../uuid.ts";
 import { DEFAULT_DEADLINE_MS, DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./constants.ts";
 import { type S3Source, SdkCalls } from "./sdk-calls.ts";
@@ -68,6 +77,11 @@ export class DynamoStorage implements Storage {
   async importClient(clientId: Uuid, client: ClientImport, onProgress?: Progress): Promise<void> {
     const { importClient } = await import("./client-import.ts");
     return importClient(this.calls(new AbortController().signal), canonicalUuid(clientId, "client id"), client, onProgress);
+  }
+
+  async *verifyClients(options: VerifyOptions): AsyncIterable<ClientVerification> {
+    const { verifyClients } = await import("./client-verify.ts");
+    yield* verifyClients(this.calls(new AbortController().signal), options);
   }
 
   async close(): Promise<void> {

@@ -8,12 +8,17 @@
  * Added versions need no earlier read: the update's condition is the chain's rule itself
  * (latest is the first version's parent, or nil), the recent slots shift in the update
  * expression (its right-hand sides read the item as it was), and the counters are added to.
+ *
+ * A write that leaves objects unreferenced (a replaced snapshot, removed versions' segments in
+ * S3) records them in a deletion mark (`ORPHAN#<nonce>`) in the same transaction: the objects
+ * stay until the sweep deletes them DELETION_GRACE_DAYS later (README.md, "Deferred deletion"),
+ * and the mark says that their bytes were counted as kept by this very write.
  */
 import type { AttributeValue, Delete, Put, TransactWriteItem, Update, UpdateItemCommandInput } from "@aws-sdk/client-dynamodb";
 import { NIL_UUID, type Uuid } from "../../uuid.ts";
 import type { Snapshot } from "../types.ts";
 import { type ClientState, clientItem, declineAttributes, snapshotAttributes } from "./client-item.ts";
-import { ATTR, NO_SLOT, RECENT_SLOTS, SK, TABLE, itemKey } from "./layout.ts";
+import { ATTR, NO_SLOT, objectNonce, RECENT_SLOTS, SK, TABLE, itemKey } from "./layout.ts";
 import { expiredKept, keptWeek, versionUsed } from "./quota.ts";
 import { versionItem } from "./version-item.ts";
 
@@ -65,6 +70,8 @@ export function writeRequest(input: WriteInput): WriteRequest {
     if (write.kind === "remove-oldest") return write.versions.flatMap((version) => removedItems(input, version));
     return [];
   });
+  const unreferenced = input.created ? [] : unreferencedBy(input.writes, input.base);
+  if (unreferenced.length > 0) others.push({ Update: markRequest(input.tableName, input.clientId, unreferenced, input.now) });
   if (others.length > 0) return { kind: "transaction", items: [client, ...others] };
   if (client.Put) return { kind: "put", put: client.Put };
   if (client.Update) return { kind: "update", update: client.Update };
@@ -125,8 +132,8 @@ function updateClient(input: WriteInput): Update {
   /** What they free (a removal): never refused. */
   let usedFreed = 0;
   /**
-   * Bytes of objects these writes delete (right after the commit), which the bucket keeps: they
-   * move from stored to kept, and the quota counts them either way.
+   * Bytes of objects these writes leave unreferenced (marked, deleted by the sweep later), which
+   * the bucket keeps: they move from stored to kept, and the quota counts them either way.
    */
   let keptAdded = 0;
   const versions = writes.filter((write) => write.kind === "version");
@@ -174,7 +181,7 @@ function updateClient(input: WriteInput): Update {
     if (final?.key) e.conditions.push(`${snapKey} = ${e.value("baseSnapKey", { S: final.key })}`);
     else e.conditions.push(`attribute_not_exists(${snapKey})`);
     bytesDelta += snapshot.size - (final?.size ?? 0);
-    // The replaced snapshot's object is deleted after the commit: the bucket keeps it, still counted.
+    // The replaced snapshot's object is marked for deletion: the bucket keeps it, still counted.
     usedAdded += snapshot.size;
     keptAdded += final?.key ? final.size : 0;
   }
@@ -196,7 +203,7 @@ function updateClient(input: WriteInput): Update {
     e.set.push(`#base = ${e.value("newBase", { S: last.versionId })}`);
     e.add.push(`${e.name(ATTR.pruned)} ${e.value("removed", { N: String(removal.versions.length) })}`);
     bytesDelta -= removal.versions.reduce((sum, version) => sum + version.bytes, 0);
-    // A segment in S3 is deleted after the commit, and kept by the bucket: only its overhead is freed.
+    // A segment in S3 is marked for deletion, and kept by the bucket: only its overhead is freed.
     usedFreed += removal.versions.reduce((sum, version) => sum + versionUsed(version.segmentKey ? 0 : version.bytes), 0);
     keptAdded += removal.versions.reduce((sum, version) => sum + (version.segmentKey ? version.bytes : 0), 0);
   }
@@ -246,6 +253,36 @@ function removedItems({ tableName, clientId }: WriteInput, version: RemovedVersi
     ExpressionAttributeValues: { ":versionId": { S: version.versionId } },
   };
   return [{ Delete: child }, { Delete: { TableName: tableName, Key: itemKey(clientId, SK.version(version.versionId)) } }];
+}
+
+/**
+ * The S3 objects that `writes`, once committed, leave unreferenced: the snapshot a new one
+ * replaces (the one in `base`, the client item the write is conditioned on), removed versions'
+ * segments in S3. The write counts their bytes as kept and marks them for deferred deletion.
+ */
+export function unreferencedBy(writes: readonly PendingWrite[], base: ClientState | null | undefined): string[] {
+  const keys: string[] = [];
+  const replaced = writes.some((write) => write.kind === "snapshot") ? base?.snapshot?.key : undefined;
+  if (replaced) keys.push(replaced);
+  for (const write of writes) {
+    if (write.kind === "remove-oldest") for (const version of write.versions) if (version.segmentKey) keys.push(version.segmentKey);
+  }
+  return keys;
+}
+
+/**
+ * A deletion mark (`ORPHAN#<nonce>`) of `keys`, unreferenced since `since`: an Update, which
+ * creates the item (as a Put would), so that every role that writes the client item may write
+ * it. README.md in this folder, "Deferred deletion".
+ */
+export function markRequest(tableName: string, clientId: Uuid, keys: readonly string[], since: number): Update {
+  return {
+    TableName: tableName,
+    Key: itemKey(clientId, SK.orphans(`${objectNonce()}${objectNonce()}`)),
+    UpdateExpression: "SET #since = :since, #objects = :objects",
+    ExpressionAttributeNames: { "#since": ATTR.since, "#objects": ATTR.objects },
+    ExpressionAttributeValues: { ":since": { N: String(since) }, ":objects": { SS: [...new Set(keys)] } },
+  };
 }
 
 /** What `writes` add to what the quota counts: their versions, and the snapshot that replaces the current one. */

@@ -36,7 +36,8 @@ import Database from "better-sqlite3";
 import type { Uuid } from "../../uuid.ts";
 import { ClientExistsError, StorageUnavailableError } from "../errors.ts";
 import { KeyedMutex } from "../keyed-mutex.ts";
-import type { ClientImport, ClientSummary, Storage, StorageTxn, TxnOptions } from "../types.ts";
+import type { ClientImport, ClientSummary, ClientVerification, Storage, StorageTxn, TxnOptions, VerifyOptions } from "../types.ts";
+import { verifyThroughTransactions } from "../transactional-verify.ts";
 import { isBusy } from "./errors.ts";
 import { type LooseFile, secureDatabaseFiles } from "./files.ts";
 import { snapshotFootprint, versionFootprint } from "./footprint.ts";
@@ -169,6 +170,11 @@ export class SqliteStorage implements Storage {
     } finally {
       unlock();
     }
+  }
+
+  /** Its transactions commit whole: only a corrupted database could fail the checks, and nothing is repaired. */
+  verifyClients(options: VerifyOptions): AsyncIterable<ClientVerification> {
+    return verifyThroughTransactions(this, options);
   }
 
   /** Waits for the transactions already begun or waiting, then closes the database. */
