@@ -7,7 +7,8 @@
 import { pathToFileURL } from "node:url";
 import { createApp } from "../lambda/app.ts";
 import { ConfigError, ConfigReader, SETTINGS, readServerConfig, type Env } from "../lambda/config.ts";
-import { createLogger } from "../lambda/log.ts";
+import { createLogger, type Logger } from "../lambda/log.ts";
+import type { Storage } from "../lambda/storage/types.ts";
 import { startHistoryRetention } from "./history-retention.ts";
 import { isSqliteUnavailable, sqliteUnavailableMessage } from "./sqlite-unavailable.ts";
 import { NEW_SECRET_COMMAND, taskConfigLines } from "./task-config.ts";
@@ -47,7 +48,7 @@ export async function startServer(env: Env): Promise<RunningServer> {
     await storage.close().catch(() => undefined);
     throw error;
   }
-  const retention = startHistoryRetention(storage, historyDays, logger);
+  const retention = startHistoryRetention(storage, historyDays, logger, undefined, await dynamoMaintenance(storage, historyDays, logger));
   return {
     ...http,
     stop: async () => {
@@ -95,6 +96,22 @@ function startupConfigLines(url: string, allowlisted: boolean): string {
     "Point Taskwarrior 3 at it (one client id and secret per user, the same on each of their replicas):",
     ...taskConfigLines(url, clientId, NEW_SECRET_COMMAND).map((line) => `  ${line}`),
   ].join("\n");
+}
+
+/**
+ * On DynamoDB + S3, the maintenance the AWS deployment's maintenance function runs (the orphan
+ * sweep, which deletes what the deletion grace has held, and the pruning): without it a local
+ * server on that storage would never delete an object. Undefined for the other storages.
+ */
+export async function dynamoMaintenance(
+  storage: Storage,
+  historyDays: number,
+  logger: Logger,
+): Promise<((signal: AbortSignal) => Promise<unknown>) | undefined> {
+  const { DynamoStorage } = await import("../lambda/storage/dynamodb/storage.ts");
+  if (!(storage instanceof DynamoStorage)) return undefined;
+  const { createMaintenanceHandler } = await import("../lambda/maintenance-handler.ts");
+  return (signal) => createMaintenanceHandler({ storage, historyDays, logger, signal })({});
 }
 
 /** How long in-flight requests may run once a stop is asked for; then their connections are cut. */

@@ -146,13 +146,16 @@ export const FUNCTION_ACTIONS = {
 /**
  * The IAM actions of the maintenance function. The orphan sweep (`sweepAllOrphans`):
  * ListObjectsV2 (s3:ListBucket, only under the storage's prefix) for every client's keys,
- * GetItem (consistent reads of the one item that would reference each candidate),
- * DeleteObject for the orphans and UpdateItem to count their bytes against the client's quota. The pruning of old history, through the storage's
- * transaction: GetItem (the client, the walk from the chain's start), one TransactWriteItems
- * of an Update of the client item and Deletes of the removed versions' items (UpdateItem,
- * DeleteItem), DeleteObject of their segments; and, once for a client stored by 0.1.0, the
- * upgrade (legacy.ts): Query of its versions, HeadObject of its snapshot (s3:GetObject), an
- * UpdateItem. It reads no payload, puts no item and uploads nothing.
+ * GetItem (consistent reads of the one item that would reference each candidate), Query of the
+ * client's deletion marks (ORPHAN# items), UpdateItem to mark an orphan no commit marked (which
+ * creates its mark) and to count its bytes against the client's quota, DeleteObject of what a
+ * mark has held for the deletion grace, and DeleteItem of a mark once its objects are gone. The
+ * pruning of old history, through the storage's transaction: GetItem (the client, the walk from
+ * the chain's start), one TransactWriteItems of an Update of the client item, Deletes of the
+ * removed versions' items and an Update that writes the deletion mark of their segments
+ * (UpdateItem, DeleteItem); and, once for a client stored by 0.1.0, the upgrade (legacy.ts):
+ * Query of its versions, HeadObject of its snapshot (s3:GetObject), an UpdateItem. It reads no
+ * payload, puts no item and uploads nothing.
  */
 export const MAINTENANCE_ACTIONS = {
   dynamodb: ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],

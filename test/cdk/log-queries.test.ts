@@ -162,7 +162,7 @@ describe("saved Logs Insights queries", () => {
   });
 
   it("finds the maintenance function's run line by its duration", () => {
-    const source = readFileSync(new URL("../../lambda/maintenance.ts", import.meta.url), "utf8");
+    const source = readFileSync(new URL("../../lambda/maintenance-handler.ts", import.meta.url), "utf8");
     expect(source).toMatch(/durationMs: Date\.now\(\) - started/);
     const [, runs] = queries.find(([, q]) => /Maintenance runs/.test(q.Properties.Name as string))!;
     expect(runs.Properties.QueryString).toMatch(/filter ispresent\(durationMs\)/);

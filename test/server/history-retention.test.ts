@@ -2,8 +2,12 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, test } from "vitest";
+import { afterAll, describe, expect, inject, test } from "vitest";
 import { startHistoryRetention } from "../../bin/history-retention.ts";
+import { dynamoMaintenance } from "../../bin/serve.ts";
+import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
+import { createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
+import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { createLogger } from "../../lambda/log.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
@@ -73,5 +77,30 @@ describe("history retention in the local server", () => {
     await new Promise((resolve) => setTimeout(resolve, 30));
     await retention.stop();
     expect(lines).toEqual([]);
+  });
+});
+
+describe("the local server on DynamoDB + S3", () => {
+  test("runs the maintenance function's work on the schedule (the sweep that deletes what the grace held, and the pruning), whatever HISTORY_DAYS is; a stop ends a run", async () => {
+    const emulators = emulatorsFrom(inject("emulators"));
+    const clients = createAwsClients(emulatorClientOptions(emulators));
+    const storage = new DynamoStorage({ ...clients, tableName: emulators.tableName, bucketName: emulators.bucketName, ownsClients: true });
+    expect(
+      await dynamoMaintenance(
+        new MemoryStorage(),
+        180,
+        createLogger(() => {}),
+      ),
+    ).toBeUndefined();
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger((line) => lines.push(JSON.parse(line) as Record<string, unknown>));
+    const work = await dynamoMaintenance(storage, 0, logger);
+    expect(work).toBeDefined();
+    const retention = startHistoryRetention(storage, 0, logger, { firstRunAfterMs: 10, runEveryMs: 60_000 }, work);
+    for (let i = 0; i < 100 && !lines.some((line) => line.msg === "maintenance"); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    await retention.stop();
+    expect(lines.find((line) => line.msg === "maintenance")).toMatchObject({ level: "info", historyDays: 0, stopped: false });
+    await storage.close();
   });
 });

@@ -68,6 +68,8 @@ export interface SweepAllOptions extends SweepOptions {
    * is aborted (`stopped` in the report). Default: no limit.
    */
   stopAfterMs?: number;
+  /** Stops the run as `stopAfterMs` does, when aborted (a local server that stops). */
+  signal?: AbortSignal;
   /** Begin with the first client id after this one and wrap around to it. Default: a random id. */
   startAfter?: Uuid;
   /** Keys per listing page (MaxKeys). Default: S3's (1000). */
@@ -144,7 +146,8 @@ export async function sweepAllOrphans(storage: DynamoStorage, options: SweepAllO
   const graceMs = options.graceMs ?? DELETION_GRACE_MS;
   const stopAfterMs = options.stopAfterMs === undefined ? undefined : Math.max(0, options.stopAfterMs);
   const deadline = stopAfterMs === undefined ? Number.POSITIVE_INFINITY : Date.now() + stopAfterMs;
-  const budget = stopAfterMs === undefined ? new AbortController().signal : AbortSignal.timeout(stopAfterMs);
+  const timeBudget = stopAfterMs === undefined ? new AbortController().signal : AbortSignal.timeout(stopAfterMs);
+  const budget = options.signal ? AbortSignal.any([timeBudget, options.signal]) : timeBudget;
   const expired = () => budget.aborted || Date.now() >= deadline;
   const within = (capMs: number) => storage.calls(AbortSignal.any([budget, AbortSignal.timeout(capMs)]));
   const start = options.startAfter === undefined ? newUuid() : canonicalUuid(options.startAfter, "startAfter");
