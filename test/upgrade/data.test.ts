@@ -9,7 +9,7 @@
  *   maintenance function (its orphan sweep) then runs over everything written so far and must
  *   take nothing that an item still references.
  * - SQLite: the earlier release's local server (`taskchampion-sync-server-aws serve`) and this
- *   version's, on one data directory; the rollback is refused (SQLITE_PHASES), and the upgrade
+ *   version's, on one data directory; the rollback is refused when the schema moved on (sqlitePhases), and the upgrade
  *   again serves.
  *
  * Each phase writes history segments too large for an item (S3) and snapshots, which the next
@@ -62,15 +62,18 @@ interface Phase {
 const DYNAMODB_PHASES: readonly Phase[] = [{ code: "previous" }, { code: "current" }, { code: "previous" }, { code: "current" }];
 
 /**
- * On SQLite, the rollback's outcome, pinned: this version moves the database's schema on, and the
- * earlier release's server refuses it at start, touching nothing; this version serves it again.
+ * On SQLite, the rollback's outcome, pinned: when this version moves the database's schema on,
+ * the earlier release's server refuses it at start, touching nothing, and this version serves it
+ * again; when it keeps the earlier release's schema, the rollback serves as the upgrade does.
  */
-const SQLITE_PHASES: readonly Phase[] = [
-  { code: "previous" },
-  { code: "current" },
-  { code: "previous", refusedWith: /has schema version \d+; this server knows up to \d+/ },
-  { code: "current" },
-];
+function sqlitePhases(schemaMovedOn: boolean): readonly Phase[] {
+  return [
+    { code: "previous" },
+    { code: "current" },
+    schemaMovedOn ? { code: "previous", refusedWith: /has schema version \d+; this server knows up to \d+/ } : { code: "previous" },
+    { code: "current" },
+  ];
+}
 
 /**
  * Runs the phases: each starts its code's server, syncs, runs that code's scheduled maintenance
@@ -195,7 +198,7 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
     expect(client.storedBytes).toBe(exported.historyBytes + exported.snapshotBytes);
   }, 300_000);
 
-  it("on SQLite: its local server's database is served by this version's; its server then refuses the database this version moved on, leaving it as it was; replicas carry on", async () => {
+  it("on SQLite: its local server's database is served by this version's; its server then serves it again, or refuses it (leaving it as it was) when this version moved its schema on; replicas carry on", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "tc-upgrade-sqlite-"));
     dirs.push(dataDir);
     const storageEnv = { STORAGE: "sqlite", DATA_DIR: dataDir };
@@ -205,15 +208,13 @@ describe.each(readReleaseManifest().releases)("data of $version", (fixture) => {
     const added = previousAdmin(["add-client", "--client-id", team.clientId, "--json"], storageEnv);
     expect(added.status, added.stderr).toBe(0);
 
-    // SQLITE_PHASES' refusal, pinned: a release that keeps the earlier schema version makes the
-    // rollback serve again; then SQLITE_PHASES, the README's "Upgrading" and the changelog change.
+    // The rollback's outcome follows the schema: refused when this version moved it on (as from
+    // 0.2.0: the README's "Upgrading" and the changelog say so), served when it kept it.
     const previousSchema = await previousSqliteSchema(release);
-    expect(SCHEMA_VERSION, `this version keeps ${fixture.version}'s SQLite schema: the rollback serves again`).toBeGreaterThan(
-      previousSchema,
-    );
+    expect(SCHEMA_VERSION, "a release never goes back to an earlier SQLite schema").toBeGreaterThanOrEqual(previousSchema);
     const last = await runPhases(
       team,
-      SQLITE_PHASES,
+      sqlitePhases(SCHEMA_VERSION > previousSchema),
       (code) =>
         code === "previous"
           ? startServer(process.execPath, [release.cli, "serve"], serverEnv)
