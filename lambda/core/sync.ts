@@ -3,7 +3,15 @@
  * interface. No HTTP, no AWS: every outcome is a value that the edge maps to a response.
  */
 import { ChainMovedError, ClientExistsError, ClientNotFoundError, QuotaExceededError } from "../storage/errors.ts";
-import { type AddVersionOptions, type Client, RECENT_CHAIN_LENGTH, type Storage, type StorageTxn, type Version } from "../storage/types.ts";
+import {
+  type AddVersionOptions,
+  type Client,
+  RECENT_CHAIN_LENGTH,
+  type Storage,
+  type StorageTxn,
+  type TxnOptions,
+  type Version,
+} from "../storage/types.ts";
 import { inTxn } from "../storage/in-txn.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../uuid.ts";
 import { snapshotRequested, snapshotUrgency, type SnapshotThresholds, type SnapshotUrgency } from "./urgency.ts";
@@ -59,6 +67,8 @@ export class SyncServer {
     private readonly storage: Storage,
     private readonly rules: SyncRules,
     private readonly clock: () => Date = () => new Date(),
+    /** The transactions' bounds: the deadline of the request this server serves, if any. */
+    private readonly txnOptions: TxnOptions = {},
   ) {}
 
   /**
@@ -67,16 +77,7 @@ export class SyncServer {
    * the request is answered 503 before its function is stopped.
    */
   withDeadline(deadline: number): SyncServer {
-    const storage = this.storage;
-    const bounded: Storage = {
-      txn: (clientId) => storage.txn(clientId, { deadline }),
-      listClients: () => storage.listClients(),
-      removeClient: (clientId, onProgress) => storage.removeClient(clientId, onProgress),
-      importClient: (clientId, client, onProgress) => storage.importClient(clientId, client, onProgress),
-      verifyClients: (options) => storage.verifyClients(options),
-      close: () => storage.close(),
-    };
-    return new SyncServer(bounded, this.rules, this.clock);
+    return new SyncServer(this.storage, this.rules, this.clock, { deadline });
   }
 
   /** Whether this client id may use the protocol routes at all (the allowlist). */
@@ -246,7 +247,7 @@ export class SyncServer {
 
   /** Work in one transaction of `clientId`, always released; the work commits what it writes. */
   private inTxn<T>(clientId: Uuid, work: (txn: StorageTxn) => Promise<T>): Promise<T> {
-    return inTxn(this.storage, clientId, work);
+    return inTxn(this.storage, clientId, work, false, this.txnOptions);
   }
 
   /**
