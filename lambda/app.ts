@@ -1,9 +1,8 @@
 /** Wires a storage and the server settings into the HTTP handler: the same for Lambda and local. */
-import type { ServerConfig } from "./config.ts";
+import { REQUEST_BUDGET_MS, type ServerConfig } from "./config.ts";
 import { SyncServer } from "./core/sync.ts";
 import { type App, createHandler, type RequestLimits } from "./http/handler.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { DEFAULT_DEADLINE_MS } from "./storage/dynamodb/constants.ts";
 import type { Storage } from "./storage/types.ts";
 
 export function createApp(storage: Storage, config: ServerConfig, logger: Logger = createLogger()): App {
@@ -11,7 +10,7 @@ export function createApp(storage: Storage, config: ServerConfig, logger: Logger
     sync: new SyncServer(storage, config.rules),
     maxBodyBytes: config.maxBodyBytes,
     logger,
-    requestBudgetMs: DEFAULT_DEADLINE_MS,
+    requestBudgetMs: REQUEST_BUDGET_MS,
   });
 }
 

@@ -97,6 +97,15 @@ function allowlistFault(raw: string): string {
 
 export type StorageKind = "sqlite" | "memory" | "dynamodb";
 
+/**
+ * How long one request's storage work may take, in ms: every transaction of the request shares
+ * a deadline this far from its start, past which it is answered 503. Under API Gateway's 30 s:
+ * the CDK construct sizes the function's timeout from it (a Lambda request's deadline is then the
+ * invocation's remaining time, a little less); the local server gives each request this budget;
+ * a DynamoDB transaction opened without a deadline (an operator's, a test's) is bounded by it.
+ */
+export const REQUEST_BUDGET_MS = 24_000;
+
 /** The most a Lambda behind API Gateway carries: 6 MB of event, base64 costs a third. */
 export const LAMBDA_MAX_BODY_BYTES = 4_500_000;
 

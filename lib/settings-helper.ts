@@ -7,8 +7,7 @@ import { Annotations, Duration, RemovalPolicy, Token } from "aws-cdk-lib";
 import * as events from "aws-cdk-lib/aws-events";
 import * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
-import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, SETTINGS, type Setting } from "../lambda/config.ts";
-import { DEFAULT_DEADLINE_MS } from "./storage-contract.ts";
+import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, REQUEST_BUDGET_MS, SETTINGS, type Setting } from "../lambda/config.ts";
 
 /** API Gateway cuts an integration at 30 s; the function must give up (and answer) before. */
 const API_GATEWAY_TIMEOUT_SECONDS = 30;
@@ -168,15 +167,13 @@ export function resolveSettings(props: SettingsProps): ResolvedSettings {
 }
 
 /**
- * The function's timeout: 2 s past the storage's own deadline (the storage gives up first and
- * the client gets a clean 503 instead of a killed invocation), under API Gateway's 30 s.
+ * The function's timeout: 2 s past a request's budget (the storage gives up first and the
+ * client gets a clean 503 instead of a killed invocation), under API Gateway's 30 s.
  */
 function functionTimeoutSeconds(): number {
-  const seconds = Math.ceil(DEFAULT_DEADLINE_MS / 1000) + 2;
+  const seconds = Math.ceil(REQUEST_BUDGET_MS / 1000) + 2;
   if (seconds >= API_GATEWAY_TIMEOUT_SECONDS) {
-    throw new Error(
-      `the storage's deadline (${DEFAULT_DEADLINE_MS} ms) leaves no room under API Gateway's ${API_GATEWAY_TIMEOUT_SECONDS} s`,
-    );
+    throw new Error(`a request's budget (${REQUEST_BUDGET_MS} ms) leaves no room under API Gateway's ${API_GATEWAY_TIMEOUT_SECONDS} s`);
   }
   return seconds;
 }

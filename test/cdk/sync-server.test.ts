@@ -21,10 +21,9 @@ import * as s3 from "aws-cdk-lib/aws-s3";
 import { AwsSolutionsChecks } from "cdk-nag";
 import type { IConstruct } from "constructs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, SETTINGS } from "../../lambda/config.ts";
+import { AWS_MAX_CLIENT_BYTES, LAMBDA_MAX_BODY_BYTES, REQUEST_BUDGET_MS, SETTINGS } from "../../lambda/config.ts";
 import { HEADER } from "../../lambda/http/protocol.ts";
 import { ROUTES } from "../../lambda/http/routes.ts";
-import { DEFAULT_DEADLINE_MS } from "../../lambda/storage/dynamodb/constants.ts";
 import { S3_PREFIX, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { writeRequest } from "../../lambda/storage/dynamodb/write-request.ts";
 import type { Uuid } from "../../lambda/uuid.ts";
@@ -258,7 +257,7 @@ describe("the default stack (bundled, as `cdk synth` builds it)", () => {
       const timeout = fn.Properties.Timeout as number;
       expect(timeout).toBeLessThan(30);
       // The storage gives up first (its deadline) and answers; the function is never cut.
-      expect(timeout * 1000).toBeGreaterThan(DEFAULT_DEADLINE_MS);
+      expect(timeout * 1000).toBeGreaterThan(REQUEST_BUDGET_MS);
       expect(fn.Properties.Role).toEqual({ "Fn::GetAtt": [id.role, "Arn"] });
     });
 

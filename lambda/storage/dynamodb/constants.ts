@@ -1,10 +1,7 @@
 /**
- * The DynamoDB + S3 storage's limits and budgets, with no SDK import: the CDK construct sizes
- * the function's timeout from `DEFAULT_DEADLINE_MS`, the settings bound the inline segment size.
+ * The DynamoDB + S3 storage's limits, with no SDK import: the settings bound the inline segment
+ * size, the CDK construct sets the bucket's lifecycle from the retention and the grace.
  */
-
-/** The whole budget of one transaction's storage calls, under API Gateway's 30 s. */
-export const DEFAULT_DEADLINE_MS = 24_000;
 
 /**
  * DynamoDB's item limit is 400 KB including attribute names and values; a segment up to this

@@ -14,7 +14,8 @@ import type {
   VerifyOptions,
 } from "../types.ts";
 import { canonicalUuid, type Uuid } from "../../uuid.ts";
-import { DEFAULT_DEADLINE_MS, DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./constants.ts";
+import { REQUEST_BUDGET_MS } from "../../config.ts";
+import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "./constants.ts";
 import { type S3Source, SdkCalls } from "./sdk-calls.ts";
 import type { AwsClientOptions } from "./sdk-config.ts";
 import { sharedAwsClients } from "./shared-clients.ts";
@@ -28,7 +29,7 @@ export interface DynamoStorageOptions {
   bucketName: string;
   /** History segments up to this size stay in the item. Default DEFAULT_INLINE_SEGMENT_MAX_BYTES. */
   inlineSegmentMaxBytes?: number;
-  /** The time budget of one transaction's calls when its request gives no deadline. Default DEFAULT_DEADLINE_MS. */
+  /** The time budget of one transaction's calls when its request gives no deadline. Default REQUEST_BUDGET_MS. */
   deadlineMs?: number;
   /** Destroy the clients on `close` (not for the shared per-process clients). Default false. */
   ownsClients?: boolean;
@@ -52,7 +53,7 @@ export class DynamoStorage implements Storage {
       options.inlineSegmentMaxBytes ?? DEFAULT_INLINE_SEGMENT_MAX_BYTES,
       DEFAULT_INLINE_SEGMENT_MAX_BYTES,
     );
-    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    this.deadlineMs = options.deadlineMs ?? REQUEST_BUDGET_MS;
     this.ownsClients = options.ownsClients ?? false;
   }
 
