@@ -103,6 +103,24 @@ class Expression {
     return `:${id}`;
   }
 
+  /** The chain's rule: latest is the first added version's parent (`:parent`), or nil. */
+  chainAllows(parentId: Uuid): void {
+    const latest = this.name(ATTR.latest);
+    this.conditions.push(`(${latest} = ${this.value("parent", { S: parentId })} OR ${latest} = ${this.value("nil", { S: NIL_UUID })})`);
+  }
+
+  /** The snapshot is still the one read (`key`), or there is still none (null). */
+  snapshotIs(key: string | null): void {
+    const snapKey = this.name(ATTR.snapKey);
+    this.conditions.push(key ? `${snapKey} = ${this.value("replaced", { S: key })}` : `attribute_not_exists(${snapKey})`);
+  }
+
+  /** The quota: `used`, less `freed` (what the write folds out) and plus `added`, is at most `maxClientBytes`. */
+  quotaAllows(maxClientBytes: number | undefined, added: number, freed = 0): void {
+    if (maxClientBytes === undefined || added <= 0) return;
+    this.conditions.push(`${this.name(ATTR.used)} <= ${this.value("usedAtMost", { N: String(maxClientBytes - added + freed) })}`);
+  }
+
   toUpdate(tableName: string, key: Record<string, AttributeValue>): Update {
     const clauses = [
       this.set.length > 0 ? `SET ${this.set.join(", ")}` : "",
@@ -139,9 +157,8 @@ function updateClient(input: WriteInput): Update {
   const versions = writes.filter((write) => write.kind === "version");
   const first = versions[0];
   if (first) {
-    // The chain's rule: latest is the first version's parent, or nil.
+    e.chainAllows(first.parentId);
     const latest = e.name(ATTR.latest);
-    e.conditions.push(`(${latest} = ${e.value("parent", { S: first.parentId })} OR ${latest} = ${e.value("nil", { S: NIL_UUID })})`);
     const added = versions.map((version) => version.versionId).reverse();
     e.set.push(`${latest} = ${e.value("latest", { S: added[0] ?? first.versionId })}`);
     // Shift the slots: the new ids, then the first one's parent, then the old slots after the
@@ -177,9 +194,7 @@ function updateClient(input: WriteInput): Update {
     };
     for (const [name, value] of Object.entries(snapshotAttributes(snapshot))) e.set.push(`${e.name(name)} = ${e.value(name, value)}`);
     if (snapshot.parent === undefined) e.remove.push(e.name(ATTR.snapParent));
-    const snapKey = e.name(ATTR.snapKey);
-    if (final?.key) e.conditions.push(`${snapKey} = ${e.value("baseSnapKey", { S: final.key })}`);
-    else e.conditions.push(`attribute_not_exists(${snapKey})`);
+    e.snapshotIs(final?.key ?? null);
     bytesDelta += snapshot.size - (final?.size ?? 0);
     // The replaced snapshot's object is marked for deletion: the bucket keeps it, still counted.
     usedAdded += snapshot.size;
@@ -220,10 +235,8 @@ function updateClient(input: WriteInput): Update {
       e.conditions.push(`${name} = ${e.value(`expired${i}`, { N: String(base?.kept.get(week) ?? 0) })}`);
       e.remove.push(name);
     }
-    if (input.maxClientBytes !== undefined && usedAdded > 0) {
-      // The quota: `used` with what these writes add at most the limit (usedAdded = usedAddedBy(writes)).
-      e.conditions.push(`${used} <= ${e.value("usedAtMost", { N: String(input.maxClientBytes - usedAdded + expired.bytes) })}`);
-    }
+    // usedAdded = usedAddedBy(writes); the expired weeks are folded out by this same write.
+    e.quotaAllows(input.maxClientBytes, usedAdded, expired.bytes);
     if (keptAdded > 0) e.add.push(`${e.name(ATTR.kept(keptWeek(now)))} ${e.value("kept", { N: String(keptAdded) })}`);
     const usedDelta = usedAdded - usedFreed - expired.bytes;
     if (usedDelta !== 0) e.add.push(`${used} ${e.value("used", { N: String(usedDelta) })}`);
@@ -320,19 +333,9 @@ export function leaseRequest(input: LeaseInput): UpdateItemCommandInput {
   e.conditions.push(`attribute_exists(${used})`);
   e.conditions.push(`(attribute_not_exists(${lease}) OR ${leaseUntil} < ${e.value("now", { N: String(input.now) })})`);
   const first = input.writes.find((write) => write.kind === "version");
-  if (first) {
-    const latest = e.name(ATTR.latest);
-    e.conditions.push(`(${latest} = ${e.value("parent", { S: first.parentId })} OR ${latest} = ${e.value("nil", { S: NIL_UUID })})`);
-  }
-  if (input.replacedSnapshotKey !== undefined) {
-    const snapKey = e.name(ATTR.snapKey);
-    if (input.replacedSnapshotKey) e.conditions.push(`${snapKey} = ${e.value("replaced", { S: input.replacedSnapshotKey })}`);
-    else e.conditions.push(`attribute_not_exists(${snapKey})`);
-  }
-  const added = usedAddedBy(input.writes);
-  if (input.maxClientBytes !== undefined && added > 0) {
-    e.conditions.push(`${used} <= ${e.value("usedAtMost", { N: String(input.maxClientBytes - added) })}`);
-  }
+  if (first) e.chainAllows(first.parentId);
+  if (input.replacedSnapshotKey !== undefined) e.snapshotIs(input.replacedSnapshotKey);
+  e.quotaAllows(input.maxClientBytes, usedAddedBy(input.writes));
   e.set.push(`${lease} = ${e.value("token", { S: input.token })}`, `${leaseUntil} = ${e.value("until", { N: String(input.untilMs) })}`);
   return { ...e.toUpdate(input.tableName, itemKey(input.clientId, SK.client)), ReturnValues: "ALL_NEW" };
 }
