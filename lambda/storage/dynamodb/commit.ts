@@ -62,6 +62,11 @@ class Commit {
   async run(): Promise<void> {
     let uploads = new Map<PendingWrite, string>();
     try {
+      const max = this.pending.maxClientBytes;
+      // A new client uses nothing before its writes: refused before anything is uploaded or written.
+      if (this.pending.create !== undefined && max !== undefined && usedAddedBy(this.pending.writes) > max) {
+        throw new DefiniteError(new QuotaExceededError(0));
+      }
       const planned = this.plan();
       if (planned.size > 0) {
         // Every refusal is decided here, before anything is uploaded: a refused request stores nothing.
@@ -124,9 +129,6 @@ class Commit {
     const now = Date.now();
     const untilMs = Math.min(this.calls.deadline, now + LEASE_WITHOUT_DEADLINE_MS) + LEASE_MARGIN_MS;
     const maxClientBytes = this.pending.maxClientBytes;
-    if (maxClientBytes !== undefined && this.pending.create !== undefined && usedAddedBy(this.pending.writes) > maxClientBytes) {
-      throw new DefiniteError(new QuotaExceededError(0));
-    }
     for (let attempt = 1; ; attempt++) {
       if (this.pending.create !== undefined) {
         // A new client: created already holding the lease, empty; its writes follow as on any client.
@@ -208,12 +210,7 @@ class Commit {
     }
     const first = this.pending.writes.find((write) => write.kind === "version");
     const snapshotWrite = this.pending.writes.findLast((write) => write.kind === "snapshot");
-    if (first) {
-      if (fresh.latest !== NIL_UUID && fresh.latest !== first.parentId) throw new ChainMovedError(fresh.latest);
-      if (this.pending.writes.some((write) => write.kind === "version" && fresh.tail.includes(write.versionId))) {
-        throw new DefiniteError(new VersionExistsError());
-      }
-    }
+    checkChain(fresh, this.pending.writes);
     if (snapshotWrite && fresh.snapshot?.key !== this.pending.base?.snapshot?.key) {
       // Another snapshot was stored since this one was judged: this one gives way (nothing uploaded).
       return this.dropSnapshot(planned);
@@ -228,7 +225,7 @@ class Commit {
       // Another upload of this client is in flight. A snapshot gives way; a version waits for
       // it, then goes on (or is the chain's conflict, if that upload was a version on its parent).
       if (!first) return this.dropSnapshot(planned);
-      await this.waitForLease(first.parentId);
+      await this.waitForLease();
     }
     this.pending.base = fresh;
     return "retry";
@@ -255,13 +252,13 @@ class Commit {
   }
 
   /** Waits, within the deadline, until no other upload of the client holds a live lease, or the chain moved. */
-  private async waitForLease(parentId: Uuid): Promise<void> {
+  private async waitForLease(): Promise<void> {
     for (let pause = 25; ; pause = Math.min(pause * 2, 400)) {
       await new Promise((resolve) => setTimeout(resolve, pause * (0.5 + Math.random())));
       if (this.calls.signal.aborted) throw new DefiniteError(new StorageUnavailableError("DynamoDB: the transaction ran out of time", 1));
       const fresh = await this.readClient();
       if (!fresh) throw new DefiniteError(new ClientNotFoundError());
-      if (fresh.latest !== NIL_UUID && fresh.latest !== parentId) throw new ChainMovedError(fresh.latest);
+      checkChain(fresh, this.pending.writes);
       if (!fresh.lease || fresh.lease.untilMs < Date.now()) return;
     }
   }
@@ -366,10 +363,7 @@ class Commit {
       if (!first) throw new DefiniteError(new ClientExistsError());
       pending.create = undefined;
     }
-    if (first) {
-      if (fresh.latest !== NIL_UUID && fresh.latest !== first.parentId) throw new ChainMovedError(fresh.latest);
-      if (versions.some((version) => fresh?.tail.includes(version.versionId))) throw new DefiniteError(new VersionExistsError());
-    }
+    checkChain(fresh, pending.writes);
     const leaseLost = this.lease !== undefined && fresh.lease?.token !== this.lease;
     if (snapshotWrite && (leaseLost || fresh.snapshot?.key !== expectedSnapKey)) {
       // Another snapshot was stored meanwhile (or took the lease ours outlived): ours loses.
@@ -413,10 +407,6 @@ class Commit {
       created = pendingView(pending) ?? undefined;
       const snapshotWrite = pending.writes.findLast((write) => write.kind === "snapshot");
       if (created?.snapshot && snapshotWrite) created.snapshot.key = uploads.get(snapshotWrite);
-      // A new client uses nothing before its writes.
-      if (pending.maxClientBytes !== undefined && usedAddedBy(pending.writes) > pending.maxClientBytes) {
-        throw new DefiniteError(new QuotaExceededError(0));
-      }
     }
     const request = writeRequest({
       tableName: this.calls.tableName,
@@ -474,6 +464,19 @@ class Commit {
       }
     }
   }
+}
+
+/**
+ * The chain's rule against the client item as it is: the versions go on if latest is still the
+ * first one's parent (or nil) and none of them is stored already; else the conflict
+ * (ChainMovedError), or VersionExistsError.
+ */
+function checkChain(fresh: ClientState, writes: readonly PendingWrite[]): void {
+  const versions = writes.filter((write) => write.kind === "version");
+  const first = versions[0];
+  if (!first) return;
+  if (fresh.latest !== NIL_UUID && fresh.latest !== first.parentId) throw new ChainMovedError(fresh.latest);
+  if (versions.some((version) => fresh.tail.includes(version.versionId))) throw new DefiniteError(new VersionExistsError());
 }
 
 /** Wraps an error after which the write certainly did not commit (its uploads may go). */
