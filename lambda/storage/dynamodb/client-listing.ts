@@ -4,30 +4,14 @@
  * units in proportion to all that is stored, which is what keeps the protocol paths free of
  * any index. Memory stays bounded: one page at a time.
  */
-import { type AttributeValue, ScanCommand } from "@aws-sdk/client-dynamodb";
 import type { ClientSummary } from "../types.ts";
 import { parseClient, storedUuid, summaryOf } from "./client-item.ts";
 import { SK, TABLE } from "./layout.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
 
 export async function* listClients(calls: SdkCalls): AsyncGenerator<ClientSummary> {
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await calls.ddbSend(
-      new ScanCommand({
-        TableName: calls.tableName,
-        FilterExpression: "#sk = :client",
-        ExpressionAttributeNames: { "#sk": TABLE.sortKey.name },
-        ExpressionAttributeValues: { ":client": { S: SK.client } },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-      "list the clients",
-    );
-    for (const item of page.Items ?? []) {
-      const state = parseClient(item);
-      if (state) yield summaryOf(storedUuid(item[TABLE.partitionKey.name], "the client id"), state);
-    }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  for await (const item of calls.scanItems("list the clients", SK.client)) {
+    const state = parseClient(item);
+    if (state) yield summaryOf(storedUuid(item[TABLE.partitionKey.name], "the client id"), state);
+  }
 }

@@ -9,7 +9,7 @@
  * the condition that it still holds the version read. A crash between the two leaves what a
  * second run finds and finishes.
  */
-import { type AttributeValue, DeleteItemCommand, PutItemCommand, ScanCommand, TransactWriteItemsCommand } from "@aws-sdk/client-dynamodb";
+import { type AttributeValue, DeleteItemCommand, PutItemCommand, TransactWriteItemsCommand } from "@aws-sdk/client-dynamodb";
 import { parseUuid, type Uuid } from "../../uuid.ts";
 import type { ClientVerification, VerifyOptions } from "../types.ts";
 import { type ClientPartition, planRepair, type RepairPlan, type StoredVersion } from "./chain-repair.ts";
@@ -33,25 +33,11 @@ export async function* verifyClients(calls: SdkCalls, options: VerifyOptions): A
  */
 async function partitionKeys(calls: SdkCalls): Promise<Uuid[]> {
   const keys = new Set<Uuid>();
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await calls.ddbSend(
-      new ScanCommand({
-        TableName: calls.tableName,
-        ProjectionExpression: "#pk",
-        ExpressionAttributeNames: { "#pk": TABLE.partitionKey.name },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-      "list the partitions",
-    );
-    for (const item of page.Items ?? []) {
-      const text = item[TABLE.partitionKey.name]?.S;
-      const id = text === undefined ? undefined : parseUuid(text);
-      if (id !== undefined && id === text) keys.add(id);
-    }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  for await (const item of calls.scanItems("list the partitions", undefined, [TABLE.partitionKey.name])) {
+    const text = item[TABLE.partitionKey.name]?.S;
+    const id = text === undefined ? undefined : parseUuid(text);
+    if (id !== undefined && id === text) keys.add(id);
+  }
   return [...keys];
 }
 

@@ -4,6 +4,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   QueryCommand,
+  ScanCommand,
   type ServiceInputTypes as DynamoInput,
   type ServiceOutputTypes as DynamoOutput,
 } from "@aws-sdk/client-dynamodb";
@@ -20,15 +21,15 @@ declare const s3Client: S3Client;
 type DynamoCommand<I extends DynamoInput, O extends DynamoOutput> = Parameters<typeof dynamodbClient.send<I, O>>[0];
 type S3Command<I extends S3Input, O extends S3Output> = Parameters<typeof s3Client.send<I, O>>[0];
 
-/**
- * The SDK calls of one unit of work (a transaction, one client's sweep), all sharing its
- * deadline through one abort signal; transient failures become StorageUnavailableError.
- */
 /** An S3 client, or the function that makes it on first use (see shared-clients.ts). */
 export type S3Source = S3Client | (() => Promise<S3Client>);
 
 type S3Objects = typeof import("./s3-objects.ts");
 
+/**
+ * The SDK calls of one unit of work (a transaction, one client's sweep), all sharing its
+ * deadline through one abort signal; transient failures become StorageUnavailableError.
+ */
 export class SdkCalls {
   constructor(
     readonly dynamodb: DynamoDBClient,
@@ -107,6 +108,36 @@ export class SdkCalls {
           },
           ExpressionAttributeValues: { ":pk": { S: clientId }, ...(prefix === "" ? {} : { ":prefix": { S: prefix } }) },
           ...(attributes ? { ProjectionExpression: projection(attributes).ProjectionExpression } : {}),
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+        what,
+      );
+      yield* page.Items ?? [];
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  }
+
+  /**
+   * Every item of the table whose sort key is `sk` (undefined: every item), a page at a time: a
+   * consistent Scan, which reads (and is billed for) the whole table whatever it returns, for
+   * operators only. `attributes` limits what is returned.
+   */
+  async *scanItems(what: string, sk?: string, attributes?: readonly string[]): AsyncGenerator<Record<string, AttributeValue>> {
+    const { ExpressionAttributeNames: names, ...projected } = projection(attributes);
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.ddbSend(
+        new ScanCommand({
+          TableName: this.tableName,
+          ...(sk === undefined
+            ? { ExpressionAttributeNames: names }
+            : {
+                FilterExpression: "#sk = :sk",
+                ExpressionAttributeNames: { ...names, "#sk": TABLE.sortKey.name },
+                ExpressionAttributeValues: { ":sk": { S: sk } },
+              }),
+          ...projected,
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),
