@@ -5,7 +5,7 @@
 import type { AttributeValue } from "@aws-sdk/client-dynamodb";
 import { parseUuid, type Uuid } from "../../uuid.ts";
 import { type Client, type ClientSummary, RECENT_CHAIN_LENGTH } from "../types.ts";
-import { VERSION_OVERHEAD_BYTES } from "./constants.ts";
+import { storedUsed } from "./quota.ts";
 import { ATTR, HIDDEN, type HiddenState, itemKey, KEPT_PREFIX, NO_SLOT, RECENT_SLOTS, SK } from "./layout.ts";
 
 export interface SnapshotState {
@@ -141,7 +141,7 @@ export function isLegacy(state: ClientState): boolean {
  */
 export function usedFallsShort(state: ClientState): boolean {
   if (state.used === undefined || state.bytes === undefined) return false;
-  return state.used < state.bytes + (state.versionCount - state.pruned) * VERSION_OVERHEAD_BYTES;
+  return state.used < storedUsed(state.bytes, state.versionCount - state.pruned);
 }
 
 /** The ids of the stored versions among `tail`: the chain's start, when it is there, is not one. */

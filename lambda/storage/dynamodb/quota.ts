@@ -12,6 +12,11 @@ export function versionUsed(segmentBytes: number): number {
   return segmentBytes + VERSION_OVERHEAD_BYTES;
 }
 
+/** What the quota counts for what a client stores (deleted bytes aside): its payloads, `storedVersions` versions' overhead. */
+export function storedUsed(payloadBytes: number, storedVersions: number): number {
+  return payloadBytes + storedVersions * VERSION_OVERHEAD_BYTES;
+}
+
 /** The week (days since the epoch / KEPT_WEEK_DAYS) in which an object unreferenced at `ms` is counted. */
 export function keptWeek(ms: number): number {
   return Math.floor(Math.floor(ms / DAY_MS) / KEPT_WEEK_DAYS);
