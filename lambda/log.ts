@@ -4,6 +4,7 @@
  * line: `clientTag` gives a short, irreversible tag that still lets lines of one client be found.
  */
 import { createHash } from "node:crypto";
+import { parseUuid } from "./uuid.ts";
 
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
 
@@ -136,8 +137,8 @@ function render(pieces: readonly Piece[]): string {
     .map((piece) => {
       if (piece.kind === "redacted") return REDACTED;
       if (piece.kind !== "id") return piece.text;
-      const hex = piece.hex.toLowerCase();
-      return `<${clientTag(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`)}>`;
+      // 32 hex digits: the simple form, whose canonical form is the client id's.
+      return `<${clientTag(parseUuid(piece.hex) ?? piece.hex)}>`;
     })
     .join("");
 }
