@@ -8,9 +8,10 @@ import type { ClientSummary } from "../types.ts";
 import { parseClient, storedUuid, summaryOf } from "./client-item.ts";
 import { SK, TABLE } from "./layout.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
+import { scanTable } from "./table-scan.ts";
 
 export async function* listClients(calls: SdkCalls): AsyncGenerator<ClientSummary> {
-  for await (const item of calls.scanItems("list the clients", SK.client)) {
+  for await (const item of scanTable(calls, "list the clients", SK.client)) {
     const state = parseClient(item);
     if (state) yield summaryOf(storedUuid(item[TABLE.partitionKey.name], "the client id"), state);
   }

@@ -16,6 +16,7 @@ import { type ClientPartition, planRepair, type RepairPlan, type StoredVersion }
 import { clientItem, hiddenStateOf, parseClient, storedUuid } from "./client-item.ts";
 import { ATTR, clientPrefix, objectNonce, SK, TABLE } from "./layout.ts";
 import type { SdkCalls } from "./sdk-calls.ts";
+import { scanTable } from "./table-scan.ts";
 import { writeRefusal } from "./sdk-errors.ts";
 import { markRequest } from "./write-request.ts";
 
@@ -33,7 +34,7 @@ export async function* verifyClients(calls: SdkCalls, options: VerifyOptions): A
  */
 async function partitionKeys(calls: SdkCalls): Promise<Uuid[]> {
   const keys = new Set<Uuid>();
-  for await (const item of calls.scanItems("list the partitions", undefined, [TABLE.partitionKey.name])) {
+  for await (const item of scanTable(calls, "list the partitions", undefined, [TABLE.partitionKey.name])) {
     const text = item[TABLE.partitionKey.name]?.S;
     const id = text === undefined ? undefined : parseUuid(text);
     if (id !== undefined && id === text) keys.add(id);

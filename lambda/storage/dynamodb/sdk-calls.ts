@@ -4,7 +4,6 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   QueryCommand,
-  ScanCommand,
   type ServiceInputTypes as DynamoInput,
   type ServiceOutputTypes as DynamoOutput,
 } from "@aws-sdk/client-dynamodb";
@@ -118,36 +117,6 @@ export class SdkCalls {
     } while (startKey);
   }
 
-  /**
-   * Every item of the table whose sort key is `sk` (undefined: every item), a page at a time: a
-   * consistent Scan, which reads (and is billed for) the whole table whatever it returns, for
-   * operators only. `attributes` limits what is returned.
-   */
-  async *scanItems(what: string, sk?: string, attributes?: readonly string[]): AsyncGenerator<Record<string, AttributeValue>> {
-    const { ExpressionAttributeNames: names, ...projected } = projection(attributes);
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.ddbSend(
-        new ScanCommand({
-          TableName: this.tableName,
-          ...(sk === undefined
-            ? { ExpressionAttributeNames: names }
-            : {
-                FilterExpression: "#sk = :sk",
-                ExpressionAttributeNames: { ...names, "#sk": TABLE.sortKey.name },
-                ExpressionAttributeValues: { ":sk": { S: sk } },
-              }),
-          ...projected,
-          ConsistentRead: true,
-          ExclusiveStartKey: startKey,
-        }),
-        what,
-      );
-      yield* page.Items ?? [];
-      startKey = page.LastEvaluatedKey;
-    } while (startKey);
-  }
-
   async readClient(clientId: Uuid): Promise<ClientState | null> {
     return parseClient(await this.getItem(clientId, SK.client, "read the client"));
   }
@@ -217,7 +186,7 @@ export class SdkCalls {
 }
 
 /** A projection of `attributes`, or nothing (every attribute). */
-function projection(attributes: readonly string[] | undefined): {
+export function projection(attributes: readonly string[] | undefined): {
   ProjectionExpression?: string;
   ExpressionAttributeNames?: Record<string, string>;
 } {
