@@ -13,6 +13,7 @@ import { ATTR, HIDDEN, SK, TABLE } from "../../lambda/storage/dynamodb/layout.ts
 import type { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { sdkError } from "../../dev/sdk-interception.ts";
+import { chainVersions } from "../support/chain-import.ts";
 import { type Around, dynamoOnEmulators } from "../support/dynamo-on-emulators.ts";
 import { added } from "../support/sync-outcomes.ts";
 import { inTxn } from "../support/txn.ts";
@@ -30,13 +31,6 @@ const clientItem = (clientId: Uuid) => dynamo.clientItem(clientId);
 
 const bytes = (n: number, seed: number) => new Uint8Array(n).fill(seed);
 
-/** The versions of an import, from nil: `ids`, each a small segment. */
-async function* versionsOf(ids: readonly Uuid[]) {
-  for (const [i, versionId] of ids.entries()) {
-    yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: bytes(10, i), addedAt: new Date() };
-  }
-}
-
 /** An import's data: `count` versions from nil, and a snapshot of the last. */
 function importOf(count: number, ids = Array.from({ length: count }, () => newUuid())) {
   return {
@@ -44,7 +38,7 @@ function importOf(count: number, ids = Array.from({ length: count }, () => newUu
     client: {
       latestVersionId: ids[count - 1]!,
       snapshot: { versionId: ids[count - 1]!, timestamp: new Date(), versionsSince: 0, data: bytes(100, 9) },
-      versions: versionsOf(ids),
+      versions: chainVersions(ids, (i) => ({ historySegment: bytes(10, i), addedAt: new Date() })),
     },
   };
 }

@@ -18,6 +18,7 @@ import type { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { storageConformance } from "./conformance.ts";
 import type { StorageTxn } from "../../lambda/storage/types.ts";
+import { chainVersions, type VersionContent } from "../support/chain-import.ts";
 import { callName, dynamoOnEmulators, type OpenOptions } from "../support/dynamo-on-emulators.ts";
 import { added } from "../support/sync-outcomes.ts";
 import { inTxn, writeTxn } from "../support/txn.ts";
@@ -373,19 +374,7 @@ describe("DynamoStorage specifics", () => {
 
   test("pruning a batch walks the chain once: the removal uses the walk its transaction made", async () => {
     const s = storage();
-    const clientId = newUuid();
-    const ids = Array.from({ length: 8 }, () => newUuid());
-    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
-    await s.importClient(clientId, {
-      latestVersionId: ids[7]!,
-      snapshot: { versionId: ids[5]!, timestamp: new Date(), versionsSince: 2, data: bytes("snapshot") },
-      versions: (async function* () {
-        for (const [i, versionId] of ids.entries()) {
-          const addedAt = i < 5 ? old : new Date();
-          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: bytes(`v${i}`), addedAt };
-        }
-      })(),
-    });
+    const { clientId } = await imported(s, 8, 5, (i) => ({ historySegment: bytes(`v${i}`), addedAt: i < 5 ? LONG_AGO : new Date() }));
     const calls = record(s);
     expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 5, status: "complete" });
     // The client item, then the walk up to the first version that stays (the snapshot's); then the removal.
@@ -395,20 +384,11 @@ describe("DynamoStorage specifics", () => {
 
   test("pruning costs reads in proportion to what it removes: no query, no segment read, the snapshot's version checked in one read", async () => {
     const s = storage({ inlineSegmentMaxBytes: 10 });
-    const clientId = newUuid();
-    const ids = Array.from({ length: 60 }, () => newUuid());
-    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
-    await s.importClient(clientId, {
-      latestVersionId: ids[59]!,
-      // The snapshot's version, far from the start, has its segment in S3.
-      snapshot: { versionId: ids[55]!, timestamp: new Date(), versionsSince: 4, data: bytes("snapshot") },
-      versions: (async function* () {
-        for (const [i, versionId] of ids.entries()) {
-          const segment = i === 55 ? new Uint8Array(100) : bytes(`v${i}`);
-          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: segment, addedAt: old };
-        }
-      })(),
-    });
+    // The snapshot's version, far from the start, has its segment in S3.
+    const { clientId } = await imported(s, 60, 55, (i) => ({
+      historySegment: i === 55 ? new Uint8Array(100) : bytes(`v${i}`),
+      addedAt: LONG_AGO,
+    }));
     const calls = record(s);
     expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 55, status: "complete" });
     expect(calls.filter((call) => call === "dynamodb:Query" || call === "s3:GetObject")).toEqual([]);
@@ -421,18 +401,7 @@ describe("DynamoStorage specifics", () => {
 
   test("a batch of 40 removed segments in S3 is deleted without piling listeners on one abort signal (no MaxListeners warning)", async () => {
     const s = storage({ inlineSegmentMaxBytes: 10 });
-    const clientId = newUuid();
-    const ids = Array.from({ length: 45 }, () => newUuid());
-    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
-    await s.importClient(clientId, {
-      latestVersionId: ids[44]!,
-      snapshot: { versionId: ids[42]!, timestamp: new Date(), versionsSince: 2, data: bytes("snapshot") },
-      versions: (async function* () {
-        for (const [i, versionId] of ids.entries()) {
-          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: new Uint8Array(20).fill(i), addedAt: old };
-        }
-      })(),
-    });
+    const { clientId } = await imported(s, 45, 42, (i) => ({ historySegment: new Uint8Array(20).fill(i), addedAt: LONG_AGO }));
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on("warning", onWarning);
@@ -454,6 +423,21 @@ describe("DynamoStorage specifics", () => {
     return into;
   }
 });
+
+/** Older than any history retention. */
+const LONG_AGO = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
+
+/** A client imported with `count` versions and a snapshot of the version at `snapshotAt`; returns its id and the versions'. */
+async function imported(s: DynamoStorage, count: number, snapshotAt: number, content: VersionContent) {
+  const clientId = newUuid();
+  const ids = Array.from({ length: count }, () => newUuid());
+  await s.importClient(clientId, {
+    latestVersionId: ids[count - 1]!,
+    snapshot: { versionId: ids[snapshotAt]!, timestamp: new Date(), versionsSince: count - 1 - snapshotAt, data: bytes("snapshot") },
+    versions: chainVersions(ids, content),
+  });
+  return { clientId, ids };
+}
 
 /** A committed transaction of the client. */
 const write = (s: DynamoStorage, clientId: Uuid, work: (txn: StorageTxn) => Promise<void>) => writeTxn(s, clientId, work);

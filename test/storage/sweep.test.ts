@@ -25,6 +25,7 @@ import { sweepAllOrphans, sweepOrphans } from "../../lambda/storage/dynamodb/orp
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { emulatorEnv } from "../../dev/emulator-endpoints.ts";
 import { sdkError } from "../../dev/sdk-interception.ts";
+import { chainVersions } from "../support/chain-import.ts";
 import { type Around, dynamoOnEmulators, emulators } from "../support/dynamo-on-emulators.ts";
 import { added } from "../support/sync-outcomes.ts";
 
@@ -506,12 +507,7 @@ describe("the maintenance function (lambda/maintenance.ts)", () => {
     await storage.importClient(clientId, {
       latestVersionId: ids[9]!,
       snapshot: { versionId: ids[6]!, timestamp: new Date(Date.now() - 54 * day), versionsSince: 3, data: bytes("snapshot") },
-      versions: (async function* () {
-        for (const [i, versionId] of ids.entries()) {
-          const parentVersionId = i === 0 ? NIL_UUID : ids[i - 1]!;
-          yield { versionId, parentVersionId, historySegment: segments[i]!, addedAt: new Date(Date.now() - (60 - i) * day + 3_600_000) };
-        }
-      })(),
+      versions: chainVersions(ids, (i) => ({ historySegment: segments[i]!, addedAt: new Date(Date.now() - (60 - i) * day + 3_600_000) })),
     });
     const segmentObject = (await p.keys()).find((key) => key.includes("/segments/"));
     expect(segmentObject).toBeDefined();
