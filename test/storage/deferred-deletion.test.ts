@@ -78,6 +78,29 @@ async function clientWithSnapshot(sync: SyncServer, size = 300): Promise<{ clien
   return { clientId, v1 };
 }
 
+/**
+ * A client with one inline version (5 bytes), and a large version (600 bytes, to S3) that loses
+ * its parent to another replica's inline one (3 bytes) while it uploads: a conflict, its upload
+ * deleted at once (or not, when the delete fails). Returns the client and what it counted before.
+ */
+async function uploadThatLosesItsParent(p: Awaited<ReturnType<typeof place>>, options: { deleteFails: boolean }) {
+  const sync = new SyncServer(p.storage(), RULES);
+  const clientId = newUuid();
+  const v1 = added(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(5)));
+  const before = await p.counted(clientId);
+  let raced = false;
+  const racing = p.storage(async (call, send) => {
+    if (call.command === "PutObjectCommand" && !raced) {
+      raced = true;
+      added(await new SyncServer(p.storage(), { ...RULES, snapshotVersions: 100 }).addVersion(clientId, v1, new Uint8Array(3)));
+    }
+    if (options.deleteFails && call.command === "DeleteObjectCommand") throw sdkError(503, "ServiceUnavailable");
+    return send();
+  });
+  expect(await new SyncServer(racing, RULES).addVersion(clientId, v1, new Uint8Array(600))).toMatchObject({ kind: "conflict" });
+  return { clientId, before };
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("the quota's weeks of kept bytes", () => {
@@ -211,22 +234,7 @@ describe("orphans the sweep finds", () => {
 
   test("a refused upload whose delete fails is left uncounted: the sweep counts it, once", async () => {
     const p = await place();
-    const sync = new SyncServer(p.storage(), RULES);
-    const clientId = newUuid();
-    const v1 = added(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(5)));
-    const before = await p.counted(clientId);
-    let winner: Uuid | undefined;
-    const racing = p.storage(async (call, send) => {
-      // While the large segment uploads, another replica's inline version takes the parent...
-      if (call.command === "PutObjectCommand" && !winner) {
-        const other = new SyncServer(p.storage(), { ...RULES, snapshotVersions: 100 });
-        winner = added(await other.addVersion(clientId, v1, new Uint8Array(3)));
-      }
-      // ...and the refused upload cannot be deleted.
-      if (call.command === "DeleteObjectCommand") throw sdkError(503, "ServiceUnavailable");
-      return send();
-    });
-    expect(await new SyncServer(racing, RULES).addVersion(clientId, v1, new Uint8Array(600))).toMatchObject({ kind: "conflict" });
+    const { clientId, before } = await uploadThatLosesItsParent(p, { deleteFails: true });
     const [left] = await p.objects(clientId);
     expect(left).toBeDefined();
     // Not counted: it was not deleted, and nothing marked it.
@@ -237,18 +245,7 @@ describe("orphans the sweep finds", () => {
 
   test("a refused upload that is deleted at once is counted by its commit, and the sweep finds nothing", async () => {
     const p = await place();
-    const sync = new SyncServer(p.storage(), RULES);
-    const clientId = newUuid();
-    const v1 = added(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(5)));
-    const before = await p.counted(clientId);
-    let winner: Uuid | undefined;
-    const racing = p.storage(async (call, send) => {
-      if (call.command === "PutObjectCommand" && !winner) {
-        winner = added(await new SyncServer(p.storage(), { ...RULES, snapshotVersions: 100 }).addVersion(clientId, v1, new Uint8Array(3)));
-      }
-      return send();
-    });
-    expect(await new SyncServer(racing, RULES).addVersion(clientId, v1, new Uint8Array(600))).toMatchObject({ kind: "conflict" });
+    const { clientId, before } = await uploadThatLosesItsParent(p, { deleteFails: false });
     expect(await p.objects(clientId)).toEqual([]);
     expect(await p.counted(clientId)).toEqual({ used: before.used + versionUsed(3) + 600, kept: 600 });
     expect(await p.marks(clientId)).toEqual([]);
