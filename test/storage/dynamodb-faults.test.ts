@@ -293,27 +293,36 @@ describe("DynamoDB unavailable", () => {
 
   test("the write fails: 'unavailable', and the HTTP handler answers 503 with Retry-After; nothing is written", async () => {
     const { clientId, v1, v1Object } = await clientWithOneVersion();
-    const { storage, sync } = faulty(async (call, send) => {
+    const { storage, sync, calls } = faulty(async (call, send) => {
       if (call.command === "TransactWriteItemsCommand") throw sdkError(503, "ServiceUnavailable");
       return send();
     });
     await expect(sync.addVersion(clientId, v1, BIG)).rejects.toBeInstanceOf(StorageUnavailableError);
+    // The write's outcome is unknown: its upload stays (an orphan for the sweep); no version.
+    expect((await healthy().sync.getChildVersion(clientId, v1)).kind).toBe("up-to-date");
+    const left = await objects(clientId);
+    expect(left).toHaveLength(2);
+    expect(left).toContain(v1Object);
+    // Through the HTTP handler, for another client: this one's upload lease stays until it
+    // expires (the write may yet have committed), and a request would wait for it.
+    const other = await clientWithOneVersion();
+    calls.length = 0;
     const handler = createApp(
       storage,
       { rules: RULES, maxBodyBytes: 10_000_000 },
       createLogger(() => {}),
     );
     const response = await handler(
-      httpEvent("POST", `/v1/client/add-version/${v1}`, {
-        headers: { "x-client-id": clientId, "content-type": "application/vnd.taskchampion.history-segment" },
+      httpEvent("POST", `/v1/client/add-version/${other.v1}`, {
+        headers: { "x-client-id": other.clientId, "content-type": "application/vnd.taskchampion.history-segment" },
         body: BIG,
       }),
     );
     expect(response.statusCode).toBe(503);
     expect(Number(response.headers?.["retry-after"])).toBeGreaterThanOrEqual(1);
-    // The write's outcome is unknown: its upload stays (an orphan for the sweep); no version.
-    expect((await healthy().sync.getChildVersion(clientId, v1)).kind).toBe("up-to-date");
-    expect(await objects(clientId)).toContain(v1Object);
+    // The 503 is the failed write's, not a wait's.
+    expect(calls).toContain("dynamodb:TransactWriteItems");
+    expect((await healthy().sync.getChildVersion(other.clientId, other.v1)).kind).toBe("up-to-date");
   });
 
   test("throttling after the SDK's retries: 'unavailable' with a longer Retry-After", async () => {
