@@ -8,6 +8,7 @@ import { describe, expect, test } from "vitest";
 import { ClientExistsError, ClientNotFoundError, OldestVersionsMovedError, QuotaExceededError } from "../../lambda/storage/errors.ts";
 import { MAX_REMOVED_VERSIONS, type Storage, type StorageTxn, type Version } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { chainVersions } from "../support/chain-import.ts";
 import { inTxn as runInTxn } from "../support/txn.ts";
 
 /** What a store's `usedBytes` counts (lambda/storage/types.ts, "the quota"). */
@@ -360,11 +361,7 @@ export function operatorConformance(storage: () => Storage, accounting: QuotaAcc
         latestVersionId: ids[7]!,
         snapshot: { versionId: ids[5]!, timestamp: snapshotTime, versionsSince: 2, data: bytesOf(77) },
         declined: { timestamp: new Date(Date.UTC(2026, 0, 7)), versionsSince: 1 },
-        versions: (async function* () {
-          for (const [i, versionId] of ids.entries()) {
-            yield { versionId, parentVersionId: i === 0 ? origin : ids[i - 1]!, historySegment: segments[i]!, addedAt: addedAt(i) };
-          }
-        })(),
+        versions: chainVersions(ids, (i) => ({ historySegment: segments[i]!, addedAt: addedAt(i) }), origin),
       });
       const client = await inTxn(clientId, (txn) => txn.getClient());
       expect(client).toMatchObject({

@@ -6,27 +6,22 @@
  * a bucket of its own (a sweep of the shared bucket would race the other files' transactions).
  * The grace is shortened to about a second where a test waits past it.
  */
-import { randomBytes } from "node:crypto";
-import { type AttributeValue, GetItemCommand, QueryCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
-import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { describe, expect, test } from "vitest";
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
-import { SyncServer, type AddVersionOutcome, type SyncRules } from "../../lambda/core/sync.ts";
+import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { DELETED_OBJECT_RETENTION_DAYS, DELETION_GRACE_DAYS, KEPT_WEEK_DAYS } from "../../lambda/storage/dynamodb/constants.ts";
-import { ATTR, KEPT_PREFIX, objectNonce, SK, segmentKey, snapshotKey } from "../../lambda/storage/dynamodb/layout.ts";
+import { ATTR, itemKey, KEPT_PREFIX, objectNonce, SK, segmentKey, snapshotKey } from "../../lambda/storage/dynamodb/layout.ts";
 import { DELETION_GRACE_MS, sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { keptWeek, keptWeekExpired, versionUsed } from "../../lambda/storage/dynamodb/quota.ts";
-import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
-import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { writeRequest } from "../../lambda/storage/dynamodb/write-request.ts";
 import { MAX_REMOVED_VERSIONS } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
-import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
-import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
+import { sdkError } from "../../dev/sdk-interception.ts";
+import { type Around, dynamoOnEmulators } from "../support/dynamo-on-emulators.ts";
+import { added } from "../support/sync-outcomes.ts";
 import { writeTxn } from "../support/txn.ts";
 
-const emulators = emulatorsFrom(inject("emulators"));
 /** A snapshot is always asked for: the tests replace snapshots at will. */
 const RULES: SyncRules = { ...DEFAULT_SYNC_RULES, snapshotVersions: 0 };
 /** Segments over this go to S3. */
@@ -35,42 +30,16 @@ const INLINE = 10;
 const EVERY_OBJECT = -60_000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-type Around = (call: SdkCall, send: () => Promise<unknown>) => Promise<unknown>;
-
-const raw = createAwsClients(emulatorClientOptions(emulators));
-const opened: DynamoStorage[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
-afterAll(() => {
-  raw.dynamodb.destroy();
-  raw.s3.destroy();
-});
-
-let counter = 0;
+const dynamo = dynamoOnEmulators({ inlineSegmentMaxBytes: INLINE });
 
 /** A fresh table and bucket, storages on them (optionally with intercepted calls), and what is in them. */
 async function place() {
-  counter += 1;
-  const name = `defer-${Date.now().toString(36)}-${counter}-${randomBytes(3).toString("hex")}`;
-  await createTableAndBucket({ ...emulators, tableName: name, bucketName: name });
-  const storage = (around?: Around) => {
-    const clients: AwsClients = createAwsClients(emulatorClientOptions(emulators));
-    if (around) interceptCalls(clients, around);
-    const s = new DynamoStorage({ ...clients, tableName: name, bucketName: name, inlineSegmentMaxBytes: INLINE, ownsClients: true });
-    opened.push(s);
-    return s;
-  };
-  const objects = async (clientId: Uuid): Promise<string[]> => {
-    const page = await raw.s3.send(new ListObjectsV2Command({ Bucket: name, Prefix: `clients/${clientId}/` }));
-    return (page.Contents ?? []).map((o) => o.Key!).sort();
-  };
-  const clientItem = async (clientId: Uuid): Promise<Record<string, AttributeValue>> => {
-    const { Item } = await raw.dynamodb.send(
-      new GetItemCommand({ TableName: name, Key: { pk: { S: clientId }, sk: { S: SK.client } }, ConsistentRead: true }),
-    );
-    if (!Item) throw new Error("no client item");
-    return Item;
+  const here = await dynamo.fresh("defer");
+  const storage = (around?: Around) => here.storage({ around });
+  const clientItem = async (clientId: Uuid) => {
+    const item = await here.clientItem(clientId);
+    if (!item) throw new Error("no client item");
+    return item;
   };
   /** `used` and the sum of the kept weeks. */
   const counted = async (clientId: Uuid) => {
@@ -80,39 +49,25 @@ async function place() {
       .reduce((sum, [, value]) => sum + Number(value.N), 0);
     return { used: Number(item[ATTR.used]?.N), kept };
   };
-  const marks = async (clientId: Uuid): Promise<{ since: number; objects: string[] }[]> => {
-    const { Items } = await raw.dynamodb.send(
-      new QueryCommand({
-        TableName: name,
-        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues: { ":pk": { S: clientId }, ":prefix": { S: SK.orphansPrefix } },
-        ConsistentRead: true,
-      }),
-    );
-    return (Items ?? []).map((item) => ({ since: Number(item[ATTR.since]?.N), objects: [...(item[ATTR.objects]?.SS ?? [])].sort() }));
-  };
-  const putObject = async (key: string, size: number) => {
-    await raw.s3.send(new PutObjectCommand({ Bucket: name, Key: key, Body: new Uint8Array(size) }));
-    return key;
-  };
+  const marks = async (clientId: Uuid): Promise<{ since: number; objects: string[] }[]> =>
+    (await here.items(clientId, SK.orphansPrefix)).map((item) => ({
+      since: Number(item[ATTR.since]?.N),
+      objects: [...(item[ATTR.objects]?.SS ?? [])].sort(),
+    }));
+  const putObject = (key: string, size: number) => here.putObject(key, new Uint8Array(size));
   /** A mark as the storage writes it, of `keys`, since `since`. */
   const putMark = async (clientId: Uuid, keys: string[], since: number) => {
-    await raw.dynamodb.send(
+    await here.raw.dynamodb.send(
       new UpdateItemCommand({
-        TableName: name,
-        Key: { pk: { S: clientId }, sk: { S: SK.orphans(objectNonce()) } },
+        TableName: here.tableName,
+        Key: itemKey(clientId, SK.orphans(objectNonce())),
         UpdateExpression: "SET #since = :since, #objects = :objects",
         ExpressionAttributeNames: { "#since": ATTR.since, "#objects": ATTR.objects },
         ExpressionAttributeValues: { ":since": { N: String(since) }, ":objects": { SS: keys } },
       }),
     );
   };
-  return { storage, objects, clientItem, counted, marks, putObject, putMark };
-}
-
-function added(outcome: AddVersionOutcome): Uuid {
-  if (outcome.kind !== "added") throw new Error(`expected added, got ${JSON.stringify(outcome)}`);
-  return outcome.versionId;
+  return { storage, objects: (clientId: Uuid) => here.objects(clientId), clientItem, counted, marks, putObject, putMark };
 }
 
 /** A client with one inline version and a snapshot of it (its object is the client's only one). */
@@ -121,6 +76,29 @@ async function clientWithSnapshot(sync: SyncServer, size = 300): Promise<{ clien
   const v1 = added(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(5)));
   expect(await sync.addSnapshot(clientId, v1, new Uint8Array(size))).toEqual({ kind: "stored" });
   return { clientId, v1 };
+}
+
+/**
+ * A client with one inline version (5 bytes), and a large version (600 bytes, to S3) that loses
+ * its parent to another replica's inline one (3 bytes) while it uploads: a conflict, its upload
+ * deleted at once (or not, when the delete fails). Returns the client and what it counted before.
+ */
+async function uploadThatLosesItsParent(p: Awaited<ReturnType<typeof place>>, options: { deleteFails: boolean }) {
+  const sync = new SyncServer(p.storage(), RULES);
+  const clientId = newUuid();
+  const v1 = added(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(5)));
+  const before = await p.counted(clientId);
+  let raced = false;
+  const racing = p.storage(async (call, send) => {
+    if (call.command === "PutObjectCommand" && !raced) {
+      raced = true;
+      added(await new SyncServer(p.storage(), { ...RULES, snapshotVersions: 100 }).addVersion(clientId, v1, new Uint8Array(3)));
+    }
+    if (options.deleteFails && call.command === "DeleteObjectCommand") throw sdkError(503, "ServiceUnavailable");
+    return send();
+  });
+  expect(await new SyncServer(racing, RULES).addVersion(clientId, v1, new Uint8Array(600))).toMatchObject({ kind: "conflict" });
+  return { clientId, before };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -256,22 +234,7 @@ describe("orphans the sweep finds", () => {
 
   test("a refused upload whose delete fails is left uncounted: the sweep counts it, once", async () => {
     const p = await place();
-    const sync = new SyncServer(p.storage(), RULES);
-    const clientId = newUuid();
-    const v1 = added(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(5)));
-    const before = await p.counted(clientId);
-    let winner: Uuid | undefined;
-    const racing = p.storage(async (call, send) => {
-      // While the large segment uploads, another replica's inline version takes the parent...
-      if (call.command === "PutObjectCommand" && !winner) {
-        const other = new SyncServer(p.storage(), { ...RULES, snapshotVersions: 100 });
-        winner = added(await other.addVersion(clientId, v1, new Uint8Array(3)));
-      }
-      // ...and the refused upload cannot be deleted.
-      if (call.command === "DeleteObjectCommand") throw sdkError(503, "ServiceUnavailable");
-      return send();
-    });
-    expect(await new SyncServer(racing, RULES).addVersion(clientId, v1, new Uint8Array(600))).toMatchObject({ kind: "conflict" });
+    const { clientId, before } = await uploadThatLosesItsParent(p, { deleteFails: true });
     const [left] = await p.objects(clientId);
     expect(left).toBeDefined();
     // Not counted: it was not deleted, and nothing marked it.
@@ -282,18 +245,7 @@ describe("orphans the sweep finds", () => {
 
   test("a refused upload that is deleted at once is counted by its commit, and the sweep finds nothing", async () => {
     const p = await place();
-    const sync = new SyncServer(p.storage(), RULES);
-    const clientId = newUuid();
-    const v1 = added(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(5)));
-    const before = await p.counted(clientId);
-    let winner: Uuid | undefined;
-    const racing = p.storage(async (call, send) => {
-      if (call.command === "PutObjectCommand" && !winner) {
-        winner = added(await new SyncServer(p.storage(), { ...RULES, snapshotVersions: 100 }).addVersion(clientId, v1, new Uint8Array(3)));
-      }
-      return send();
-    });
-    expect(await new SyncServer(racing, RULES).addVersion(clientId, v1, new Uint8Array(600))).toMatchObject({ kind: "conflict" });
+    const { clientId, before } = await uploadThatLosesItsParent(p, { deleteFails: false });
     expect(await p.objects(clientId)).toEqual([]);
     expect(await p.counted(clientId)).toEqual({ used: before.used + versionUsed(3) + 600, kept: 600 });
     expect(await p.marks(clientId)).toEqual([]);

@@ -6,67 +6,34 @@
  */
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { createServer, type Server, type Socket } from "node:net";
-import { type AttributeValue, TransactionCanceledException, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
+import { TransactionCanceledException } from "@aws-sdk/client-dynamodb";
+import { describe, expect, test } from "vitest";
 import { createApp } from "../../lambda/app.ts";
-import { SyncServer, type AddVersionOutcome, type SyncRules } from "../../lambda/core/sync.ts";
+import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { createLogger } from "../../lambda/log.ts";
-import { ATTR, KEPT_PREFIX, S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
+import { ATTR, KEPT_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
 import { versionUsed } from "../../lambda/storage/dynamodb/quota.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
-import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
-import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
+import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
+import { createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
 import { ChainMovedError, StorageUnavailableError, VersionExistsError } from "../../lambda/storage/errors.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
-import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
+import { emulatorClientOptions } from "../../dev/emulator-endpoints.ts";
+import { sdkError } from "../../dev/sdk-interception.ts";
 import { httpEvent } from "../../dev/events.ts";
+import { type Around, dynamoOnEmulators, emulators, type OpenOptions } from "../support/dynamo-on-emulators.ts";
+import { added } from "../support/sync-outcomes.ts";
 
-const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = DEFAULT_SYNC_RULES;
 /** Segments above this go to S3 in these tests, so that small bodies exercise the S3 path. */
 const INLINE = 16;
 const BIG = new Uint8Array(4096).map((_, i) => (i * 7) % 256);
 
-type Around = (call: SdkCall, send: () => Promise<unknown>) => Promise<unknown>;
-
-const raw = createAwsClients(emulatorClientOptions(emulators));
-const opened: DynamoStorage[] = [];
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
-afterAll(() => {
-  raw.dynamodb.destroy();
-  raw.s3.destroy();
-});
+const dynamo = dynamoOnEmulators({ inlineSegmentMaxBytes: INLINE });
 
 /** A storage whose calls go through `around` (default: pass) at the given step; records the calls. */
-function faulty(
-  around: Around = (_, send) => send(),
-  options: Partial<DynamoStorageOptions> & { step?: "initialize" | "deserialize" } = {},
-) {
-  const { step, ...rest } = options;
-  const clients: AwsClients = createAwsClients(emulatorClientOptions(emulators));
-  const calls: string[] = [];
-  interceptCalls(
-    clients,
-    (call, send) => {
-      calls.push(`${call.service}:${call.command.replace(/Command$/, "")}`);
-      return around(call, send);
-    },
-    step,
-  );
-  const storage = new DynamoStorage({
-    ...clients,
-    tableName: emulators.tableName,
-    bucketName: emulators.bucketName,
-    inlineSegmentMaxBytes: INLINE,
-    ownsClients: true,
-    ...rest,
-  });
-  opened.push(storage);
+function faulty(around?: Around, options: OpenOptions = {}) {
+  const { storage, calls } = dynamo.open({ ...options, around });
   return { storage, sync: new SyncServer(storage, RULES), calls };
 }
 
@@ -75,29 +42,9 @@ function healthy() {
   return faulty();
 }
 
-async function objects(clientId: Uuid): Promise<string[]> {
-  const result = await raw.s3.send(new ListObjectsV2Command({ Bucket: emulators.bucketName, Prefix: `${S3_PREFIX}${clientId}/` }));
-  return (result.Contents ?? []).map((o) => o.Key!).sort();
-}
-
-async function clientItem(clientId: Uuid): Promise<Record<string, AttributeValue> | undefined> {
-  const result = await raw.dynamodb.send(
-    new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: SK.client } }, ConsistentRead: true }),
-  );
-  return result.Item;
-}
-
-async function itemExists(clientId: Uuid, sk: string): Promise<boolean> {
-  const result = await raw.dynamodb.send(
-    new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: sk } }, ConsistentRead: true }),
-  );
-  return result.Item !== undefined;
-}
-
-function added(outcome: AddVersionOutcome): Uuid {
-  if (outcome.kind !== "added") throw new Error(`expected added, got ${JSON.stringify(outcome)}`);
-  return outcome.versionId;
-}
+const objects = (clientId: Uuid) => dynamo.objects(clientId);
+const clientItem = (clientId: Uuid) => dynamo.clientItem(clientId);
+const itemExists = async (clientId: Uuid, sk: string) => (await dynamo.item(clientId, sk)) !== undefined;
 
 /** A client with one version (big: its segment is in S3); returns its id and the version's. */
 async function clientWithOneVersion(): Promise<{ clientId: Uuid; v1: Uuid; v1Object: string }> {
@@ -346,27 +293,36 @@ describe("DynamoDB unavailable", () => {
 
   test("the write fails: 'unavailable', and the HTTP handler answers 503 with Retry-After; nothing is written", async () => {
     const { clientId, v1, v1Object } = await clientWithOneVersion();
-    const { storage, sync } = faulty(async (call, send) => {
+    const { storage, sync, calls } = faulty(async (call, send) => {
       if (call.command === "TransactWriteItemsCommand") throw sdkError(503, "ServiceUnavailable");
       return send();
     });
     await expect(sync.addVersion(clientId, v1, BIG)).rejects.toBeInstanceOf(StorageUnavailableError);
+    // The write's outcome is unknown: its upload stays (an orphan for the sweep); no version.
+    expect((await healthy().sync.getChildVersion(clientId, v1)).kind).toBe("up-to-date");
+    const left = await objects(clientId);
+    expect(left).toHaveLength(2);
+    expect(left).toContain(v1Object);
+    // Through the HTTP handler, for another client: this one's upload lease stays until it
+    // expires (the write may yet have committed), and a request would wait for it.
+    const other = await clientWithOneVersion();
+    calls.length = 0;
     const handler = createApp(
       storage,
       { rules: RULES, maxBodyBytes: 10_000_000 },
       createLogger(() => {}),
     );
     const response = await handler(
-      httpEvent("POST", `/v1/client/add-version/${v1}`, {
-        headers: { "x-client-id": clientId, "content-type": "application/vnd.taskchampion.history-segment" },
+      httpEvent("POST", `/v1/client/add-version/${other.v1}`, {
+        headers: { "x-client-id": other.clientId, "content-type": "application/vnd.taskchampion.history-segment" },
         body: BIG,
       }),
     );
     expect(response.statusCode).toBe(503);
     expect(Number(response.headers?.["retry-after"])).toBeGreaterThanOrEqual(1);
-    // The write's outcome is unknown: its upload stays (an orphan for the sweep); no version.
-    expect((await healthy().sync.getChildVersion(clientId, v1)).kind).toBe("up-to-date");
-    expect(await objects(clientId)).toContain(v1Object);
+    // The 503 is the failed write's, not a wait's.
+    expect(calls).toContain("dynamodb:TransactWriteItems");
+    expect((await healthy().sync.getChildVersion(other.clientId, other.v1)).kind).toBe("up-to-date");
   });
 
   test("throttling after the SDK's retries: 'unavailable' with a longer Retry-After", async () => {
@@ -481,17 +437,19 @@ describe("DynamoDB unavailable", () => {
     await new Promise<void>((resolve) => blackhole.listen(0, "127.0.0.1", resolve));
     const port = (blackhole.address() as { port: number }).port;
     try {
-      const clients = createAwsClients({ ...emulatorClientOptions(emulators), dynamodbEndpoint: `http://127.0.0.1:${port}` });
+      const clients = createAwsClients({ ...emulatorClientOptions(emulators()), dynamodbEndpoint: `http://127.0.0.1:${port}` });
       const storage = new DynamoStorage({
         ...clients,
-        tableName: emulators.tableName,
-        bucketName: emulators.bucketName,
+        tableName: dynamo.tableName,
+        bucketName: dynamo.bucketName,
         ownsClients: true,
         deadlineMs: 1_500,
       });
-      opened.push(storage);
       const started = Date.now();
-      const error = await new SyncServer(storage, RULES).getChildVersion(newUuid(), NIL_UUID).catch((e: unknown) => e);
+      const error = await new SyncServer(storage, RULES)
+        .getChildVersion(newUuid(), NIL_UUID)
+        .catch((e: unknown) => e)
+        .finally(() => storage.close());
       expect(error).toBeInstanceOf(StorageUnavailableError);
       expect(Date.now() - started).toBeLessThan(3_000);
     } finally {

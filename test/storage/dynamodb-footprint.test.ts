@@ -6,28 +6,15 @@
  * about one byte per two significant digits plus one) and its storage overhead of 100 bytes per
  * item. A segment in S3 is billed there as its bytes; its item holds the key instead.
  */
-import { type AttributeValue, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, describe, expect, inject, test } from "vitest";
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { describe, expect, test } from "vitest";
 import { VERSION_OVERHEAD_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
 import { SK } from "../../lambda/storage/dynamodb/layout.ts";
-import { createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
-import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
-import { inTxn } from "../support/txn.ts";
+import { dynamoOnEmulators } from "../support/dynamo-on-emulators.ts";
+import { writeTxn } from "../support/txn.ts";
 
-const emulators = emulatorsFrom(inject("emulators"));
-const clients = createAwsClients(emulatorClientOptions(emulators));
-const storage = new DynamoStorage({
-  ...clients,
-  tableName: emulators.tableName,
-  bucketName: emulators.bucketName,
-  inlineSegmentMaxBytes: 1000,
-});
-afterAll(() => {
-  clients.dynamodb.destroy();
-  clients.s3.destroy();
-});
+const dynamo = dynamoOnEmulators({ inlineSegmentMaxBytes: 1000 });
 
 /** DynamoDB's per-item storage overhead (its indexing), per its pricing and size documentation. */
 const ITEM_OVERHEAD = 100;
@@ -53,23 +40,12 @@ describe("DynamoDB: a version's overhead, as the quota counts it, covers what it
     test(`a segment of ${size} bytes ${where}`, async () => {
       const clientId = newUuid();
       const versionId = newUuid();
-      await inTxn(
-        storage,
-        clientId,
-        async (txn) => {
-          await txn.newClient(NIL_UUID);
-          await txn.addVersion(versionId, NIL_UUID, new Uint8Array(size).fill(7));
-        },
-        true,
-      );
-      const { Item } = await clients.dynamodb.send(
-        new GetItemCommand({
-          TableName: emulators.tableName,
-          Key: { pk: { S: clientId }, sk: { S: SK.child(NIL_UUID) } },
-          ConsistentRead: true,
-        }),
-      );
-      const billed = itemBytes(Item!) - (where === "inline" ? size : 0);
+      await writeTxn(dynamo.storage(), clientId, async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(versionId, NIL_UUID, new Uint8Array(size).fill(7));
+      });
+      const item = await dynamo.item(clientId, SK.child(NIL_UUID));
+      const billed = itemBytes(item!) - (where === "inline" ? size : 0);
       expect(billed).toBeLessThanOrEqual(VERSION_OVERHEAD_BYTES);
       // Close to it: not many times what is billed.
       expect(billed).toBeGreaterThan(VERSION_OVERHEAD_BYTES / 2);

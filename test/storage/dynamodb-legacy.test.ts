@@ -5,33 +5,18 @@
  * it lacks (the chain's start, the stored bytes) fills that in once.
  */
 import { randomBytes } from "node:crypto";
-import { type AttributeValue, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
-import { afterAll, describe, expect, inject, test } from "vitest";
-import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
+import { type AttributeValue, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { describe, expect, test } from "vitest";
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { SyncServer } from "../../lambda/core/sync.ts";
 import { VERSION_OVERHEAD_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
 import { S3_PREFIX } from "../../lambda/storage/dynamodb/layout.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
-import { createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
-import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { dynamoOnEmulators } from "../support/dynamo-on-emulators.ts";
 import { inTxn, writeTxn } from "../support/txn.ts";
 
-const emulators = emulatorsFrom(inject("emulators"));
-const raw = createAwsClients(emulatorClientOptions(emulators));
-const storage = new DynamoStorage({
-  ...createAwsClients(emulatorClientOptions(emulators)),
-  tableName: emulators.tableName,
-  bucketName: emulators.bucketName,
-  ownsClients: true,
-});
-afterAll(async () => {
-  await storage.close();
-  raw.dynamodb.destroy();
-  raw.s3.destroy();
-});
+const dynamo = dynamoOnEmulators();
 
 const segmentOf = (i: number) => new Uint8Array(randomBytes(100 + i));
 const nonce = () => randomBytes(8).toString("hex");
@@ -45,12 +30,10 @@ interface LegacyClient {
 }
 
 async function put(item: Record<string, AttributeValue>): Promise<void> {
-  await raw.dynamodb.send(new PutItemCommand({ TableName: emulators.tableName, Item: item }));
+  await dynamo.raw.dynamodb.send(new PutItemCommand({ TableName: dynamo.tableName, Item: item }));
 }
 
-async function putObject(key: string, body: Uint8Array): Promise<void> {
-  await raw.s3.send(new PutObjectCommand({ Bucket: emulators.bucketName, Key: key, Body: body }));
-}
+const putObject = (key: string, body: Uint8Array) => dynamo.putObject(key, body);
 
 /** A client as 0.1.0 wrote it: 7 versions (the 4th in S3 under a key without its parent) and a snapshot of the 6th. */
 async function legacyClient(): Promise<LegacyClient> {
@@ -103,16 +86,11 @@ async function legacyClient(): Promise<LegacyClient> {
   return { clientId, ids, segments, snapshot, bigSegmentKey };
 }
 
-async function clientItem(clientId: Uuid): Promise<Record<string, AttributeValue> | undefined> {
-  return (
-    await raw.dynamodb.send(
-      new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: "CLIENT" } }, ConsistentRead: true }),
-    )
-  ).Item;
-}
+const clientItem = (clientId: Uuid) => dynamo.clientItem(clientId);
 
 describe("a client stored by 0.1.0", () => {
   test("syncs as it is: every version by parent and by id, the snapshot, its recent ids", async () => {
+    const storage = dynamo.storage();
     const legacy = await legacyClient();
     const sync = new SyncServer(storage, DEFAULT_SYNC_RULES);
     let parent = NIL_UUID;
@@ -133,6 +111,7 @@ describe("a client stored by 0.1.0", () => {
   });
 
   test("its first added version records the chain's start and the stored bytes, once; the chain goes on", async () => {
+    const storage = dynamo.storage();
     const legacy = await legacyClient();
     const sync = new SyncServer(storage, DEFAULT_SYNC_RULES);
     const next = await sync.addVersion(legacy.clientId, legacy.ids[6]!, new Uint8Array([1, 2, 3]));
@@ -161,6 +140,7 @@ describe("a client stored by 0.1.0", () => {
   });
 
   test("takes a snapshot of one of its recent versions; operators see its details; its oldest versions can be removed", async () => {
+    const storage = dynamo.storage();
     const legacy = await legacyClient();
     // Always asked for (a threshold of 0): the legacy client's snapshot is recent.
     const sync = new SyncServer(storage, { ...DEFAULT_SYNC_RULES, snapshotVersions: 0 });
@@ -174,18 +154,8 @@ describe("a client stored by 0.1.0", () => {
       oldestVersion: { versionId: legacy.ids[4], parentVersionId: legacy.ids[3] },
     });
     // The removed versions' index items went with them; their S3 object is marked for the sweep.
-    const index = await raw.dynamodb.send(
-      new GetItemCommand({
-        TableName: emulators.tableName,
-        Key: { pk: { S: legacy.clientId }, sk: { S: `VERSION#${legacy.ids[0]}` } },
-        ConsistentRead: true,
-      }),
-    );
-    expect(index.Item).toBeUndefined();
-    const segments = async () =>
-      (
-        await raw.s3.send(new ListObjectsV2Command({ Bucket: emulators.bucketName, Prefix: `${S3_PREFIX}${legacy.clientId}/segments/` }))
-      ).Contents?.map((object) => object.Key) ?? [];
+    expect(await dynamo.item(legacy.clientId, `VERSION#${legacy.ids[0]}`)).toBeUndefined();
+    const segments = () => dynamo.keys(`${S3_PREFIX}${legacy.clientId}/segments/`);
     const removedObjects = await segments();
     expect(removedObjects).toHaveLength(1);
     // Marked by the removal itself (as the snapshot that the new one replaced was by its write):
@@ -199,6 +169,7 @@ describe("a client stored by 0.1.0", () => {
   });
 
   test("the sweep keeps its referenced objects, keyed the old way, and deletes its orphans", async () => {
+    const storage = dynamo.storage();
     const legacy = await legacyClient();
     const orphan = `${S3_PREFIX}${legacy.clientId}/segments/${newUuid()}/${nonce()}`;
     await putObject(orphan, new Uint8Array([9]));
@@ -213,6 +184,7 @@ describe("a client stored by 0.1.0", () => {
 
 describe("a client item that 0.2.0's function wrote to after this version", () => {
   test("a version it added without counting it (during the deploy, or after a rollback) is counted again when the item is next read", async () => {
+    const storage = dynamo.storage();
     const sync = new SyncServer(storage, DEFAULT_SYNC_RULES);
     const clientId = newUuid();
     let parent = NIL_UUID;
@@ -223,9 +195,9 @@ describe("a client item that 0.2.0's function wrote to after this version", () =
     }
     const counted = (await inTxn(storage, clientId, (txn) => txn.getClientDetails()))!;
     // As 0.2.0 adds a version: its bytes and the count, not `used`.
-    await raw.dynamodb.send(
+    await dynamo.raw.dynamodb.send(
       new UpdateItemCommand({
-        TableName: emulators.tableName,
+        TableName: dynamo.tableName,
         Key: { pk: { S: clientId }, sk: { S: "CLIENT" } },
         UpdateExpression: "ADD #bytes :bytes, #count :one",
         ExpressionAttributeNames: { "#bytes": "bytes", "#count": "versionCount" },

@@ -5,62 +5,31 @@
  * interrupted removal stays a removal. And an answer of urgency high counted once when the SDK
  * retries its write. Faults and pauses are injected through the SDK's middleware.
  */
-import { type AttributeValue, GetItemCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { describe, expect, test } from "vitest";
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
-import { type AddVersionOutcome, SyncServer } from "../../lambda/core/sync.ts";
-import { ATTR, HIDDEN, SK } from "../../lambda/storage/dynamodb/layout.ts";
-import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
-import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
+import { SyncServer } from "../../lambda/core/sync.ts";
+import { ATTR, HIDDEN, SK, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
+import type { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
-import { interceptCalls, type SdkCall, sdkError } from "../../dev/sdk-interception.ts";
+import { sdkError } from "../../dev/sdk-interception.ts";
+import { chainVersions } from "../support/chain-import.ts";
+import { type Around, dynamoOnEmulators } from "../support/dynamo-on-emulators.ts";
+import { added } from "../support/sync-outcomes.ts";
 import { inTxn } from "../support/txn.ts";
 
-const emulators = emulatorsFrom(inject("emulators"));
-const raw = createAwsClients(emulatorClientOptions(emulators));
-const opened: DynamoStorage[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
-afterAll(() => {
-  raw.dynamodb.destroy();
-  raw.s3.destroy();
-});
-
-type Around = (call: SdkCall, send: () => Promise<unknown>) => Promise<unknown>;
+const dynamo = dynamoOnEmulators();
 
 function storage(around?: Around, step?: "initialize" | "deserialize"): DynamoStorage {
-  const clients: AwsClients = createAwsClients(emulatorClientOptions(emulators));
-  if (around) interceptCalls(clients, around, step);
-  const s = new DynamoStorage({ ...clients, tableName: emulators.tableName, bucketName: emulators.bucketName, ownsClients: true });
-  opened.push(s);
-  return s;
+  return dynamo.storage({ around, step });
 }
 
 /** A replica's server: creates clients (the case where a race could make one). */
 const replicaServer = () => new SyncServer(storage(), { ...DEFAULT_SYNC_RULES, createClients: true });
 
-async function clientItem(clientId: Uuid): Promise<Record<string, AttributeValue> | undefined> {
-  const result = await raw.dynamodb.send(
-    new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: SK.client } }, ConsistentRead: true }),
-  );
-  return result.Item;
-}
-
-function added(outcome: AddVersionOutcome): Uuid {
-  if (outcome.kind !== "added") throw new Error(`expected added, got ${JSON.stringify(outcome)}`);
-  return outcome.versionId;
-}
+const clientItem = (clientId: Uuid) => dynamo.clientItem(clientId);
 
 const bytes = (n: number, seed: number) => new Uint8Array(n).fill(seed);
-
-/** The versions of an import, from nil: `ids`, each a small segment. */
-async function* versionsOf(ids: readonly Uuid[]) {
-  for (const [i, versionId] of ids.entries()) {
-    yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: bytes(10, i), addedAt: new Date() };
-  }
-}
 
 /** An import's data: `count` versions from nil, and a snapshot of the last. */
 function importOf(count: number, ids = Array.from({ length: count }, () => newUuid())) {
@@ -69,7 +38,7 @@ function importOf(count: number, ids = Array.from({ length: count }, () => newUu
     client: {
       latestVersionId: ids[count - 1]!,
       snapshot: { versionId: ids[count - 1]!, timestamp: new Date(), versionsSince: 0, data: bytes(100, 9) },
-      versions: versionsOf(ids),
+      versions: chainVersions(ids, (i) => ({ historySegment: bytes(10, i), addedAt: new Date() })),
     },
   };
 }
@@ -86,7 +55,7 @@ function pausedAtLastWrite(): { around: Around; reached: Promise<void>; release:
   });
   const around: Around = async (call, send) => {
     const item = call.input.Item as Record<string, AttributeValue> | undefined;
-    if (call.command === "PutItemCommand" && item?.[TABLE_SK]?.S === SK.client && item[ATTR.hidden] === undefined) {
+    if (call.command === "PutItemCommand" && item?.[TABLE.sortKey.name]?.S === SK.client && item[ATTR.hidden] === undefined) {
       reach();
       await released;
     }
@@ -94,7 +63,6 @@ function pausedAtLastWrite(): { around: Around; reached: Promise<void>; release:
   };
   return { around, reached, release };
 }
-const TABLE_SK = "sk";
 
 describe("an import racing replicas", () => {
   test("a replica at the file's latest version, held before the import's last write: unknown client; then it carries on on top", async () => {
@@ -142,7 +110,7 @@ describe("an import racing replicas", () => {
     const first = importOf(4);
     const failing = storage(async (call, send) => {
       const item = call.input.Item as Record<string, AttributeValue> | undefined;
-      if (call.command === "PutItemCommand" && item?.[TABLE_SK]?.S === SK.client && item[ATTR.hidden] === undefined) {
+      if (call.command === "PutItemCommand" && item?.[TABLE.sortKey.name]?.S === SK.client && item[ATTR.hidden] === undefined) {
         throw sdkError(400, "ValidationException", "interrupted");
       }
       return send();

@@ -5,8 +5,8 @@
  * that a versioned bucket would keep), and what a client gets the server to keep, deleted
  * objects included, stays within its quota but for one payload in flight.
  */
-import { type AttributeValue, GetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
+import { UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { describe, expect, test } from "vitest";
 import { createApp } from "../../lambda/app.ts";
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import type { SyncRules } from "../../lambda/core/sync.ts";
@@ -14,29 +14,17 @@ import type { Handler, HttpResult } from "../../lambda/http/handler.ts";
 import { createLogger } from "../../lambda/log.ts";
 import { ATTR, KEPT_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
 import { keptWeek, versionUsed } from "../../lambda/storage/dynamodb/quota.ts";
-import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
-import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { httpEvent } from "../../dev/events.ts";
-import { interceptCalls } from "../../dev/sdk-interception.ts";
+import { callName, dynamoOnEmulators } from "../support/dynamo-on-emulators.ts";
 
-const emulators = emulatorsFrom(inject("emulators"));
 const SEGMENT = "application/vnd.taskchampion.history-segment";
 const SNAPSHOT = "application/vnd.taskchampion.snapshot";
 /** Segments over this go to S3 here, so that modest bodies take the S3 path. */
 const INLINE = 1024;
 const MAX_BODY = 4_500_000;
 
-const raw = createAwsClients(emulatorClientOptions(emulators));
-const opened: DynamoStorage[] = [];
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
-afterAll(() => {
-  raw.dynamodb.destroy();
-  raw.s3.destroy();
-});
+const dynamo = dynamoOnEmulators({ inlineSegmentMaxBytes: INLINE });
 
 interface Server {
   handler: Handler;
@@ -45,23 +33,16 @@ interface Server {
 }
 
 function server(rules: Partial<SyncRules> = {}, hold?: (name: string) => Promise<void>): Server {
-  const clients: AwsClients = createAwsClients(emulatorClientOptions(emulators));
   const calls: Server["calls"] = [];
-  interceptCalls(clients, async (call, send) => {
-    const name = `${call.service}:${call.command.replace(/Command$/, "")}`;
-    const body = call.input.Body;
-    calls.push({ name, bytes: body instanceof Uint8Array ? body.byteLength : 0 });
-    await hold?.(name);
-    return send();
+  const storage = dynamo.storage({
+    around: async (call, send) => {
+      const name = callName(call);
+      const body = call.input.Body;
+      calls.push({ name, bytes: body instanceof Uint8Array ? body.byteLength : 0 });
+      await hold?.(name);
+      return send();
+    },
   });
-  const storage = new DynamoStorage({
-    ...clients,
-    tableName: emulators.tableName,
-    bucketName: emulators.bucketName,
-    inlineSegmentMaxBytes: INLINE,
-    ownsClients: true,
-  });
-  opened.push(storage);
   const config = { rules: { ...DEFAULT_SYNC_RULES, createClients: false, ...rules }, maxBodyBytes: MAX_BODY };
   return {
     handler: createApp(
@@ -93,12 +74,7 @@ function versionOf(result: HttpResult): Uuid {
   return result.headers?.["x-version-id"] as Uuid;
 }
 
-async function clientItem(clientId: Uuid): Promise<Record<string, AttributeValue> | undefined> {
-  const result = await raw.dynamodb.send(
-    new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: SK.client } }, ConsistentRead: true }),
-  );
-  return result.Item;
-}
+const clientItem = (clientId: Uuid) => dynamo.clientItem(clientId);
 
 /** A registered client (as `admin add-client` makes one) with one small version; returns its id and the version's. */
 async function registered(): Promise<{ clientId: Uuid; v1: Uuid }> {
@@ -212,9 +188,9 @@ describe("one payload in flight per client", () => {
 
   test("a lease left by a transaction that died holds large versions only until it ends", async () => {
     const { clientId, v1 } = await registered();
-    await raw.dynamodb.send(
+    await dynamo.raw.dynamodb.send(
       new UpdateItemCommand({
-        TableName: emulators.tableName,
+        TableName: dynamo.tableName,
         Key: { pk: { S: clientId }, sk: { S: SK.client } },
         UpdateExpression: "SET #lease = :token, #until = :until",
         ExpressionAttributeNames: { "#lease": ATTR.lease, "#until": ATTR.leaseUntil },
@@ -256,9 +232,9 @@ describe("the most one client can make the owner store", () => {
   test("weeks of deleted bytes that the bucket has expired stop counting: a refusal counts them out and tries again", async () => {
     const { clientId, v1 } = await registered();
     const oldWeek = keptWeek(Date.now() - 60 * 24 * 60 * 60 * 1000);
-    await raw.dynamodb.send(
+    await dynamo.raw.dynamodb.send(
       new UpdateItemCommand({
-        TableName: emulators.tableName,
+        TableName: dynamo.tableName,
         Key: { pk: { S: clientId }, sk: { S: SK.client } },
         UpdateExpression: "SET #old = :bytes ADD #used :bytes",
         ExpressionAttributeNames: { "#old": ATTR.kept(oldWeek), "#used": ATTR.used },

@@ -6,99 +6,60 @@
  */
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { randomBytes } from "node:crypto";
-import { GetItemCommand, QueryCommand, type AttributeValue } from "@aws-sdk/client-dynamodb";
-import { DeleteObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
-import { afterAll, afterEach, describe, expect, inject, test } from "vitest";
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
+import { describe, expect, test } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { pruneClient } from "../../lambda/operations/prune.ts";
 import { DEFAULT_INLINE_SEGMENT_MAX_BYTES } from "../../lambda/storage/dynamodb/constants.ts";
 import { ATTR, S3_PREFIX, SK } from "../../lambda/storage/dynamodb/layout.ts";
 import { keptWeek, versionUsed } from "../../lambda/storage/dynamodb/quota.ts";
 import { sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
-import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
-import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
+import type { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
-import { interceptCalls, type SdkCall } from "../../dev/sdk-interception.ts";
 import { storageConformance } from "./conformance.ts";
 import type { StorageTxn } from "../../lambda/storage/types.ts";
+import { chainVersions, type VersionContent } from "../support/chain-import.ts";
+import { callName, dynamoOnEmulators, type OpenOptions } from "../support/dynamo-on-emulators.ts";
+import { added } from "../support/sync-outcomes.ts";
 import { inTxn, writeTxn } from "../support/txn.ts";
 
-const emulators = emulatorsFrom(inject("emulators"));
 const RULES: SyncRules = DEFAULT_SYNC_RULES;
 /** Rules under which the server always asks for a snapshot: each one is judged by its version alone. */
 const ALWAYS_ASKS: SyncRules = { ...RULES, snapshotVersions: 0 };
 const MB = 1024 * 1024;
 
-function clients(): AwsClients {
-  return createAwsClients(emulatorClientOptions(emulators));
-}
+const dynamo = dynamoOnEmulators();
 
-function openStorage(options: Partial<DynamoStorageOptions> = {}): DynamoStorage {
-  return new DynamoStorage({
-    ...clients(),
-    tableName: emulators.tableName,
-    bucketName: emulators.bucketName,
-    ownsClients: true,
-    ...options,
-  });
-}
-
-storageConformance("DynamoStorage on DynamoDB Local + s3rver", async () => ({ storage: openStorage() }), {
+storageConformance("DynamoStorage on DynamoDB Local + s3rver", async () => ({ storage: dynamo.storage() }), {
   parallelClients: true,
   // Snapshots live in S3, billed as their bytes; a replaced one is kept by the versioned bucket.
   accounting: { version: versionUsed, snapshot: (bytes) => bytes, keepsReplaced: true },
 });
 
 describe("DynamoStorage specifics", () => {
-  const raw = clients();
-  const opened: DynamoStorage[] = [];
-  const clientsOf = new WeakMap<DynamoStorage, AwsClients>();
-  const storage = (options: Partial<DynamoStorageOptions> = {}) => {
-    const c = clients();
-    const s = openStorage({ ...c, ...options });
-    clientsOf.set(s, c);
-    opened.push(s);
+  /** Each storage's calls: by name, and as spans ("start …" and "end …" of each). */
+  const recorded = new WeakMap<DynamoStorage, { calls: string[]; spans: string[] }>();
+  const storage = (options: OpenOptions = {}) => {
+    const spans: string[] = [];
+    const { storage: s, calls } = dynamo.open({
+      ...options,
+      around: async (call, send) => {
+        spans.push(`start ${callName(call)}`);
+        try {
+          return await send();
+        } finally {
+          spans.push(`end ${callName(call)}`);
+        }
+      },
+    });
+    recorded.set(s, { calls, spans });
     return s;
   };
 
-  afterEach(async () => {
-    await Promise.all(opened.splice(0).map((s) => s.close()));
-  });
-  afterAll(() => {
-    raw.dynamodb.destroy();
-    raw.s3.destroy();
-  });
-
-  async function item(clientId: Uuid, sk: string): Promise<Record<string, AttributeValue> | undefined> {
-    const result = await raw.dynamodb.send(
-      new GetItemCommand({ TableName: emulators.tableName, Key: { pk: { S: clientId }, sk: { S: sk } }, ConsistentRead: true }),
-    );
-    return result.Item;
-  }
-
-  async function objects(clientId: Uuid): Promise<string[]> {
-    const result = await raw.s3.send(new ListObjectsV2Command({ Bucket: emulators.bucketName, Prefix: `${S3_PREFIX}${clientId}/` }));
-    return (result.Contents ?? []).map((o) => o.Key!).sort();
-  }
-
+  const item = (clientId: Uuid, sk: string) => dynamo.item(clientId, sk);
+  const objects = (clientId: Uuid) => dynamo.objects(clientId);
   /** The client's items whose sort key starts with `prefix`. */
-  async function partition(clientId: Uuid, prefix: string): Promise<Record<string, AttributeValue>[]> {
-    const result = await raw.dynamodb.send(
-      new QueryCommand({
-        TableName: emulators.tableName,
-        KeyConditionExpression: "pk = :pk AND begins_with(sk, :prefix)",
-        ExpressionAttributeValues: { ":pk": { S: clientId }, ":prefix": { S: prefix } },
-        ConsistentRead: true,
-      }),
-    );
-    return result.Items ?? [];
-  }
-
-  function added(outcome: Awaited<ReturnType<SyncServer["addVersion"]>>): Uuid {
-    if (outcome.kind !== "added") throw new Error(`expected added, got ${JSON.stringify(outcome)}`);
-    return outcome.versionId;
-  }
+  const partition = (clientId: Uuid, prefix: string) => dynamo.items(clientId, prefix);
 
   function same(actual: Uint8Array, expected: Uint8Array): void {
     expect(actual.byteLength).toBe(expected.byteLength);
@@ -237,7 +198,7 @@ describe("DynamoStorage specifics", () => {
         expect(await txn.getSnapshotData(NIL_UUID)).toBeNull();
         expect(text(await txn.getSnapshotData(v1))).toBe("snap");
       });
-      expect(calls).toEqual(["dynamodb:GetItemCommand", "s3:GetObjectCommand"]);
+      expect(calls).toEqual(["dynamodb:GetItem", "s3:GetObject"]);
     });
 
     test("a snapshot replaced after the client read still reads (its object stays for the grace); once deleted, it reads as none", async () => {
@@ -267,7 +228,7 @@ describe("DynamoStorage specifics", () => {
       await read(s, clientId, async (txn) => {
         await txn.getClient();
         // A read that outlived the grace: the sweep deleted the old object meanwhile.
-        await raw.s3.send(new DeleteObjectCommand({ Bucket: emulators.bucketName, Key: oldKey }));
+        await dynamo.raw.s3.send(new DeleteObjectCommand({ Bucket: dynamo.bucketName, Key: oldKey }));
         expect(await txn.getSnapshotData(v1)).toBeNull();
       });
     });
@@ -301,7 +262,7 @@ describe("DynamoStorage specifics", () => {
       const v1 = added(await sync.addVersion(clientId, NIL_UUID, new Uint8Array(100)));
       expect(await sync.addSnapshot(clientId, v1, bytes("snapshot"))).toEqual({ kind: "stored" });
       const stray = `${S3_PREFIX}${clientId}/segments/${newUuid()}/0123456789abcdef`;
-      await raw.s3.send(new PutObjectCommand({ Bucket: emulators.bucketName, Key: stray, Body: bytes("orphan") }));
+      await dynamo.putObject(stray, bytes("orphan"));
       const before = await objects(clientId);
       expect(before).toHaveLength(3);
 
@@ -331,8 +292,8 @@ describe("DynamoStorage specifics", () => {
       const v2 = added(await sync.addVersion(clientId, v1, bytes("v2")));
       // Both in flight together: the write did not wait for the read.
       const inFlightTogether = (recorded: string[]) => {
-        expect(recorded.slice(0, 2).sort()).toEqual(["start dynamodb:GetItemCommand", "start dynamodb:TransactWriteItemsCommand"]);
-        expect(recorded.slice(2).sort()).toEqual(["end dynamodb:GetItemCommand", "end dynamodb:TransactWriteItemsCommand"]);
+        expect(recorded.slice(0, 2).sort()).toEqual(["start dynamodb:GetItem", "start dynamodb:TransactWriteItems"]);
+        expect(recorded.slice(2).sort()).toEqual(["end dynamodb:GetItem", "end dynamodb:TransactWriteItems"]);
       };
       inFlightTogether(calls.splice(0));
       // A stale parent: the refused write's ALL_OLD names the real latest, without another read.
@@ -345,10 +306,10 @@ describe("DynamoStorage specifics", () => {
       const calls = record(s);
       added(await new SyncServer(s, RULES).addVersion(newUuid(), NIL_UUID, bytes("v1")));
       expect(calls).toEqual([
-        ...["dynamodb:GetItemCommand", "dynamodb:TransactWriteItemsCommand"].sort(),
-        "dynamodb:TransactWriteItemsCommand",
+        ...["dynamodb:GetItem", "dynamodb:TransactWriteItems"].sort(),
+        "dynamodb:TransactWriteItems",
         // The count: one atomic update, no read before it.
-        "dynamodb:UpdateItemCommand",
+        "dynamodb:UpdateItem",
       ]);
     });
 
@@ -361,8 +322,8 @@ describe("DynamoStorage specifics", () => {
       const calls = record(s);
       added(await sync.addVersion(clientId, v1, new Uint8Array(11)));
       // The lease (an UpdateItem that decides every refusal) before anything goes to S3.
-      expect(calls.slice(0, 2).sort()).toEqual(["dynamodb:GetItemCommand", "dynamodb:UpdateItemCommand"]);
-      expect(calls.slice(2)).toEqual(["s3:PutObjectCommand", "dynamodb:TransactWriteItemsCommand"]);
+      expect(calls.slice(0, 2).sort()).toEqual(["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+      expect(calls.slice(2)).toEqual(["s3:PutObject", "dynamodb:TransactWriteItems"]);
     });
 
     test("GetChildVersion: two GetItems in one round trip", async () => {
@@ -375,14 +336,14 @@ describe("DynamoStorage specifics", () => {
       expect((await sync.getChildVersion(clientId, v1)).kind).toBe("up-to-date");
       // Both calls of each request were in flight together.
       expect(calls).toEqual([
-        "start dynamodb:GetItemCommand",
-        "start dynamodb:GetItemCommand",
-        "end dynamodb:GetItemCommand",
-        "end dynamodb:GetItemCommand",
-        "start dynamodb:GetItemCommand",
-        "start dynamodb:GetItemCommand",
-        "end dynamodb:GetItemCommand",
-        "end dynamodb:GetItemCommand",
+        "start dynamodb:GetItem",
+        "start dynamodb:GetItem",
+        "end dynamodb:GetItem",
+        "end dynamodb:GetItem",
+        "start dynamodb:GetItem",
+        "start dynamodb:GetItem",
+        "end dynamodb:GetItem",
+        "end dynamodb:GetItem",
       ]);
     });
 
@@ -399,80 +360,48 @@ describe("DynamoStorage specifics", () => {
       const calls = record(s);
       // The 5th most recent: accepted from the client item's recent ids alone.
       expect(await sync.addSnapshot(clientId, ids[1]!, bytes("s1"))).toEqual({ kind: "stored" });
-      const stored = ["dynamodb:GetItemCommand", "dynamodb:UpdateItemCommand", "s3:PutObjectCommand", "dynamodb:UpdateItemCommand"];
+      const stored = ["dynamodb:GetItem", "dynamodb:UpdateItem", "s3:PutObject", "dynamodb:UpdateItem"];
       expect(calls.splice(0)).toEqual(stored);
       expect(await sync.addSnapshot(clientId, ids[0]!, bytes("older"))).toEqual({ kind: "ignored", reason: "newer-snapshot-exists" });
-      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand"]);
+      expect(calls.splice(0)).toEqual(["dynamodb:GetItem"]);
       expect(await sync.addSnapshot(clientId, ids[5]!, bytes("s2"))).toEqual({ kind: "stored" });
       // Replacing one: the write is a transaction (the client item and the replaced object's mark); nothing is deleted.
-      expect(calls.splice(0)).toEqual([...stored.slice(0, 3), "dynamodb:TransactWriteItemsCommand"]);
+      expect(calls.splice(0)).toEqual([...stored.slice(0, 3), "dynamodb:TransactWriteItems"]);
       expect(await sync.getSnapshot(clientId)).toEqual({ kind: "found", versionId: ids[5], data: bytes("s2") });
-      expect(calls.splice(0)).toEqual(["dynamodb:GetItemCommand", "s3:GetObjectCommand"]);
+      expect(calls.splice(0)).toEqual(["dynamodb:GetItem", "s3:GetObject"]);
     });
   });
 
   test("pruning a batch walks the chain once: the removal uses the walk its transaction made", async () => {
     const s = storage();
-    const clientId = newUuid();
-    const ids = Array.from({ length: 8 }, () => newUuid());
-    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
-    await s.importClient(clientId, {
-      latestVersionId: ids[7]!,
-      snapshot: { versionId: ids[5]!, timestamp: new Date(), versionsSince: 2, data: bytes("snapshot") },
-      versions: (async function* () {
-        for (const [i, versionId] of ids.entries()) {
-          const addedAt = i < 5 ? old : new Date();
-          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: bytes(`v${i}`), addedAt };
-        }
-      })(),
-    });
+    const { clientId } = await imported(s, 8, 5, (i) => ({ historySegment: bytes(`v${i}`), addedAt: i < 5 ? LONG_AGO : new Date() }));
     const calls = record(s);
     expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 5, status: "complete" });
     // The client item, then the walk up to the first version that stays (the snapshot's); then the removal.
-    const firstWrite = calls.indexOf("dynamodb:TransactWriteItemsCommand");
-    expect(calls.slice(0, firstWrite)).toEqual(Array.from({ length: 1 + 6 }, () => "dynamodb:GetItemCommand"));
+    const firstWrite = calls.indexOf("dynamodb:TransactWriteItems");
+    expect(calls.slice(0, firstWrite)).toEqual(Array.from({ length: 1 + 6 }, () => "dynamodb:GetItem"));
   });
 
   test("pruning costs reads in proportion to what it removes: no query, no segment read, the snapshot's version checked in one read", async () => {
     const s = storage({ inlineSegmentMaxBytes: 10 });
-    const clientId = newUuid();
-    const ids = Array.from({ length: 60 }, () => newUuid());
-    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
-    await s.importClient(clientId, {
-      latestVersionId: ids[59]!,
-      // The snapshot's version, far from the start, has its segment in S3.
-      snapshot: { versionId: ids[55]!, timestamp: new Date(), versionsSince: 4, data: bytes("snapshot") },
-      versions: (async function* () {
-        for (const [i, versionId] of ids.entries()) {
-          const segment = i === 55 ? new Uint8Array(100) : bytes(`v${i}`);
-          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: segment, addedAt: old };
-        }
-      })(),
-    });
+    // The snapshot's version, far from the start, has its segment in S3.
+    const { clientId } = await imported(s, 60, 55, (i) => ({
+      historySegment: i === 55 ? new Uint8Array(100) : bytes(`v${i}`),
+      addedAt: LONG_AGO,
+    }));
     const calls = record(s);
     expect(await pruneClient(s, clientId, { historyDays: 180 })).toMatchObject({ removedVersions: 55, status: "complete" });
-    expect(calls.filter((call) => call === "dynamodb:QueryCommand" || call === "s3:GetObjectCommand")).toEqual([]);
+    expect(calls.filter((call) => call === "dynamodb:Query" || call === "s3:GetObject")).toEqual([]);
     // Two batches (40, 15): each reads the client and walks what it removes plus the one that stays;
     // the first checks the snapshot's version once. Then the last look finds nothing more.
-    const reads = calls.filter((call) => call === "dynamodb:GetItemCommand").length;
+    const reads = calls.filter((call) => call === "dynamodb:GetItem").length;
     expect(reads).toBeLessThanOrEqual(55 + 2 * 2 + 1 + 2);
-    expect(calls.filter((call) => call === "dynamodb:TransactWriteItemsCommand")).toHaveLength(2);
+    expect(calls.filter((call) => call === "dynamodb:TransactWriteItems")).toHaveLength(2);
   });
 
   test("a batch of 40 removed segments in S3 is deleted without piling listeners on one abort signal (no MaxListeners warning)", async () => {
     const s = storage({ inlineSegmentMaxBytes: 10 });
-    const clientId = newUuid();
-    const ids = Array.from({ length: 45 }, () => newUuid());
-    const old = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
-    await s.importClient(clientId, {
-      latestVersionId: ids[44]!,
-      snapshot: { versionId: ids[42]!, timestamp: new Date(), versionsSince: 2, data: bytes("snapshot") },
-      versions: (async function* () {
-        for (const [i, versionId] of ids.entries()) {
-          yield { versionId, parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!, historySegment: new Uint8Array(20).fill(i), addedAt: old };
-        }
-      })(),
-    });
+    const { clientId } = await imported(s, 45, 42, (i) => ({ historySegment: new Uint8Array(20).fill(i), addedAt: LONG_AGO }));
     const warnings: string[] = [];
     const onWarning = (warning: Error) => warnings.push(warning.name);
     process.on("warning", onWarning);
@@ -486,21 +415,29 @@ describe("DynamoStorage specifics", () => {
     expect(warnings.filter((name) => name === "MaxListenersExceededWarning")).toEqual([]);
   });
 
-  /** Records "service:Command" for every logical call of the storage's clients. */
+  /** The calls of `s` from now on, named as `callName` names them ("start …" and "end …" of each, `withEnds`). */
   function record(s: DynamoStorage, withEnds = false): string[] {
-    const calls: string[] = [];
-    interceptCalls(clientsOf.get(s)!, async (call: SdkCall, send) => {
-      const name = `${call.service}:${call.command}`;
-      calls.push(withEnds ? `start ${name}` : name);
-      try {
-        return await send();
-      } finally {
-        if (withEnds) calls.push(`end ${name}`);
-      }
-    });
-    return calls;
+    const { calls, spans } = recorded.get(s)!;
+    const into = withEnds ? spans : calls;
+    into.length = 0;
+    return into;
   }
 });
+
+/** Older than any history retention. */
+const LONG_AGO = new Date(Date.now() - 300 * 24 * 60 * 60 * 1000);
+
+/** A client imported with `count` versions and a snapshot of the version at `snapshotAt`; returns its id and the versions'. */
+async function imported(s: DynamoStorage, count: number, snapshotAt: number, content: VersionContent) {
+  const clientId = newUuid();
+  const ids = Array.from({ length: count }, () => newUuid());
+  await s.importClient(clientId, {
+    latestVersionId: ids[count - 1]!,
+    snapshot: { versionId: ids[snapshotAt]!, timestamp: new Date(), versionsSince: count - 1 - snapshotAt, data: bytes("snapshot") },
+    versions: chainVersions(ids, content),
+  });
+  return { clientId, ids };
+}
 
 /** A committed transaction of the client. */
 const write = (s: DynamoStorage, clientId: Uuid, work: (txn: StorageTxn) => Promise<void>) => writeTxn(s, clientId, work);

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { snapshotFootprint, versionFootprint } from "../../lambda/storage/sqlite/footprint.ts";
 import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { inTxn } from "../support/txn.ts";
+import { writeTxn } from "../support/txn.ts";
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -37,7 +37,7 @@ async function measure(work: (storage: SqliteStorage, clientId: Uuid) => Promise
   const path = join(dir, "db.sqlite3");
   const storage = new SqliteStorage(path);
   const clientId = newUuid();
-  await inTxn(storage, clientId, (txn) => txn.newClient(NIL_UUID), true);
+  await writeTxn(storage, clientId, (txn) => txn.newClient(NIL_UUID));
   await storage.close();
   const before = usedPages(path);
   const again = new SqliteStorage(path);
@@ -58,7 +58,7 @@ describe("SQLite: what the quota counts is what the file grows by, at most", () 
         let parent = NIL_UUID;
         for (let i = 0; i < VERSIONS; i++) {
           const versionId = newUuid();
-          await inTxn(storage, clientId, (txn) => txn.addVersion(versionId, parent, new Uint8Array(size).fill(i)), true);
+          await writeTxn(storage, clientId, (txn) => txn.addVersion(versionId, parent, new Uint8Array(size).fill(i)));
           parent = versionId;
         }
       });
@@ -73,12 +73,9 @@ describe("SQLite: what the quota counts is what the file grows by, at most", () 
     test(`a snapshot of ${size} bytes`, async () => {
       const grown = await measure(async (storage, clientId) => {
         const versionId = newUuid();
-        await inTxn(storage, clientId, (txn) => txn.addVersion(versionId, NIL_UUID, new Uint8Array(1)), true);
-        await inTxn(
-          storage,
-          clientId,
-          (txn) => txn.setSnapshot({ versionId, timestamp: new Date(), versionsSince: 0 }, new Uint8Array(size)),
-          true,
+        await writeTxn(storage, clientId, (txn) => txn.addVersion(versionId, NIL_UUID, new Uint8Array(1)));
+        await writeTxn(storage, clientId, (txn) =>
+          txn.setSnapshot({ versionId, timestamp: new Date(), versionsSince: 0 }, new Uint8Array(size)),
         );
       });
       expect(grown - versionFootprint(1)).toBeLessThanOrEqual(snapshotFootprint(size));

@@ -13,7 +13,7 @@ import { SyncServer } from "../../lambda/core/sync.ts";
 import { SCHEMA_VERSION } from "../../lambda/storage/sqlite/schema.ts";
 import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
 import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
-import { inTxn } from "../support/txn.ts";
+import { inTxn, writeTxn } from "../support/txn.ts";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -88,7 +88,7 @@ describe("SQLite schema migration", () => {
     dirs.push(dir);
     const path = join(dir, "nested", "db.sqlite3");
     const storage = new SqliteStorage(path);
-    await inTxn(storage, newUuid(), (txn) => txn.newClient(NIL_UUID), true);
+    await writeTxn(storage, newUuid(), (txn) => txn.newClient(NIL_UUID));
     await storage.close();
     expect(statSync(join(dir, "nested")).mode & 0o777).toBe(0o700);
     expect(statSync(path).mode & 0o777).toBe(0o600);

@@ -12,7 +12,7 @@ import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { storageConformance } from "./conformance.ts";
-import { inTxn } from "../support/txn.ts";
+import { inTxn, writeTxn } from "../support/txn.ts";
 
 const FILE = "taskchampion-sync-server.sqlite3";
 
@@ -80,17 +80,12 @@ describe("SqliteStorage specifics", () => {
     const timestamp = new Date(1_712_345_678_901);
 
     const first = openStorage();
-    await inTxn(
-      first,
-      clientId,
-      async (txn) => {
-        await txn.newClient(NIL_UUID);
-        await txn.addVersion(v1, NIL_UUID, segment);
-        await txn.setSnapshot({ versionId: v1, timestamp, versionsSince: 0 }, snapshotData);
-      },
-      true,
-    );
-    await inTxn(first, clientId, (txn) => txn.addVersion(v2, v1, new Uint8Array([1, 2, 3])), true);
+    await writeTxn(first, clientId, async (txn) => {
+      await txn.newClient(NIL_UUID);
+      await txn.addVersion(v1, NIL_UUID, segment);
+      await txn.setSnapshot({ versionId: v1, timestamp, versionsSince: 0 }, snapshotData);
+    });
+    await writeTxn(first, clientId, (txn) => txn.addVersion(v2, v1, new Uint8Array([1, 2, 3])));
     await first.close();
 
     for (let reopen = 0; reopen < 2; reopen++) {
@@ -146,16 +141,11 @@ describe("SqliteStorage specifics", () => {
     const storage = openStorage();
     const clientId = newUuid();
     const [v1, v2] = [newUuid(), newUuid()];
-    await inTxn(
-      storage,
-      clientId,
-      async (txn) => {
-        await txn.newClient(NIL_UUID);
-        await txn.addVersion(v1, NIL_UUID, new Uint8Array([1]));
-        await txn.addVersion(v2, v1, new Uint8Array([2]));
-      },
-      true,
-    );
+    await writeTxn(storage, clientId, async (txn) => {
+      await txn.newClient(NIL_UUID);
+      await txn.addVersion(v1, NIL_UUID, new Uint8Array([1]));
+      await txn.addVersion(v2, v1, new Uint8Array([2]));
+    });
     // Corrupt latest behind the storage's back, as if a bug had rolled it back.
     const db = new Database(path);
     db.prepare("UPDATE clients SET latest_version_id = ? WHERE client_id = ?").run(v1, clientId);
@@ -191,15 +181,10 @@ describe("SqliteStorage specifics", () => {
       const b = openStorage();
       const clientId = newUuid();
       const v1 = newUuid();
-      await inTxn(
-        a,
-        clientId,
-        async (txn) => {
-          await txn.newClient(NIL_UUID);
-          await txn.addVersion(v1, NIL_UUID, new Uint8Array([9]));
-        },
-        true,
-      );
+      await writeTxn(a, clientId, async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(v1, NIL_UUID, new Uint8Array([9]));
+      });
       expect((await inTxn(b, clientId, (txn) => txn.getClient()))?.latestVersionId).toBe(v1);
     });
 
@@ -207,15 +192,10 @@ describe("SqliteStorage specifics", () => {
       const instances = [openStorage(), openStorage()];
       const clientId = newUuid();
       const parent = newUuid();
-      await inTxn(
-        instances[0]!,
-        clientId,
-        async (txn) => {
-          await txn.newClient(NIL_UUID);
-          await txn.addVersion(parent, NIL_UUID, new Uint8Array([0]));
-        },
-        true,
-      );
+      await writeTxn(instances[0]!, clientId, async (txn) => {
+        await txn.newClient(NIL_UUID);
+        await txn.addVersion(parent, NIL_UUID, new Uint8Array([0]));
+      });
 
       const contenders = Array.from({ length: 12 }, () => newUuid());
       const results = await Promise.all(

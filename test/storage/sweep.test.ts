@@ -15,20 +15,20 @@
  */
 import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { randomBytes } from "node:crypto";
-import { ListObjectsV2Command, PutObjectCommand, type ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
-import { afterAll, afterEach, describe, expect, inject, test, vi } from "vitest";
+import type { ListObjectsV2CommandOutput } from "@aws-sdk/client-s3";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import { SyncServer, type SyncRules } from "../../lambda/core/sync.ts";
 import { clientTag, type Logger, type LogFields } from "../../lambda/log.ts";
-import { DynamoStorage, type DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
-import { type AwsClients, createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
+import type { DynamoStorageOptions } from "../../lambda/storage/dynamodb/storage.ts";
 import { S3_PREFIX, segmentKey, snapshotKey, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
 import { sweepAllOrphans, sweepOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
-import { emulatorClientOptions, emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
-import { interceptCalls, sdkError, type SdkCall } from "../../dev/sdk-interception.ts";
+import { emulatorEnv } from "../../dev/emulator-endpoints.ts";
+import { sdkError } from "../../dev/sdk-interception.ts";
+import { chainVersions } from "../support/chain-import.ts";
+import { type Around, dynamoOnEmulators, emulators } from "../support/dynamo-on-emulators.ts";
+import { added } from "../support/sync-outcomes.ts";
 
-const emulators = emulatorsFrom(inject("emulators"));
 /** A snapshot is always asked for (a threshold of 0): the tests replace snapshots at will. */
 const RULES: SyncRules = { ...DEFAULT_SYNC_RULES, snapshotVersions: 0 };
 /** Segments over this go to S3. */
@@ -38,56 +38,23 @@ const EVERY_OBJECT = -60_000;
 /** No grace: an orphan is marked and deleted in one run. */
 const NOW = 0;
 
-type Around = (call: SdkCall, send: () => Promise<unknown>) => Promise<unknown>;
-
-const raw = createAwsClients(emulatorClientOptions(emulators));
-const opened: DynamoStorage[] = [];
-
-afterEach(async () => {
+const dynamo = dynamoOnEmulators({ inlineSegmentMaxBytes: INLINE });
+afterEach(() => {
   vi.restoreAllMocks();
-  await Promise.all(opened.splice(0).map((s) => s.close()));
-});
-afterAll(() => {
-  raw.dynamodb.destroy();
-  raw.s3.destroy();
 });
 
-let counter = 0;
-
-/** A fresh table and bucket, and storages on them (optionally with intercepted calls). */
+/** A fresh table and bucket, and storages on them (optionally with intercepted calls), their listings as S3 gives them. */
 async function place() {
-  counter += 1;
-  const suffix = `${Date.now().toString(36)}-${counter}-${randomBytes(3).toString("hex")}`;
-  const tableName = `sweep-${suffix}`;
-  const bucketName = `sweep-${suffix}`;
-  await createTableAndBucket({ ...emulators, tableName, bucketName });
-  const storage = (around?: Around, options: Partial<DynamoStorageOptions> = {}) => {
-    const clients: AwsClients = createAwsClients(emulatorClientOptions(emulators));
-    interceptCalls(clients, (call, send) => (around ? around(call, () => asS3(call, send)) : asS3(call, send)));
-    const s = new DynamoStorage({ ...clients, tableName, bucketName, inlineSegmentMaxBytes: INLINE, ownsClients: true, ...options });
-    opened.push(s);
-    return s;
-  };
-  const keys = async (prefix = ""): Promise<string[]> => {
-    const all: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await raw.s3.send(new ListObjectsV2Command({ Bucket: bucketName, Prefix: prefix, ContinuationToken: token }));
-      all.push(...(page.Contents ?? []).map((o) => o.Key!));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return all.sort();
-  };
-  const put = async (key: string, body: Uint8Array = bytes(`stray ${key}`)) => {
-    await raw.s3.send(new PutObjectCommand({ Bucket: bucketName, Key: key, Body: body }));
-    return key;
-  };
+  const here = await dynamo.fresh("sweep");
+  const storage = (around?: Around, options: Partial<DynamoStorageOptions> = {}) =>
+    here.storage({ ...options, around: (call, send) => (around ? around(call, () => asS3(call, send)) : asS3(call, send)) });
+  const put = (key: string, body: Uint8Array = bytes(`stray ${key}`)) => here.putObject(key, body);
   /** An upload that no item references, keyed as the storage keys its uploads. */
   const orphan = (clientId: Uuid, kind: "segments" | "snapshots" = "segments") => {
     const nonce = randomBytes(8).toString("hex");
     return put(kind === "segments" ? segmentKey(clientId, newUuid(), newUuid(), nonce) : snapshotKey(clientId, newUuid(), nonce));
   };
-  return { tableName, bucketName, storage, keys, put, orphan };
+  return { tableName: here.tableName, bucketName: here.bucketName, storage, keys: (prefix = "") => here.keys(prefix), put, orphan };
 }
 
 /**
@@ -136,9 +103,7 @@ async function writeClient(sync: SyncServer, sizes: number[], withSnapshot: bool
   let parent = client.latest ?? NIL_UUID;
   for (const size of sizes) {
     const segment = random(size);
-    const outcome = await sync.addVersion(client.clientId, parent, segment);
-    if (outcome.kind !== "added") throw new Error(`expected added, got ${JSON.stringify(outcome)}`);
-    parent = outcome.versionId;
+    parent = added(await sync.addVersion(client.clientId, parent, segment));
     client.segments.push(segment);
   }
   client.latest = parent;
@@ -430,7 +395,7 @@ describe("the maintenance function (lambda/maintenance.ts)", () => {
     const client = await writeClient(sync, [100], true);
     const young = await p.orphan(client.clientId);
     const before = await p.keys();
-    const env = emulatorEnv({ ...emulators, tableName: p.tableName, bucketName: p.bucketName });
+    const env = emulatorEnv({ ...emulators(), tableName: p.tableName, bucketName: p.bucketName });
     for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
     const written: string[] = [];
     vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
@@ -542,12 +507,7 @@ describe("the maintenance function (lambda/maintenance.ts)", () => {
     await storage.importClient(clientId, {
       latestVersionId: ids[9]!,
       snapshot: { versionId: ids[6]!, timestamp: new Date(Date.now() - 54 * day), versionsSince: 3, data: bytes("snapshot") },
-      versions: (async function* () {
-        for (const [i, versionId] of ids.entries()) {
-          const parentVersionId = i === 0 ? NIL_UUID : ids[i - 1]!;
-          yield { versionId, parentVersionId, historySegment: segments[i]!, addedAt: new Date(Date.now() - (60 - i) * day + 3_600_000) };
-        }
-      })(),
+      versions: chainVersions(ids, (i) => ({ historySegment: segments[i]!, addedAt: new Date(Date.now() - (60 - i) * day + 3_600_000) })),
     });
     const segmentObject = (await p.keys()).find((key) => key.includes("/segments/"));
     expect(segmentObject).toBeDefined();
