@@ -6,11 +6,10 @@
  * policy with the stack's key, the companion stack that makes the copies' vault, proof that
  * nothing is added while off, and every invalid value refused at synth.
  */
-import { App, Stack, Validations } from "aws-cdk-lib";
+import { App, Stack } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as s3 from "aws-cdk-lib/aws-s3";
-import type { IConstruct } from "constructs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DELETION_GRACE_DAYS } from "../../lambda/storage/dynamodb/constants.ts";
 import { BackupCopyVaultStack } from "../../lib/backup-copy-vault-stack.ts";
@@ -19,15 +18,19 @@ import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
 import { buildApp, DEFAULT_STACK_NAME } from "../../lib/sync-server-stack.ts";
 import {
+  acknowledgedOn,
   build,
-  CDK_JSON,
+  companionOf,
   ofType,
   only,
   removeSynthOutputs,
   type Resource,
+  resourceTypes as types,
   type Synthesized,
+  stackNames,
   synth,
   type TemplateJson,
+  testApp,
 } from "../support/cdk-app.ts";
 
 const OTHER_REGION_VAULT = "arn:aws:backup:eu-west-1:123456789012:backup-vault:TaskChampionSyncServer-copies";
@@ -42,10 +45,6 @@ const BACKUP_POLICIES = [
   "AWSBackupServiceRolePolicyForS3Restore",
 ];
 const managedPolicyArn = (name: string) => ({ "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:iam::aws:policy/${name}`]] });
-
-function types(template: Template): string[] {
-  return Object.values(template.toJSON().Resources as Record<string, Resource>).map((r) => r.Type);
-}
 
 /** The plan whose selection names `resource` (a GetAtt of the table or the bucket, or an imported ARN). */
 function planOf(template: Template, resource: unknown): { rule: TemplateJson; selection: TemplateJson } {
@@ -65,16 +64,6 @@ function dailyHour(expression: string): number {
   const match = /^cron\(0 (\d{1,2}) \* \* \? \*\)$/.exec(expression);
   expect(match, expression).not.toBeNull();
   return Number(match![1]);
-}
-
-/** The rules acknowledged on one construct: rule id → reason. */
-function acknowledgedOn(construct: IConstruct): Record<string, string> {
-  const found: Record<string, string> = {};
-  for (const entry of construct.node.metadata) {
-    if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-    for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) found[id.replace(/^annotation::/i, "")] = reason;
-  }
-  return found;
 }
 
 afterAll(removeSynthOutputs);
@@ -98,10 +87,10 @@ describe("with backups off (the default)", () => {
     defaults.template.hasResourceProperties("AWS::S3::Bucket", { VersioningConfiguration: { Status: "Enabled" } });
   });
 
-  it("makes no companion stack unless asked", () => {
-    const app = new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [] } });
+  it("makes no companion stack unless asked, also with backups on", () => {
+    const app = testApp(BACKUP);
     buildApp(app);
-    expect(app.node.children.filter((child) => child instanceof Stack).map((s) => (s as Stack).stackName)).toEqual([DEFAULT_STACK_NAME]);
+    expect(stackNames(app)).toEqual([DEFAULT_STACK_NAME]);
   });
 });
 
@@ -420,21 +409,13 @@ describe("backups with the stack's customer-managed key", () => {
 
 describe("the companion stack that makes the copies' vault (backupCopyVaultStack=true)", () => {
   function companion(context: Record<string, string>): { app: App; stack: BackupCopyVaultStack; template: Template } {
-    const app = new App({
-      context: {
-        ...CDK_JSON.context,
-        "aws:cdk:bundling-stacks": [],
-        backupCopyVaultStack: "true",
-        backupCopyRegion: "eu-west-1",
-        ...context,
-      },
+    const { app, stack } = companionOf(BackupCopyVaultStack, "BackupCopies", {
+      backupCopyVaultStack: "true",
+      backupCopyRegion: "eu-west-1",
+      ...context,
     });
-    const server = buildApp(app);
-    const stack = app.node.tryFindChild(`${server.stackName}-BackupCopies`);
-    expect(stack).toBeInstanceOf(BackupCopyVaultStack);
     // Synthesizing the app runs cdk-nag on every stack.
-    const template = Template.fromStack(stack as BackupCopyVaultStack);
-    return { app, stack: stack as BackupCopyVaultStack, template };
+    return { app, stack, template: Template.fromStack(stack) };
   }
 
   it("holds the vault (kept, named after the server stack, AWS Backup's key) and a restore role, in its region", () => {
@@ -588,7 +569,7 @@ describe("invalid backup values, refused at synth", () => {
       /sourceAccounts must be AWS account ids/,
     ],
   ])("rejects %j", (context, message) => {
-    expect(() => buildApp(new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], ...context } }))).toThrow(message);
+    expect(() => build(context)).toThrow(message);
   });
 
   it("refuses a copy into the stack's own region and account, when the stack knows them: no backup outside the deployment", () => {

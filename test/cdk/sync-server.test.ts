@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { App, type CfnElement, CfnResource, RemovalPolicy, Stack, TagManager, Tags, Validations } from "aws-cdk-lib";
+import { type CfnElement, CfnResource, RemovalPolicy, Stack, TagManager, Tags } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
@@ -35,6 +35,7 @@ import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack } from "../../lib/sync-server-stack.ts";
 import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
 import {
+  acknowledgements,
   build,
   CDK_JSON,
   maintenanceFunction,
@@ -47,6 +48,7 @@ import {
   synth,
   syncFunction,
   type TemplateJson,
+  testApp,
 } from "../support/cdk-app.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { assetFiles, startupFiles, totalBytes, unresolvedImports } from "../../dev/lambda-asset.ts";
@@ -88,19 +90,11 @@ function nagReport(scope: IConstruct) {
   return { errors: describe("error"), warnings: describe("warning"), all: report.violations };
 }
 
-/** Every acknowledgement recorded in the construct tree: rule id → reasons. */
-function acknowledgements(scope: IConstruct): Map<string, string[]> {
-  const found = new Map<string, string[]>();
-  for (const node of scope.node.findAll()) {
-    for (const entry of node.node.metadata) {
-      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
-        const rule = id.replace(/^annotation::/i, "");
-        found.set(rule, [...(found.get(rule) ?? []), reason]);
-      }
-    }
-  }
-  return found;
+/** cdk-nag's AwsSolutions checks, run again on `scope`, find nothing unacknowledged. */
+function expectNagClean(scope: IConstruct): void {
+  const report = nagReport(scope);
+  expect(report.errors).toEqual([]);
+  expect(report.warnings).toEqual([]);
 }
 
 afterAll(removeSynthOutputs);
@@ -1152,9 +1146,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
   });
 
   it("is still cdk-nag clean (custom domain, auto-delete, subscription)", () => {
-    const report = nagReport(synthesized.app);
-    expect(report.errors).toEqual([]);
-    expect(report.warnings).toEqual([]);
+    expectNagClean(synthesized.app);
   });
 });
 
@@ -1288,9 +1280,7 @@ describe("a customer-managed KMS key (customerManagedKey)", () => {
   });
 
   it("is cdk-nag clean", () => {
-    const report = nagReport(synthesized.app);
-    expect(report.errors).toEqual([]);
-    expect(report.warnings).toEqual([]);
+    expectNagClean(synthesized.app);
   });
 });
 
@@ -1314,9 +1304,7 @@ describe("tags", () => {
   }
 
   it("tags every resource that can be tagged, with the props' tags and the app's", () => {
-    const app = new App({
-      context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], dashboard: "true", alarmEmail: "ops@example.com" },
-    });
+    const app = testApp({ dashboard: "true", alarmEmail: "ops@example.com" });
     Tags.of(app).add("owner", "platform-team");
     const stack = buildApp(app, { server: { tags: { project: "taskchampion", "cost-center": "42" } } });
     const resources = taggedResources(stack);
@@ -1395,9 +1383,7 @@ describe("serving an existing table and bucket (a restored table, the bucket of 
     template.hasOutput("TableName", { Value: tableName });
     template.hasOutput("BucketName", { Value: bucketName });
     // cdk-nag: the acknowledgement of the objects under the prefix follows the bucket.
-    const report = nagReport(synthesized.app);
-    expect(report.errors).toEqual([]);
-    expect(report.warnings).toEqual([]);
+    expectNagClean(synthesized.app);
     expect(acknowledgements(stack).has(`AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucketName}/${S3_PREFIX}*]`)).toBe(true);
   });
 
@@ -1408,7 +1394,7 @@ describe("serving an existing table and bucket (a restored table, the bucket of 
   });
 
   it("existingTable and existingBucket props: the construct in a team's own stack", () => {
-    const app = new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [] } });
+    const app = testApp();
     const stack = new Stack(app, "TeamStack", { env: { account: "123456789012", region: "eu-west-1" } });
     const table = dynamodb.Table.fromTableArn(stack, "Restored", `arn:aws:dynamodb:eu-west-1:123456789012:table/${tableName}`);
     const bucket = s3.Bucket.fromBucketName(stack, "Kept", bucketName);
