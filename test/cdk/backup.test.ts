@@ -10,13 +10,13 @@ import { App, Stack } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as s3 from "aws-cdk-lib/aws-s3";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { DELETION_GRACE_DAYS } from "../../lambda/storage/dynamodb/constants.ts";
 import { BackupCopyVaultStack } from "../../lib/backup-copy-vault-stack.ts";
 import { pairableBucketBackups } from "../../lib/backup-helper.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
-import { buildApp, DEFAULT_STACK_NAME } from "../../lib/sync-server-stack.ts";
+import { buildApp, DEFAULT_STACK_NAME, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
 import {
   acknowledgedOn,
   build,
@@ -196,6 +196,32 @@ describe("backups to another region (backup=true, backupCopyVaultArns)", () => {
     }
   });
 
+  describe("with a deletion grace shorter than the bucket's windows (a later storage's)", () => {
+    // No schedule of today's windows ends past 3 days; the rule must still hold if the grace shrinks.
+    afterEach(() => {
+      vi.doUnmock("../../lambda/storage/dynamodb/constants.ts");
+      vi.resetModules();
+    });
+
+    it("refuses a bucket hour whose job could end past the grace, and counts no day's backup that pairs", async () => {
+      vi.resetModules();
+      vi.doMock("../../lambda/storage/dynamodb/constants.ts", async (importOriginal) => ({
+        ...(await importOriginal<typeof import("../../lambda/storage/dynamodb/constants.ts")>()),
+        DELETION_GRACE_DAYS: 1,
+      }));
+      const helper = await import("../../lib/backup-helper.ts");
+      // 23 hours after the table's, with its 13 hours of windows: 36 hours after the table's started.
+      expect(helper.checkPairing(3, 2)).toEqual([
+        "backup bucketHourUtc 2: the bucket's backup may finish 36 hours after the table's starts, past the 1 days the storage " +
+          "keeps an object no item references any more",
+      ]);
+      expect(helper.pairableBucketBackups(3, 2)).toBe(0);
+      // 4 hours after: 17 hours, within the day.
+      expect(helper.checkPairing(3, 7)).toEqual([]);
+      expect(helper.pairableBucketBackups(3, 7)).toBe(1);
+    });
+  });
+
   it("tolerates two failed bucket backups in a row: the next two days' still pair with the table's", () => {
     expect(pairableBucketBackups(3, 7)).toBe(3);
     // A later bucket hour leaves less room: still the same day's and the next day's.
@@ -294,6 +320,8 @@ describe("backup options", () => {
       }),
     ).toEqual({ MinRetentionDays: 14, MaxRetentionDays: 365, ChangeableForDays: 10 });
     expect(lockOf({ backupVaultLock: "none" })).toBeUndefined();
+    // The mode in any case, as every named value.
+    expect(lockOf({ backupVaultLock: "Governance" })).toEqual({ MinRetentionDays: 7 });
   });
 
   it("backs up an existing (restored) table and bucket: the selections name them", () => {
@@ -408,12 +436,16 @@ describe("backups with the stack's customer-managed key", () => {
 });
 
 describe("the companion stack that makes the copies' vault (backupCopyVaultStack=true)", () => {
-  function companion(context: Record<string, string>): { app: App; stack: BackupCopyVaultStack; template: Template } {
-    const { app, stack } = companionOf(BackupCopyVaultStack, "BackupCopies", {
-      backupCopyVaultStack: "true",
-      backupCopyRegion: "eu-west-1",
-      ...context,
-    });
+  function companion(
+    context: Record<string, string>,
+    props?: SyncServerStackProps,
+  ): { app: App; stack: BackupCopyVaultStack; template: Template } {
+    const { app, stack } = companionOf(
+      BackupCopyVaultStack,
+      "BackupCopies",
+      { backupCopyVaultStack: "true", backupCopyRegion: "eu-west-1", ...context },
+      props,
+    );
     // Synthesizing the app runs cdk-nag on every stack.
     return { app, stack, template: Template.fromStack(stack) };
   }
@@ -490,6 +522,30 @@ describe("the companion stack that makes the copies' vault (backupCopyVaultStack
     expect(name.startsWith("AAAA")).toBe(true);
   });
 
+  it("takes the copies' retention from the server's props (context over props): the minimum of its lock", () => {
+    const server = { backup: { copyVaultArns: [OTHER_ACCOUNT_VAULT], copyRetentionDays: 60 } };
+    const lock = (context: Record<string, string>) =>
+      only(companion({ backupCopyVaultLock: "governance", ...context }, { server }).template, "AWS::Backup::BackupVault")[1].Properties
+        .LockConfiguration;
+    expect(lock({})).toEqual({ MinRetentionDays: 60 });
+    expect(lock({ backupCopyRetentionDays: "40" })).toEqual({ MinRetentionDays: 40 });
+  });
+
+  it("gives the shared lock days to the compliance lock only: a governance lock beside it has no cooling-off", () => {
+    const { app, template } = companion({
+      ...BACKUP,
+      backupVaultLock: "governance",
+      backupCopyVaultLock: "compliance",
+      backupVaultLockChangeableDays: "5",
+    });
+    expect(only(template, "AWS::Backup::BackupVault")[1].Properties.LockConfiguration).toEqual({
+      MinRetentionDays: 35,
+      ChangeableForDays: 5,
+    });
+    const server = Template.fromStack(app.node.findChild(DEFAULT_STACK_NAME) as Stack);
+    expect(only(server, "AWS::Backup::BackupVault")[1].Properties.LockConfiguration).toEqual({ MinRetentionDays: 7 });
+  });
+
   it("serves a team's own app, with props", () => {
     const app = new App();
     const stack = new BackupCopyVaultStack(app, "Copies", {
@@ -530,6 +586,8 @@ describe("invalid backup values, refused at synth", () => {
       /bucketHourUtc 5 must be at least 4 hours after hourUtc 3: the bucket's backup must start after the table's has finished/,
     ],
     [{ ...BACKUP, backupHour: "3", backupBucketHour: "3" }, /must be at least 4 hours after/],
+    // The table's windows end 3 hours after its schedule, and its backup may hold a minute's more writes.
+    [{ ...BACKUP, backupHour: "3", backupBucketHour: "6" }, /bucketHourUtc 6 must be at least 4 hours after hourUtc 3/],
     [{ ...BACKUP, backupRetentionDays: "3" }, /backup retentionDays must be a whole number of days from 7/],
     [{ ...BACKUP, backupCopyRetentionDays: "6" }, /backup copyRetentionDays must be a whole number of days from 7/],
     [{ backup: "true", backupCopyRetentionDays: "60" }, /copyRetentionDays is the retention of the copies: it needs copyVaultArns/],
@@ -551,6 +609,8 @@ describe("invalid backup values, refused at synth", () => {
     ],
     [{ ...BACKUP, backupVaultLockMinDays: "7" }, /bound a locked vault: set backupVaultLock or backupCopyVaultLock/],
     [{ backupHour: "5" }, /context backupHour set the backups, which are off: add -c backup=true/],
+    // A list key given as a list in cdk.json, too.
+    [{ backupCopyVaultArns: [OTHER_REGION_VAULT] }, /context backupCopyVaultArns set the backups, which are off/],
     [
       { backupCopyVaultArns: OTHER_REGION_VAULT, backupRetentionDays: "9" },
       /context backupRetentionDays, backupCopyVaultArns set the backups, which are off/,
@@ -591,6 +651,10 @@ describe("invalid backup values, refused at synth", () => {
       /copyRetentionDays must be a whole number of days from 7 .* to 36500, got 100000/,
     ],
     [{ vaultLock: { mode: "eternal" as "governance" } }, /vaultLock mode must be governance or compliance/],
+    [
+      { vaultLock: { mode: "governance" as const, changeableForDays: 5 } },
+      /vaultLock changeableForDays sets when a compliance lock becomes immutable: a governance lock has none/,
+    ],
     [
       { vaultLock: { mode: "compliance" as const, minRetentionDays: 7, maxRetentionDays: 7 } },
       /maxRetentionDays must be more than minRetentionDays/,

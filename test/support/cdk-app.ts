@@ -62,16 +62,17 @@ export function stackNames(app: App): string[] {
 }
 
 /**
- * The app built with `context`, and its companion stack `<stackName>-<suffix>`, which must be a
- * `type` (the server stack's `-EdgeWebAcl`, `-BackupCopies`).
+ * The app built with `context` (and the server stack's `props`), and its companion stack
+ * `<stackName>-<suffix>`, which must be a `type` (the server stack's `-EdgeWebAcl`, `-BackupCopies`).
  */
 export function companionOf<T extends Stack>(
   type: abstract new (...args: never[]) => T,
   suffix: string,
   context: Record<string, unknown>,
+  props?: SyncServerStackProps,
 ): { app: App; stack: T } {
   const app = testApp(context);
-  const server = buildApp(app);
+  const server = buildApp(app, props);
   const stack = app.node.tryFindChild(`${server.stackName}-${suffix}`);
   expect(stack).toBeInstanceOf(type);
   return { app, stack: stack as T };
