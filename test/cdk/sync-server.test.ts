@@ -1474,6 +1474,27 @@ describe("settings through props, and context over props", () => {
     expect(cors(build({ corsOrigins: "" }))).toBeUndefined();
   });
 
+  it("drops a list's empty items: a stray comma adds no client id and no origin", () => {
+    const stack = build({ clientIds: `${CLIENT_A},,${CLIENT_B},`, corsOrigins: "https://a.example.com,, " });
+    const template = Template.fromStack(stack);
+    expect(functionEnv({ stack, template })[SETTINGS.clientIdAllowlist.name]).toBe(`${CLIENT_A},${CLIENT_B}`);
+    expect(only(template, "AWS::ApiGatewayV2::Api")[1].Properties.CorsConfiguration.AllowOrigins).toEqual(["https://a.example.com"]);
+  });
+
+  it("reads true, false and the named values in any case", () => {
+    const stack = build({ createClients: "TRUE", dashboard: "True", removalPolicy: "Destroy", logRetentionDays: "INFINITE" });
+    const template = Template.fromStack(stack);
+    expect(functionEnv({ stack, template })[SETTINGS.createClients.name]).toBe("true");
+    template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Delete" });
+    for (const [, group] of ofType(template, "AWS::Logs::LogGroup")) expect(group.Properties?.RetentionInDays).toBeUndefined();
+  });
+
+  it("refuses a value that is not text, naming the key, and never repeats a client id", () => {
+    expect(() => build({ memory: { mb: 1024 } })).toThrow('context memory={"mb":1024} is not valid: expected a string');
+    expect(() => build({ clientIds: { user: CLIENT_A } })).toThrow(/^context clientIds is not valid: expected a string$/);
+  });
+
   it("takes the maintenance function's schedule", () => {
     const { template } = synth({}, { server: { maintenanceSchedule: events.Schedule.cron({ minute: "17", hour: "3" }) } });
     template.hasResourceProperties("AWS::Events::Rule", { ScheduleExpression: "cron(17 3 * * ? *)" });
