@@ -12,7 +12,7 @@ import { EDGE_DEFAULTS, RATE_LIMITED_BODY } from "../../lib/edge-helper.ts";
 import { EdgeWebAclStack } from "../../lib/edge-web-acl-stack.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
-import { buildApp, DEFAULT_STACK_NAME } from "../../lib/sync-server-stack.ts";
+import { buildApp, DEFAULT_STACK_NAME, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
 import {
   acknowledgedOn,
   build,
@@ -231,8 +231,8 @@ describe("the edge with a domain name of its own", () => {
 });
 
 describe("the companion stack that makes the web ACL in us-east-1 (edgeWebAclStack=true)", () => {
-  function companion(context: Record<string, string>): { app: App; stack: EdgeWebAclStack } {
-    return companionOf(EdgeWebAclStack, "EdgeWebAcl", { edgeWebAclStack: "true", ...context });
+  function companion(context: Record<string, string>, props?: SyncServerStackProps): { app: App; stack: EdgeWebAclStack } {
+    return companionOf(EdgeWebAclStack, "EdgeWebAcl", { edgeWebAclStack: "true", ...context }, props);
   }
 
   it("holds the web ACL alone, in us-east-1, and outputs its ARN for the server's edgeWebAclArn", () => {
@@ -285,6 +285,10 @@ describe("the companion stack that makes the web ACL in us-east-1 (edgeWebAclSta
     expect(() => companion({ edgeRateLimit: "600", edgeRateWindow: "60", throttleRate: "10" })).toThrow(
       /as much as the stage's whole throttle \(10\/s\)/,
     );
+    // The stage's rate of the server's props, too (and context over props).
+    const server = { throttlingRateLimit: 10 };
+    expect(() => companion({ edgeRateLimit: "600", edgeRateWindow: "60" }, { server })).toThrow(/whole throttle \(10\/s\)/);
+    expect(() => companion({ edgeRateLimit: "600", edgeRateWindow: "60", throttleRate: "20" }, { server })).not.toThrow();
   });
 });
 
