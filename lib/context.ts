@@ -225,27 +225,25 @@ function edgeContext(scope: Construct): EdgeProps | undefined {
     const stray = EDGE_KEYS.filter(
       (key) => stringContext(scope, key) !== undefined && !(forCompanion && (EDGE_RATE_KEYS as readonly string[]).includes(key)),
     );
-    if (stray.length > 0) throw new Error(`context ${stray.join(", ")} set the edge, which is off: add -c edge=true`);
+    refuseWhileOff(stray, "the edge, which is off", "edge");
     return undefined;
   }
-  const edge: { -readonly [K in keyof EdgeProps]: EdgeProps[K] } = {};
-  const webAclArn = stringContext(scope, "edgeWebAclArn");
-  if (webAclArn !== undefined) edge.webAclArn = webAclArn;
-  const domainName = stringContext(scope, "edgeDomainName");
-  if (domainName !== undefined) edge.domainName = domainName;
-  const certificateArn = stringContext(scope, "edgeCertificateArn");
-  if (certificateArn !== undefined) edge.certificateArn = certificateArn;
-  return { ...edge, ...edgeRateContext(scope) };
+  return {
+    ...givenProps<Pick<EdgeProps, "webAclArn" | "domainName" | "certificateArn">>(scope, {
+      webAclArn: ["edgeWebAclArn", stringContext],
+      domainName: ["edgeDomainName", stringContext],
+      certificateArn: ["edgeCertificateArn", stringContext],
+    }),
+    ...edgeRateContext(scope),
+  };
 }
 
 /** `-c edgeRateLimit=2000 -c edgeRateWindow=600`: only the keys given. */
 export function edgeRateContext(scope: Construct): Pick<EdgeProps, "rateLimit" | "rateWindow"> {
-  const rateLimit = numberContext(scope, "edgeRateLimit");
-  const rateWindow = numberContext(scope, "edgeRateWindow");
-  return {
-    ...(rateLimit === undefined ? {} : { rateLimit }),
-    ...(rateWindow === undefined ? {} : { rateWindow: Duration.seconds(rateWindow) }),
-  };
+  return givenProps<Pick<EdgeProps, "rateLimit" | "rateWindow">>(scope, {
+    rateLimit: ["edgeRateLimit", numberContext],
+    rateWindow: ["edgeRateWindow", secondsContext],
+  });
 }
 
 /** The keys of the server's backups, and those of the companion stack's vault. */
@@ -283,23 +281,18 @@ function backupContext(scope: Construct): BackupProps | undefined {
     const stray = [...BACKUP_KEYS, ...LOCK_DAYS_KEYS].filter(
       (key) => givenContext(scope, key) && !(companion && sharedWithCompanion.includes(key)),
     );
-    if (stray.length > 0) throw new Error(`context ${stray.join(", ")} set the backups, which are off: add -c backup=true`);
+    refuseWhileOff(stray, "the backups, which are off", "backup");
     return undefined;
   }
-  const backup: { -readonly [K in keyof BackupProps]: BackupProps[K] } = {};
-  const hourUtc = numberContext(scope, "backupHour");
-  if (hourUtc !== undefined) backup.hourUtc = hourUtc;
-  const bucketHourUtc = numberContext(scope, "backupBucketHour");
-  if (bucketHourUtc !== undefined) backup.bucketHourUtc = bucketHourUtc;
-  const retentionDays = numberContext(scope, "backupRetentionDays");
-  if (retentionDays !== undefined) backup.retentionDays = retentionDays;
-  const copyVaultArns = listContext(scope, "backupCopyVaultArns");
-  if (copyVaultArns !== undefined && copyVaultArns.length > 0) backup.copyVaultArns = copyVaultArns;
-  const copyRetentionDays = numberContext(scope, "backupCopyRetentionDays");
-  if (copyRetentionDays !== undefined) backup.copyRetentionDays = copyRetentionDays;
+  const backup = givenProps<Omit<BackupProps, "vaultLock">>(scope, {
+    hourUtc: ["backupHour", numberContext],
+    bucketHourUtc: ["backupBucketHour", numberContext],
+    retentionDays: ["backupRetentionDays", numberContext],
+    copyVaultArns: ["backupCopyVaultArns", nonEmptyListContext],
+    copyRetentionDays: ["backupCopyRetentionDays", numberContext],
+  });
   const vaultLock = vaultLockContext(scope, "backupVaultLock", lockDays);
-  if (vaultLock !== undefined) backup.vaultLock = vaultLock;
-  return backup;
+  return { ...backup, ...(vaultLock === undefined ? {} : { vaultLock }) };
 }
 
 /** The lock's days (`backupVaultLock*Days`), shared by the stack's vault and the companion's; only the keys given. */
@@ -307,24 +300,22 @@ function lockDaysContext(scope: Construct): Omit<BackupVaultLockProps, "mode"> {
   const locked = (["backupVaultLock", "backupCopyVaultLock"] as const).map((key) => stringContext(scope, key)?.toLowerCase());
   const compliance = locked.includes("compliance");
   const anyLock = locked.some((mode) => mode !== undefined && mode !== "none");
-  const changeableForDays = numberContext(scope, "backupVaultLockChangeableDays");
-  const minRetentionDays = numberContext(scope, "backupVaultLockMinDays");
-  const maxRetentionDays = numberContext(scope, "backupVaultLockMaxDays");
-  if (changeableForDays !== undefined && !compliance) {
+  const days = givenProps<Omit<BackupVaultLockProps, "mode">>(scope, {
+    changeableForDays: ["backupVaultLockChangeableDays", numberContext],
+    minRetentionDays: ["backupVaultLockMinDays", numberContext],
+    maxRetentionDays: ["backupVaultLockMaxDays", numberContext],
+  });
+  if (days.changeableForDays !== undefined && !compliance) {
     throw new Error(
       "context backupVaultLockChangeableDays is a compliance lock's: set backupVaultLock or backupCopyVaultLock to compliance",
     );
   }
-  if ((minRetentionDays !== undefined || maxRetentionDays !== undefined) && !anyLock) {
+  if ((days.minRetentionDays !== undefined || days.maxRetentionDays !== undefined) && !anyLock) {
     throw new Error(
       "context backupVaultLockMinDays and backupVaultLockMaxDays bound a locked vault: set backupVaultLock or backupCopyVaultLock",
     );
   }
-  return {
-    ...(changeableForDays === undefined ? {} : { changeableForDays }),
-    ...(minRetentionDays === undefined ? {} : { minRetentionDays }),
-    ...(maxRetentionDays === undefined ? {} : { maxRetentionDays }),
-  };
+  return days;
 }
 
 /** `-c backupVaultLock=compliance` (or backupCopyVaultLock): the lock with the shared days; none for `none`. */
@@ -346,27 +337,55 @@ function vaultLockContext(
  */
 export function backupCopyVaultContext(scope: Construct): Omit<BackupCopyVaultStackProps, "vaultName"> | undefined {
   if (booleanContext(scope, "backupCopyVaultStack") !== true) {
-    const stray = COPY_VAULT_KEYS.filter((key) => givenContext(scope, key));
-    if (stray.length > 0) {
-      throw new Error(`context ${stray.join(", ")} set the companion stack of the copies, which is off: add -c backupCopyVaultStack=true`);
-    }
+    refuseWhileOff(
+      COPY_VAULT_KEYS.filter((key) => givenContext(scope, key)),
+      "the companion stack of the copies, which is off",
+      "backupCopyVaultStack",
+    );
     return undefined;
   }
   const region = stringContext(scope, "backupCopyRegion");
   if (region === undefined) throw new Error("context backupCopyVaultStack=true needs backupCopyRegion: the region of the copies' vault");
-  const account = stringContext(scope, "backupCopyAccount");
-  const sourceAccounts = listContext(scope, "backupCopySourceAccounts");
-  const sourceOrganizationId = stringContext(scope, "backupCopySourceOrganization");
-  const retentionDays = numberContext(scope, "backupCopyRetentionDays");
+  const given = givenProps<Pick<BackupCopyVaultStackProps, "account" | "sourceAccounts" | "sourceOrganizationId" | "retentionDays">>(
+    scope,
+    {
+      account: ["backupCopyAccount", stringContext],
+      sourceAccounts: ["backupCopySourceAccounts", nonEmptyListContext],
+      sourceOrganizationId: ["backupCopySourceOrganization", stringContext],
+      retentionDays: ["backupCopyRetentionDays", numberContext],
+    },
+  );
   const vaultLock = vaultLockContext(scope, "backupCopyVaultLock", lockDaysContext(scope));
-  return {
-    region,
-    ...(account === undefined ? {} : { account }),
-    ...(sourceAccounts === undefined || sourceAccounts.length === 0 ? {} : { sourceAccounts }),
-    ...(sourceOrganizationId === undefined ? {} : { sourceOrganizationId }),
-    ...(retentionDays === undefined ? {} : { retentionDays }),
-    ...(vaultLock === undefined ? {} : { vaultLock }),
-  };
+  return { region, ...given, ...(vaultLock === undefined ? {} : { vaultLock }) };
+}
+
+/**
+ * Refuses context keys given for an option that is off, which they would not change: `given`
+ * names them, `option` what they set, `switchOn` the key that turns it on.
+ */
+function refuseWhileOff(given: readonly ContextKey[], option: string, switchOn: ContextKey): void {
+  if (given.length > 0) throw new Error(`context ${given.join(", ")} set ${option}: add -c ${switchOn}=true`);
+}
+
+/** How a prop is read from its context key: undefined when the key is not given. */
+type ContextReader<T> = (scope: Construct, key: ContextKey) => T | undefined;
+
+/**
+ * The props that `fields` maps to context keys, each read (and checked) in the order listed,
+ * with only those whose key is given: the others keep the props' values or their defaults.
+ */
+function givenProps<T extends object>(
+  scope: Construct,
+  fields: { readonly [P in keyof T]-?: readonly [key: ContextKey, read: ContextReader<NonNullable<T[P]>>] },
+): T {
+  const props: Partial<Record<keyof T, unknown>> = {};
+  for (const prop of Object.keys(fields) as (keyof T)[]) {
+    const [key, read] = fields[prop];
+    const value = read(scope, key);
+    if (value !== undefined) props[prop] = value;
+  }
+  // Every field is optional in T, and only given ones were set, each with its reader's type.
+  return props as T;
 }
 
 /** Whether a context key has a value (a list key's too). */
@@ -441,6 +460,18 @@ function listContext(scope: Construct, key: ContextKey): string[] | undefined {
     .split(",")
     .map((item) => item.trim())
     .filter((item) => item !== "");
+}
+
+/** A list that is given and not empty; an empty one is "not given". */
+function nonEmptyListContext(scope: Construct, key: ContextKey): string[] | undefined {
+  const list = listContext(scope, key);
+  return list === undefined || list.length === 0 ? undefined : list;
+}
+
+/** A whole number of seconds. */
+function secondsContext(scope: Construct, key: ContextKey): Duration | undefined {
+  const seconds = numberContext(scope, key);
+  return seconds === undefined ? undefined : Duration.seconds(seconds);
 }
 
 /** A context value `true` or `false` (any case). */

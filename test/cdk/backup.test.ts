@@ -6,28 +6,31 @@
  * policy with the stack's key, the companion stack that makes the copies' vault, proof that
  * nothing is added while off, and every invalid value refused at synth.
  */
-import { App, Stack, Validations } from "aws-cdk-lib";
+import { App, Stack } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as s3 from "aws-cdk-lib/aws-s3";
-import type { IConstruct } from "constructs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { DELETION_GRACE_DAYS } from "../../lambda/storage/dynamodb/constants.ts";
 import { BackupCopyVaultStack } from "../../lib/backup-copy-vault-stack.ts";
 import { pairableBucketBackups } from "../../lib/backup-helper.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
-import { buildApp, DEFAULT_STACK_NAME } from "../../lib/sync-server-stack.ts";
+import { buildApp, DEFAULT_STACK_NAME, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
 import {
+  acknowledgedOn,
   build,
-  CDK_JSON,
+  companionOf,
   ofType,
   only,
   removeSynthOutputs,
   type Resource,
+  resourceTypes as types,
   type Synthesized,
+  stackNames,
   synth,
   type TemplateJson,
+  testApp,
 } from "../support/cdk-app.ts";
 
 const OTHER_REGION_VAULT = "arn:aws:backup:eu-west-1:123456789012:backup-vault:TaskChampionSyncServer-copies";
@@ -42,10 +45,6 @@ const BACKUP_POLICIES = [
   "AWSBackupServiceRolePolicyForS3Restore",
 ];
 const managedPolicyArn = (name: string) => ({ "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, `:iam::aws:policy/${name}`]] });
-
-function types(template: Template): string[] {
-  return Object.values(template.toJSON().Resources as Record<string, Resource>).map((r) => r.Type);
-}
 
 /** The plan whose selection names `resource` (a GetAtt of the table or the bucket, or an imported ARN). */
 function planOf(template: Template, resource: unknown): { rule: TemplateJson; selection: TemplateJson } {
@@ -65,16 +64,6 @@ function dailyHour(expression: string): number {
   const match = /^cron\(0 (\d{1,2}) \* \* \? \*\)$/.exec(expression);
   expect(match, expression).not.toBeNull();
   return Number(match![1]);
-}
-
-/** The rules acknowledged on one construct: rule id → reason. */
-function acknowledgedOn(construct: IConstruct): Record<string, string> {
-  const found: Record<string, string> = {};
-  for (const entry of construct.node.metadata) {
-    if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-    for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) found[id.replace(/^annotation::/i, "")] = reason;
-  }
-  return found;
 }
 
 afterAll(removeSynthOutputs);
@@ -98,10 +87,10 @@ describe("with backups off (the default)", () => {
     defaults.template.hasResourceProperties("AWS::S3::Bucket", { VersioningConfiguration: { Status: "Enabled" } });
   });
 
-  it("makes no companion stack unless asked", () => {
-    const app = new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [] } });
+  it("makes no companion stack unless asked, also with backups on", () => {
+    const app = testApp(BACKUP);
     buildApp(app);
-    expect(app.node.children.filter((child) => child instanceof Stack).map((s) => (s as Stack).stackName)).toEqual([DEFAULT_STACK_NAME]);
+    expect(stackNames(app)).toEqual([DEFAULT_STACK_NAME]);
   });
 });
 
@@ -207,6 +196,32 @@ describe("backups to another region (backup=true, backupCopyVaultArns)", () => {
     }
   });
 
+  describe("with a deletion grace shorter than the bucket's windows (a later storage's)", () => {
+    // No schedule of today's windows ends past 3 days; the rule must still hold if the grace shrinks.
+    afterEach(() => {
+      vi.doUnmock("../../lambda/storage/dynamodb/constants.ts");
+      vi.resetModules();
+    });
+
+    it("refuses a bucket hour whose job could end past the grace, and counts no day's backup that pairs", async () => {
+      vi.resetModules();
+      vi.doMock("../../lambda/storage/dynamodb/constants.ts", async (importOriginal) => ({
+        ...(await importOriginal<typeof import("../../lambda/storage/dynamodb/constants.ts")>()),
+        DELETION_GRACE_DAYS: 1,
+      }));
+      const helper = await import("../../lib/backup-helper.ts");
+      // 23 hours after the table's, with its 13 hours of windows: 36 hours after the table's started.
+      expect(helper.checkPairing(3, 2)).toEqual([
+        "backup bucketHourUtc 2: the bucket's backup may finish 36 hours after the table's starts, past the 1 days the storage " +
+          "keeps an object no item references any more",
+      ]);
+      expect(helper.pairableBucketBackups(3, 2)).toBe(0);
+      // 4 hours after: 17 hours, within the day.
+      expect(helper.checkPairing(3, 7)).toEqual([]);
+      expect(helper.pairableBucketBackups(3, 7)).toBe(1);
+    });
+  });
+
   it("tolerates two failed bucket backups in a row: the next two days' still pair with the table's", () => {
     expect(pairableBucketBackups(3, 7)).toBe(3);
     // A later bucket hour leaves less room: still the same day's and the next day's.
@@ -305,6 +320,8 @@ describe("backup options", () => {
       }),
     ).toEqual({ MinRetentionDays: 14, MaxRetentionDays: 365, ChangeableForDays: 10 });
     expect(lockOf({ backupVaultLock: "none" })).toBeUndefined();
+    // The mode in any case, as every named value.
+    expect(lockOf({ backupVaultLock: "Governance" })).toEqual({ MinRetentionDays: 7 });
   });
 
   it("backs up an existing (restored) table and bucket: the selections name them", () => {
@@ -419,22 +436,18 @@ describe("backups with the stack's customer-managed key", () => {
 });
 
 describe("the companion stack that makes the copies' vault (backupCopyVaultStack=true)", () => {
-  function companion(context: Record<string, string>): { app: App; stack: BackupCopyVaultStack; template: Template } {
-    const app = new App({
-      context: {
-        ...CDK_JSON.context,
-        "aws:cdk:bundling-stacks": [],
-        backupCopyVaultStack: "true",
-        backupCopyRegion: "eu-west-1",
-        ...context,
-      },
-    });
-    const server = buildApp(app);
-    const stack = app.node.tryFindChild(`${server.stackName}-BackupCopies`);
-    expect(stack).toBeInstanceOf(BackupCopyVaultStack);
+  function companion(
+    context: Record<string, string>,
+    props?: SyncServerStackProps,
+  ): { app: App; stack: BackupCopyVaultStack; template: Template } {
+    const { app, stack } = companionOf(
+      BackupCopyVaultStack,
+      "BackupCopies",
+      { backupCopyVaultStack: "true", backupCopyRegion: "eu-west-1", ...context },
+      props,
+    );
     // Synthesizing the app runs cdk-nag on every stack.
-    const template = Template.fromStack(stack as BackupCopyVaultStack);
-    return { app, stack: stack as BackupCopyVaultStack, template };
+    return { app, stack, template: Template.fromStack(stack) };
   }
 
   it("holds the vault (kept, named after the server stack, AWS Backup's key) and a restore role, in its region", () => {
@@ -509,6 +522,30 @@ describe("the companion stack that makes the copies' vault (backupCopyVaultStack
     expect(name.startsWith("AAAA")).toBe(true);
   });
 
+  it("takes the copies' retention from the server's props (context over props): the minimum of its lock", () => {
+    const server = { backup: { copyVaultArns: [OTHER_ACCOUNT_VAULT], copyRetentionDays: 60 } };
+    const lock = (context: Record<string, string>) =>
+      only(companion({ backupCopyVaultLock: "governance", ...context }, { server }).template, "AWS::Backup::BackupVault")[1].Properties
+        .LockConfiguration;
+    expect(lock({})).toEqual({ MinRetentionDays: 60 });
+    expect(lock({ backupCopyRetentionDays: "40" })).toEqual({ MinRetentionDays: 40 });
+  });
+
+  it("gives the shared lock days to the compliance lock only: a governance lock beside it has no cooling-off", () => {
+    const { app, template } = companion({
+      ...BACKUP,
+      backupVaultLock: "governance",
+      backupCopyVaultLock: "compliance",
+      backupVaultLockChangeableDays: "5",
+    });
+    expect(only(template, "AWS::Backup::BackupVault")[1].Properties.LockConfiguration).toEqual({
+      MinRetentionDays: 35,
+      ChangeableForDays: 5,
+    });
+    const server = Template.fromStack(app.node.findChild(DEFAULT_STACK_NAME) as Stack);
+    expect(only(server, "AWS::Backup::BackupVault")[1].Properties.LockConfiguration).toEqual({ MinRetentionDays: 7 });
+  });
+
   it("serves a team's own app, with props", () => {
     const app = new App();
     const stack = new BackupCopyVaultStack(app, "Copies", {
@@ -549,6 +586,8 @@ describe("invalid backup values, refused at synth", () => {
       /bucketHourUtc 5 must be at least 4 hours after hourUtc 3: the bucket's backup must start after the table's has finished/,
     ],
     [{ ...BACKUP, backupHour: "3", backupBucketHour: "3" }, /must be at least 4 hours after/],
+    // The table's windows end 3 hours after its schedule, and its backup may hold a minute's more writes.
+    [{ ...BACKUP, backupHour: "3", backupBucketHour: "6" }, /bucketHourUtc 6 must be at least 4 hours after hourUtc 3/],
     [{ ...BACKUP, backupRetentionDays: "3" }, /backup retentionDays must be a whole number of days from 7/],
     [{ ...BACKUP, backupCopyRetentionDays: "6" }, /backup copyRetentionDays must be a whole number of days from 7/],
     [{ backup: "true", backupCopyRetentionDays: "60" }, /copyRetentionDays is the retention of the copies: it needs copyVaultArns/],
@@ -570,6 +609,8 @@ describe("invalid backup values, refused at synth", () => {
     ],
     [{ ...BACKUP, backupVaultLockMinDays: "7" }, /bound a locked vault: set backupVaultLock or backupCopyVaultLock/],
     [{ backupHour: "5" }, /context backupHour set the backups, which are off: add -c backup=true/],
+    // A list key given as a list in cdk.json, too.
+    [{ backupCopyVaultArns: [OTHER_REGION_VAULT] }, /context backupCopyVaultArns set the backups, which are off/],
     [
       { backupCopyVaultArns: OTHER_REGION_VAULT, backupRetentionDays: "9" },
       /context backupRetentionDays, backupCopyVaultArns set the backups, which are off/,
@@ -588,7 +629,7 @@ describe("invalid backup values, refused at synth", () => {
       /sourceAccounts must be AWS account ids/,
     ],
   ])("rejects %j", (context, message) => {
-    expect(() => buildApp(new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], ...context } }))).toThrow(message);
+    expect(() => build(context)).toThrow(message);
   });
 
   it("refuses a copy into the stack's own region and account, when the stack knows them: no backup outside the deployment", () => {
@@ -610,6 +651,10 @@ describe("invalid backup values, refused at synth", () => {
       /copyRetentionDays must be a whole number of days from 7 .* to 36500, got 100000/,
     ],
     [{ vaultLock: { mode: "eternal" as "governance" } }, /vaultLock mode must be governance or compliance/],
+    [
+      { vaultLock: { mode: "governance" as const, changeableForDays: 5 } },
+      /vaultLock changeableForDays sets when a compliance lock becomes immutable: a governance lock has none/,
+    ],
     [
       { vaultLock: { mode: "compliance" as const, minRetentionDays: 7, maxRetentionDays: 7 } },
       /maxRetentionDays must be more than minRetentionDays/,

@@ -4,27 +4,30 @@
  * each on, proof that neither adds anything while off, the companion stack that makes the web
  * ACL in us-east-1, and every invalid value refused at synth.
  */
-import { App, Duration, Stack, Validations } from "aws-cdk-lib";
+import { App, Duration, Stack } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import * as cloudfront from "aws-cdk-lib/aws-cloudfront";
-import type { IConstruct } from "constructs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EDGE_DEFAULTS, RATE_LIMITED_BODY } from "../../lib/edge-helper.ts";
 import { EdgeWebAclStack } from "../../lib/edge-web-acl-stack.ts";
 import { NAG_REASONS } from "../../lib/nag-acknowledgements.ts";
 import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
-import { buildApp, DEFAULT_STACK_NAME } from "../../lib/sync-server-stack.ts";
+import { buildApp, DEFAULT_STACK_NAME, type SyncServerStackProps } from "../../lib/sync-server-stack.ts";
 import {
+  acknowledgedOn,
   build,
-  CDK_JSON,
+  companionOf,
   maintenanceFunction,
   ofType,
   only,
   removeSynthOutputs,
-  type Resource,
+  resourceTypes as types,
   type Synthesized,
+  stackNames,
   synth,
   syncFunction,
+  testApp,
+  type Resource,
 } from "../support/cdk-app.ts";
 
 const ORIGIN = "origin.tasks.example.com";
@@ -42,20 +45,6 @@ const ALL_VIEWER_EXCEPT_HOST_HEADER_ID = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
 
 /** The edge's resource types, and what each costs while nobody syncs. */
 const EDGE_TYPES = ["AWS::CloudFront::Distribution", "AWS::WAFv2::WebACL"];
-
-function types(template: Template): string[] {
-  return Object.values(template.toJSON().Resources as Record<string, Resource>).map((r) => r.Type);
-}
-
-/** The rules acknowledged on one construct: rule id → reason. */
-function acknowledgedOn(construct: IConstruct): Record<string, string> {
-  const found: Record<string, string> = {};
-  for (const entry of construct.node.metadata) {
-    if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-    for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) found[id.replace(/^annotation::/i, "")] = reason;
-  }
-  return found;
-}
 
 afterAll(removeSynthOutputs);
 
@@ -242,12 +231,8 @@ describe("the edge with a domain name of its own", () => {
 });
 
 describe("the companion stack that makes the web ACL in us-east-1 (edgeWebAclStack=true)", () => {
-  function companion(context: Record<string, string>): { app: App; stack: EdgeWebAclStack } {
-    const app = new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], edgeWebAclStack: "true", ...context } });
-    const server = buildApp(app);
-    const stack = app.node.tryFindChild(`${server.stackName}-EdgeWebAcl`);
-    expect(stack).toBeInstanceOf(EdgeWebAclStack);
-    return { app, stack: stack as EdgeWebAclStack };
+  function companion(context: Record<string, string>, props?: SyncServerStackProps): { app: App; stack: EdgeWebAclStack } {
+    return companionOf(EdgeWebAclStack, "EdgeWebAcl", { edgeWebAclStack: "true", ...context }, props);
   }
 
   it("holds the web ACL alone, in us-east-1, and outputs its ARN for the server's edgeWebAclArn", () => {
@@ -275,10 +260,10 @@ describe("the companion stack that makes the web ACL in us-east-1 (edgeWebAclSta
     });
   });
 
-  it("is not in the app unless asked", () => {
-    const app = new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [] } });
+  it("is not in the app unless asked, also with the edge on", () => {
+    const app = testApp(EDGE);
     buildApp(app);
-    expect(app.node.children.filter((child) => child instanceof Stack).map((s) => (s as Stack).stackName)).toEqual([DEFAULT_STACK_NAME]);
+    expect(stackNames(app)).toEqual([DEFAULT_STACK_NAME]);
   });
 
   it("serves a team's own app: its web ACL passed to a server stack in another region by CDK's cross-region references", () => {
@@ -300,6 +285,10 @@ describe("the companion stack that makes the web ACL in us-east-1 (edgeWebAclSta
     expect(() => companion({ edgeRateLimit: "600", edgeRateWindow: "60", throttleRate: "10" })).toThrow(
       /as much as the stage's whole throttle \(10\/s\)/,
     );
+    // The stage's rate of the server's props, too (and context over props).
+    const server = { throttlingRateLimit: 10 };
+    expect(() => companion({ edgeRateLimit: "600", edgeRateWindow: "60" }, { server })).toThrow(/whole throttle \(10\/s\)/);
+    expect(() => companion({ edgeRateLimit: "600", edgeRateWindow: "60", throttleRate: "20" }, { server })).not.toThrow();
   });
 });
 

@@ -12,7 +12,7 @@ import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { App, type CfnElement, CfnResource, RemovalPolicy, Stack, TagManager, Tags, Validations } from "aws-cdk-lib";
+import { type CfnElement, CfnResource, RemovalPolicy, Stack, TagManager, Tags } from "aws-cdk-lib";
 import { Annotations, Match, Template } from "aws-cdk-lib/assertions";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
@@ -35,6 +35,7 @@ import { TaskChampionSyncServer } from "../../lib/sync-server.ts";
 import { buildApp, DEFAULT_STACK_NAME, type SyncServerStack } from "../../lib/sync-server-stack.ts";
 import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
 import {
+  acknowledgements,
   build,
   CDK_JSON,
   maintenanceFunction,
@@ -47,6 +48,7 @@ import {
   synth,
   syncFunction,
   type TemplateJson,
+  testApp,
 } from "../support/cdk-app.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { assetFiles, startupFiles, totalBytes, unresolvedImports } from "../../dev/lambda-asset.ts";
@@ -88,19 +90,11 @@ function nagReport(scope: IConstruct) {
   return { errors: describe("error"), warnings: describe("warning"), all: report.violations };
 }
 
-/** Every acknowledgement recorded in the construct tree: rule id → reasons. */
-function acknowledgements(scope: IConstruct): Map<string, string[]> {
-  const found = new Map<string, string[]>();
-  for (const node of scope.node.findAll()) {
-    for (const entry of node.node.metadata) {
-      if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-      for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
-        const rule = id.replace(/^annotation::/i, "");
-        found.set(rule, [...(found.get(rule) ?? []), reason]);
-      }
-    }
-  }
-  return found;
+/** cdk-nag's AwsSolutions checks, run again on `scope`, find nothing unacknowledged. */
+function expectNagClean(scope: IConstruct): void {
+  const report = nagReport(scope);
+  expect(report.errors).toEqual([]);
+  expect(report.warnings).toEqual([]);
 }
 
 afterAll(removeSynthOutputs);
@@ -1159,9 +1153,7 @@ describe("settings through CDK context (`cdk deploy -c key=value`)", () => {
   });
 
   it("is still cdk-nag clean (custom domain, auto-delete, subscription)", () => {
-    const report = nagReport(synthesized.app);
-    expect(report.errors).toEqual([]);
-    expect(report.warnings).toEqual([]);
+    expectNagClean(synthesized.app);
   });
 });
 
@@ -1295,9 +1287,7 @@ describe("a customer-managed KMS key (customerManagedKey)", () => {
   });
 
   it("is cdk-nag clean", () => {
-    const report = nagReport(synthesized.app);
-    expect(report.errors).toEqual([]);
-    expect(report.warnings).toEqual([]);
+    expectNagClean(synthesized.app);
   });
 });
 
@@ -1321,9 +1311,7 @@ describe("tags", () => {
   }
 
   it("tags every resource that can be tagged, with the props' tags and the app's", () => {
-    const app = new App({
-      context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [], dashboard: "true", alarmEmail: "ops@example.com" },
-    });
+    const app = testApp({ dashboard: "true", alarmEmail: "ops@example.com" });
     Tags.of(app).add("owner", "platform-team");
     const stack = buildApp(app, { server: { tags: { project: "taskchampion", "cost-center": "42" } } });
     const resources = taggedResources(stack);
@@ -1402,9 +1390,7 @@ describe("serving an existing table and bucket (a restored table, the bucket of 
     template.hasOutput("TableName", { Value: tableName });
     template.hasOutput("BucketName", { Value: bucketName });
     // cdk-nag: the acknowledgement of the objects under the prefix follows the bucket.
-    const report = nagReport(synthesized.app);
-    expect(report.errors).toEqual([]);
-    expect(report.warnings).toEqual([]);
+    expectNagClean(synthesized.app);
     expect(acknowledgements(stack).has(`AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::${bucketName}/${S3_PREFIX}*]`)).toBe(true);
   });
 
@@ -1415,7 +1401,7 @@ describe("serving an existing table and bucket (a restored table, the bucket of 
   });
 
   it("existingTable and existingBucket props: the construct in a team's own stack", () => {
-    const app = new App({ context: { ...CDK_JSON.context, "aws:cdk:bundling-stacks": [] } });
+    const app = testApp();
     const stack = new Stack(app, "TeamStack", { env: { account: "123456789012", region: "eu-west-1" } });
     const table = dynamodb.Table.fromTableArn(stack, "Restored", `arn:aws:dynamodb:eu-west-1:123456789012:table/${tableName}`);
     const bucket = s3.Bucket.fromBucketName(stack, "Kept", bucketName);
@@ -1493,6 +1479,27 @@ describe("settings through props, and context over props", () => {
       "https://b.example.com",
     ]);
     expect(cors(build({ corsOrigins: "" }))).toBeUndefined();
+  });
+
+  it("drops a list's empty items: a stray comma adds no client id and no origin", () => {
+    const stack = build({ clientIds: `${CLIENT_A},,${CLIENT_B},`, corsOrigins: "https://a.example.com,, " });
+    const template = Template.fromStack(stack);
+    expect(functionEnv({ stack, template })[SETTINGS.clientIdAllowlist.name]).toBe(`${CLIENT_A},${CLIENT_B}`);
+    expect(only(template, "AWS::ApiGatewayV2::Api")[1].Properties.CorsConfiguration.AllowOrigins).toEqual(["https://a.example.com"]);
+  });
+
+  it("reads true, false and the named values in any case", () => {
+    const stack = build({ createClients: "TRUE", dashboard: "True", removalPolicy: "Destroy", logRetentionDays: "INFINITE" });
+    const template = Template.fromStack(stack);
+    expect(functionEnv({ stack, template })[SETTINGS.createClients.name]).toBe("true");
+    template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
+    template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Delete" });
+    for (const [, group] of ofType(template, "AWS::Logs::LogGroup")) expect(group.Properties?.RetentionInDays).toBeUndefined();
+  });
+
+  it("refuses a value that is not text, naming the key, and never repeats a client id", () => {
+    expect(() => build({ memory: { mb: 1024 } })).toThrow('context memory={"mb":1024} is not valid: expected a string');
+    expect(() => build({ clientIds: { user: CLIENT_A } })).toThrow(/^context clientIds is not valid: expected a string$/);
   });
 
   it("takes the maintenance function's schedule", () => {
