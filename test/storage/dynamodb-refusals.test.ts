@@ -118,6 +118,17 @@ describe("a refused request stores nothing: no S3 call, one read and one refused
     expect(Number((await clientItem(clientId))?.[ATTR.used]?.N)).toBe(versionUsed(10));
   });
 
+  test("a new client whose large first version is over the quota: 507, no client made, no lease taken, nothing uploaded", async () => {
+    const s = server({ createClients: true, maxClientBytes: 100_000 });
+    const clientId = newUuid();
+    expect((await addVersion(s, clientId, NIL_UUID, big(200_000))).statusCode).toBe(507);
+    expect(s3Calls(s)).toEqual([]);
+    // As an existing client: the read, and the lease refused (no item). Then as a new one:
+    // refused before any call, so neither a client item nor a lease is written.
+    expect(names(s)).toEqual(["dynamodb:GetItem", "dynamodb:UpdateItem"]);
+    expect(await clientItem(clientId)).toBeUndefined();
+  });
+
   test("too large, malformed, not allowed: no storage call at all", async () => {
     const { clientId } = await registered();
     const s = server({ allowedClientIds: new Set([clientId]) });
