@@ -19,6 +19,12 @@ declare const dynamodbClient: DynamoDBClient;
 declare const s3Client: S3Client;
 type DynamoCommand<I extends DynamoInput, O extends DynamoOutput> = Parameters<typeof dynamodbClient.send<I, O>>[0];
 type S3Command<I extends S3Input, O extends S3Output> = Parameters<typeof s3Client.send<I, O>>[0];
+type Key = Record<string, AttributeValue>;
+/** What a page of a Query or a Scan holds. */
+interface Paged {
+  Items?: Record<string, AttributeValue>[];
+  LastEvaluatedKey?: Key;
+}
 
 /** An S3 client, or the function that makes it on first use (see shared-clients.ts). */
 export type S3Source = S3Client | (() => Promise<S3Client>);
@@ -94,9 +100,8 @@ export class SdkCalls {
     what: string,
     attributes?: readonly string[],
   ): AsyncGenerator<Record<string, AttributeValue>> {
-    let startKey: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.ddbSend(
+    yield* this.pagedItems(
+      (startKey) =>
         new QueryCommand({
           TableName: this.tableName,
           KeyConditionExpression: prefix === "" ? "#pk = :pk" : "#pk = :pk AND begins_with(#sk, :prefix)",
@@ -110,8 +115,18 @@ export class SdkCalls {
           ConsistentRead: true,
           ExclusiveStartKey: startKey,
         }),
-        what,
-      );
+      what,
+    );
+  }
+
+  /** The items of a paged read (a Query, a Scan), one page in memory at a time. */
+  async *pagedItems<I extends DynamoInput, O extends DynamoOutput & Paged>(
+    command: (startKey: Key | undefined) => DynamoCommand<I, O>,
+    what: string,
+  ): AsyncGenerator<Record<string, AttributeValue>> {
+    let startKey: Key | undefined;
+    do {
+      const page = await this.ddbSend(command(startKey), what);
       yield* page.Items ?? [];
       startKey = page.LastEvaluatedKey;
     } while (startKey);

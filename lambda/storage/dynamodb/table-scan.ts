@@ -15,9 +15,8 @@ export async function* scanTable(
   attributes?: readonly string[],
 ): AsyncGenerator<Record<string, AttributeValue>> {
   const { ExpressionAttributeNames: names, ...projected } = projection(attributes);
-  let startKey: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await calls.ddbSend(
+  yield* calls.pagedItems(
+    (startKey) =>
       new ScanCommand({
         TableName: calls.tableName,
         ...(sk === undefined
@@ -31,9 +30,6 @@ export async function* scanTable(
         ConsistentRead: true,
         ExclusiveStartKey: startKey,
       }),
-      what,
-    );
-    yield* page.Items ?? [];
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+    what,
+  );
 }
