@@ -48,7 +48,9 @@ export async function startServer(env: Env): Promise<RunningServer> {
     await storage.close().catch(() => undefined);
     throw error;
   }
-  const retention = startHistoryRetention(storage, historyDays, logger, undefined, await dynamoMaintenance(storage, historyDays, logger));
+  // Only a server on DynamoDB loads its maintenance (and the SDK with it).
+  const maintenance = storageKind === "dynamodb" ? await dynamoMaintenance(storage, historyDays, logger) : undefined;
+  const retention = startHistoryRetention(storage, historyDays, logger, undefined, maintenance);
   return {
     ...http,
     stop: async () => {
