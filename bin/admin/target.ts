@@ -8,7 +8,7 @@ import { ConfigReader, type Env, SETTINGS } from "../../lambda/config.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { openStorage } from "../open-storage.ts";
 import { AdminFailure, EXIT } from "./command.ts";
-import { readStackOutputs, type StackOutputs } from "./stack-outputs.ts";
+import type { StackOutputs } from "./stack-outputs.ts";
 import { localServerUrl } from "../task-config.ts";
 
 /** An operator's DynamoDB transaction (reading a long history, say) is not bound by API Gateway's 30 s. */
@@ -74,7 +74,8 @@ export class Target {
     this.cloudFormation ??= this.options.cloudFormation(this.options.region);
     const cloudFormation = this.cloudFormation;
     this.stackOutputs ??= cloudFormation
-      .then((client) => readStackOutputs(client, stack))
+      // Loaded with the client, on first use: a command without --stack never loads the SDK.
+      .then(async (client) => (await import("./stack-outputs.ts")).readStackOutputs(client, stack))
       .then((lookup) => {
         if (lookup.kind === "problem") throw new AdminFailure(EXIT.usage, lookup.message);
         return lookup.outputs;
