@@ -181,6 +181,22 @@ describe("one payload in flight per client", () => {
     expect(s3Calls(s).filter((call) => call.name === "s3:PutObject")).toHaveLength(1);
   });
 
+  test("a snapshot whose lease comes after another snapshot was stored: 200, nothing uploaded", async () => {
+    const { clientId, v1 } = await registered();
+    let other = false;
+    const s = server({}, async (name) => {
+      // Between this request's read and its lease, another replica stores its snapshot.
+      if (name === "dynamodb:UpdateItem" && !other) {
+        other = true;
+        expect((await addSnapshot(server(), clientId, v1, big(3000))).statusCode).toBe(200);
+      }
+    });
+    expect((await addSnapshot(s, clientId, v1, big(200_000))).statusCode).toBe(200);
+    expect(other).toBe(true);
+    expect(s3Calls(s)).toEqual([]);
+    expect(Number((await clientItem(clientId))?.[ATTR.snapSize]?.N)).toBe(3000);
+  });
+
   test("a large version that loses its parent to an inline one during its upload: 409; its deleted object counts as kept", async () => {
     const { clientId, v1 } = await registered();
     let winner: Uuid | undefined;
