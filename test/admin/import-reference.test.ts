@@ -10,15 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { serveHandler, type LocalHttpServer } from "../../bin/local-http.ts";
+import type { LocalHttpServer } from "../../bin/local-http.ts";
 import { Replica, type ReplicaOptions } from "../../client/replica.ts";
-import { createApp } from "../../lambda/app.ts";
-import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES } from "../../lambda/config.ts";
-import { createLogger } from "../../lambda/log.ts";
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { freePort } from "../../dev/processes.ts";
+import { serveStorage } from "../support/local-server.ts";
 import { runAdmin } from "../support/admin.ts";
 import { POSTGRES_PASSWORD, POSTGRES_USER, startTestPostgres, type TestPostgres } from "../support/postgres.ts";
 import { clientState } from "../support/client-state.ts";
@@ -27,21 +26,6 @@ import { dynamoStore, sqliteStore, type Store } from "../support/stores.ts";
 
 const RULES = { ...DEFAULT_SYNC_RULES, snapshotVersions: 4 };
 
-async function serve(storage: Storage): Promise<LocalHttpServer> {
-  return serveHandler(
-    createApp(
-      storage,
-      { rules: RULES, maxBodyBytes: LAMBDA_MAX_BODY_BYTES },
-      createLogger(() => {}),
-    ),
-    {
-      host: "127.0.0.1",
-      port: 0,
-      maxBodyBytes: LAMBDA_MAX_BODY_BYTES,
-    },
-  );
-}
-
 /**
  * A user's history on the "old server" (a server of ours on memory storage stands in for the
  * reference server, whose rows are then written in its schema): replica `ahead` made every
@@ -49,7 +33,7 @@ async function serve(storage: Storage): Promise<LocalHttpServer> {
  */
 async function historyOnOldServer() {
   const old = new MemoryStorage();
-  const server = await serve(old);
+  const server = await serveStorage(old, RULES);
   let target = server.url;
   const redirect: typeof fetch = (input, init) => fetch(String(input).replace(/^http:\/\/[^/]+/, target), init);
   const clientId = newUuid();
@@ -210,7 +194,7 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
     expect(again.lines.map((line) => JSON.parse(line) as unknown)).toEqual(
       expect.arrayContaining([{ clientId: history.clientId, status: "already-imported", reason: null }]),
     );
-    const server = await serve(store.open());
+    const server = await serveStorage(store.open(), RULES);
     try {
       await expectReplicasCarryOn(history, server);
     } finally {
@@ -248,7 +232,7 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
     expect(run.stderr).toBe("error: 1 client(s) were not imported (see above); 1 were\n");
     expect((await clientState(storage, other.client.client_id as Uuid)).client).toBeNull();
     await expectSameClient(storage, history, importedAt);
-    const server = await serve(store.open());
+    const server = await serveStorage(store.open(), RULES);
     try {
       await expectReplicasCarryOn(history, server);
     } finally {
