@@ -4,55 +4,18 @@
  * the client was removed, so that the operator knows the file now holds its only copy.
  */
 import { describe, expect, test } from "vitest";
-import { EXPORT_FORMAT, ExportWriter, toBase64 } from "../../lambda/operations/export-format.ts";
 import { importClient, ReplaceFailedError } from "../../lambda/operations/import-client.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { storedClientIds } from "../support/client-state.ts";
+import { exportText } from "../support/export-file.ts";
 import { writeTxn } from "../support/txn.ts";
-
-/** An export of one client with `count` versions and no snapshot. */
-async function exportText(clientId: Uuid, count: number): Promise<string> {
-  const ids = Array.from({ length: count }, () => newUuid());
-  let text = "";
-  const writer = new ExportWriter(async (chunk) => {
-    text += chunk;
-  });
-  await writer.line({
-    type: "header",
-    format: EXPORT_FORMAT,
-    formatVersion: 1,
-    clientId,
-    exportedAt: "2026-03-01T10:00:00.000Z",
-    latestVersionId: ids.at(-1)!,
-    versions: count,
-    historyBytes: count * 4,
-    snapshot: null,
-    snapshotDeclined: null,
-  });
-  for (const [i, versionId] of ids.entries()) {
-    await writer.line({
-      type: "version",
-      versionId,
-      parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!,
-      addedAt: "2026-02-01T00:00:00.000Z",
-      historySegment: toBase64(Uint8Array.of(i, i, i, i)),
-    });
-  }
-  await writer.finish();
-  return text;
-}
 
 const chunks = (text: string) =>
   (async function* () {
     yield new TextEncoder().encode(text);
   })();
-
-async function clientIds(storage: Storage): Promise<Uuid[]> {
-  const ids: Uuid[] = [];
-  for await (const client of storage.listClients()) ids.push(client.clientId);
-  return ids;
-}
 
 /** A storage with one client of one version, the one the import replaces. */
 async function storageWithClient(clientId: Uuid): Promise<MemoryStorage> {
@@ -72,7 +35,7 @@ describe("import-client --replace", () => {
     let opened = 0;
     const outcome = await importClient(storage, () => chunks(++opened === 1 ? good : good.slice(0, good.length - 40)), { replace: true });
     expect(outcome).toMatchObject({ kind: "invalid", replaced: true, clientId });
-    expect(await clientIds(storage)).toEqual([]);
+    expect(await storedClientIds(storage)).toEqual([]);
   });
 
   test("a file that is broken from the start: nothing is removed", async () => {
@@ -81,7 +44,7 @@ describe("import-client --replace", () => {
     const good = await exportText(clientId, 3);
     const outcome = await importClient(storage, () => chunks(good.slice(0, good.length - 40)), { replace: true });
     expect(outcome).toMatchObject({ kind: "invalid", replaced: false });
-    expect(await clientIds(storage)).toEqual([clientId]);
+    expect(await storedClientIds(storage)).toEqual([clientId]);
   });
 
   test("a storage failure in the write pass: a ReplaceFailedError naming the removed client", async () => {
