@@ -27,6 +27,11 @@ async function storageWithClient(clientId: Uuid): Promise<MemoryStorage> {
   return storage;
 }
 
+/** `storage` whose `method` fails with `message` (a fault the storages cannot be made to produce). */
+function failingAt(storage: Storage, method: "importClient" | "removeClient", message: string): Storage {
+  return Object.assign(Object.create(storage) as Storage, { [method]: () => Promise.reject(new Error(message)) });
+}
+
 describe("import-client --replace", () => {
   test("a file that changes between its check and its write: the outcome says the client was removed", async () => {
     const clientId = newUuid();
@@ -47,36 +52,21 @@ describe("import-client --replace", () => {
     expect(await storedClientIds(storage)).toEqual([clientId]);
   });
 
-  test("a storage failure in the write pass: a ReplaceFailedError naming the removed client", async () => {
+  test.each([
+    ["a storage failure in the write pass", "importClient", "the storage is unreachable", "write"],
+    ["a removal that fails part-way", "removeClient", "S3 refused a delete", "removal"],
+  ] as const)("%s: a ReplaceFailedError of that stage, naming the client", async (_, method, message, stage) => {
     const clientId = newUuid();
-    const storage = await storageWithClient(clientId);
-    const failing: Storage = Object.assign(Object.create(storage) as Storage, {
-      importClient: () => Promise.reject(new Error("the storage is unreachable")),
-    });
+    const storage = failingAt(await storageWithClient(clientId), method, message);
     const text = await exportText(clientId, 2);
-    const imported = importClient(failing, () => chunks(text), { replace: true });
+    const imported = importClient(storage, () => chunks(text), { replace: true });
     await expect(imported).rejects.toBeInstanceOf(ReplaceFailedError);
-    await expect(imported).rejects.toMatchObject({ clientId, message: "the storage is unreachable" });
-  });
-
-  test("a removal that fails part-way: a ReplaceFailedError of the removal, naming the client", async () => {
-    const clientId = newUuid();
-    const storage = await storageWithClient(clientId);
-    const failing: Storage = Object.assign(Object.create(storage) as Storage, {
-      removeClient: () => Promise.reject(new Error("S3 refused a delete")),
-    });
-    const text = await exportText(clientId, 2);
-    const imported = importClient(failing, () => chunks(text), { replace: true });
-    await expect(imported).rejects.toBeInstanceOf(ReplaceFailedError);
-    await expect(imported).rejects.toMatchObject({ clientId, stage: "removal", message: "S3 refused a delete" });
+    await expect(imported).rejects.toMatchObject({ clientId, stage, message });
   });
 
   test("without --replace, the same failure is the storage's own error", async () => {
-    const storage = new MemoryStorage();
-    const failing: Storage = Object.assign(Object.create(storage) as Storage, {
-      importClient: () => Promise.reject(new Error("the storage is unreachable")),
-    });
+    const storage = failingAt(new MemoryStorage(), "importClient", "the storage is unreachable");
     const text = await exportText(newUuid(), 2);
-    await expect(importClient(failing, () => chunks(text))).rejects.not.toBeInstanceOf(ReplaceFailedError);
+    await expect(importClient(storage, () => chunks(text))).rejects.not.toBeInstanceOf(ReplaceFailedError);
   });
 });
