@@ -386,3 +386,21 @@ describe("a client that goes away while its head is being admitted", () => {
     expect(next.status).toBe(200);
   });
 });
+
+describe("a handler that checks no head (a test's wrapper of the app)", () => {
+  it("is given a chunked body only up to one byte past the limit, and answered then, without the rest", async () => {
+    const app = createApp(
+      new MemoryStorage(),
+      { rules: DEFAULT_SYNC_RULES, maxBodyBytes: 1000 },
+      createLogger(() => {}),
+    );
+    server = await serveHandler((event) => app(event), { host: "127.0.0.1", port: 0, maxBodyBytes: 1000 });
+    const connection = await openRaw(Number(new URL(server.url).port));
+    const head = requestHead("POST", addVersionPath(), { ...upload(newUuid(), undefined), "transfer-encoding": "chunked" });
+    // 2,000 bytes in one chunk, and the body never ended: only a read that stops at 1,001 bytes answers.
+    connection.socket.write(`${head}7d0\r\n${"x".repeat(2000)}\r\n`);
+    await connection.waitFor(/\r\n\r\n/);
+    expect(statusOf(connection.received())).toBe(413);
+    expect(await connection.closed()).toBeGreaterThan(0);
+  });
+});
