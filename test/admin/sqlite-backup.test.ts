@@ -316,6 +316,19 @@ describe("admin backup", () => {
     expect(leftovers(folder)).toEqual([]);
   });
 
+  test("only reads the live database: a -wal that a killed server left is neither checkpointed nor removed", async () => {
+    const { database } = await dataDirectory();
+    // A server killed after a commit: the commit is in the -wal, no close has checkpointed it.
+    const script = `const db = new (require("better-sqlite3"))(${JSON.stringify(database)}); db.prepare("UPDATE clients SET versions_since = versions_since + 1").run(); process.kill(process.pid, "SIGKILL");`;
+    expect(spawnSync(process.execPath, ["-e", script], { cwd: root }).signal).toBe("SIGKILL");
+    const before = { wal: statSync(`${database}-wal`).size, database: readFileSync(database) };
+    expect(before.wal).toBeGreaterThan(0);
+    const outcome = await backupSqliteDatabase(database, join(outDir(), "tc.sqlite3"));
+    expect(outcome).toMatchObject({ kind: "written", clients: 2 });
+    expect(statSync(`${database}-wal`).size).toBe(before.wal);
+    expect(readFileSync(database).equals(before.database)).toBe(true);
+  });
+
   test("a copy that fails its check is not put in place, and its temporary file is removed", async () => {
     const { database } = await dataDirectory();
     const folder = outDir();
