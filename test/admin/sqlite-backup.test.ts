@@ -316,6 +316,19 @@ describe("admin backup", () => {
     expect(leftovers(folder)).toEqual([]);
   });
 
+  test("a destination that appears while the copy is made is not replaced: refused, and the temporary file removed", async () => {
+    const { database } = await dataDirectory();
+    const folder = outDir();
+    const out = join(folder, "tc.sqlite3");
+    const backup = backupSqliteDatabase(database, out);
+    // Once the temporary file exists, the check for an existing destination is behind: another file takes the name.
+    while (leftovers(folder).length === 0) await new Promise((resolve) => setImmediate(resolve));
+    writeFileSync(out, "another file");
+    expect(await backup).toMatchObject({ kind: "refused", reason: "destination-exists" });
+    expect(readFileSync(out, "utf8")).toBe("another file");
+    expect(leftovers(folder)).toEqual(["tc.sqlite3"]);
+  });
+
   test("only reads the live database: a -wal that a killed server left is neither checkpointed nor removed", async () => {
     const { database } = await dataDirectory();
     // A server killed after a commit: the commit is in the -wal, no close has checkpointed it.
