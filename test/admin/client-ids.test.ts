@@ -13,7 +13,7 @@ import { MAX_UUID, NIL_UUID, newUuid } from "../../lambda/uuid.ts";
 import { runAdmin } from "../support/admin.ts";
 import { storedClientIds } from "../support/client-state.ts";
 import { exportText } from "../support/export-file.ts";
-import { type ReferenceClient, writeReferenceSqlite } from "../support/reference-server.ts";
+import { emptyReferenceClient, writeReferenceSqlite } from "../support/reference-server.ts";
 import { sqliteStore, type Store } from "../support/stores.ts";
 import { writeTxn } from "../support/txn.ts";
 
@@ -37,18 +37,6 @@ async function emptyExport(clientId: string): Promise<string> {
   const file = join(work, `${newUuid()}.tcexport`);
   writeFileSync(file, text);
   return file;
-}
-
-function referenceClient(clientId: string): ReferenceClient {
-  const client = {
-    client_id: clientId,
-    latest_version_id: NIL_UUID,
-    snapshot_version_id: null,
-    versions_since_snapshot: null,
-    snapshot_timestamp: null,
-    snapshot: null,
-  };
-  return { client, versions: [] };
 }
 
 const NIL = "the nil UUID, which cannot be a client id";
@@ -89,7 +77,7 @@ describe("the nil and the max UUID as client ids", () => {
   test("import-reference reports a client whose id is the nil or the max UUID as invalid and imports the others", async () => {
     const good = newUuid();
     const file = join(work, "reference.sqlite3");
-    writeReferenceSqlite(file, [referenceClient(NIL_UUID), referenceClient(MAX_UUID), referenceClient(good)]);
+    writeReferenceSqlite(file, [emptyReferenceClient(NIL_UUID), emptyReferenceClient(MAX_UUID), emptyReferenceClient(good)]);
     const run = await runAdmin(["import-reference", "--sqlite", file, "--json"], store.env);
     expect(run.code).toBe(1);
     expect(run.lines.map((line) => JSON.parse(line) as unknown)).toEqual([

@@ -21,7 +21,13 @@ import { serveStorage } from "../support/local-server.ts";
 import { runAdmin } from "../support/admin.ts";
 import { POSTGRES_PASSWORD, POSTGRES_USER, startTestPostgres, type TestPostgres } from "../support/postgres.ts";
 import { clientState } from "../support/client-state.ts";
-import { asReferenceRows, type ReferenceClient, writeReferencePostgres, writeReferenceSqlite } from "../support/reference-server.ts";
+import {
+  emptyReferenceClient,
+  asReferenceRows,
+  type ReferenceClient,
+  writeReferencePostgres,
+  writeReferenceSqlite,
+} from "../support/reference-server.ts";
 import { dynamoStore, sqliteStore, type Store } from "../support/stores.ts";
 
 const RULES = { ...DEFAULT_SYNC_RULES, snapshotVersions: 4 };
@@ -67,20 +73,6 @@ async function historyOnOldServer() {
 }
 
 /** A client the reference created without any version (its new_client(nil)). */
-function emptyClient(): ReferenceClient {
-  return {
-    client: {
-      client_id: newUuid(),
-      latest_version_id: NIL_UUID,
-      snapshot_version_id: null,
-      versions_since_snapshot: null,
-      snapshot_timestamp: null,
-      snapshot: null,
-    },
-    versions: [],
-  };
-}
-
 /** The same rows under another client id, with `damage` done to them. */
 function damaged(rows: ReferenceClient, damage: (copy: ReferenceClient) => void): ReferenceClient {
   const clientId = newUuid();
@@ -174,7 +166,7 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
 
   test("from SQLite: the replicas of a moved client carry on with only their URL changed", async () => {
     const history = await historyOnOldServer();
-    const empty = emptyClient();
+    const empty = emptyReferenceClient();
     const dataDir = mkdtempSync(join(work, "sqlite-"));
     writeReferenceSqlite(join(dataDir, "taskchampion-sync-server.sqlite3"), [history.rows, empty]);
     const importedAt = Date.now();
@@ -210,7 +202,7 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
 
   test("from PostgreSQL: chosen clients only; one it does not have is reported", async () => {
     const history = await historyOnOldServer();
-    const other = emptyClient();
+    const other = emptyReferenceClient();
     const { url, db } = await newDatabase();
     try {
       await writeReferencePostgres(db, [history.rows, other], true);
@@ -358,7 +350,7 @@ describe("import-reference --postgres, its URL and password", () => {
 
   test("takes the password from PGPASSWORD or ~/.pgpass (PGPASSFILE), none on the command line", async () => {
     const { url: withPassword, db } = await newDatabase();
-    const clients = [emptyClient(), emptyClient()];
+    const clients = [emptyReferenceClient(), emptyReferenceClient()];
     try {
       await writeReferencePostgres(db, clients, true);
     } finally {

@@ -10,32 +10,21 @@ import { openReferenceSqlite } from "../../bin/admin/reference-sqlite.ts";
 import { importReference, type ReferenceImportOutcome } from "../../lambda/operations/import-reference.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
-import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { storedClientIds } from "../support/client-state.ts";
-import { type ReferenceClient, writeReferenceSqlite } from "../support/reference-server.ts";
+import { emptyReferenceClient, writeReferenceSqlite } from "../support/reference-server.ts";
 
 const work = mkdtempSync(join(tmpdir(), "tc-import-reference-"));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function emptyClient(clientId: string): ReferenceClient {
-  return {
-    client: {
-      client_id: clientId,
-      latest_version_id: NIL_UUID,
-      snapshot_version_id: null,
-      versions_since_snapshot: null,
-      snapshot_timestamp: null,
-      snapshot: null,
-    },
-    versions: [],
-  };
-}
 
 describe("importReference", () => {
   test("a client the storage fails to take is reported as failed; the others are imported", async () => {
     const [first, failing, last] = [newUuid(), newUuid(), newUuid()];
     const path = join(work, `${newUuid()}.sqlite3`);
-    writeReferenceSqlite(path, [first, failing, last].map(emptyClient));
+    writeReferenceSqlite(
+      path,
+      [first, failing, last].map((clientId) => emptyReferenceClient(clientId)),
+    );
     const db = openReferenceSqlite(path);
     if (typeof db === "string") throw new Error(db);
     const storage = new MemoryStorage();
