@@ -8,11 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { EXPORT_FORMAT, ExportWriter } from "../../lambda/operations/export-format.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
-import { MAX_UUID, NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { MAX_UUID, NIL_UUID, newUuid } from "../../lambda/uuid.ts";
 import { runAdmin } from "../support/admin.ts";
-import { type ReferenceClient, writeReferenceSqlite } from "../support/reference-server.ts";
+import { storedClientIds } from "../support/client-state.ts";
+import { exportText } from "../support/export-file.ts";
+import { emptyReferenceClient, writeReferenceSqlite } from "../support/reference-server.ts";
 import { sqliteStore, type Store } from "../support/stores.ts";
 import { writeTxn } from "../support/txn.ts";
 
@@ -30,46 +31,12 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-async function storedClients(): Promise<string[]> {
-  const ids: string[] = [];
-  for await (const client of storage.listClients()) ids.push(client.clientId);
-  return ids;
-}
-
 /** An export of a client without versions, under `clientId` as its header says. */
 async function emptyExport(clientId: string): Promise<string> {
-  let text = "";
-  const writer = new ExportWriter(async (chunk) => {
-    text += chunk;
-  });
-  await writer.line({
-    type: "header",
-    format: EXPORT_FORMAT,
-    formatVersion: 1,
-    clientId: clientId as Uuid,
-    exportedAt: "2026-03-01T10:00:00.000Z",
-    latestVersionId: NIL_UUID,
-    versions: 0,
-    historyBytes: 0,
-    snapshot: null,
-    snapshotDeclined: null,
-  });
-  await writer.finish();
+  const text = await exportText(clientId, 0);
   const file = join(work, `${newUuid()}.tcexport`);
   writeFileSync(file, text);
   return file;
-}
-
-function referenceClient(clientId: string): ReferenceClient {
-  const client = {
-    client_id: clientId,
-    latest_version_id: NIL_UUID,
-    snapshot_version_id: null,
-    versions_since_snapshot: null,
-    snapshot_timestamp: null,
-    snapshot: null,
-  };
-  return { client, versions: [] };
 }
 
 const NIL = "the nil UUID, which cannot be a client id";
@@ -83,7 +50,7 @@ describe("the nil and the max UUID as client ids", () => {
     [["import-reference", "--sqlite", "/nonexistent", "--client-id", MAX_UUID], `--client-id is ${MAX}`],
   ])("%j is bad usage (exit 2) and stores nothing", async (argv, message) => {
     expect(await runAdmin(argv, store.env)).toEqual({ code: 2, stdout: "", stderr: `error: ${message}\n`, lines: [] });
-    expect(await storedClients()).toEqual([]);
+    expect(await storedClientIds(storage)).toEqual([]);
   });
 
   test("import-client --as the nil UUID is refused before the file is read", async () => {
@@ -92,7 +59,7 @@ describe("the nil and the max UUID as client ids", () => {
       code: 2,
       stderr: `error: --as is ${NIL}\n`,
     });
-    expect(await storedClients()).toEqual([]);
+    expect(await storedClientIds(storage)).toEqual([]);
   });
 
   test.each([
@@ -104,13 +71,13 @@ describe("the nil and the max UUID as client ids", () => {
       code: 2,
       stderr: `error: ${file} is not a valid export, nothing was imported: line 1: clientId is ${message}\n`,
     });
-    expect(await storedClients()).toEqual([]);
+    expect(await storedClientIds(storage)).toEqual([]);
   });
 
   test("import-reference reports a client whose id is the nil or the max UUID as invalid and imports the others", async () => {
     const good = newUuid();
     const file = join(work, "reference.sqlite3");
-    writeReferenceSqlite(file, [referenceClient(NIL_UUID), referenceClient(MAX_UUID), referenceClient(good)]);
+    writeReferenceSqlite(file, [emptyReferenceClient(NIL_UUID), emptyReferenceClient(MAX_UUID), emptyReferenceClient(good)]);
     const run = await runAdmin(["import-reference", "--sqlite", file, "--json"], store.env);
     expect(run.code).toBe(1);
     expect(run.lines.map((line) => JSON.parse(line) as unknown)).toEqual([
@@ -118,7 +85,7 @@ describe("the nil and the max UUID as client ids", () => {
       { clientId: good, status: "imported", versions: 0, historyBytes: 0, snapshotBytes: 0 },
       { clientId: MAX_UUID, status: "invalid", reason: `the client id is ${MAX}` },
     ]);
-    expect(await storedClients()).toEqual([good]);
+    expect(await storedClientIds(storage)).toEqual([good]);
     await runAdmin(["remove-client", good, "--yes"], store.env);
   });
 });
@@ -131,7 +98,7 @@ describe("a client an older version created under the nil or the max UUID", () =
     expect((await runAdmin(["export-client", clientId, "--out", out], store.env)).code).toBe(0);
     expect((await runAdmin(["prune", "--client-id", clientId], store.env)).code).toBe(0);
     expect(await runAdmin(["remove-client", clientId, "--yes"], store.env)).toMatchObject({ code: 0 });
-    expect(await storedClients()).toEqual([]);
+    expect(await storedClientIds(storage)).toEqual([]);
     // Its export is a backup to look into: no import makes the client again.
     expect((await runAdmin(["import-client", out], store.env)).code).toBe(2);
   });

@@ -11,13 +11,12 @@ import { join } from "node:path";
 import { CloudFormationClient } from "@aws-sdk/client-cloudformation";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { formatBytes } from "../../bin/admin/format.ts";
-import { serveHandler, type LocalHttpServer } from "../../bin/local-http.ts";
+import type { LocalHttpServer } from "../../bin/local-http.ts";
 import { HttpStatusError, Replica } from "../../client/replica.ts";
-import { createApp } from "../../lambda/app.ts";
-import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES } from "../../lambda/config.ts";
-import { createLogger } from "../../lambda/log.ts";
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { serveStorage } from "../support/local-server.ts";
 import { runAdmin } from "../support/admin.ts";
 import { clientState, portable } from "../support/client-state.ts";
 import { dynamoStore, sqliteStore, type Store } from "../support/stores.ts";
@@ -32,18 +31,7 @@ const STORES: [string, () => Promise<Store>][] = [
 /** A server on the store, with client creation on or off. */
 async function serve(storage: Storage, createClients: boolean): Promise<LocalHttpServer> {
   const rules = { ...DEFAULT_SYNC_RULES, createClients, snapshotVersions: 4 };
-  return serveHandler(
-    createApp(
-      storage,
-      { rules, maxBodyBytes: LAMBDA_MAX_BODY_BYTES },
-      createLogger(() => {}),
-    ),
-    {
-      host: "127.0.0.1",
-      port: 0,
-      maxBodyBytes: LAMBDA_MAX_BODY_BYTES,
-    },
-  );
+  return serveStorage(storage, rules);
 }
 
 /** A replica's error status, or undefined when the sync went through. */

@@ -10,37 +10,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { serveHandler, type LocalHttpServer } from "../../bin/local-http.ts";
+import type { LocalHttpServer } from "../../bin/local-http.ts";
 import { Replica, type ReplicaOptions } from "../../client/replica.ts";
-import { createApp } from "../../lambda/app.ts";
-import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES } from "../../lambda/config.ts";
-import { createLogger } from "../../lambda/log.ts";
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { freePort } from "../../dev/processes.ts";
+import { serveStorage } from "../support/local-server.ts";
 import { runAdmin } from "../support/admin.ts";
 import { POSTGRES_PASSWORD, POSTGRES_USER, startTestPostgres, type TestPostgres } from "../support/postgres.ts";
 import { clientState } from "../support/client-state.ts";
-import { asReferenceRows, type ReferenceClient, writeReferencePostgres, writeReferenceSqlite } from "../support/reference-server.ts";
+import {
+  emptyReferenceClient,
+  asReferenceRows,
+  type ReferenceClient,
+  writeReferencePostgres,
+  writeReferenceSqlite,
+} from "../support/reference-server.ts";
 import { dynamoStore, sqliteStore, type Store } from "../support/stores.ts";
 
 const RULES = { ...DEFAULT_SYNC_RULES, snapshotVersions: 4 };
-
-async function serve(storage: Storage): Promise<LocalHttpServer> {
-  return serveHandler(
-    createApp(
-      storage,
-      { rules: RULES, maxBodyBytes: LAMBDA_MAX_BODY_BYTES },
-      createLogger(() => {}),
-    ),
-    {
-      host: "127.0.0.1",
-      port: 0,
-      maxBodyBytes: LAMBDA_MAX_BODY_BYTES,
-    },
-  );
-}
 
 /**
  * A user's history on the "old server" (a server of ours on memory storage stands in for the
@@ -49,7 +39,7 @@ async function serve(storage: Storage): Promise<LocalHttpServer> {
  */
 async function historyOnOldServer() {
   const old = new MemoryStorage();
-  const server = await serve(old);
+  const server = await serveStorage(old, RULES);
   let target = server.url;
   const redirect: typeof fetch = (input, init) => fetch(String(input).replace(/^http:\/\/[^/]+/, target), init);
   const clientId = newUuid();
@@ -83,20 +73,6 @@ async function historyOnOldServer() {
 }
 
 /** A client the reference created without any version (its new_client(nil)). */
-function emptyClient(): ReferenceClient {
-  return {
-    client: {
-      client_id: newUuid(),
-      latest_version_id: NIL_UUID,
-      snapshot_version_id: null,
-      versions_since_snapshot: null,
-      snapshot_timestamp: null,
-      snapshot: null,
-    },
-    versions: [],
-  };
-}
-
 /** The same rows under another client id, with `damage` done to them. */
 function damaged(rows: ReferenceClient, damage: (copy: ReferenceClient) => void): ReferenceClient {
   const clientId = newUuid();
@@ -190,7 +166,7 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
 
   test("from SQLite: the replicas of a moved client carry on with only their URL changed", async () => {
     const history = await historyOnOldServer();
-    const empty = emptyClient();
+    const empty = emptyReferenceClient();
     const dataDir = mkdtempSync(join(work, "sqlite-"));
     writeReferenceSqlite(join(dataDir, "taskchampion-sync-server.sqlite3"), [history.rows, empty]);
     const importedAt = Date.now();
@@ -210,7 +186,7 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
     expect(again.lines.map((line) => JSON.parse(line) as unknown)).toEqual(
       expect.arrayContaining([{ clientId: history.clientId, status: "already-imported", reason: null }]),
     );
-    const server = await serve(store.open());
+    const server = await serveStorage(store.open(), RULES);
     try {
       await expectReplicasCarryOn(history, server);
     } finally {
@@ -226,7 +202,7 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
 
   test("from PostgreSQL: chosen clients only; one it does not have is reported", async () => {
     const history = await historyOnOldServer();
-    const other = emptyClient();
+    const other = emptyReferenceClient();
     const { url, db } = await newDatabase();
     try {
       await writeReferencePostgres(db, [history.rows, other], true);
@@ -248,7 +224,7 @@ describe.each(TARGETS)("import-reference into %s", (_name, makeStore) => {
     expect(run.stderr).toBe("error: 1 client(s) were not imported (see above); 1 were\n");
     expect((await clientState(storage, other.client.client_id as Uuid)).client).toBeNull();
     await expectSameClient(storage, history, importedAt);
-    const server = await serve(store.open());
+    const server = await serveStorage(store.open(), RULES);
     try {
       await expectReplicasCarryOn(history, server);
     } finally {
@@ -374,7 +350,7 @@ describe("import-reference --postgres, its URL and password", () => {
 
   test("takes the password from PGPASSWORD or ~/.pgpass (PGPASSFILE), none on the command line", async () => {
     const { url: withPassword, db } = await newDatabase();
-    const clients = [emptyClient(), emptyClient()];
+    const clients = [emptyReferenceClient(), emptyReferenceClient()];
     try {
       await writeReferencePostgres(db, clients, true);
     } finally {

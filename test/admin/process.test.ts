@@ -2,7 +2,6 @@
  * The admin command as a real process: exit codes and one-line errors (no stack trace), and a
  * history far larger than the heap the process is allowed, exported and imported in a stream.
  */
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,34 +12,17 @@ import { SQLITE_FILE_NAME } from "../../bin/open-storage.ts";
 import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { clientState, portable } from "../support/client-state.ts";
+import { type CommandExit, runCommand } from "../support/run-command.ts";
 import { dynamoStore } from "../support/stores.ts";
 import { writeTxn } from "../support/txn.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const MiB = 1024 * 1024;
 
-interface Exit {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `command` with `args` in the repository, with only PATH and `env` set. */
-function run(command: string, args: string[], env: Record<string, string>): Promise<Exit> {
-  return new Promise((resolve) => {
-    // The AWS SDK's notice that it will need Node 22 is not the command's output.
-    const base = { PATH: process.env.PATH, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
-    execFile(command, args, { cwd: root, env: { ...base, ...env }, maxBuffer: 16 * MiB }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === "number" ? error.code : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 const tsx = join(root, "node_modules", ".bin", "tsx");
 /** As an operator types it (`npx tsx` is what `npm run admin` runs), and the same without npx's start-up. */
-const npxAdmin = (args: string[], env: Record<string, string>) => run("npx", ["tsx", "bin/admin.ts", ...args], env);
-const admin = (args: string[], env: Record<string, string>) => run(tsx, ["bin/admin.ts", ...args], env);
+const npxAdmin = (args: string[], env: Record<string, string>) => runCommand("npx", ["tsx", "bin/admin.ts", ...args], env);
+const admin = (args: string[], env: Record<string, string>) => runCommand(tsx, ["bin/admin.ts", ...args], env);
 
 let dir: string;
 
@@ -108,7 +90,7 @@ describe("npx tsx bin/admin.ts", () => {
       const stderrFile = join(data, "stderr");
       const statusFile = join(data, "status");
       const command = `${tsx} ${entry.join(" ")} list-clients 2>${stderrFile} | head -n 2; echo \${PIPESTATUS[0]} >${statusFile}`;
-      const exit = await run("bash", ["-c", command], { DATA_DIR: data });
+      const exit = await runCommand("bash", ["-c", command], { DATA_DIR: data });
       expect(exit.stdout.split("\n")).toHaveLength(3);
       expect(readFileSync(stderrFile, "utf8")).toBe("");
       expect(readFileSync(statusFile, "utf8")).toBe("0\n");
@@ -188,7 +170,7 @@ describe("npx tsx bin/admin.ts", () => {
  * bin/admin.ts's main in a Node process whose heap may not grow past 64 MB (it would fail with
  * an out-of-memory error), reporting the most heap it used, sampled every 10 ms.
  */
-async function limitedAdmin(args: string[], env: Record<string, string>): Promise<{ exit: Exit; memory: { peakHeap: number } }> {
+async function limitedAdmin(args: string[], env: Record<string, string>): Promise<{ exit: CommandExit; memory: { peakHeap: number } }> {
   const script = `
     let peakHeap = 0;
     const sample = () => { peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed); };
@@ -199,7 +181,7 @@ async function limitedAdmin(args: string[], env: Record<string, string>): Promis
     process.stderr.write("MEMORY " + JSON.stringify({ peakHeap }) + "\\n");
     process.exit(code);
   `;
-  const exit = await run(process.execPath, ["--max-old-space-size=64", "--import", "tsx", "--input-type=module", "-e", script], env);
+  const exit = await runCommand(process.execPath, ["--max-old-space-size=64", "--import", "tsx", "--input-type=module", "-e", script], env);
   const memory = /MEMORY (\{.*\})/.exec(exit.stderr)?.[1];
   return {
     exit: { ...exit, stderr: exit.stderr.replace(/MEMORY .*\n/, "") },

@@ -6,12 +6,25 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { SQLITE_FILE_NAME } from "../../bin/open-storage.ts";
 import { backupSqliteDatabase } from "../../lambda/storage/sqlite/backup.ts";
 import { SCHEMA_VERSION } from "../../lambda/storage/sqlite/schema.ts";
@@ -300,6 +313,61 @@ describe("admin backup", () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(await backup).toEqual({ kind: "failed", message: expect.stringMatching(/^copying .* failed: /) });
+    expect(leftovers(folder)).toEqual([]);
+  });
+
+  test("a destination that appears while the copy is made is not replaced: refused, and the temporary file removed", async () => {
+    const { database } = await dataDirectory();
+    const folder = outDir();
+    const out = join(folder, "tc.sqlite3");
+    const backup = backupSqliteDatabase(database, out);
+    // Once the temporary file exists, the check for an existing destination is behind: another file takes the name.
+    while (leftovers(folder).length === 0) await new Promise((resolve) => setImmediate(resolve));
+    writeFileSync(out, "another file");
+    expect(await backup).toMatchObject({ kind: "refused", reason: "destination-exists" });
+    expect(readFileSync(out, "utf8")).toBe("another file");
+    expect(leftovers(folder)).toEqual(["tc.sqlite3"]);
+  });
+
+  test("only reads the live database: a -wal that a killed server left is neither checkpointed nor removed", async () => {
+    const { database } = await dataDirectory();
+    // A server killed after a commit: the commit is in the -wal, no close has checkpointed it.
+    const script = `const db = new (require("better-sqlite3"))(${JSON.stringify(database)}); db.prepare("UPDATE clients SET versions_since = versions_since + 1").run(); process.kill(process.pid, "SIGKILL");`;
+    expect(spawnSync(process.execPath, ["-e", script], { cwd: root }).signal).toBe("SIGKILL");
+    const before = { wal: statSync(`${database}-wal`).size, database: readFileSync(database) };
+    expect(before.wal).toBeGreaterThan(0);
+    const outcome = await backupSqliteDatabase(database, join(outDir(), "tc.sqlite3"));
+    expect(outcome).toMatchObject({ kind: "written", clients: 2 });
+    expect(statSync(`${database}-wal`).size).toBe(before.wal);
+    expect(readFileSync(database).equals(before.database)).toBe(true);
+  });
+
+  test("a copy that fails its check is not put in place, and its temporary file is removed", async () => {
+    const { database } = await dataDirectory();
+    const folder = outDir();
+    // A copy damaged once SQLite has written it (it does not fsync it: a crash may leave it so),
+    // which the storage's SQLite cannot be made to produce: its VACUUM INTO, then junk over a page.
+    const prepare = Database.prototype.prepare;
+    const spy = vi.spyOn(Database.prototype, "prepare").mockImplementation(function (this: Database.Database, source: string) {
+      const statement = prepare.call(this, source);
+      if (source !== "VACUUM INTO ?") return statement;
+      return Object.assign(Object.create(statement) as Database.Statement, {
+        run: (file: string) => {
+          const written = statement.run(file);
+          const handle = openSync(file, "r+");
+          writeSync(handle, randomBytes(4096), 0, 4096, 4096);
+          closeSync(handle);
+          return written;
+        },
+      });
+    });
+    let outcome: Awaited<ReturnType<typeof backupSqliteDatabase>>;
+    try {
+      outcome = await backupSqliteDatabase(database, join(folder, "tc.sqlite3"));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(outcome).toEqual({ kind: "failed", message: expect.stringMatching(/^the copy failed its check: /) });
     expect(leftovers(folder)).toEqual([]);
   });
 

@@ -29,10 +29,8 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from "@aws-s
 import { afterAll, describe, expect, inject, test } from "vitest";
 import { runSmoke } from "../../bin/smoke.ts";
 import { HttpStatusError, Replica } from "../../client/replica.ts";
-import { createApp } from "../../lambda/app.ts";
-import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES } from "../../lambda/config.ts";
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { SyncServer } from "../../lambda/core/sync.ts";
-import { createLogger } from "../../lambda/log.ts";
 import { pruneClient } from "../../lambda/operations/prune.ts";
 import { inTxn } from "../../lambda/storage/in-txn.ts";
 import { ATTR, SK, TABLE } from "../../lambda/storage/dynamodb/layout.ts";
@@ -40,9 +38,9 @@ import { sweepAllOrphans } from "../../lambda/storage/dynamodb/orphan-sweep.ts";
 import { createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { newUuid, type Uuid } from "../../lambda/uuid.ts";
-import { serveHandler } from "../../bin/local-http.ts";
 import { createTableAndBucket } from "../../dev/dynamodb-fixtures.ts";
 import { emulatorClientOptions, emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
+import { serveStorage } from "../support/local-server.ts";
 import { runAdmin } from "../support/admin.ts";
 
 const emulators = emulatorsFrom(inject("emulators"));
@@ -78,22 +76,6 @@ async function place(prefix: string) {
     ownsClients: true,
   });
   return { name, storage };
-}
-
-/** The real handler over a real socket, on `storage`. */
-async function serve(storage: DynamoStorage) {
-  return serveHandler(
-    createApp(
-      storage,
-      { rules: RULES, maxBodyBytes: LAMBDA_MAX_BODY_BYTES },
-      createLogger(() => {}),
-    ),
-    {
-      host: "127.0.0.1",
-      port: 0,
-      maxBodyBytes: LAMBDA_MAX_BODY_BYTES,
-    },
-  );
 }
 
 /** Every item of the table: a consistent Scan (what a backup of the table holds). */
@@ -176,7 +158,7 @@ const VARIANTS: Variant[] = [
 describe.each(VARIANTS)("a restore of a table and a bucket copied at two moments: $name", (variant) => {
   test("nothing dangles, nobody forks, every replica carries on or is told 410 and starts over, and all converge", async () => {
     const live = await place("rehearse");
-    const server = await serve(live.storage);
+    const server = await serveStorage(live.storage, RULES);
     const sweep = async () => {
       const report = await sweepAllOrphans(live.storage, { minAgeMs: -60_000, graceMs: variant.graceMs });
       expect(report.failed).toBe(0);
@@ -328,7 +310,7 @@ describe.each(VARIANTS)("a restore of a table and a bucket copied at two moments
     }
 
     // The restored deployment: the smoke test, then every replica pointed at it.
-    const restoredServer = await serve(restored.storage);
+    const restoredServer = await serveStorage(restored.storage, RULES);
     try {
       expect((await runSmoke({ url: restoredServer.url, log: () => {} })).ok).toBe(true);
       const sync = new SyncServer(restored.storage, RULES);

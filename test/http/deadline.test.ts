@@ -12,6 +12,7 @@ import { createAwsClients } from "../../lambda/storage/dynamodb/sdk-clients.ts";
 import { DynamoStorage } from "../../lambda/storage/dynamodb/storage.ts";
 import { SqliteStorage } from "../../lambda/storage/sqlite/storage.ts";
 import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
+import { inTxn } from "../support/txn.ts";
 import { emulatorClientOptions, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 import { httpEvent } from "../../dev/events.ts";
 import { interceptCalls } from "../../dev/sdk-interception.ts";
@@ -55,12 +56,16 @@ describe("every transaction of a request shares its deadline", () => {
       config,
       createLogger(() => {}),
     );
+    const clientId = newUuid();
     const started = Date.now();
-    const result = await app(addVersion(newUuid()), { deadline: started + 800 });
+    const result = await app(addVersion(clientId), { deadline: started + 800 });
     expect(result.statusCode).toBe(503);
     expect(result.headers?.["retry-after"]).toBeDefined();
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(writes).toBe(2);
+    // The held create is past the deadline by the time it is let go: it must not be sent then.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(await inTxn(storage, clientId, (txn) => txn.getClient())).toBeNull();
   });
 
   test("SQLite: a request that waits for another writer's lock gives up at its deadline", async () => {
@@ -73,6 +78,7 @@ describe("every transaction of a request shares its deadline", () => {
       await holder.close();
       await rm(dir, { recursive: true, force: true });
     });
+    const clientId = newUuid();
     const held = await holder.txn(newUuid());
     try {
       const app = createApp(
@@ -81,11 +87,13 @@ describe("every transaction of a request shares its deadline", () => {
         createLogger(() => {}),
       );
       const started = Date.now();
-      const result = await app(addVersion(newUuid()), { deadline: started + 500 });
+      const result = await app(addVersion(clientId), { deadline: started + 500 });
       expect(result.statusCode).toBe(503);
+      expect(result.headers?.["retry-after"]).toBeDefined();
       expect(Date.now() - started).toBeLessThan(5_000);
     } finally {
       await held.release();
     }
+    expect(await inTxn(waiting, clientId, (txn) => txn.getClient())).toBeNull();
   });
 });

@@ -4,55 +4,18 @@
  * the client was removed, so that the operator knows the file now holds its only copy.
  */
 import { describe, expect, test } from "vitest";
-import { EXPORT_FORMAT, ExportWriter, toBase64 } from "../../lambda/operations/export-format.ts";
 import { importClient, ReplaceFailedError } from "../../lambda/operations/import-client.ts";
 import { MemoryStorage } from "../../lambda/storage/memory.ts";
 import type { Storage } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { storedClientIds } from "../support/client-state.ts";
+import { exportText } from "../support/export-file.ts";
 import { writeTxn } from "../support/txn.ts";
-
-/** An export of one client with `count` versions and no snapshot. */
-async function exportText(clientId: Uuid, count: number): Promise<string> {
-  const ids = Array.from({ length: count }, () => newUuid());
-  let text = "";
-  const writer = new ExportWriter(async (chunk) => {
-    text += chunk;
-  });
-  await writer.line({
-    type: "header",
-    format: EXPORT_FORMAT,
-    formatVersion: 1,
-    clientId,
-    exportedAt: "2026-03-01T10:00:00.000Z",
-    latestVersionId: ids.at(-1)!,
-    versions: count,
-    historyBytes: count * 4,
-    snapshot: null,
-    snapshotDeclined: null,
-  });
-  for (const [i, versionId] of ids.entries()) {
-    await writer.line({
-      type: "version",
-      versionId,
-      parentVersionId: i === 0 ? NIL_UUID : ids[i - 1]!,
-      addedAt: "2026-02-01T00:00:00.000Z",
-      historySegment: toBase64(Uint8Array.of(i, i, i, i)),
-    });
-  }
-  await writer.finish();
-  return text;
-}
 
 const chunks = (text: string) =>
   (async function* () {
     yield new TextEncoder().encode(text);
   })();
-
-async function clientIds(storage: Storage): Promise<Uuid[]> {
-  const ids: Uuid[] = [];
-  for await (const client of storage.listClients()) ids.push(client.clientId);
-  return ids;
-}
 
 /** A storage with one client of one version, the one the import replaces. */
 async function storageWithClient(clientId: Uuid): Promise<MemoryStorage> {
@@ -64,6 +27,11 @@ async function storageWithClient(clientId: Uuid): Promise<MemoryStorage> {
   return storage;
 }
 
+/** `storage` whose `method` fails with `message` (a fault the storages cannot be made to produce). */
+function failingAt(storage: Storage, method: "importClient" | "removeClient", message: string): Storage {
+  return Object.assign(Object.create(storage) as Storage, { [method]: () => Promise.reject(new Error(message)) });
+}
+
 describe("import-client --replace", () => {
   test("a file that changes between its check and its write: the outcome says the client was removed", async () => {
     const clientId = newUuid();
@@ -72,7 +40,7 @@ describe("import-client --replace", () => {
     let opened = 0;
     const outcome = await importClient(storage, () => chunks(++opened === 1 ? good : good.slice(0, good.length - 40)), { replace: true });
     expect(outcome).toMatchObject({ kind: "invalid", replaced: true, clientId });
-    expect(await clientIds(storage)).toEqual([]);
+    expect(await storedClientIds(storage)).toEqual([]);
   });
 
   test("a file that is broken from the start: nothing is removed", async () => {
@@ -81,39 +49,24 @@ describe("import-client --replace", () => {
     const good = await exportText(clientId, 3);
     const outcome = await importClient(storage, () => chunks(good.slice(0, good.length - 40)), { replace: true });
     expect(outcome).toMatchObject({ kind: "invalid", replaced: false });
-    expect(await clientIds(storage)).toEqual([clientId]);
+    expect(await storedClientIds(storage)).toEqual([clientId]);
   });
 
-  test("a storage failure in the write pass: a ReplaceFailedError naming the removed client", async () => {
+  test.each([
+    ["a storage failure in the write pass", "importClient", "the storage is unreachable", "write"],
+    ["a removal that fails part-way", "removeClient", "S3 refused a delete", "removal"],
+  ] as const)("%s: a ReplaceFailedError of that stage, naming the client", async (_, method, message, stage) => {
     const clientId = newUuid();
-    const storage = await storageWithClient(clientId);
-    const failing: Storage = Object.assign(Object.create(storage) as Storage, {
-      importClient: () => Promise.reject(new Error("the storage is unreachable")),
-    });
+    const storage = failingAt(await storageWithClient(clientId), method, message);
     const text = await exportText(clientId, 2);
-    const imported = importClient(failing, () => chunks(text), { replace: true });
+    const imported = importClient(storage, () => chunks(text), { replace: true });
     await expect(imported).rejects.toBeInstanceOf(ReplaceFailedError);
-    await expect(imported).rejects.toMatchObject({ clientId, message: "the storage is unreachable" });
-  });
-
-  test("a removal that fails part-way: a ReplaceFailedError of the removal, naming the client", async () => {
-    const clientId = newUuid();
-    const storage = await storageWithClient(clientId);
-    const failing: Storage = Object.assign(Object.create(storage) as Storage, {
-      removeClient: () => Promise.reject(new Error("S3 refused a delete")),
-    });
-    const text = await exportText(clientId, 2);
-    const imported = importClient(failing, () => chunks(text), { replace: true });
-    await expect(imported).rejects.toBeInstanceOf(ReplaceFailedError);
-    await expect(imported).rejects.toMatchObject({ clientId, stage: "removal", message: "S3 refused a delete" });
+    await expect(imported).rejects.toMatchObject({ clientId, stage, message });
   });
 
   test("without --replace, the same failure is the storage's own error", async () => {
-    const storage = new MemoryStorage();
-    const failing: Storage = Object.assign(Object.create(storage) as Storage, {
-      importClient: () => Promise.reject(new Error("the storage is unreachable")),
-    });
+    const storage = failingAt(new MemoryStorage(), "importClient", "the storage is unreachable");
     const text = await exportText(newUuid(), 2);
-    await expect(importClient(failing, () => chunks(text))).rejects.not.toBeInstanceOf(ReplaceFailedError);
+    await expect(importClient(storage, () => chunks(text))).rejects.not.toBeInstanceOf(ReplaceFailedError);
   });
 });

@@ -5,15 +5,14 @@
  * was removed that it is gone (410), and a fresh replica starts from the snapshot and catches up.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { serveHandler, type LocalHttpServer } from "../../bin/local-http.ts";
+import type { LocalHttpServer } from "../../bin/local-http.ts";
 import { HttpStatusError, Replica } from "../../client/replica.ts";
-import { createApp } from "../../lambda/app.ts";
-import { DEFAULT_SYNC_RULES, LAMBDA_MAX_BODY_BYTES } from "../../lambda/config.ts";
+import { DEFAULT_SYNC_RULES } from "../../lambda/config.ts";
 import { SyncServer } from "../../lambda/core/sync.ts";
-import { createLogger } from "../../lambda/log.ts";
 import { pruneAllClients, pruneClient } from "../../lambda/operations/prune.ts";
 import type { Storage, StorageTxn } from "../../lambda/storage/types.ts";
 import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
+import { serveStorage } from "../support/local-server.ts";
 import { dynamoStore, memoryStore, sqliteStore, type Store } from "../support/stores.ts";
 import { inTxn } from "../support/txn.ts";
 
@@ -227,18 +226,7 @@ describe.each(STORES)("pruning on %s", (_name, makeStore) => {
 
   test("real replicas: the one left behind is told 410, a fresh one starts from the snapshot and catches up", async () => {
     const rules = { ...DEFAULT_SYNC_RULES, snapshotVersions: 3 };
-    const http: LocalHttpServer = await serveHandler(
-      createApp(
-        store.open(),
-        { rules, maxBodyBytes: LAMBDA_MAX_BODY_BYTES },
-        createLogger(() => {}),
-      ),
-      {
-        host: "127.0.0.1",
-        port: 0,
-        maxBodyBytes: LAMBDA_MAX_BODY_BYTES,
-      },
-    );
+    const http: LocalHttpServer = await serveStorage(store.open(), rules);
     try {
       const clientId = newUuid();
       const options = { baseUrl: http.url, clientId, secret: "prune test secret", snapshotOnLowUrgency: true };

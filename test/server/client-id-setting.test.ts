@@ -3,23 +3,17 @@
  * service's journal) and the Lambda entry's cold start (its error goes to CloudWatch Logs).
  * The bad entry is named by its position; no client id of the list is printed.
  */
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newUuid } from "../../lambda/uuid.ts";
+import { runCommand } from "../support/run-command.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
-
-function run(command: string, args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    const base = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
-    execFile(command, args, { cwd: root, env: { ...base, ...env } }, (error, stdout, stderr) => {
-      resolve({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, output: `${stdout}${stderr}` });
-    });
-  });
+/** The command's exit code and its stdout and stderr together (HOME: npm needs it). */
+async function run(command: string, args: string[], env: Record<string, string>): Promise<{ code: number; output: string }> {
+  const { code, stdout, stderr } = await runCommand(command, args, { HOME: process.env.HOME ?? "", ...env });
+  return { code, output: `${stdout}${stderr}` };
 }
 
 let dataDir: string;

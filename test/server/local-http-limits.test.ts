@@ -4,7 +4,7 @@
  * an admitted one; heads and requests are cut at their timeouts; connections beyond the cap are
  * closed; body bytes in flight stay within their budget.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type ConnectionLimits, type LocalHttpServer, serveHandler } from "../../bin/local-http.ts";
 import { startServer } from "../../bin/serve.ts";
 import { createApp } from "../../lambda/app.ts";
@@ -384,5 +384,49 @@ describe("a client that goes away while its head is being admitted", () => {
       body: "x".repeat(1000),
     });
     expect(next.status).toBe(200);
+  });
+});
+
+describe("a handler that checks no head (a test's wrapper of the app)", () => {
+  it("is given a chunked body only up to one byte past the limit, and answered then, without the rest", async () => {
+    const app = createApp(
+      new MemoryStorage(),
+      { rules: DEFAULT_SYNC_RULES, maxBodyBytes: 1000 },
+      createLogger(() => {}),
+    );
+    server = await serveHandler((event) => app(event), { host: "127.0.0.1", port: 0, maxBodyBytes: 1000 });
+    const connection = await openRaw(Number(new URL(server.url).port));
+    const head = requestHead("POST", addVersionPath(), { ...upload(newUuid(), undefined), "transfer-encoding": "chunked" });
+    // 2,000 bytes in one chunk, and the body never ended: only a read that stops at 1,001 bytes answers.
+    connection.socket.write(`${head}7d0\r\n${"x".repeat(2000)}\r\n`);
+    await connection.waitFor(/\r\n\r\n/);
+    expect(statusOf(connection.received())).toBe(413);
+    expect(await connection.closed()).toBeGreaterThan(0);
+  });
+});
+
+describe("a failure of the adapter itself", () => {
+  it("is answered 500 without details, and its stderr line never names the client", async () => {
+    const clientId = newUuid();
+    const written: string[] = [];
+    const write = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      server = await serveHandler(() => Promise.reject(new Error(`the handler failed for client ${clientId}`)), {
+        host: "127.0.0.1",
+        port: 0,
+        maxBodyBytes: 1000,
+      });
+      const response = await fetch(`${server.url}/`);
+      expect(response.status).toBe(500);
+      expect(await response.text()).toBe("");
+    } finally {
+      write.mockRestore();
+    }
+    const line = written.find((text) => text.startsWith("local adapter error:"));
+    expect(line).toMatch(/the handler failed for client <[0-9a-f]{12}>/);
+    expect(line).not.toContain(clientId);
   });
 });

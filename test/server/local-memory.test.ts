@@ -4,12 +4,11 @@
  * never read, admitted ones only within the budget of body bytes in flight.
  */
 import { readFileSync } from "node:fs";
-import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { NIL_UUID, newUuid } from "../../lambda/uuid.ts";
 import { SEGMENT_TYPE } from "../support/http-client.ts";
-import { requestHead, statusOf } from "../support/raw-http.ts";
+import { requestHead, upload } from "../support/raw-http.ts";
 import { exited, type ServerProcess, startServerProcess } from "../support/server-process.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -49,32 +48,6 @@ function memory(pid: number): { rss: number; peak: number } {
   return { rss: kb("VmRSS"), peak: kb("VmHWM") };
 }
 
-/** One connection sending `head`, then a 4.4 MB body as fast as it may, until the server ends it; its status. */
-function upload(port: number, head: string): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1");
-    const chunk = Buffer.alloc(64 * 1024, 120);
-    let sent = 0;
-    let answer = "";
-    const pump = () => {
-      while (sent < UPLOAD) {
-        const piece = chunk.subarray(0, Math.min(chunk.length, UPLOAD - sent));
-        sent += piece.length;
-        if (!socket.write(piece)) return void socket.once("drain", pump);
-      }
-    };
-    socket.on("connect", () => {
-      socket.write(head);
-      pump();
-    });
-    socket.on("data", (data: Buffer) => (answer += data.toString("latin1")));
-    // Answered and closed: stop sending.
-    socket.on("end", () => socket.destroy());
-    socket.on("error", () => undefined);
-    socket.on("close", () => resolve(statusOf(answer)));
-  });
-}
-
 function uploadHead(path: string, clientId: string): string {
   return requestHead("POST", path, {
     connection: "close",
@@ -88,7 +61,9 @@ describe("the local server's memory under many 4.4 MB uploads", () => {
   it("40 connections to an unknown route: not read, the peak stays within 40 MB of the start (it was 250 MB above)", async () => {
     const { port, pid } = await start();
     const before = memory(pid).rss;
-    const statuses = await Promise.all(Array.from({ length: 40 }, () => upload(port, uploadHead("/no/such/route", newUuid()))));
+    const statuses = await Promise.all(
+      Array.from({ length: 40 }, async () => (await upload(port, uploadHead("/no/such/route", newUuid()), UPLOAD)).status),
+    );
     expect(statuses.filter((s) => s === 404).length).toBeGreaterThan(0);
     expect(statuses.every((s) => s === 404 || s === undefined)).toBe(true);
     expect(memory(pid).peak - before).toBeLessThan(40 * MB);
@@ -99,7 +74,10 @@ describe("the local server's memory under many 4.4 MB uploads", () => {
     const before = memory(pid).rss;
     const clientId = newUuid();
     const statuses = await Promise.all(
-      Array.from({ length: 60 }, () => upload(port, uploadHead(`/v1/client/add-version/${NIL_UUID}`, clientId))),
+      Array.from(
+        { length: 60 },
+        async () => (await upload(port, uploadHead(`/v1/client/add-version/${NIL_UUID}`, clientId), UPLOAD)).status,
+      ),
     );
     // One version added; the uploads read alongside it lost the race (409); those beyond the budget
     // of bytes in flight were refused unread (503: how many depends on how fast the first are read).

@@ -13,6 +13,7 @@ import { get } from "node:http";
 import { connect, type Socket } from "node:net";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { upload } from "../support/raw-http.ts";
 
 const [checkout = fileURLToPath(new URL("../..", import.meta.url)), ...chosen] = process.argv.slice(2);
 const runs = chosen.length > 0 ? chosen : ["flood", "trickle", "idle"];
@@ -56,33 +57,6 @@ function memory(pid: number): { rss: number; peak: number } {
   return { rss: Math.round(kb("VmRSS") / 1024), peak: Math.round(kb("VmHWM") / 1024) };
 }
 
-/** One connection that sends `head` and then `bodyBytes` bytes as fast as it may; resolves when the server ends it. */
-function upload(port: number, head: string, bodyBytes: number): Promise<{ status: string; sent: number }> {
-  return new Promise((done) => {
-    const socket = connect(port, "127.0.0.1");
-    let answer = "";
-    let sent = 0;
-    const chunk = Buffer.alloc(64 * 1024, 120);
-    const pump = () => {
-      while (sent < bodyBytes) {
-        const piece = chunk.subarray(0, Math.min(chunk.length, bodyBytes - sent));
-        sent += piece.length;
-        if (!socket.write(piece)) return void socket.once("drain", pump);
-      }
-    };
-    socket.on("connect", () => {
-      socket.write(head);
-      pump();
-    });
-    socket.on("data", (data: Buffer) => (answer += data.toString("latin1")));
-    // The server has answered and closed: stop sending (a write still queued would hold the socket).
-    socket.on("end", () => socket.destroy());
-    const finish = () => done({ status: /^HTTP\/1\.1 (\d+)/.exec(answer)?.[1] ?? "none", sent });
-    socket.on("close", finish);
-    socket.on("error", () => undefined);
-  });
-}
-
 function postHead(path: string, length: number): string {
   return [
     `POST ${path} HTTP/1.1`,
@@ -108,7 +82,7 @@ async function flood(connections: number, path: string): Promise<void> {
   clearInterval(sampler);
   const after = memory(server.child.pid!);
   const statuses = new Map<string, number>();
-  for (const r of results) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+  for (const { status = "none" } of results) statuses.set(String(status), (statuses.get(String(status)) ?? 0) + 1);
   console.log(
     `flood ${connections} x ${UPLOAD_BYTES} B to ${path}: RSS ${before.rss} MB before, peak ${after.peak} MB, ${after.rss} MB after; ` +
       `${Math.round(performance.now() - started)} ms; answers ${JSON.stringify(Object.fromEntries(statuses))}`,

@@ -13,6 +13,13 @@ export interface ClientState {
   snapshotData: Uint8Array | null;
 }
 
+/** The ids of every client the storage holds, in its listing's order. */
+export async function storedClientIds(storage: Storage): Promise<Uuid[]> {
+  const ids: Uuid[] = [];
+  for await (const client of storage.listClients()) ids.push(client.clientId);
+  return ids;
+}
+
 export async function clientState(storage: Storage, clientId: Uuid): Promise<ClientState> {
   return inTxn(storage, clientId, async (txn) => {
     const [client, details] = await Promise.all([txn.getClient(), txn.getClientDetails()]);

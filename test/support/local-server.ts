@@ -3,8 +3,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inject } from "vitest";
+import { type LocalHttpServer, serveHandler } from "../../bin/local-http.ts";
 import { startServer, type RunningServer } from "../../bin/serve.ts";
-import type { StorageKind } from "../../lambda/config.ts";
+import { createApp } from "../../lambda/app.ts";
+import { LAMBDA_MAX_BODY_BYTES, type StorageKind } from "../../lambda/config.ts";
+import type { SyncRules } from "../../lambda/core/sync.ts";
+import { createLogger } from "../../lambda/log.ts";
+import type { Storage } from "../../lambda/storage/types.ts";
 import { emulatorEnv, emulatorsFrom } from "../../dev/emulator-endpoints.ts";
 
 /**
@@ -27,4 +32,16 @@ export async function startTestServer(storage: StorageKind, env: Record<string, 
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The real handler (createApp, its log silenced) on `storage` over a real socket, with the Lambda's body limit. */
+export function serveStorage(storage: Storage, rules: SyncRules): Promise<LocalHttpServer> {
+  return serveHandler(
+    createApp(
+      storage,
+      { rules, maxBodyBytes: LAMBDA_MAX_BODY_BYTES },
+      createLogger(() => {}),
+    ),
+    { host: "127.0.0.1", port: 0, maxBodyBytes: LAMBDA_MAX_BODY_BYTES },
+  );
 }

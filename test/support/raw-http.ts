@@ -76,3 +76,33 @@ export function statusOf(received: string, index = 0): number | undefined {
   const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
   return statuses[index];
 }
+
+/**
+ * One connection that sends `head` and then `bodyBytes` bytes as fast as it may, until the server
+ * ends it: the status of its answer (undefined: none) and how many body bytes were written.
+ */
+export function upload(port: number, head: string, bodyBytes: number): Promise<{ status: number | undefined; sent: number }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    const chunk = Buffer.alloc(64 * 1024, 120);
+    let sent = 0;
+    let answer = "";
+    const pump = () => {
+      while (sent < bodyBytes) {
+        const piece = chunk.subarray(0, Math.min(chunk.length, bodyBytes - sent));
+        sent += piece.length;
+        if (!socket.write(piece)) return void socket.once("drain", pump);
+      }
+    };
+    socket.on("connect", () => {
+      socket.write(head);
+      pump();
+    });
+    socket.on("data", (data: Buffer) => (answer += data.toString("latin1")));
+    // The server has answered and closed: stop sending (a write still queued would hold the socket).
+    socket.on("end", () => socket.destroy());
+    // A reset after the answer is how a refused upload may end; the caller looks at the status.
+    socket.on("error", () => undefined);
+    socket.on("close", () => resolve({ status: statusOf(answer), sent }));
+  });
+}

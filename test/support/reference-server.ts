@@ -8,7 +8,7 @@
 import Database from "better-sqlite3";
 import type pg from "pg";
 import type { Storage } from "../../lambda/storage/types.ts";
-import type { Uuid } from "../../lambda/uuid.ts";
+import { NIL_UUID, newUuid, type Uuid } from "../../lambda/uuid.ts";
 import { clientState } from "./client-state.ts";
 
 /** The reference's SQLite tables, as it creates them. */
@@ -55,6 +55,21 @@ export interface ReferenceClient {
     snapshot: Buffer | null;
   };
   versions: { version_id: string; client_id: string; parent_version_id: string; history_segment: Buffer | null }[];
+}
+
+/** A client without versions or snapshot, as the reference stores one that registered and never synced. */
+export function emptyReferenceClient(clientId: string = newUuid()): ReferenceClient {
+  return {
+    client: {
+      client_id: clientId,
+      latest_version_id: NIL_UUID,
+      snapshot_version_id: null,
+      versions_since_snapshot: null,
+      snapshot_timestamp: null,
+      snapshot: null,
+    },
+    versions: [],
+  };
 }
 
 /** A client of ours as the reference would have stored it. */
